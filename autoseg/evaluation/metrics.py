@@ -116,3 +116,9 @@ def evaluate_case(pred: np.ndarray, ref: np.ndarray, labels: Sequence[int], spac
     if pred.shape != ref.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from reference shape {ref.shape}")
     return {int(label): binary_metrics(pred == label, ref == label, spacing, tolerance_mm) for label in labels}
+
+
+def absent_label_metrics() -> dict:
+    """The record of a label found in neither mask (the 'both empty' values above), without touching an image."""
+    nothing = np.zeros(1, dtype=bool)
+    return binary_metrics(nothing, nothing, spacing=(1.0,))
