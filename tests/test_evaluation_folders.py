@@ -34,7 +34,8 @@ def folders(tmp_path):
     shifted = np.zeros_like(ref)
     shifted[3] = 1
     no_posterior = np.where(ref == 2, 0, ref)
-    for case, (r, p) in {"case_a": (ref, ref), "case_b": (ref, shifted), "case_c": (no_posterior, no_posterior)}.items():
+    cases = {"case_a": (ref, ref), "case_b": (ref, shifted), "case_c": (no_posterior, no_posterior)}
+    for case, (r, p) in cases.items():
         _write(r, ref_dir / f"{case}.nii.gz")
         _write(p, pred_dir / f"{case}.nii.gz")
     return pred_dir, ref_dir

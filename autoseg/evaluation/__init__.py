@@ -1,0 +1,1 @@
+"""Scoring segmentations: metrics on arrays (metrics), folder summaries (summary), overlay pictures (overlays)."""

@@ -49,7 +49,7 @@ def evaluate_pair(pair: CasePair, label_values: Sequence[int] | None, tolerance_
     """
     ref, ref_geometry = read_label(pair.reference)
     pred, pred_geometry = read_label(pair.prediction)
-    difference = ref_geometry.mismatch(pred_geometry)
+    difference = pred_geometry.mismatch(ref_geometry)
     if difference is None and pred.shape != ref.shape:
         difference = f"shape {pred.shape} vs {ref.shape}"
     if difference is not None:

@@ -17,7 +17,8 @@ from scipy import ndimage
 CROP_MARGIN = 1
 
 
-def spatial_axes_and_spacing(shape: Sequence[int], spacing: Sequence[float]) -> tuple[tuple[int, ...], tuple[float, ...]]:
+def spatial_axes_and_spacing(shape: Sequence[int], spacing: Sequence[float]
+                             ) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """The axes that carry extent (size > 1) and their spacing.
 
     Axes of size 1 are dropped: a 2D image stored as (1, Y, X) has no neighbours along z, and keeping the axis
