@@ -1,0 +1,163 @@
+"""dataset.json in either layout users have: nnU-Net v2 raw, or the Medical Segmentation Decathlon (MSD).
+
+nnU-Net v2: {"channel_names": {"0": "CT"}, "labels": {"background": 0, "liver": 1}, "numTraining": N,
+             "file_ending": ".nii.gz"}  (+ optional "dataset": {case: {"images": [...], "label": ...}})
+MSD:        {"modality": {"0": "MRI"}, "labels": {"0": "background", "1": "liver"}, "numTraining": N,
+             "training": [{"image": "./imagesTr/x.nii.gz", "label": "./labelsTr/x.nii.gz"}], ...}
+Both are reduced to one DatasetDescription; problems are collected, each a sentence with its fix, so verify can
+list them all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autoseg.data.naming import split_ending
+
+NNUNET_V2 = "nnunet_v2"
+MSD = "msd"
+
+# nnU-Net v2 marks voxels to leave out of the loss with a label named "ignore"; it is not a class.
+IGNORE_LABEL_NAME = "ignore"
+
+
+@dataclass
+class DatasetDescription:
+    layout: str
+    name: str
+    channel_names: list[str]
+    labels: dict[str, int]                  # name -> value, background 0, classes only
+    ignore_label: int | None
+    file_ending: str
+    num_training: int | None                # as declared
+    training_entries: list[dict[str, Any]] = field(default_factory=list)   # MSD "training" list
+    explicit_cases: dict[str, dict[str, Any]] | None = None                # nnU-Net v2 "dataset" key
+
+
+def dataset_json_problems(data: Any) -> list[str]:
+    """Everything wrong with a parsed dataset.json, each as one sentence that says what to do."""
+    if not isinstance(data, dict):
+        return ["dataset.json must hold a JSON object (a dict of fields)"]
+    layout = detect_layout(data)
+    if layout is None:
+        return ["dataset.json has neither 'channel_names' (nnU-Net v2 layout) nor 'modality' (MSD layout); "
+                "add the one that describes your image channels, e.g. \"channel_names\": {\"0\": \"CT\"}"]
+    problems = _channel_problems(data, "channel_names" if layout == NNUNET_V2 else "modality")
+    label_values, label_problems = _label_values(data, layout)
+    problems += label_problems
+    problems += _consecutive_label_problems(label_values)
+    if not isinstance(data.get("numTraining"), int) or isinstance(data.get("numTraining"), bool):
+        if layout == NNUNET_V2 or "numTraining" in data:
+            problems.append("'numTraining' must be an integer: the number of training cases")
+    if layout == NNUNET_V2:
+        ending = data.get("file_ending")
+        if not isinstance(ending, str) or not ending.startswith("."):
+            problems.append("'file_ending' is missing or invalid; add the ending of your image files, "
+                            "e.g. \"file_ending\": \".nii.gz\"")
+    else:
+        problems += _training_list_problems(data.get("training"))
+    return problems
+
+
+def detect_layout(data: dict[str, Any]) -> str | None:
+    if "channel_names" in data:
+        return NNUNET_V2
+    if "modality" in data:
+        return MSD
+    return None
+
+
+def describe_dataset(data: dict[str, Any]) -> DatasetDescription:
+    """The description of a dataset.json for which dataset_json_problems() found nothing."""
+    layout = detect_layout(data)
+    channels_key = "channel_names" if layout == NNUNET_V2 else "modality"
+    channel_names = [str(name) for _, name in sorted(data[channels_key].items(), key=lambda kv: int(kv[0]))]
+    named_values, _ = _label_values(data, layout)
+    labels = {name: value for name, value in named_values if name.lower() != IGNORE_LABEL_NAME}
+    ignore = [value for name, value in named_values if name.lower() == IGNORE_LABEL_NAME]
+    training = data.get("training") or []
+    if layout == NNUNET_V2:
+        file_ending = data["file_ending"]
+    else:
+        file_ending = split_ending(training[0]["image"])[1] if training else ".nii.gz"
+    return DatasetDescription(layout=layout, name=str(data.get("name", "")), channel_names=channel_names,
+                              labels=dict(sorted(labels.items(), key=lambda kv: kv[1])),
+                              ignore_label=ignore[0] if ignore else None, file_ending=file_ending,
+                              num_training=data.get("numTraining"),
+                              training_entries=list(training) if layout == MSD else [],
+                              explicit_cases=data.get("dataset") if layout == NNUNET_V2 else None)
+
+
+def _channel_problems(data: dict[str, Any], key: str) -> list[str]:
+    channels = data.get(key)
+    if not isinstance(channels, dict) or not channels:
+        return [f"'{key}' must map channel indices to names, e.g. {{\"0\": \"MRI\"}}"]
+    if not all(isinstance(k, str) and k.isdigit() for k in channels):
+        return [f"the keys of '{key}' must be channel indices \"0\", \"1\", ...; found {sorted(channels)}"]
+    if sorted(int(k) for k in channels) != list(range(len(channels))):
+        return [f"'{key}' must number the channels 0..{len(channels) - 1} without gaps; found {sorted(channels)}"]
+    return []
+
+
+def _label_values(data: dict[str, Any], layout: str) -> tuple[list[tuple[str, int]], list[str]]:
+    """[(name, value)] and the problems met while reading 'labels'."""
+    labels = data.get("labels")
+    if not isinstance(labels, dict) or not labels:
+        example = '{"background": 0, "tumour": 1}' if layout == NNUNET_V2 else '{"0": "background", "1": "tumour"}'
+        return [], [f"'labels' must list the classes, e.g. {example}"]
+    pairs, problems = [], []
+    for key, value in labels.items():
+        if layout == NNUNET_V2:
+            name, raw_value = key, value
+        else:
+            name, raw_value = value, key
+        if isinstance(raw_value, (list, tuple)):
+            problems.append(f"label '{name}' is a region (list of values); autoseg supports plain labels only: "
+                            "give each class one integer value")
+            continue
+        value_int = _as_int(raw_value)
+        if value_int is None or value_int < 0:
+            where = f"value of label '{name}'" if layout == NNUNET_V2 else f"key \"{raw_value}\" of 'labels'"
+            problems.append(f"the {where} must be a non-negative integer, found {raw_value!r}")
+            continue
+        pairs.append((str(name), value_int))
+    return pairs, problems
+
+
+def _consecutive_label_problems(pairs: list[tuple[str, int]]) -> list[str]:
+    if not pairs:
+        return []
+    values = [value for name, value in pairs if name.lower() != IGNORE_LABEL_NAME]
+    if len(set(values)) != len(values):
+        return [f"two labels share one value in 'labels' ({sorted(values)}); give each class its own value"]
+    if 0 not in values:
+        return ["'labels' has no background with value 0; add it (e.g. \"background\": 0)"]
+    if sorted(values) != list(range(len(values))):
+        return [f"label values must be consecutive 0..{len(values) - 1}, found {sorted(values)}; renumber the "
+                "classes in dataset.json and in the label files"]
+    return []
+
+
+def _training_list_problems(training: Any) -> list[str]:
+    if not isinstance(training, list):
+        return ["'training' must be a list of {\"image\": \"./imagesTr/x.nii.gz\", \"label\": "
+                "\"./labelsTr/x.nii.gz\"} entries"]
+    for index, entry in enumerate(training):
+        if not isinstance(entry, dict) or not isinstance(entry.get("image"), str) \
+                or not isinstance(entry.get("label"), str):
+            return [f"'training' entry {index} must be {{\"image\": \"./imagesTr/x.nii.gz\", "
+                    f"\"label\": \"./labelsTr/x.nii.gz\"}}, found {entry!r}"]
+    return []
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
