@@ -16,7 +16,7 @@ from autoseg.data.dataset_json import (MSD, NNUNET_V2, DatasetDescription, datas
                                        describe_dataset)
 from autoseg.data.geometry import Geometry
 from autoseg.data.image_io import read_image
-from autoseg.data.naming import (channel_file_name, group_channel_files, is_visible_image_file,
+from autoseg.data.naming import (COLOUR_ENDINGS, channel_file_name, group_channel_files, is_visible_image_file,
                                  parse_channel_file, split_ending)
 from autoseg.errors import AutosegError
 from autoseg.utils.files import read_json
@@ -223,8 +223,10 @@ def _channel_suffix_applies(files: list[Path], info: DatasetInfo) -> bool:
 def _check_channel_files(case: Case, info: DatasetInfo) -> None:
     """A case given as several channel files needs exactly _0000 .. _{n-1}; one file may hold all channels."""
     indices = [parsed[1] for parsed in map(parse_channel_file, (f.name for f in case.image_files)) if parsed]
-    if len(case.image_files) == 1 and info.num_channels > 1 and indices in ([], [0]):
-        return
+    if len(case.image_files) == 1 and info.num_channels > 1:
+        # One file may hold all channels: an MSD 4D volume (no suffix) or a colour picture; read_case checks.
+        if not indices or (indices == [0] and case.file_ending.lower() in COLOUR_ENDINGS):
+            return
     if len(indices) != len(case.image_files):
         return
     ending = case.file_ending

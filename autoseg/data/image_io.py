@@ -6,6 +6,7 @@ z axis of length 1. Channels come from separate files (nnU-Net's _0000, _0001 ..
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -20,6 +21,10 @@ from autoseg.data.naming import PLAIN_2D_ENDINGS, SUPPORTED_ENDINGS, split_endin
 from autoseg.errors import AutosegError
 
 __all__ = ["SUPPORTED_ENDINGS", "read_image", "read_label", "write_image", "write_label", "label_dtype"]
+
+# These formats store spacing as float32: 0.8 comes back as 0.800000011920929. Reading it as the shortest decimal
+# that maps to the same float32 (0.8) gives tidy numbers in every artifact and writes back to identical bytes.
+_FLOAT32_SPACING_ENDINGS = (".nii", ".nii.gz", ".tif", ".tiff", ".hdr", ".img")
 
 _REEXPORT_FIX = "re-export it from the original data (a complete, valid image file); supported endings: " + \
     ", ".join(SUPPORTED_ENDINGS)
@@ -38,7 +43,7 @@ def read_image(paths: Sequence[Path | str] | Path | str,
     channel_blocks, reference = [], None
     for path in paths:
         image = _read_sitk(path)
-        geometry = Geometry.of_image(image)
+        geometry = _geometry_of(image, path)
         if reference is None:
             reference = geometry
         elif (difference := reference.mismatch(geometry)) is not None:
@@ -70,7 +75,7 @@ def read_label(path: Path | str) -> tuple[np.ndarray, Geometry]:
     if not np.issubdtype(array.dtype, np.integer):
         array = _whole_numbers(array, path)
     array = array.astype(label_dtype(int(array.min(initial=0)), int(array.max(initial=0))), copy=False)
-    geometry = Geometry.of_image(image)
+    geometry = _geometry_of(image, path)
     return (array if geometry.ndim == 3 else array[None]), geometry
 
 
@@ -138,6 +143,14 @@ def _read_sitk(path: Path) -> sitk.Image:
     except RuntimeError as error:
         reason = str(error).split("sitk::ERROR:")[-1].strip().splitlines()[0]
         raise AutosegError(f"cannot read image ({reason})", path, _REEXPORT_FIX) from None
+
+
+def _geometry_of(image: sitk.Image, path: Path) -> Geometry:
+    geometry = Geometry.of_image(image)
+    if split_ending(path)[1].lower() in _FLOAT32_SPACING_ENDINGS:
+        tidy = tuple(float(str(np.float32(s))) for s in geometry.spacing_itk)
+        geometry = dataclasses.replace(geometry, spacing_itk=tidy)
+    return geometry
 
 
 def _channels_of(image: sitk.Image, path: Path, expected_channels: int | None) -> np.ndarray:

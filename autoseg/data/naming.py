@@ -10,6 +10,9 @@ SUPPORTED_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".png"
 # Formats that hold only a 2D grid of 8/16-bit pixels (no origin, no direction).
 PLAIN_2D_ENDINGS = (".png", ".bmp", ".jpg", ".jpeg")
 
+# Formats in which one file can hold several channels as colour components (RGB pictures).
+COLOUR_ENDINGS = PLAIN_2D_ENDINGS + (".tif", ".tiff")
+
 _CHANNEL_SUFFIX = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 
 
