@@ -1,0 +1,157 @@
+"""Cost of every registered architecture on one plan configuration: estimated and measured on this CPU.
+
+    python benchmarks/networks/bench_networks.py [--plans WORK/plans.json -c 3d_fullres]
+
+Without a plan it uses the Hippocampus 3d_fullres topology nnU-Net plans (patch 40x56x40, batch 2,
+features 16..128, three 2x2x2 poolings, 3x3x3 kernels, 1 channel, 3 classes). For each architecture built with
+that topology: parameters, GFLOPs (forward, forward+backward), estimated peak training memory
+(autoseg.networks.cost), measured peak memory and seconds per SGD step in a fresh process
+(autoseg.networks.measure), fp32 and bf16 autocast (this CPU has no bf16 units: bf16 is emulated and slow, so
+one timed step). Writes results.md (and the raw numbers as results.json) next to this script.
+Timings are only meaningful on a quiet machine: the load average before and after is recorded.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from autoseg.errors import AutosegError
+from autoseg.networks import registered_architectures
+from autoseg.networks.cost import estimate_cost
+from autoseg.networks.factory import as_spec
+from autoseg.networks.measure import measure_in_subprocess
+from autoseg.schema.network import NetworkSpec
+from autoseg.utils.files import atomic_write, read_json, write_json
+
+HERE = Path(__file__).resolve().parent
+MIB = 2 ** 20
+
+DEFAULT_SPEC = NetworkSpec(architecture="unet", spatial_dims=3, in_channels=1, num_classes=3,
+                           features=[16, 32, 64, 128], kernel_sizes=[[3, 3, 3]] * 4,
+                           strides=[[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2]])
+DEFAULT_PATCH = (40, 56, 40)
+DEFAULT_BATCH = 2
+
+
+def configuration_from_plans(path: Path, name: str) -> tuple[NetworkSpec, tuple[int, ...], int]:
+    """(network spec, patch, batch) of configuration `name` in plans.json (keys: configurations.<name>.network,
+    .patch_size, .batch_size)."""
+    plans = read_json(path, "plans file")
+    configurations = plans.get("configurations", {})
+    if name not in configurations:
+        raise AutosegError(f"configuration '{name}' not in plans", path,
+                           f"pass -c with one of {sorted(configurations)}")
+    config = configurations[name]
+    missing = [k for k in ("network", "patch_size", "batch_size") if k not in config]
+    if missing:
+        raise AutosegError(f"configuration '{name}' lacks {missing}", path, "re-run autoseg plan")
+    return as_spec(config["network"]), tuple(config["patch_size"]), int(config["batch_size"])
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def benchmark(spec: NetworkSpec, patch, batch, architectures, iterations: int, bf16: bool, timeout: float):
+    rows = []
+    for name in architectures:
+        options = dict(spec.options) if name == spec.architecture else {}  # others use their own defaults
+        arch_spec = dataclasses.replace(spec, architecture=name, options=options)
+        started = time.perf_counter()
+        cost = estimate_cost(arch_spec, patch, batch)
+        estimate_seconds = time.perf_counter() - started
+        row = {"architecture": name, **cost, "estimate_seconds": estimate_seconds}
+        print(f"[{name}] estimated in {estimate_seconds:.2f} s; measuring fp32 ...", file=sys.stderr, flush=True)
+        row["fp32"] = measure_in_subprocess(arch_spec, patch, batch, iterations=iterations, warmup=1,
+                                            timeout=timeout)
+        if bf16:
+            print(f"[{name}] measuring bf16 autocast ...", file=sys.stderr, flush=True)
+            row["bf16"] = measure_in_subprocess(arch_spec, patch, batch, iterations=1, warmup=0,
+                                                autocast_bf16=True, timeout=timeout)
+        rows.append(row)
+    return rows
+
+
+def markdown(rows, spec, patch, batch, command, load_before, load_after, source) -> str:
+    header = ("| architecture | params (M) | GFLOPs fwd | GFLOPs fwd+bwd | est. peak (MiB) | measured peak (MiB) "
+              "| est./measured | fp32 s/it | bf16 s/it | estimate time (s) |")
+    lines = [
+        "# Network family on one plan configuration (CPU)",
+        "",
+        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
+        f"- machine: {cpu_name()}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}",
+        f"- torch {torch.__version__}, {torch.get_num_threads()} threads, Python {platform.python_version()}",
+        f"- command: `{command}`",
+        f"- configuration: {source}; patch {list(patch)}, batch {batch}, features {spec.features}, "
+        f"strides {spec.strides}, kernels {spec.kernel_sizes}, norm {spec.norm}, "
+        f"deep supervision {spec.deep_supervision}",
+        f"- load average (1 min) before / after: {load_before:.2f} / {load_after:.2f} "
+        "(timings are unreliable unless both are well below the core count)",
+        "- peak memory: fp32 SGD training step, weights + gradients + momentum + activations; measured as the "
+        "process's resident high-water mark in a fresh process (autoseg.networks.measure)",
+        "- s/it: one SGD step (forward, cross-entropy on every deep-supervision output, backward, update); "
+        "bf16 = torch.autocast('cpu', bfloat16), emulated on this CPU (no bf16 units), one timed step",
+        "",
+        header,
+        "|" + "---|" * (header.count("|") - 1),
+    ]
+    for r in rows:
+        measured = r["fp32"]["peak_training_bytes"]
+        bf16 = f"{r['bf16']['seconds_per_iteration']:.2f}" if "bf16" in r else "-"
+        lines.append(
+            f"| {r['architecture']} | {r['parameters'] / 1e6:.2f} | {r['gflops_forward']:.1f} "
+            f"| {r['gflops_train']:.1f} | {r['peak_bytes_estimate'] / MIB:.0f} | {measured / MIB:.0f} "
+            f"| {r['peak_bytes_estimate'] / measured:.2f} | {r['fp32']['seconds_per_iteration']:.2f} | {bf16} "
+            f"| {r['estimate_seconds']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plans", type=Path, help="WORK/plans.json; default: the Hippocampus topology")
+    parser.add_argument("-c", "--configuration", default="3d_fullres")
+    parser.add_argument("--architectures", nargs="*", help="subset (default: all registered)")
+    parser.add_argument("--iterations", type=int, default=2, help="timed fp32 steps after one warm-up")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the (slow, emulated) bf16 measurement")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
+    parser.add_argument("--out", type=Path, default=HERE / "results.md")
+    args = parser.parse_args(argv)
+
+    if args.plans:
+        spec, patch, batch = configuration_from_plans(args.plans, args.configuration)
+        source = f"{args.plans} -c {args.configuration}"
+    else:
+        spec, patch, batch = DEFAULT_SPEC, DEFAULT_PATCH, DEFAULT_BATCH
+        source = "default Hippocampus 3d_fullres topology (no plans.json given)"
+    architectures = args.architectures or registered_architectures()
+    load_before = os.getloadavg()[0]
+    rows = benchmark(spec, patch, batch, architectures, args.iterations, not args.no_bf16, args.timeout)
+    load_after = os.getloadavg()[0]
+    command = "python " + " ".join([os.path.relpath(__file__, Path.cwd())] + (argv or sys.argv[1:]))
+    text = markdown(rows, spec, patch, batch, command, load_before, load_after, source)
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text)
+
+    atomic_write(args.out, write, suffix=".md")
+    write_json(args.out.with_suffix(".json"), {"configuration": source, "patch_size": list(patch),
+                                               "batch_size": batch, "rows": rows})
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
