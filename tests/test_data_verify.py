@@ -87,7 +87,8 @@ def test_missing_channel_file(tmp_path):
     root = tiny_dataset(tmp_path / "ds", num_channels=2)
     (root / "imagesTr" / "case_001_0001.nii.gz").unlink()
     problem = single_problem(root)
-    assert "case_001_0000.nii.gz" in problem and "missing channel file(s) case_001_0001.nii.gz" in problem
+    assert problem.startswith(f"{root / 'imagesTr' / 'case_001_0001.nii.gz'}: missing channel file: dataset.json "
+                              "lists 2 channels (T1, T2)")
 
 
 def test_label_without_any_image(tmp_path):

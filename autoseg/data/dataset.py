@@ -117,7 +117,7 @@ def list_input_cases(source: str | Path | Sequence[str | Path], info: DatasetInf
                            f"put the images there, named like {channel_file_name('case', 0, info.file_ending)}")
     cases = _cases_from_files(files, info.layout, with_channel_suffix=_channel_suffix_applies(files, info))
     for case in cases:
-        _check_channel_files(case, info)
+        check_channel_files(case, info)
     seen: dict[str, Case] = {}
     for case in cases:
         if case.case_id in seen:
@@ -220,8 +220,9 @@ def _channel_suffix_applies(files: list[Path], info: DatasetInfo) -> bool:
     return all(parse_channel_file(f.name) is not None for f in files)
 
 
-def _check_channel_files(case: Case, info: DatasetInfo) -> None:
-    """A case given as several channel files needs exactly _0000 .. _{n-1}; one file may hold all channels."""
+def check_channel_files(case: Case, info: DatasetInfo) -> None:
+    """A case given as several channel files needs exactly _0000 .. _{n-1}; one file may hold all channels.
+    Raises AutosegError naming the first missing or unexpected file."""
     indices = [parsed[1] for parsed in map(parse_channel_file, (f.name for f in case.image_files)) if parsed]
     if len(case.image_files) == 1 and info.num_channels > 1:
         # One file may hold all channels: an MSD 4D volume (no suffix) or a colour picture; read_case checks.

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from autoseg.data.dataset import Case, DatasetInfo, channel_count_message, load_dataset
+from autoseg.data.dataset import Case, DatasetInfo, channel_count_message, check_channel_files, load_dataset
 from autoseg.data.dataset_json import NNUNET_V2, dataset_json_problems
 from autoseg.data.image_io import read_image, read_label
 from autoseg.data.naming import channel_file_name
@@ -83,6 +83,12 @@ def check_case(case: Case, info: DatasetInfo) -> tuple[list[str], CaseSummary | 
     for path in absent:
         problems.append(_line("missing image file" if case.image_files else "missing channel file (the case has a "
                               "label but no image)", path, "add the image or remove the case"))
+    if not absent and case.image_files:
+        try:
+            check_channel_files(case, info)
+        except AutosegError as error:
+            problems.append(str(error))
+            absent = [error.path]
     image = geometry = None
     if not absent:
         try:
