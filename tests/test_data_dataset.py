@@ -108,6 +108,10 @@ def test_explicit_files_of_another_format_become_cases(tmp_path):
     assert [(c.case_id, c.file_ending) for c in cases] == [("scan_a", ".nrrd"), ("scan_b", ".mha")]
     with pytest.raises(AutosegError, match="input not found"):
         list_input_cases([tmp_path / "scan_c.nrrd"], info)
+    (tmp_path / "other").mkdir()
+    write_image(np.ones((1, 4, 5, 6)), default_geometry((4, 5, 6)), tmp_path / "other" / "scan_a.nii.gz")
+    with pytest.raises(AutosegError, match="same name"):
+        list_input_cases([tmp_path / "scan_a.nrrd", tmp_path / "other"], info)
 
 
 def test_msd_input_folder_treats_each_file_as_a_case(tmp_path):

@@ -115,16 +115,10 @@ def list_input_cases(source: str | Path | Sequence[str | Path], info: DatasetInf
     if not files:
         raise AutosegError("no image files in the input", sources[0] if sources else None,
                            f"put the images there, named like {channel_file_name('case', 0, info.file_ending)}")
-    cases = _cases_from_files(files, info.layout, with_channel_suffix=_channel_suffix_applies(files, info))
+    _refuse_name_clashes(files)
+    cases = _cases_from_files(files, with_channel_suffix=_channel_suffix_applies(files, info))
     for case in cases:
         check_channel_files(case, info)
-    seen: dict[str, Case] = {}
-    for case in cases:
-        if case.case_id in seen:
-            raise AutosegError(f"two inputs have the same case name '{case.case_id}' "
-                               f"(also {seen[case.case_id].image_files[0]})", case.image_files[0],
-                               "rename one of them: outputs are named after the case")
-        seen[case.case_id] = case
     return cases
 
 
@@ -205,7 +199,18 @@ def _test_cases(root: Path, info: DatasetInfo) -> list[Case]:
     return cases
 
 
-def _cases_from_files(files: list[Path], layout: str, with_channel_suffix: bool) -> list[Case]:
+def _refuse_name_clashes(files: list[Path]) -> None:
+    """Outputs are named after the case: two inputs that would give the same case or channel must not meet."""
+    seen: dict[tuple[str, int], Path] = {}
+    for path in files:
+        key = parse_channel_file(path.name) or (split_ending(path)[0], -1)
+        if key in seen and seen[key] != path:
+            raise AutosegError(f"two inputs have the same name (also {seen[key]})", path,
+                               "rename one of them: predictions are named after the case")
+        seen[key] = path
+
+
+def _cases_from_files(files: list[Path], with_channel_suffix: bool) -> list[Case]:
     grouped, unmatched = group_channel_files(files) if with_channel_suffix else ({}, files)
     cases = [Case(case_id, paths) for case_id, paths in grouped.items()]
     cases += [Case(split_ending(path)[0], [path]) for path in unmatched]

@@ -77,20 +77,10 @@ def verify_dataset(path_or_info: str | Path | DatasetInfo, *, max_workers: int =
 
 def check_case(case: Case, info: DatasetInfo) -> tuple[list[str], CaseSummary | None]:
     """Problems of one training case, and its summary when its image could be read."""
-    problems: list[str] = []
     image_files = case.image_files or [_expected_channel_file(case, info, 0)]
-    absent = [f for f in image_files if not f.is_file()]
-    for path in absent:
-        problems.append(_line("missing image file" if case.image_files else "missing channel file (the case has a "
-                              "label but no image)", path, "add the image or remove the case"))
-    if not absent and case.image_files:
-        try:
-            check_channel_files(case, info)
-        except AutosegError as error:
-            problems.append(str(error))
-            absent = [error.path]
+    problems = _image_file_problems(case, info, image_files)
     image = geometry = None
-    if not absent:
+    if not problems:
         try:
             image, geometry = read_image(image_files, expected_channels=info.num_channels)
         except AutosegError as error:
@@ -108,6 +98,19 @@ def check_case(case: Case, info: DatasetInfo) -> tuple[list[str], CaseSummary | 
         return problems, None
     summary = CaseSummary(case.case_id, geometry.shape, geometry.spacing, int(image.shape[0]), label_values)
     return problems, summary
+
+
+def _image_file_problems(case: Case, info: DatasetInfo, image_files: list[Path]) -> list[str]:
+    """Absent image files, or channel files that are missing or surplus; empty when the image can be read."""
+    absent = [f for f in image_files if not f.is_file()]
+    if absent:
+        what = "missing image file" if case.image_files else "missing channel file (the case has a label but no image)"
+        return [_line(what, path, "add the image or remove the case") for path in absent]
+    try:
+        check_channel_files(case, info)
+    except AutosegError as error:
+        return [str(error)]
+    return []
 
 
 def _dataset_json_problems(root: Path) -> list[str]:
