@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from autoseg.data.dataset_json import (MSD, NNUNET_V2, DatasetDescription, dataset_json_problems,
+from autoseg.data.dataset_json import (NNUNET_V2, DatasetDescription, dataset_json_problems,
                                        describe_dataset)
 from autoseg.data.geometry import Geometry
 from autoseg.data.image_io import read_image

@@ -10,7 +10,6 @@ list them all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from autoseg.data.naming import split_ending
