@@ -125,19 +125,21 @@ def evaluate_folders(pred_dir: str | Path, ref_dir: str | Path, labels: Mapping[
     if unmatched:
         logger.warning("%d prediction file(s) have no reference and are not scored: %s", len(unmatched),
                        ", ".join(unmatched[:5]))
-    given_values = None if labels is None else [int(v) for v in labels.values() if int(v) != BACKGROUND]
-    score = partial(evaluate_pair, label_values=given_values, tolerance_mm=tolerance_mm)
-    raw_cases = _map_with_progress(score, pairs, workers)
-    classes = _scored_classes(labels, raw_cases, Path(ref_dir))
-    cases = [_name_metrics(case, classes) for case in raw_cases]
-    summary = {
-        "version": SUMMARY_VERSION,
-        "prediction_folder": str(pred_dir), "reference_folder": str(ref_dir), "file_ending": ending,
-        "tolerance_mm": float(tolerance_mm), "labels": classes, "n_cases": len(cases),
-        **summarise(cases, classes),
-        "predictions_without_reference": unmatched,
-        "cases": cases,
-    }
+    summary = evaluate_pairs(pairs, labels, workers=workers, tolerance_mm=tolerance_mm, reference_folder=ref_dir)
+    summary = {"version": SUMMARY_VERSION, "prediction_folder": str(pred_dir), "reference_folder": str(ref_dir),
+               "file_ending": ending, **summary, "predictions_without_reference": unmatched}
     if out_json is not None:
         write_json(out_json, summary)
     return summary
+
+
+def evaluate_pairs(pairs: list[CasePair], labels: Mapping[str, int] | None = None, workers: int = 1,
+                   tolerance_mm: float = DEFAULT_TOLERANCE_MM, reference_folder: str | Path = ".") -> dict:
+    """Score explicit (prediction, reference) pairs, e.g. the validation cases of one fold."""
+    given_values = None if labels is None else [int(v) for v in labels.values() if int(v) != BACKGROUND]
+    score = partial(evaluate_pair, label_values=given_values, tolerance_mm=tolerance_mm)
+    raw_cases = _map_with_progress(score, pairs, workers)
+    classes = _scored_classes(labels, raw_cases, Path(reference_folder))
+    cases = [_name_metrics(case, classes) for case in raw_cases]
+    return {"tolerance_mm": float(tolerance_mm), "labels": classes, "n_cases": len(cases),
+            **summarise(cases, classes), "cases": cases}

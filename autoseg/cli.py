@@ -1,0 +1,234 @@
+"""The `autoseg` command: one verb per pipeline stage, each a thin call into the library.
+
+Errors a user can fix (AutosegError) print as one line and exit with status 2; anything else is our bug and
+keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable
+
+from autoseg.errors import AutosegError
+
+VERBS: dict[str, tuple[str, Callable, Callable]] = {}
+
+
+def verb(name: str, help_text: str):
+    def register(pair):
+        configure, run = pair
+        VERBS[name] = (help_text, configure, run)
+        return pair
+    return register
+
+
+def _verify_args(p):
+    p.add_argument("dataset", help="dataset folder (nnU-Net v2 or MSD layout)")
+    p.add_argument("--workers", type=int, default=2)
+
+
+def _verify(a):
+    from autoseg.data.verify import verify_dataset
+    report = verify_dataset(a.dataset, max_workers=a.workers)
+    if report.ok:
+        print(f"{a.dataset}: OK ({len(report.cases)} training cases)")
+        return 0
+    for line in report.problems:
+        print(line)
+    print(f"{len(report.problems)} problem(s) found", file=sys.stderr)
+    return 1
+
+
+verb("verify", "check a dataset for every problem a user can make")((_verify_args, _verify))
+
+
+def _plan_args(p):
+    p.add_argument("dataset", help="dataset folder (nnU-Net v2 or MSD layout)")
+    p.add_argument("-o", "--output", required=True, metavar="WORK", help="work folder for every artifact")
+    p.add_argument("--preset", default="default", help="planner preset name (plans/*.json) or path")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--time-budget", help="CPU: training time each configuration is sized for (e.g. 15m)")
+    p.add_argument("--gpu-memory", type=float, help="GPU: memory in GB the plans may use")
+    p.add_argument("--cpu-gflops", type=float, help="CPU: skip measuring, assume this training speed")
+    p.add_argument("-c", "--configurations", nargs="+", help="only preprocess these configurations")
+    p.add_argument("--split-mode", default="auto", choices=["auto", "random", "grouped", "consecutive"])
+    p.add_argument("--splits", help="use this splits.json instead of making folds")
+    p.add_argument("--groups", help="JSON {case_id: group} for grouped folds (one patient stays in one fold)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-preprocess", action="store_true", help="write the plans only")
+    p.add_argument("--overwrite", action="store_true", help="re-plan into an existing WORK folder")
+    p.add_argument("--workers", type=int, help="processes for fingerprint and preprocessing (default 2)")
+
+
+def _plan(a):
+    from autoseg.planning.run import plan
+    from autoseg.planning.summary import describe_plans
+    plans = plan(a.dataset, a.output, preset=a.preset, device=a.device, time_budget=a.time_budget,
+                 gpu_memory_gb=a.gpu_memory, cpu_gflops=a.cpu_gflops, configurations=a.configurations,
+                 split_mode=a.split_mode, splits_file=a.splits, groups_file=a.groups, folds=a.folds, seed=a.seed,
+                 preprocess=not a.no_preprocess, overwrite=a.overwrite, workers=a.workers)
+    print(describe_plans(plans))
+    return 0
+
+
+verb("plan", "fingerprint a dataset, plan every configuration, make folds, preprocess")((_plan_args, _plan))
+
+
+def _networks_args(p):
+    p.add_argument("work", nargs="?", help="work folder with plans.json (optional)")
+    p.add_argument("-c", "--configuration", default="3d_fullres")
+
+
+def _networks(a):
+    from autoseg.networks.describe import describe_architectures, format_table
+    spec = patch = batch = None
+    if a.work:
+        from autoseg.schema.plans import load_plans
+        cfg = load_plans(a.work).configuration(a.configuration)
+        spec, patch, batch = cfg.network, cfg.patch_size, cfg.batch_size
+        print(f"{a.configuration}: patch {patch}, batch {batch}")
+    print(format_table(describe_architectures(spec, patch, batch)))
+    return 0
+
+
+verb("networks", "list the registered architectures (with a plan: their cost for it)")((_networks_args, _networks))
+
+
+def _train_args(p):
+    p.add_argument("work", help="work folder written by 'autoseg plan'")
+    p.add_argument("-c", "--configuration", required=True, help="e.g. 2d, 3d_fullres")
+    p.add_argument("-f", "--fold", default="0", help="fold number, 'all' (train on every case), or a list: 0 1 2",
+                   nargs="+")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--time-budget", help="training wall time, e.g. 15m (default: what the plan was sized for)")
+    budget.add_argument("--epochs", type=int, help="train a number of epochs instead of a time budget")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from checkpoint_latest.pt")
+    p.add_argument("--extend", action="store_true", help="train a finished run further (--time-budget/--epochs more)")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing run of this fold and start again")
+    p.add_argument("--deterministic", action="store_true", help="seeded, single-process, deterministic algorithms")
+    p.add_argument("--workers", help="background augmentation processes (default: auto)")
+    p.add_argument("--no-validation", action="store_true", help="skip the full-image validation at the end")
+
+
+def _train(a):
+    from autoseg.training.loop import train
+    for fold in a.fold:
+        summary = train(a.work, a.configuration, fold, time_budget=a.time_budget, epochs=a.epochs, device=a.device,
+                        resume=a.resume, extend=a.extend, overwrite=a.overwrite, deterministic=a.deterministic,
+                        workers=a.workers, validate=not a.no_validation)
+        if summary:
+            dice = summary.get("validation_dice")
+            print(f"{a.configuration} fold {fold}: {summary['iterations']} iterations in "
+                  f"{summary['training_seconds']:.0f} s ({summary['iterations_per_second']:.2f} it/s), peak RAM "
+                  f"{summary['peak_ram_mb']:.0f} MB" + (f", validation Dice {dice:.4f}" if dice is not None else ""))
+    return 0
+
+
+verb("train", "train one configuration on one fold (or several) within a time budget")((_train_args, _train))
+
+
+def _predict_args(p):
+    p.add_argument("work", help="work folder with plans.json and trained models")
+    p.add_argument("-i", "--input", required=True, nargs="+", help="folder of images (dataset naming) or files")
+    p.add_argument("-o", "--output", required=True, help="folder for the segmentations")
+    p.add_argument("-c", "--configurations", nargs="+", help="configuration(s) to ensemble (default: find-best's "
+                   "choice, else 3d_fullres or 2d)")
+    p.add_argument("-f", "--folds", nargs="+", help="folds to ensemble (default: every trained fold)")
+    p.add_argument("--no-tta", action="store_true", help="no mirror test-time augmentation (faster)")
+    p.add_argument("--save-probabilities", action="store_true", help="also write class probabilities (.npz)")
+    p.add_argument("--no-postprocessing", action="store_true", help="skip the postprocessing find-best chose")
+    p.add_argument("--checkpoint", default="checkpoint_final.pt", help="or checkpoint_best.pt")
+    p.add_argument("--step", type=float, default=0.5, help="sliding-window step as a fraction of the patch")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--overwrite", action="store_true", help="replace existing predictions in the output folder")
+
+
+def _predict(a):
+    from autoseg.inference.run import predict
+    report = predict(a.work, a.input, a.output, configurations=a.configurations, folds=a.folds, tta=not a.no_tta,
+                     save_probabilities=a.save_probabilities, device=a.device, overwrite=a.overwrite,
+                     checkpoint=a.checkpoint, postprocessing=not a.no_postprocessing, step=a.step)
+    print(f"{len(report['cases'])} case(s) segmented into {a.output} ({report['seconds_per_case']:.2f} s per case)")
+    return 0
+
+
+verb("predict", "segment new images (sliding window, TTA, ensembles, postprocessing)")((_predict_args, _predict))
+
+
+def _evaluate_args(p):
+    p.add_argument("predictions", help="folder of predicted label maps")
+    p.add_argument("references", help="folder of reference label maps (same file names)")
+    p.add_argument("-o", "--output", help="summary.json to write (default PREDICTIONS/summary.json)")
+    p.add_argument("--dataset", help="dataset folder: take class names from its dataset.json")
+    p.add_argument("--tolerance", type=float, default=1.0, help="surface Dice tolerance in mm")
+    p.add_argument("--overlays", type=int, default=0, help="also save N overlay PNGs next to the summary")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _evaluate(a):
+    from pathlib import Path
+
+    from autoseg.evaluation.summary import evaluate_folders
+    from autoseg.utils.files import ensure_new_output
+    out = Path(a.output) if a.output else Path(a.predictions) / "summary.json"
+    ensure_new_output(out, a.overwrite)
+    labels = None
+    if a.dataset:
+        from autoseg.data.dataset import load_dataset
+        labels = load_dataset(a.dataset).labels
+    summary = evaluate_folders(a.predictions, a.references, labels=labels, out_json=out, workers=a.workers,
+                               tolerance_mm=a.tolerance)
+    _print_summary(summary)
+    print(f"wrote {out}")
+    return 0
+
+
+def _print_summary(summary):
+    fg = summary["foreground_mean"]
+    print(f"{summary['n_cases']} cases, foreground mean: " +
+          ", ".join(f"{k} {fg[k]:.4f}" for k in ("Dice", "IoU", "HD95", "ASSD", "NSD") if k in fg))
+    for name, stats in summary["per_class"].items():
+        print(f"  {name}: Dice {stats['mean']['Dice']:.4f}, HD95 {stats['mean']['HD95']:.2f} mm")
+
+
+verb("evaluate", "score predictions against references (Dice, HD95, NSD, ...)")((_evaluate_args, _evaluate))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autoseg", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name, (help_text, configure, _run) in VERBS.items():
+        configure(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def _version() -> str:
+    from autoseg import __version__
+    return f"autoseg {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.verb:
+        parser.print_help()
+        return 2
+    from autoseg.utils.logs import setup_console
+    setup_console()
+    try:
+        return int(VERBS[args.verb][2](args) or 0)
+    except AutosegError as error:
+        print(f"autoseg {args.verb}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"autoseg {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Writing predictions: the label map in the input's format and geometry, optionally the probabilities (.npz,
+float16, on the same grid) for ensembling and find-best, and a per-case uncertainty."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from autoseg.data.geometry import Geometry
+from autoseg.data.image_io import write_label
+from autoseg.utils.files import atomic_write
+
+
+def labels_from_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    return probabilities.argmax(0).astype(np.uint8 if probabilities.shape[0] < 256 else np.int16)
+
+
+def uncertainty(probabilities: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
+    """Mean normalised entropy inside the predicted foreground (0 = certain, 1 = uniform), and its volume."""
+    labels = labels_from_probabilities(probabilities) if labels is None else labels
+    foreground = labels > 0
+    if not foreground.any():
+        return {"mean_entropy_foreground": 0.0, "foreground_voxels": 0}
+    p = np.clip(probabilities[:, foreground], 1e-8, 1.0)
+    entropy = -(p * np.log(p)).sum(0) / np.log(probabilities.shape[0])
+    return {"mean_entropy_foreground": float(entropy.mean()), "foreground_voxels": int(foreground.sum())}
+
+
+def write_prediction(probabilities: np.ndarray, geometry: Geometry, out_dir: Path, case_id: str, ending: str,
+                     save_probabilities: bool = False, labels: np.ndarray | None = None) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = labels_from_probabilities(probabilities) if labels is None else labels
+    path = out_dir / f"{case_id}{ending}"
+    write_label(labels if geometry.ndim == 3 else labels[0], geometry, path)
+    if save_probabilities:
+        save_probability_file(out_dir / f"{case_id}.npz", probabilities)
+    return path
+
+
+def save_probability_file(path: Path, probabilities: np.ndarray) -> None:
+    atomic_write(path, lambda tmp: np.savez_compressed(tmp, probabilities=probabilities.astype(np.float16)),
+                 suffix=".npz")
+
+
+def load_probability_file(path: Path) -> np.ndarray:
+    with np.load(path) as data:
+        return data["probabilities"].astype(np.float32)

@@ -1,0 +1,47 @@
+"""Trained models on disk: WORK/models/<configuration>/fold_<k>/checkpoint_*.pt, loaded for prediction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from autoseg.errors import AutosegError
+from autoseg.networks import build_network, reparameterize
+from autoseg.schema.convert import from_dict
+from autoseg.schema.network import NetworkSpec
+
+
+def model_dir(work: str | Path, configuration: str, fold: int | str) -> Path:
+    return Path(work) / "models" / configuration / f"fold_{fold}"
+
+
+def trained_folds(work: str | Path, configuration: str, checkpoint: str = "checkpoint_final.pt") -> list[str]:
+    root = Path(work) / "models" / configuration
+    if not root.is_dir():
+        return []
+    return sorted(p.name.removeprefix("fold_") for p in root.glob("fold_*") if (p / checkpoint).is_file())
+
+
+@dataclass
+class LoadedModel:
+    fold: str
+    network: torch.nn.Module
+    spec: NetworkSpec
+
+
+def load_model(work: str | Path, configuration: str, fold: int | str, device: torch.device,
+               checkpoint: str = "checkpoint_final.pt") -> LoadedModel:
+    path = model_dir(work, configuration, fold) / checkpoint
+    if not path.is_file():
+        available = trained_folds(work, configuration, checkpoint)
+        raise AutosegError(f"no trained model for configuration '{configuration}' fold {fold}", path,
+                           f"train it with 'autoseg train {work} -c {configuration} -f {fold}'"
+                           + (f", or use the trained folds {available}" if available else ""))
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    spec = from_dict(NetworkSpec, state["network_spec"], "checkpoint.network_spec", str(path))
+    network = build_network(spec)
+    network.load_state_dict(state["weights"])
+    network.eval()
+    reparameterize(network)
+    return LoadedModel(str(fold), network.to(device), spec)

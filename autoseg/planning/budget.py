@@ -1,0 +1,90 @@
+"""Compute budgets: what a plan must fit into.
+
+- GPU: memory. The networks' cost model estimates training memory of a patch/batch; the plan must fit.
+- CPU: time. Memory is plentiful but a CPU trains ~50x slower than a GPU, so the binding constraint is how many
+  iterations fit into the user's time budget. We measure this machine's training speed (FLOP/s of a real
+  training step of the network family) and require a minimum number of iterations within the budget.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from autoseg.networks.cost import estimate_cost
+from autoseg.networks.measure import measure_training_step
+from autoseg.schema.network import NetworkSpec
+
+
+@dataclass
+class DeviceBudget:
+    kind: str                                # "cpu" or "cuda"
+    name: str
+    memory_bytes: float | None = None        # cuda: memory the plan may use
+    time_budget_s: float | None = None       # cpu: training wall time the plan is sized for
+    usable_fraction: float = 0.9             # share of the budget that is training steps (rest: validation, I/O)
+    flops_per_s: dict[str, float] = field(default_factory=dict)  # cpu: measured training FLOP/s, "2d"/"3d"
+    threads: int = 1
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def detect_device(requested: str = "auto") -> str:
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested not in ("cpu", "cuda"):
+        from autoseg.errors import AutosegError
+        raise AutosegError(f"unknown device '{requested}'", fix="use auto, cpu or cuda")
+    return requested
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "cpu"
+
+
+@lru_cache(maxsize=1)
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU has bf16 matrix hardware (AMX or AVX512-BF16); without it bf16 is emulated and slow
+    (measured here on an AVX2-only EPYC: 25x slower than fp32)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def training_threads() -> int:
+    """Threads for the model: all cores but what augmentation workers need (they get their own processes)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def measure_cpu_flops(spec: NetworkSpec, patch_size: list[int], batch_size: int, iterations: int = 2) -> float:
+    """Training FLOP/s of `spec` on this CPU: a couple of real SGD steps, channels-last, fp32."""
+    cost = estimate_cost(spec, patch_size, batch_size)
+    result = measure_training_step(spec, patch_size, batch_size, iterations=iterations, warmup=1,
+                                   channels_last=True)
+    return cost["flops_train"] / max(result["seconds_per_iteration"], 1e-6)
+
+
+def cuda_budget(memory_gb: float | None) -> DeviceBudget:
+    props = torch.cuda.get_device_properties(0)
+    total = props.total_memory
+    usable = min(total * 0.9, memory_gb * 1024**3) if memory_gb else total * 0.9
+    return DeviceBudget(kind="cuda", name=props.name, memory_bytes=usable,
+                        notes=[f"GPU {props.name} with {total / 1024**3:.1f} GB; plans use up to "
+                               f"{usable / 1024**3:.1f} GB"])
+
+

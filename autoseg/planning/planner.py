@@ -1,0 +1,186 @@
+"""From a fingerprint and a device budget to plans.json: one Configuration per way of training.
+
+- 2d: always (slices along the planned axis 0).
+- 3d_fullres: for volumes.
+- 3d_lowres + 3d_cascade_fullres: when the full-resolution patch sees well under a quarter of the median image,
+  a coarser first stage sees the whole context and its prediction guides the full-resolution stage.
+Every decision is recorded with its reason in `Configuration.reasons` and logged.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any, Callable
+
+import numpy as np
+
+from autoseg.planning.budget import DeviceBudget
+from autoseg.planning.normalization import choose_normalization
+from autoseg.planning.patch_and_batch import Sizing, size_to_budget
+from autoseg.planning.spacing import axis_transpose, is_anisotropic, target_spacing
+from autoseg.schema.plans import (PLANS_VERSION, AugmentationPlan, Configuration, Plans, Resampling,
+                                  TrainingPlan)
+from autoseg.schema.convert import from_dict, to_dict
+
+log = logging.getLogger("autoseg.plan")
+
+# Lowres spacing grows in steps of this factor until the patch sees enough of the (coarser) median image.
+LOWRES_STEP = 1.1
+LOWRES_TARGET_COVERAGE = 0.5
+LOWRES_MAX_FACTOR = 8.0
+# A 3D patch this much flatter along axis 0 than in-plane gets 2D (in-plane) rotation and scaling.
+DUMMY_2D_RATIO = 3.0
+
+RateFunction = Callable[[str, Sizing], float]
+
+
+def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], budget: DeviceBudget,
+                        measure_rate: RateFunction | None = None) -> dict[str, Any]:
+    """Returns the pieces of Plans decided from the data: transpose, and the configurations."""
+    settings = preset["gpu"] if budget.kind == "cuda" else preset["cpu"]
+    spacing, spacing_reason = target_spacing(fingerprint["median_spacing"], fingerprint["spacing_percentile_10"],
+                                             preset["anisotropy_threshold"])
+    is_2d = fingerprint["is_2d"]
+    forward, backward = ([0, 1, 2], [0, 1, 2]) if is_2d else axis_transpose(spacing)
+    spacing_t = [spacing[a] for a in forward]
+    median_t = _median_shape_at(fingerprint, spacing)[forward]
+    normalization, norm_reasons = choose_normalization(fingerprint)
+    common = [spacing_reason] + ([f"axes transposed {forward} so the coarsest axis comes first"]
+                                 if forward != [0, 1, 2] else []) + norm_reasons
+    num_classes = len(fingerprint["labels"])
+    in_channels = fingerprint["num_channels"]
+    dataset_voxels = float(np.prod(median_t) * fingerprint["num_cases"])
+
+    def sized(name: str, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
+        max_stages = preset["max_stages_3d"] if dims == 3 else preset["max_stages_2d"]
+        args = dict(spacing=cfg_spacing, median_shape=median.tolist(), in_channels=in_channels,
+                    num_classes=num_classes, budget=budget, settings=settings,
+                    architecture=preset["architecture"], min_edge=preset["min_feature_map_edge"],
+                    max_stages=max_stages, dataset_voxels=dataset_voxels)
+        key = f"{dims}d"
+        if budget.kind != "cpu":
+            return size_to_budget(**args)
+        rate = budget.flops_per_s.get(key)
+        if rate is None and measure_rate is not None:
+            # Calibrate on the uncapped first guess, then check the chosen plan and correct the rate once.
+            first = size_to_budget(**args, flops_per_s=1e30)
+            rate = measure_rate(key, first)
+            budget.flops_per_s[key] = rate
+        sizing = size_to_budget(**args, flops_per_s=rate or 50e9)
+        if measure_rate is not None:
+            measured = measure_rate(key, sizing)
+            if measured < 0.85 * rate:
+                budget.flops_per_s[key] = measured
+                budget.notes.append(f"{name}: measured {measured / 1e9:.0f} GFLOP/s on the chosen network "
+                                    f"(calibration said {rate / 1e9:.0f}); re-sized")
+                sizing = size_to_budget(**args, flops_per_s=measured)
+        return sizing
+
+    configs: dict[str, Configuration] = {}
+    plane_spacing = spacing_t[1:]
+    plane_median = median_t[1:]
+    s2d = sized("2d", 2, plane_spacing, plane_median)
+    configs["2d"] = _configuration("2d", 2, spacing_t, median_t, s2d, normalization, preset, budget, settings,
+                                   common, anisotropic=False)
+    if not is_2d:
+        s3d = sized("3d_fullres", 3, spacing_t, median_t)
+        anisotropic = is_anisotropic(spacing_t, preset["anisotropy_threshold"])
+        configs["3d_fullres"] = _configuration("3d_fullres", 3, spacing_t, median_t, s3d, normalization, preset,
+                                               budget, settings, common, anisotropic)
+        coverage = float(np.prod(s3d.patch_size) / np.prod(median_t))
+        if coverage < preset["lowres_trigger"]:
+            configs.update(_lowres_and_cascade(configs["3d_fullres"], coverage, spacing_t, fingerprint, spacing,
+                                               forward, sized, normalization, preset, budget, settings, common))
+        else:
+            configs["3d_fullres"].reasons.append(
+                f"the patch covers {coverage:.0%} of the median image (>= {preset['lowres_trigger']:.0%}): "
+                "no low-resolution cascade needed")
+    for cfg in configs.values():
+        for reason in cfg.reasons:
+            log.info("%s: %s", cfg.name, reason)
+    return {"transpose_forward": forward, "transpose_backward": backward, "configurations": configs}
+
+
+def _median_shape_at(fingerprint: dict[str, Any], spacing: list[float]) -> np.ndarray:
+    shapes = np.array([c["cropped_shape"] for c in fingerprint["cases"]], dtype=float)
+    spacings = np.array([c["spacing"] for c in fingerprint["cases"]], dtype=float)
+    at_target = shapes * spacings / np.asarray(spacing, dtype=float)
+    if fingerprint["is_2d"]:
+        at_target[:, 0] = 1
+    return np.maximum(np.round(np.median(at_target, axis=0)), 1)
+
+
+def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.ndarray, sizing: Sizing,
+                   normalization, preset: dict[str, Any], budget: DeviceBudget, settings: dict[str, Any],
+                   common: list[str], anisotropic: bool) -> Configuration:
+    training = _training_plan(preset, budget, settings, sizing)
+    augmentation = _augmentation_plan(preset, dims, sizing.patch_size, spacing_t)
+    resampling = Resampling(anisotropic_axis=0 if anisotropic else None, keep_native_axes=[0] if dims == 2 else [])
+    reasons = list(common) + sizing.reasons
+    pooling = [int(np.log2(s)) for s in sizing.topology.total_stride]
+    reasons.append(f"{sizing.topology.num_stages} stages, poolings per axis {pooling}, "
+                   f"features {sizing.network.features}")
+    if anisotropic and dims == 3:
+        reasons.append("anisotropic: axis 0 is resampled separately (nearest neighbour across slices)")
+    if augmentation.dummy_2d:
+        reasons.append("patch is flat along axis 0: rotation and scaling in-plane only (dummy 2D)")
+    return Configuration(name=name, spatial_dims=dims, data_identifier=name,
+                         spacing=[float(s) for s in spacing_t], median_shape=[int(m) for m in median_t],
+                         patch_size=sizing.patch_size, batch_size=sizing.batch_size,
+                         normalization=copy.deepcopy(normalization), network=sizing.network,
+                         resampling=resampling, training=training, augmentation=augmentation, reasons=reasons)
+
+
+def _training_plan(preset: dict[str, Any], budget: DeviceBudget, settings: dict[str, Any],
+                   sizing: Sizing) -> TrainingPlan:
+    plan = from_dict(TrainingPlan, dict(preset.get("training", {})), "preset.training")
+    plan.iterations_per_epoch = settings["iterations_per_epoch"]
+    if budget.kind == "cpu":
+        plan.time_budget_s = budget.time_budget_s
+        if sizing.seconds_per_iteration:
+            plan.expected_iterations = int(budget.time_budget_s * budget.usable_fraction
+                                           / sizing.seconds_per_iteration)
+        plan.val_iterations = max(2, plan.iterations_per_epoch // 10)
+    else:
+        plan.epochs = settings["epochs"]
+    return plan
+
+
+def _augmentation_plan(preset: dict[str, Any], dims: int, patch: list[int], spacing_t: list[float]) -> AugmentationPlan:
+    aug = from_dict(AugmentationPlan, dict(preset.get("augmentation", {})), "preset.augmentation")
+    aug.mirror_axes = list(range(dims))
+    if dims == 2:
+        aug.rotation_deg = [-180.0, 180.0]
+    elif max(patch[1:]) / patch[0] > DUMMY_2D_RATIO:
+        aug.dummy_2d = True
+        aug.rotation_deg = [-180.0, 180.0]
+    return aug
+
+
+def _lowres_and_cascade(fullres: Configuration, coverage: float, spacing_t: list[float],
+                        fingerprint: dict[str, Any], spacing: list[float], forward: list[int], sized,
+                        normalization, preset, budget, settings, common) -> dict[str, Configuration]:
+    median_mm = _median_shape_at(fingerprint, spacing)[forward] * np.asarray(spacing_t)
+    low_spacing = np.asarray(spacing_t, dtype=float)
+    sizing = None
+    while low_spacing.max() / max(spacing_t) <= LOWRES_MAX_FACTOR:
+        # Coarsen the fine axes first, as anisotropic data is already coarse along its thick axis.
+        fine = low_spacing < low_spacing.max() * 0.999
+        low_spacing = low_spacing * np.where(fine | ~fine.any(), LOWRES_STEP, 1.0)
+        median_low = np.maximum(np.round(median_mm / low_spacing), 1)
+        sizing = sized("3d_lowres", 3, low_spacing.tolist(), median_low)
+        if np.prod(sizing.patch_size) / np.prod(median_low) >= LOWRES_TARGET_COVERAGE:
+            break
+    lowres = _configuration("3d_lowres", 3, low_spacing.tolist(), median_low, sizing, normalization, preset,
+                            budget, settings, common, is_anisotropic(low_spacing.tolist()))
+    lowres.reasons.insert(0, f"3d_fullres patch covers only {coverage:.0%} of the median image: a low-resolution "
+                             f"stage at spacing {np.round(low_spacing, 3).tolist()} sees "
+                             f"{min(1.0, np.prod(sizing.patch_size) / np.prod(median_low)):.0%} of it")
+    lowres.next_stage = "3d_cascade_fullres"
+    cascade = from_dict(Configuration, to_dict(fullres), "3d_fullres")
+    cascade.name = "3d_cascade_fullres"
+    cascade.previous_stage = "3d_lowres"
+    cascade.data_identifier = fullres.data_identifier
+    cascade.network.in_channels += len(fingerprint["labels"]) - 1
+    cascade.reasons.append("cascade: the 3d_lowres prediction (one-hot, foreground classes) is an extra input")
+    return {"3d_lowres": lowres, "3d_cascade_fullres": cascade}

@@ -1,0 +1,121 @@
+"""`autoseg plan`: verify -> fingerprint -> plans -> splits -> preprocessed cache, each written to WORK."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from autoseg.data.dataset import DatasetInfo, load_dataset
+from autoseg.data.verify import verify_dataset
+from autoseg.errors import AutosegError
+from autoseg.planning.budget import DeviceBudget, cpu_name, cuda_budget, detect_device, measure_cpu_flops, training_threads
+from autoseg.planning.fingerprint import FINGERPRINT_VERSION, compute_fingerprint
+from autoseg.planning.patch_and_batch import Sizing
+from autoseg.planning.planner import plan_configurations
+from autoseg.planning.presets import load_preset
+from autoseg.planning.splits import choose_split_mode, load_user_splits, make_splits
+from autoseg.preprocessing.cache import preprocess_dataset
+from autoseg.schema.plans import PLANS_VERSION, Plans, save_plans
+from autoseg.utils.durations import parse_duration
+from autoseg.utils.files import read_json, write_json
+from autoseg.utils.logs import get_logger, log_to_file, remove_handler
+
+log = get_logger("plan")
+
+
+def plan(dataset: str | Path, work: str | Path, preset: str = "default", device: str = "auto",
+         time_budget: str | float | None = None, gpu_memory_gb: float | None = None,
+         cpu_gflops: float | None = None, configurations: list[str] | None = None,
+         split_mode: str = "auto", splits_file: str | Path | None = None, groups_file: str | Path | None = None,
+         folds: int = 5, seed: int = 0, preprocess: bool = True, overwrite: bool = False,
+         workers: int | None = None, progress: bool = True) -> Plans:
+    """Plan a dataset into WORK; returns the Plans written to WORK/plans.json."""
+    work = Path(work)
+    if (work / "plans.json").exists() and not overwrite:
+        raise AutosegError("plans.json already exists", work / "plans.json",
+                           "choose another -o WORK folder, or pass --overwrite to re-plan (models trained on the "
+                           "old plan are kept but may no longer match it)")
+    work.mkdir(parents=True, exist_ok=True)
+    handler = log_to_file(work / "plan.log")
+    try:
+        started = time.time()
+        info = load_dataset(dataset)
+        log.info("dataset %s: %d training cases, %d channel(s) %s, labels %s (%s layout)", info.name,
+                 len(info.training), info.num_channels, info.channel_names, info.labels, info.layout)
+        report = verify_dataset(info, max_workers=workers or 2, progress=progress)
+        report.raise_if_problems()
+        log.info("verify: no problems found")
+        fingerprint = _fingerprint(info, work, seed, workers, progress)
+        preset_data = load_preset(preset)
+        budget = _budget(device, preset_data, time_budget, gpu_memory_gb, cpu_gflops)
+        measure = None if (budget.kind != "cpu" or cpu_gflops) else _measure_rate
+        decided = plan_configurations(fingerprint, preset_data, budget, measure)
+        plans = Plans(version=PLANS_VERSION, dataset_name=info.name, dataset_path=str(Path(dataset).resolve()),
+                      layout=info.layout, file_ending=info.file_ending, channel_names=info.channel_names,
+                      labels=info.labels, transpose_forward=decided["transpose_forward"],
+                      transpose_backward=decided["transpose_backward"], preset=preset_data["name"],
+                      device=budget.to_dict(), seed=seed, configurations=decided["configurations"],
+                      ignore_label=info.ignore_label)
+        plans.split_mode = _write_splits(work, fingerprint, [c.case_id for c in info.training], split_mode,
+                                         splits_file, groups_file, folds, seed)
+        save_plans(plans, work)
+        log.info("wrote %s", work / "plans.json")
+        if preprocess:
+            chosen = configurations or list(plans.configurations)
+            preprocess_dataset(info, plans, work, chosen, workers=workers, progress=progress)
+        log.info("plan finished in %.0f s", time.time() - started)
+        return plans
+    finally:
+        remove_handler(handler)
+
+
+def _fingerprint(info: DatasetInfo, work: Path, seed: int, workers: int | None, progress: bool) -> dict[str, Any]:
+    path = work / "fingerprint.json"
+    if path.is_file():
+        old = read_json(path, "fingerprint")
+        same_cases = [c["case_id"] for c in old.get("cases", [])] == [c.case_id for c in info.training]
+        if old.get("version") == FINGERPRINT_VERSION and old.get("seed") == seed and same_cases:
+            log.info("fingerprint: reusing %s (same cases and seed)", path)
+            return old
+    fingerprint = compute_fingerprint(info, seed=seed, workers=workers, progress=progress)
+    write_json(path, fingerprint)
+    log.info("fingerprint: median spacing %s, median shape %s (after cropping %s)",
+             fingerprint["median_spacing"], fingerprint["median_shape"], fingerprint["median_cropped_shape"])
+    return fingerprint
+
+
+def _budget(device: str, preset: dict[str, Any], time_budget, gpu_memory_gb, cpu_gflops) -> DeviceBudget:
+    kind = detect_device(device)
+    if kind == "cuda":
+        budget = cuda_budget(gpu_memory_gb or preset["gpu"]["memory_gb"])
+    else:
+        seconds = parse_duration(time_budget) or float(preset["cpu"]["time_budget_s"])
+        budget = DeviceBudget(kind="cpu", name=cpu_name(), time_budget_s=seconds,
+                              usable_fraction=preset["cpu"]["usable_fraction"], threads=training_threads())
+        if cpu_gflops:
+            budget.flops_per_s = {"2d": cpu_gflops * 1e9, "3d": cpu_gflops * 1e9}
+            budget.notes.append(f"CPU speed given by the user: {cpu_gflops} GFLOP/s")
+    for note in budget.notes:
+        log.info("device: %s", note)
+    return budget
+
+
+def _measure_rate(key: str, sizing: Sizing) -> float:
+    rate = measure_cpu_flops(sizing.network, sizing.patch_size, sizing.batch_size)
+    log.info("device: measured %.0f GFLOP/s training %s network (patch %s, batch %d)", rate / 1e9, key,
+             sizing.patch_size, sizing.batch_size)
+    return rate
+
+
+def _write_splits(work: Path, fingerprint: dict[str, Any], case_ids: list[str], split_mode: str,
+                  splits_file, groups_file, folds: int, seed: int) -> str:
+    if splits_file:
+        splits = load_user_splits(splits_file, case_ids)
+        mode, reason = "user", f"taken from {splits_file}"
+    else:
+        groups = read_json(groups_file, "groups file") if groups_file else None
+        mode, reason = choose_split_mode(fingerprint, "grouped" if groups and split_mode == "auto" else split_mode)
+        splits = make_splits(case_ids, folds, seed=12345 + seed, mode=mode, groups=groups)
+    write_json(work / "splits.json", splits)
+    log.info("splits: %d folds, %s (%s)", len(splits), mode, reason)
+    return mode

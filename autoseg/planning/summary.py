@@ -1,0 +1,25 @@
+"""A person-readable account of plans.json: what was chosen for each configuration, and why."""
+from __future__ import annotations
+
+from autoseg.schema.plans import Plans
+
+
+def describe_plans(plans: Plans) -> str:
+    device = plans.device
+    if device["kind"] == "cuda":
+        target = f"GPU {device['name']}, {device['memory_bytes'] / 2**30:.1f} GB"
+    else:
+        rates = ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in device.get("flops_per_s", {}).items())
+        target = f"CPU {device['name']} ({device['threads']} threads; {rates}), " \
+                 f"time budget {device['time_budget_s'] / 60:.0f} min"
+    lines = [f"plans for {plans.dataset_name} (preset {plans.preset}) sized for {target}"]
+    for cfg in plans.configurations.values():
+        net = cfg.network
+        pooling = [sum(1 for s in net.strides if s[a] > 1) for a in range(cfg.spatial_dims)]
+        lines.append(f"  {cfg.name}: spacing {[round(s, 4) for s in cfg.spacing]}, patch {cfg.patch_size}, "
+                     f"batch {cfg.batch_size}, {net.architecture} {len(net.features)} stages "
+                     f"(poolings per axis {pooling}), features {net.features[0]}-{net.features[-1]}"
+                     + (f", ~{cfg.training.expected_iterations} iterations in budget"
+                        if cfg.training.expected_iterations else "")
+                     + (f", after {cfg.previous_stage}" if cfg.previous_stage else ""))
+    return "\n".join(lines)

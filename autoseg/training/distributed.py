@@ -1,0 +1,53 @@
+"""Several training processes (torchrun): one per GPU, or several CPU processes on the gloo backend.
+
+Each rank samples its own patches (seed + rank); gradients are averaged by DistributedDataParallel; rank 0
+writes checkpoints and logs and decides when the time budget is spent, so every rank stops at the same step.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def setup(device_kind: str) -> tuple[int, int]:
+    """(rank, world_size); initialises the process group when launched by torchrun."""
+    if not is_distributed():
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
+    if device_kind == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return dist.get_rank(), dist.get_world_size()
+
+
+def teardown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast_float(value: float) -> float:
+    """Rank 0's value on every rank (elapsed time drives the schedule and the stop)."""
+    if not dist.is_initialized():
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64)
+    dist.broadcast(tensor, 0)
+    return float(tensor.item())
+
+
+def average(value: float) -> float:
+    if not dist.is_initialized():
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return float(tensor.item()) / dist.get_world_size()
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()

@@ -1,0 +1,63 @@
+"""Validation during and after training.
+
+- Pseudo-Dice every epoch: a few validation patches through the network (eval mode), true/false positives and
+  negatives summed over them per class -- cheap, noisy, smoothed with an EMA to pick the best checkpoint.
+- Full-image validation at the end: every validation case predicted with the sliding window (as `autoseg
+  predict` would), restored to its original geometry, written to fold_k/validation/, and scored against the
+  dataset's own label files with autoseg.evaluation.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from autoseg.data.dataset import load_dataset
+from autoseg.data.geometry import Geometry
+from autoseg.evaluation.pairing import CasePair
+from autoseg.evaluation.summary import evaluate_pairs
+from autoseg.inference.export import write_prediction
+from autoseg.inference.models import LoadedModel
+from autoseg.inference.predictor import InferenceSettings, predict_preprocessed
+from autoseg.preprocessing.undo import restore_probabilities
+from autoseg.schema.plans import Configuration, Plans
+from autoseg.training.dataset import TrainingCase
+from autoseg.utils.files import write_json
+
+
+def confusion_counts(logits: torch.Tensor, target: torch.Tensor, num_classes: int) -> np.ndarray:
+    """(num_classes - 1, 3) true positives, false positives, false negatives per foreground class."""
+    predicted = logits.argmax(1)
+    counts = np.zeros((num_classes - 1, 3), dtype=np.int64)
+    for k in range(1, num_classes):
+        p, t = predicted == k, target == k
+        counts[k - 1] = [int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())]
+    return counts
+
+
+def pseudo_dice(counts: np.ndarray) -> list[float]:
+    tp, fp, fn = counts[:, 0], counts[:, 1], counts[:, 2]
+    return [float(2 * a / max(1, 2 * a + b + c)) for a, b, c in zip(tp, fp, fn)]
+
+
+def validate_full_images(work: Path, plans: Plans, config: Configuration, model: LoadedModel,
+                         cases: list[TrainingCase], out_dir: Path, settings: InferenceSettings,
+                         save_probabilities: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Predict every validation case in its original geometry and score it; writes out_dir/summary.json."""
+    info = load_dataset(plans.dataset_path)
+    label_files = {c.case_id: c.label_file for c in info.training}
+    pairs = []
+    for case in tqdm(cases, desc="validation", disable=not progress):
+        probabilities = predict_preprocessed([model], np.asarray(case.image), config, settings)
+        restored = restore_probabilities(probabilities, case.properties, plans.transpose_backward)
+        geometry = Geometry.from_dict(case.properties["geometry"])
+        ending = plans.file_ending
+        path = write_prediction(restored, geometry, out_dir, case.case_id, ending,
+                                save_probabilities=save_probabilities)
+        pairs.append(CasePair(case.case_id, path, Path(label_files[case.case_id])))
+    summary = evaluate_pairs(pairs, plans.labels, reference_folder=info.root / "labelsTr")
+    write_json(out_dir / "summary.json", summary)
+    return summary
