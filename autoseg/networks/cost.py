@@ -8,7 +8,8 @@ one), so activation memory comes from the real graph of every architecture rathe
 Returned keys (all per training step of `batch_size` patches, fp32):
 - parameters: trainable parameter count
 - flops_forward, flops_train (forward + backward), gflops_forward, gflops_train
-- activation_bytes: memory held for backward (saved tensors, excluding the parameters themselves)
+- activation_bytes: memory held for backward (saved tensors, excluding the parameters themselves), including
+  a cross-entropy loss on every output as the trainer computes
 - largest_activation_bytes: the biggest single saved storage
 - parameter_bytes: weights + gradients + one momentum buffer (SGD with momentum, nnU-Net's optimiser)
 - peak_bytes_estimate: parameter_bytes + input + activation_bytes + 2 x largest_activation_bytes (the
@@ -23,6 +24,7 @@ import json
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from autoseg.networks.factory import as_spec, build_network, validate_spec
@@ -55,23 +57,27 @@ def _meta_model(spec_json: str) -> torch.nn.Module:
 def _estimate(spec_json: str, patch_size: tuple[int, ...], batch_size: int) -> dict:
     model = _meta_model(spec_json)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    parameter_storages = {p.untyped_storage()._cdata for p in model.parameters()}
+    x = torch.empty((batch_size, model.in_channels, *patch_size), device="meta")
+    # weights and the input batch are resident anyway and counted separately
+    counted_elsewhere = {t.untyped_storage()._cdata for t in [x, *model.parameters()]}
     saved: dict[int, tuple[int, torch.Tensor]] = {}
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
         storage = tensor.untyped_storage()
-        if storage._cdata not in parameter_storages:
+        if storage._cdata not in counted_elsewhere:
             saved.setdefault(storage._cdata, (storage.nbytes(), tensor))  # keep it alive: ids stay unique
         return tensor
 
-    x = torch.empty((batch_size, model.in_channels, *patch_size), device="meta")
     try:
         with FlopCounterMode(display=False) as counter:
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
                 outputs = model(x)
-            flops_forward = counter.get_total_flops()
-            outputs = outputs if isinstance(outputs, list) else [outputs]
-            sum(o.sum() for o in outputs).backward()
+                flops_forward = counter.get_total_flops()
+                outputs = outputs if isinstance(outputs, list) else [outputs]
+                # cross-entropy like the trainer: its log-softmax is held for backward too
+                loss = sum(F.cross_entropy(o, torch.zeros((o.shape[0], *o.shape[2:]), dtype=torch.long,
+                                                          device="meta")) for o in outputs)
+            loss.backward()
             flops_train = counter.get_total_flops()
     finally:
         model.zero_grad(set_to_none=True)
