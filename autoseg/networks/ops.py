@@ -135,6 +135,10 @@ class Layers:
         """Linear interpolation to an exact spatial size (no-op when it already has it)."""
         if tuple(x.shape[2:]) == tuple(size):
             return x
+        if x.is_meta:
+            # cost estimation: same shape and (like linear) nothing saved for backward, but linear's meta
+            # kernel is a slow Python decomposition (~50 ms a call)
+            return F.interpolate(x, size=tuple(size), mode="nearest")
         return F.interpolate(x, size=tuple(size), mode=self.interpolation_mode, align_corners=False)
 
 

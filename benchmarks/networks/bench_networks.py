@@ -23,12 +23,11 @@ from pathlib import Path
 
 import torch
 
-from autoseg.errors import AutosegError
 from autoseg.networks import registered_architectures
 from autoseg.networks.cost import estimate_cost
-from autoseg.networks.factory import as_spec
 from autoseg.networks.measure import measure_in_subprocess
 from autoseg.schema.network import NetworkSpec
+from autoseg.schema.plans import plans_from_dict
 from autoseg.utils.files import atomic_write, read_json, write_json
 
 HERE = Path(__file__).resolve().parent
@@ -42,18 +41,9 @@ DEFAULT_BATCH = 2
 
 
 def configuration_from_plans(path: Path, name: str) -> tuple[NetworkSpec, tuple[int, ...], int]:
-    """(network spec, patch, batch) of configuration `name` in plans.json (keys: configurations.<name>.network,
-    .patch_size, .batch_size)."""
-    plans = read_json(path, "plans file")
-    configurations = plans.get("configurations", {})
-    if name not in configurations:
-        raise AutosegError(f"configuration '{name}' not in plans", path,
-                           f"pass -c with one of {sorted(configurations)}")
-    config = configurations[name]
-    missing = [k for k in ("network", "patch_size", "batch_size") if k not in config]
-    if missing:
-        raise AutosegError(f"configuration '{name}' lacks {missing}", path, "re-run autoseg plan")
-    return as_spec(config["network"]), tuple(config["patch_size"]), int(config["batch_size"])
+    """(network spec, patch, batch) of configuration `name` in a plans.json."""
+    config = plans_from_dict(read_json(path, "plans file"), str(path)).configuration(name)
+    return config.network, tuple(config.patch_size), int(config.batch_size)
 
 
 def cpu_name() -> str:
