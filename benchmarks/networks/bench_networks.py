@@ -6,7 +6,7 @@ Without a plan it uses the Hippocampus 3d_fullres topology nnU-Net plans (patch 
 features 16..128, three 2x2x2 poolings, 3x3x3 kernels, 1 channel, 3 classes). For each architecture built with
 that topology: parameters, GFLOPs (forward, forward+backward), estimated peak training memory
 (autoseg.networks.cost), measured peak memory and seconds per SGD step in a fresh process
-(autoseg.networks.measure), fp32 and bf16 autocast (this CPU has no bf16 units: bf16 is emulated and slow, so
+(autoseg.networks.measure), fp32 (optionally channels-last) and bf16 autocast (this CPU has no bf16 units: bf16 is emulated and slow, so
 one timed step). Writes results.md (and the raw numbers as results.json) next to this script.
 Timings are only meaningful on a quiet machine: the load average before and after is recorded.
 """
@@ -56,29 +56,47 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def benchmark(spec: NetworkSpec, patch, batch, architectures, iterations: int, bf16: bool, timeout: float):
+def benchmark(spec: NetworkSpec, patch, batch, architectures, iterations: int, bf16: bool, channels_last: bool,
+              timeout: float) -> list[dict]:
     rows = []
     for name in architectures:
         options = dict(spec.options) if name == spec.architecture else {}  # others use their own defaults
         arch_spec = dataclasses.replace(spec, architecture=name, options=options)
         started = time.perf_counter()
         cost = estimate_cost(arch_spec, patch, batch)
-        estimate_seconds = time.perf_counter() - started
-        row = {"architecture": name, **cost, "estimate_seconds": estimate_seconds}
-        print(f"[{name}] estimated in {estimate_seconds:.2f} s; measuring fp32 ...", file=sys.stderr, flush=True)
-        row["fp32"] = measure_in_subprocess(arch_spec, patch, batch, iterations=iterations, warmup=1,
-                                            timeout=timeout)
+        row = {"architecture": name, **cost, "estimate_seconds": time.perf_counter() - started}
+        runs = {"memory": dict(iterations=1, warmup=0, exact_memory=True),
+                "fp32": dict(iterations=iterations, warmup=1)}
+        if channels_last:
+            runs["fp32_channels_last"] = dict(iterations=iterations, warmup=1, channels_last=True)
         if bf16:
-            print(f"[{name}] measuring bf16 autocast ...", file=sys.stderr, flush=True)
-            row["bf16"] = measure_in_subprocess(arch_spec, patch, batch, iterations=1, warmup=0,
-                                                autocast_bf16=True, timeout=timeout)
+            runs["bf16"] = dict(iterations=1, warmup=0, autocast_bf16=True)
+        for run, kwargs in runs.items():
+            print(f"[{name}] {run} ...", file=sys.stderr, flush=True)
+            row[run] = measure_in_subprocess(arch_spec, patch, batch, timeout=timeout, **kwargs)
         rows.append(row)
     return rows
 
 
+COLUMNS = [  # header, cell
+    ("architecture", lambda r: r["architecture"]),
+    ("params (M)", lambda r: f"{r['parameters'] / 1e6:.2f}"),
+    ("GFLOPs fwd", lambda r: f"{r['gflops_forward']:.1f}"),
+    ("GFLOPs fwd+bwd", lambda r: f"{r['gflops_train']:.1f}"),
+    ("est. peak (MiB)", lambda r: f"{r['peak_bytes_estimate'] / MIB:.0f}"),
+    ("measured peak (MiB)", lambda r: f"{r['memory']['peak_training_bytes'] / MIB:.0f}"),
+    ("est. / measured", lambda r: f"{r['peak_bytes_estimate'] / r['memory']['peak_training_bytes']:.2f}"),
+    ("peak, default malloc (MiB)", lambda r: f"{r['fp32']['peak_training_bytes'] / MIB:.0f}"),
+    ("fp32 s/it", lambda r: f"{r['fp32']['seconds_per_iteration']:.2f}"),
+    ("fp32 GFLOP/s", lambda r: f"{r['gflops_train'] / r['fp32']['seconds_per_iteration']:.1f}"),
+    ("fp32 channels-last s/it", lambda r: f"{r['fp32_channels_last']['seconds_per_iteration']:.2f}"
+     if "fp32_channels_last" in r else "-"),
+    ("bf16 s/it", lambda r: f"{r['bf16']['seconds_per_iteration']:.2f}" if "bf16" in r else "-"),
+    ("estimate call (s)", lambda r: f"{r['estimate_seconds']:.2f}"),
+]
+
+
 def markdown(rows, spec, patch, batch, command, load_before, load_after, source) -> str:
-    header = ("| architecture | params (M) | GFLOPs fwd | GFLOPs fwd+bwd | est. peak (MiB) | measured peak (MiB) "
-              "| est./measured | fp32 s/it | bf16 s/it | estimate time (s) |")
     lines = [
         "# Network family on one plan configuration (CPU)",
         "",
@@ -91,22 +109,18 @@ def markdown(rows, spec, patch, batch, command, load_before, load_after, source)
         f"deep supervision {spec.deep_supervision}",
         f"- load average (1 min) before / after: {load_before:.2f} / {load_after:.2f} "
         "(timings are unreliable unless both are well below the core count)",
-        "- peak memory: fp32 SGD training step, weights + gradients + momentum + activations; measured as the "
-        "process's resident high-water mark in a fresh process (autoseg.networks.measure)",
-        "- s/it: one SGD step (forward, cross-entropy on every deep-supervision output, backward, update); "
-        "bf16 = torch.autocast('cpu', bfloat16), emulated on this CPU (no bf16 units), one timed step",
+        "- peaks: fp32 SGD training step, weights + gradients + momentum + input + activations; est. = "
+        "autoseg.networks.cost; measured = resident high-water mark of the step in a fresh process with glibc "
+        "returning freed blocks at once (reproducible, the tensors' own need); default malloc = the same with "
+        "glibc's default allocator as in training (freed blocks kept in the heap: higher and variable)",
+        "- s/it: one SGD step (forward, cross-entropy on every deep-supervision output, backward, update), mean "
+        "over the timed steps after a warm-up; bf16 = torch.autocast('cpu', bfloat16), emulated on CPUs "
+        "without bf16 units, one timed step",
         "",
-        header,
-        "|" + "---|" * (header.count("|") - 1),
+        "| " + " | ".join(h for h, _ in COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
     ]
-    for r in rows:
-        measured = r["fp32"]["peak_training_bytes"]
-        bf16 = f"{r['bf16']['seconds_per_iteration']:.2f}" if "bf16" in r else "-"
-        lines.append(
-            f"| {r['architecture']} | {r['parameters'] / 1e6:.2f} | {r['gflops_forward']:.1f} "
-            f"| {r['gflops_train']:.1f} | {r['peak_bytes_estimate'] / MIB:.0f} | {measured / MIB:.0f} "
-            f"| {r['peak_bytes_estimate'] / measured:.2f} | {r['fp32']['seconds_per_iteration']:.2f} | {bf16} "
-            f"| {r['estimate_seconds']:.2f} |")
+    lines += ["| " + " | ".join(cell(r) for _, cell in COLUMNS) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -117,6 +131,7 @@ def main(argv=None) -> None:
     parser.add_argument("--architectures", nargs="*", help="subset (default: all registered)")
     parser.add_argument("--iterations", type=int, default=2, help="timed fp32 steps after one warm-up")
     parser.add_argument("--no-bf16", action="store_true", help="skip the (slow, emulated) bf16 measurement")
+    parser.add_argument("--channels-last", action="store_true", help="also time fp32 with channels-last")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
     args = parser.parse_args(argv)
@@ -129,7 +144,8 @@ def main(argv=None) -> None:
         source = "default Hippocampus 3d_fullres topology (no plans.json given)"
     architectures = args.architectures or registered_architectures()
     load_before = os.getloadavg()[0]
-    rows = benchmark(spec, patch, batch, architectures, args.iterations, not args.no_bf16, args.timeout)
+    rows = benchmark(spec, patch, batch, architectures, args.iterations, not args.no_bf16, args.channels_last,
+                     args.timeout)
     load_after = os.getloadavg()[0]
     command = "python " + " ".join([os.path.relpath(__file__, Path.cwd())] + (argv or sys.argv[1:]))
     text = markdown(rows, spec, patch, batch, command, load_before, load_after, source)
