@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from autoseg.errors import AutosegError
 from autoseg.networks import registered_architectures
 from autoseg.networks.cost import estimate_cost
 from autoseg.networks.measure import measure_in_subprocess
@@ -160,4 +161,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except AutosegError as error:
+        sys.exit(f"error: {error}")
