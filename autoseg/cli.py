@@ -158,6 +158,25 @@ def _predict(a):
 verb("predict", "segment new images (sliding window, TTA, ensembles, postprocessing)")((_predict_args, _predict))
 
 
+def _find_best_args(p):
+    p.add_argument("work", help="work folder with cross-validation runs")
+    p.add_argument("-c", "--configurations", nargs="+", help="only compare these (default: every trained one)")
+
+
+def _find_best(a):
+    from autoseg.inference.find_best import find_best
+    result = find_best(a.work, a.configurations)
+    for name, dice in sorted(result["cv_dice"].items(), key=lambda kv: -kv[1]):
+        print(f"  {name}: CV Dice {dice:.4f}")
+    print(f"chosen: {'+'.join(result['configurations'])} (folds {result['folds']}), postprocessing: "
+          f"{result['postprocessing'] or 'none'}; written to {a.work}/inference.json")
+    return 0
+
+
+verb("find-best", "choose configurations/ensemble and postprocessing from cross-validation")(
+    (_find_best_args, _find_best))
+
+
 def _evaluate_args(p):
     p.add_argument("predictions", help="folder of predicted label maps")
     p.add_argument("references", help="folder of reference label maps (same file names)")

@@ -114,7 +114,7 @@ def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.nd
                    normalization, preset: dict[str, Any], budget: DeviceBudget, settings: dict[str, Any],
                    common: list[str], anisotropic: bool) -> Configuration:
     training = _training_plan(preset, budget, settings, sizing)
-    augmentation = _augmentation_plan(preset, dims, sizing.patch_size, spacing_t)
+    augmentation = _augmentation_plan(preset, settings, dims, sizing.patch_size)
     resampling = Resampling(anisotropic_axis=0 if anisotropic else None, keep_native_axes=[0] if dims == 2 else [])
     reasons = list(common) + sizing.reasons
     pooling = [int(np.log2(s)) for s in sizing.topology.total_stride]
@@ -133,8 +133,17 @@ def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.nd
 
 def _training_plan(preset: dict[str, Any], budget: DeviceBudget, settings: dict[str, Any],
                    sizing: Sizing) -> TrainingPlan:
-    plan = from_dict(TrainingPlan, dict(preset.get("training", {})), "preset.training")
+    overrides = {**preset.get("training", {}), **settings.get("training", {})}
+    plan = from_dict(TrainingPlan, overrides, "preset.training")
     plan.iterations_per_epoch = settings["iterations_per_epoch"]
+    progressive = settings.get("progressive")
+    if progressive and progressive.get("fraction", 0) > 0:
+        stride = sizing.topology.total_stride
+        small = [max(s, int(round(p * progressive["patch_scale"] / s)) * s) for p, s in zip(sizing.patch_size, stride)]
+        if small != list(sizing.patch_size):
+            plan.progressive_fraction = progressive["fraction"]
+            plan.progressive_patch_size = small
+            plan.progressive_batch_size = int(sizing.batch_size * progressive["batch_factor"])
     if budget.kind == "cpu":
         plan.time_budget_s = budget.time_budget_s
         if sizing.seconds_per_iteration:
@@ -146,8 +155,10 @@ def _training_plan(preset: dict[str, Any], budget: DeviceBudget, settings: dict[
     return plan
 
 
-def _augmentation_plan(preset: dict[str, Any], dims: int, patch: list[int], spacing_t: list[float]) -> AugmentationPlan:
-    aug = from_dict(AugmentationPlan, dict(preset.get("augmentation", {})), "preset.augmentation")
+def _augmentation_plan(preset: dict[str, Any], settings: dict[str, Any], dims: int, patch: list[int]
+                       ) -> AugmentationPlan:
+    overrides = {**preset.get("augmentation", {}), **settings.get("augmentation", {})}
+    aug = from_dict(AugmentationPlan, overrides, "preset.augmentation")
     aug.mirror_axes = list(range(dims))
     if dims == 2:
         aug.rotation_deg = [-180.0, 180.0]

@@ -45,6 +45,9 @@ class TrainingPlan:
     grad_clip: float = 12.0
     schedule: str = "poly"               # poly | cosine; laid over epochs or over the time budget
     warmup_fraction: float = 0.0         # share of the run with a linear warm-up of the learning rate
+    progressive_fraction: float = 0.0    # share of the budget trained first on smaller patches (cheap samples
+    progressive_patch_size: list[int] | None = None  # learn local appearance fast; full patches add context)
+    progressive_batch_size: int | None = None
     epochs: int = 1000                   # used when no time budget is given
     iterations_per_epoch: int = 250
     val_iterations: int = 50             # patch-based pseudo-Dice batches per epoch

@@ -51,3 +51,13 @@ def average(value: float) -> float:
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
+
+
+def ranks_agree(model: torch.nn.Module) -> bool:
+    """True when every rank holds the same weights (DDP keeps them in step; a check worth its microseconds)."""
+    if not dist.is_initialized():
+        return True
+    checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
+    gathered = [torch.zeros_like(checksum) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, checksum)
+    return all(torch.allclose(g, gathered[0], rtol=1e-9, atol=1e-9) for g in gathered)

@@ -25,20 +25,23 @@ def choose_workers(setting: str | int, device: str) -> int:
     return 1 if cores <= 4 else max(1, cores // 4)
 
 
-def make_loaders(config: Configuration, train_cases: list[TrainingCase], val_cases: list[TrainingCase],
-                 workers: int, seed: int, batch_size: int | None = None):
-    patch = config.patch_size
+def make_train_loader(config: Configuration, cases: list[TrainingCase], workers: int, seed: int,
+                      patch: list[int] | None = None, batch_size: int | None = None):
+    """Augmented training batches; `patch`/`batch_size` override the plan's (progressive resizing)."""
+    patch = list(patch or config.patch_size)
     batch = batch_size or config.batch_size
     aug = config.augmentation
-    sampler = PatchSampler(train_cases, sampling_patch_size(patch, aug), batch,
-                           config.training.oversample_foreground, config.spatial_dims, seed)
+    sampler = PatchSampler(cases, sampling_patch_size(patch, aug), batch, config.training.oversample_foreground,
+                           config.spatial_dims, seed)
     transforms = build_transforms(patch, aug, config.spatial_dims)
-    val_sampler = PatchSampler(val_cases or train_cases, patch, batch, config.training.oversample_foreground,
-                               config.spatial_dims, seed + 1)
-    val_transforms = build_validation_transforms()
     if workers <= 0:
-        return SingleThreadedAugmenter(sampler, transforms), SingleThreadedAugmenter(val_sampler, val_transforms)
-    train = NonDetMultiThreadedAugmenter(sampler, transforms, workers, num_cached=max(2, 2 * workers),
-                                         seeds=[seed + i for i in range(workers)])
-    # Validation patches need no augmentation: sampled in the main process, at almost no cost.
-    return train, SingleThreadedAugmenter(val_sampler, val_transforms)
+        return SingleThreadedAugmenter(sampler, transforms)
+    return NonDetMultiThreadedAugmenter(sampler, transforms, workers, num_cached=max(2, 2 * workers),
+                                        seeds=[seed + i for i in range(workers)])
+
+
+def make_val_loader(config: Configuration, cases: list[TrainingCase], seed: int):
+    """Validation patches need no augmentation: sampled in the main process, at almost no cost."""
+    sampler = PatchSampler(cases, config.patch_size, config.batch_size, config.training.oversample_foreground,
+                           config.spatial_dims, seed)
+    return SingleThreadedAugmenter(sampler, build_validation_transforms())

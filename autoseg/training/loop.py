@@ -33,7 +33,7 @@ from autoseg.training.checkpoint import (BEST, FINAL, LATEST, load_checkpoint, r
                                          set_rng_state)
 from autoseg.training.dataset import load_cases
 from autoseg.training.history import plot_curves, save_history
-from autoseg.training.loader import choose_workers, make_loaders
+from autoseg.training.loader import choose_workers, make_train_loader, make_val_loader
 from autoseg.training.losses import DeepSupervisionLoss
 from autoseg.training.optim import WeightAverage, build_optimizer
 from autoseg.training.precision import autocast, choose_precision
@@ -176,9 +176,11 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
     n_workers = choose_workers(workers if workers is not None else tplan.loader_workers, kind)
     if deterministic:
         n_workers = 0
-    train_loader, val_loader = make_loaders(config, train_cases, val_cases, n_workers,
-                                            seed=seed + 7919 * state["epoch"])
-    precision = choose_precision(tplan.precision, device, core, lambda: next(train_loader)["data"].to(device))
+    phases = _Phases(config, train_cases, n_workers, seed + 7919 * state["epoch"])
+    val_loader = make_val_loader(config, val_cases, seed + 1) if val_cases else None
+    precision = choose_precision(tplan.precision, device, core,
+                                 lambda: next(phases.loader(budget.progress(state["elapsed"], state["epoch"]))
+                                              )["data"].to(device))
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     log.info("training %s fold %s on %s (%d process(es), %d thread(s), %d loader worker(s), %s, channels-last %s): "
              "%d training / %d validation cases, patch %s, batch %d, %s", config.name, fold, kind, world,
@@ -196,11 +198,11 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
             elapsed = distributed.broadcast_float(state["elapsed"] + time.monotonic() - epoch_start)
             if budget.seconds and elapsed >= budget.seconds:
                 break
-            lr = learning_rate(tplan.schedule, tplan.learning_rate,
-                               budget.progress(elapsed, state["epoch"] + len(losses) / ipe), tplan.warmup_fraction)
+            progress_now = budget.progress(elapsed, state["epoch"] + len(losses) / ipe)
+            lr = learning_rate(tplan.schedule, tplan.learning_rate, progress_now, tplan.warmup_fraction)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = next(train_loader)
+            batch = next(phases.loader(progress_now))
             data = batch["data"].to(device, non_blocking=True)
             target = batch["seg"][:, 0].long().to(device, non_blocking=True)
             if channels_last:
@@ -229,8 +231,7 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
         if not losses:
             break
         record = _validate_epoch(core if average is None else average.model, val_loader, tplan, loss_fn, device,
-                                 precision, channels_last, memory_format, config.network.num_classes,
-                                 bool(val_cases))
+                                 precision, channels_last, memory_format, config.network.num_classes)
         state["elapsed"] += time.monotonic() - epoch_start
         record.update({"epoch": state["epoch"], "train_loss": distributed.average(float(np.mean(losses))),
                        "lr": lr, "iterations": state["iteration"], "elapsed_s": round(state["elapsed"], 2),
@@ -247,18 +248,18 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
         if report_epoch is not None:
             report_epoch(state["epoch"], state["ema"])
 
+    phases.close()
+    agree = distributed.ranks_agree(core)
     if rank != 0:
-        _close(train_loader)
         return {}
     final_model = core if average is None else average.model
     _save(out / FINAL, state, core, average, optimizer, budget, config)
-    _close(train_loader)
     summary = {"configuration": config.name, "fold": fold, "device": kind, "processes": world,
                "precision": precision, "epochs": state["epoch"], "iterations": state["iteration"],
                "training_seconds": round(state["elapsed"], 1),
                "iterations_per_second": round(state["iteration"] / max(state["elapsed"], 1e-9), 3),
                "patch_size": config.patch_size, "batch_size": config.batch_size,
-               "peak_ram_mb": round(_peak_ram_mb(), 1), "budget": budget.describe()}
+               "peak_ram_mb": round(_peak_ram_mb(), 1), "budget": budget.describe(), "ranks_agree": agree}
     log.info("finished: %d epochs, %d iterations in %s (%.2f it/s)", state["epoch"], state["iteration"],
              format_duration(state["elapsed"]), summary["iterations_per_second"])
     if validate and val_cases:
@@ -307,8 +308,8 @@ def _use_channels_last(setting: str, kind: str, dims: int) -> bool:
 
 @torch.no_grad()
 def _validate_epoch(model, val_loader, tplan, loss_fn, device, precision, channels_last, memory_format,
-                    num_classes, has_val) -> dict[str, Any]:
-    if not has_val or tplan.val_iterations <= 0:
+                    num_classes) -> dict[str, Any]:
+    if val_loader is None or tplan.val_iterations <= 0:
         return {"val_loss": None, "pseudo_dice": None, "pseudo_dice_per_class": None}
     model.eval()
     counts = np.zeros((num_classes - 1, 3), dtype=np.int64)
@@ -355,10 +356,34 @@ def _save(path, state, core, average, optimizer, budget, config) -> None:
     })
 
 
-def _close(loader) -> None:
-    finish = getattr(loader, "_finish", None)
-    if finish:
-        finish()
+class _Phases:
+    """The training loader for the current phase: small patches first (progressive resizing), then the plan's."""
+
+    def __init__(self, config: Configuration, cases, workers: int, seed: int):
+        self.config, self.cases, self.workers, self.seed = config, cases, workers, seed
+        tplan = config.training
+        self.small_until = tplan.progressive_fraction if tplan.progressive_patch_size else 0.0
+        self.current: tuple[str, Any] | None = None
+
+    def loader(self, progress: float):
+        phase = "small" if progress < self.small_until else "full"
+        if self.current is None or self.current[0] != phase:
+            self.close()
+            tplan = self.config.training
+            patch, batch = ((tplan.progressive_patch_size, tplan.progressive_batch_size) if phase == "small"
+                            else (None, None))
+            self.current = (phase, make_train_loader(self.config, self.cases, self.workers, self.seed, patch, batch))
+            if phase == "small" or progress > 0:
+                log.info("training on %s patches: %s, batch %d", phase,
+                         patch or self.config.patch_size, batch or self.config.batch_size)
+        return self.current[1]
+
+    def close(self) -> None:
+        if self.current is not None:
+            finish = getattr(self.current[1], "_finish", None)
+            if finish:
+                finish()
+            self.current = None
 
 
 def _peak_ram_mb() -> float:

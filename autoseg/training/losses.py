@@ -157,6 +157,8 @@ class DeepSupervisionLoss:
         total = 0.0
         for output, target_at, weight in zip(outputs, self.targets(target), self.weights):
             if weight == 0:
+                # Still part of the graph: DistributedDataParallel expects every parameter to get a gradient.
+                total = total + 0.0 * output.sum()
                 continue
             valid = None
             if self.ignore_label is not None:

@@ -1,0 +1,116 @@
+"""`autoseg find-best`: choose what `predict` uses, from the cross-validation predictions training wrote.
+
+Every trained configuration and every ensemble of two is scored (mean foreground Dice over the validation cases
+their folds share); ties (within `TIE`) go to the simpler candidate: a single configuration before an ensemble.
+Then connected-component postprocessing on the winner: keep only the largest foreground component, then per
+class, each adopted only where it improves the CV Dice and harms no class. The choice goes to WORK/inference.json.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from autoseg.data.dataset import load_dataset
+from autoseg.data.image_io import read_label
+from autoseg.errors import AutosegError
+from autoseg.evaluation.metrics import overlap_metrics
+from autoseg.inference.export import labels_from_probabilities, load_probability_file
+from autoseg.inference.models import model_dir, trained_folds
+from autoseg.inference.postprocessing import apply_postprocessing
+from autoseg.schema.plans import load_plans
+from autoseg.utils.files import read_json, write_json
+from autoseg.utils.logs import get_logger
+
+log = get_logger("find-best")
+TIE = 1e-4
+
+
+def find_best(work: str | Path, configurations: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
+    work = Path(work)
+    plans = load_plans(work)
+    splits = read_json(work / "splits.json", "splits.json")
+    names = configurations or [n for n in plans.configurations if _cv_folds(work, n)]
+    if not names:
+        raise AutosegError("no configuration has cross-validation predictions", work / "models",
+                           "train at least one configuration on its folds (autoseg train WORK -c CONFIG -f 0 1 2 3 4)")
+    folds = {n: _cv_folds(work, n) for n in names}
+    common = sorted(set.intersection(*(set(f) for f in folds.values())))
+    if not common:
+        raise AutosegError(f"the configurations share no trained fold: {folds}", work / "models",
+                           "train the same folds for every configuration you want compared")
+    cases = {c: k for k in common for c in splits[int(k)]["val"]}
+    info = load_dataset(plans.dataset_path)
+    references = {c.case_id: c.label_file for c in info.training}
+    classes = [v for v in plans.labels.values() if v != 0]
+    candidates = [(n,) for n in names] + list(itertools.combinations(names, 2))
+    scores: dict[tuple[str, ...], list[list[float]]] = {c: [] for c in candidates}
+
+    def case_data(case, fold):
+        probs = {n: load_probability_file(model_dir(work, n, fold) / "validation" / f"{case}.npz") for n in names}
+        return probs, read_label(references[case])[0]
+
+    # Pass 1: score every candidate; one case in memory at a time.
+    for case, fold in tqdm(sorted(cases.items()), desc="find-best", disable=not progress):
+        probs, ref = case_data(case, fold)
+        for candidate in candidates:
+            seg = labels_from_probabilities(sum(probs[n] for n in candidate) / len(candidate))
+            scores[candidate].append(_class_dice(seg, ref, classes))
+    table = {"+".join(c): float(np.mean(v)) for c, v in scores.items()}
+    best = min(candidates, key=lambda c: (-round(np.mean(scores[c]) / TIE), len(c)))
+    # Pass 2: postprocessing variants of the winner.
+    variants = []
+    for case, fold in sorted(cases.items()):
+        probs, ref = case_data(case, fold)
+        seg = labels_from_probabilities(sum(probs[n] for n in best) / len(best))
+        variants.append(postprocessing_variants(seg, ref, classes))
+    rules, pp_report = choose_postprocessing(variants, classes)
+    result = {"configurations": list(best), "folds": common, "cv_cases": len(cases),
+              "cv_dice": table, "chosen_dice": table["+".join(best)], "postprocessing": rules,
+              "postprocessing_report": pp_report}
+    write_json(work / "inference.json", result)
+    log.info("find-best: %s (CV Dice %.4f over %d cases, folds %s); postprocessing %s", "+".join(best),
+             result["chosen_dice"], len(cases), common, rules or "none")
+    return result
+
+
+def postprocessing_variants(seg: np.ndarray, ref: np.ndarray, classes: list[int]) -> dict[str, list[float]]:
+    """Per-class Dice of one case without and with each postprocessing step.
+
+    Keeping class k's largest component only turns class-k voxels into background, so it changes class k's Dice
+    alone: per-class steps can be scored independently on top of each foreground choice.
+    """
+    out = {}
+    for foreground in (False, True):
+        base = apply_postprocessing(seg, {"largest_component_foreground": foreground})
+        out[f"fg{int(foreground)}"] = _class_dice(base, ref, classes)
+        for k in classes:
+            out[f"fg{int(foreground)}_class{k}"] = _class_dice(
+                apply_postprocessing(base, {"largest_component_classes": [k]}), ref, classes)
+    return out
+
+
+def choose_postprocessing(variants: list[dict[str, list[float]]], classes: list[int]
+                          ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    mean = {key: np.mean([v[key] for v in variants], axis=0) for key in variants[0]}
+    report = {key: [round(float(x), 5) for x in value] for key, value in mean.items()}
+    without, with_fg = mean["fg0"], mean["fg1"]
+    use_fg = bool(with_fg.mean() > without.mean() + TIE and np.all(with_fg >= without - TIE))
+    prefix = f"fg{int(use_fg)}"
+    base = mean[prefix]
+    chosen = [k for i, k in enumerate(classes)
+              if mean[f"{prefix}_class{k}"][i] > base[i] + TIE]
+    if not use_fg and not chosen:
+        return None, report
+    return {"largest_component_foreground": use_fg, "largest_component_classes": chosen}, report
+
+
+def _class_dice(seg: np.ndarray, ref: np.ndarray, classes: list[int]) -> list[float]:
+    return [overlap_metrics(seg == k, ref == k)["Dice"] for k in classes]
+
+
+def _cv_folds(work: Path, name: str) -> list[str]:
+    return [f for f in trained_folds(work, name) if f != "all" and (model_dir(work, name, f) / "validation").is_dir()]

@@ -1,0 +1,133 @@
+"""Planning rules on many synthetic fingerprints: isotropic, anisotropic, 2D, tiny, huge; CPU and GPU budgets."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoseg.planning.budget import DeviceBudget
+from autoseg.planning.normalization import choose_normalization
+from autoseg.planning.planner import plan_configurations
+from autoseg.planning.presets import available_presets, load_preset
+from autoseg.planning.spacing import axis_transpose, target_spacing
+from autoseg.planning.splits import choose_split_mode, make_splits
+from autoseg.planning.topology import plan_topology, topology_for_patch
+
+
+def fingerprint(shape, spacing, n=20, channels=("MRI",), labels=3, crop_fraction=1.0, jitter=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for i in range(n):
+        sp = [s * (1 + jitter * rng.uniform(-1, 1)) if s < 999 else s for s in spacing]
+        sh = [max(1, int(round(s * (1 + jitter * rng.uniform(-1, 1))))) if s > 1 else s for s in shape]
+        cases.append({"case_id": f"c{i:03d}", "spacing": sp, "shape": sh, "cropped_shape": sh,
+                      "crop_fraction": crop_fraction, "class_voxels": [1000] * labels})
+    spacings = np.array([c["spacing"] for c in cases])
+    return {
+        "num_cases": n, "num_channels": len(channels), "channel_names": list(channels),
+        "labels": {f"l{i}": i for i in range(labels)}, "is_2d": shape[0] == 1,
+        "median_spacing": np.median(spacings, 0).tolist(),
+        "spacing_percentile_10": np.percentile(spacings, 10, 0).tolist(),
+        "median_crop_fraction": crop_fraction, "cases": cases,
+        "foreground_intensity": [{"channel": c, "mean": 100.0, "std": 20.0, "percentile_00_5": 10.0,
+                                  "percentile_99_5": 300.0} for c in channels],
+        "neighbour_similarity": None,
+    }
+
+
+def cpu(minutes=15, gflops=75):
+    return DeviceBudget(kind="cpu", name="test", time_budget_s=minutes * 60, flops_per_s={"2d": gflops * 1e9,
+                                                                                          "3d": gflops * 1e9})
+
+
+def gpu(gb=8):
+    return DeviceBudget(kind="cuda", name="test", memory_bytes=gb * 2**30)
+
+
+def test_isotropic_gpu_plan_matches_nnunet_on_hippocampus_like_data():
+    fp = fingerprint((36, 51, 35), (1.0, 1.0, 1.0))
+    configs = plan_configurations(fp, load_preset("default"), gpu())["configurations"]
+    full = configs["3d_fullres"]
+    assert full.spacing == [1.0, 1.0, 1.0]
+    assert full.patch_size == [40, 56, 40]
+    assert [sum(s[a] > 1 for s in full.network.strides) for a in range(3)] == [3, 3, 3]
+    assert full.batch_size >= 2 and "3d_lowres" not in configs
+
+
+def test_cpu_budget_shrinks_patch_and_more_time_allows_more():
+    fp = fingerprint((128, 256, 256), (1.0, 0.8, 0.8))
+    short = plan_configurations(fp, load_preset("default"), cpu(minutes=5))["configurations"]["3d_fullres"]
+    long = plan_configurations(fp, load_preset("default"), cpu(minutes=60))["configurations"]["3d_fullres"]
+    assert np.prod(short.patch_size) < np.prod(long.patch_size)
+    assert short.training.time_budget_s == 300
+    assert short.training.expected_iterations >= 1000 * 0.9
+
+
+def test_anisotropic_axis_takes_tenth_percentile_and_is_not_pooled_first():
+    fp = fingerprint((20, 320, 320), (5.0, 0.7, 0.7), jitter=0.3)
+    spacing, reason = target_spacing(fp["median_spacing"], fp["spacing_percentile_10"])
+    assert spacing[0] == pytest.approx(max(fp["spacing_percentile_10"][0], max(spacing[1:]) + 1e-5))
+    assert "10th percentile" in reason
+    full = plan_configurations(fp, load_preset("default"), gpu())["configurations"]["3d_fullres"]
+    assert full.network.strides[1][0] == 1 and full.network.kernel_sizes[0][0] == 1
+    assert full.resampling.anisotropic_axis == 0
+
+
+def test_coarse_axis_is_transposed_first():
+    forward, backward = axis_transpose([0.8, 0.8, 4.0])
+    assert forward == [2, 0, 1] and [forward[b] for b in backward] == [0, 1, 2]
+
+
+def test_2d_dataset_plans_only_2d():
+    fp = fingerprint((1, 512, 512), (999.0, 1.0, 1.0), n=30)
+    configs = plan_configurations(fp, load_preset("default"), cpu(minutes=10))["configurations"]
+    assert list(configs) == ["2d"]
+    assert configs["2d"].spatial_dims == 2 and len(configs["2d"].patch_size) == 2
+    assert configs["2d"].augmentation.mirror_axes == [0, 1]
+
+
+def test_tiny_images_keep_feature_maps_at_least_min_edge():
+    fp = fingerprint((6, 10, 9), (1.0, 1.0, 1.0))
+    full = plan_configurations(fp, load_preset("default"), gpu())["configurations"]["3d_fullres"]
+    total = np.prod(np.array(full.network.strides), 0)
+    assert all(p / t >= 4 for p, t in zip(full.patch_size, total))
+
+
+def test_huge_images_get_lowres_and_cascade_on_gpu():
+    fp = fingerprint((512, 512, 512), (1.0, 1.0, 1.0))
+    configs = plan_configurations(fp, load_preset("default"), gpu())["configurations"]
+    assert "3d_lowres" in configs and configs["3d_cascade_fullres"].previous_stage == "3d_lowres"
+    assert configs["3d_lowres"].spacing[0] > 1.0
+    assert configs["3d_cascade_fullres"].network.in_channels == 1 + 2
+
+
+def test_topology_minimum_edge_and_divisibility():
+    patch, topo = topology_for_patch([1.0, 1.0, 1.0], [37, 51, 35])
+    assert all(p % t == 0 for p, t in zip(patch, topo.total_stride))
+    assert plan_topology([3.0, 0.8, 0.8], [20, 192, 160]).kernel_sizes[0] == [1, 3, 3]
+
+
+def test_ct_channel_gets_global_clip_and_mri_per_image_zscore():
+    fp = fingerprint((64, 64, 64), (1, 1, 1), channels=("CT", "T1"), crop_fraction=0.5)
+    choices, _ = choose_normalization(fp)
+    assert choices[0].scheme == "ct" and choices[0].clip == [10.0, 300.0]
+    assert choices[1].scheme == "zscore" and choices[1].use_mask
+
+
+def test_splits_random_grouped_consecutive():
+    ids = [f"c{i:02d}" for i in range(20)]
+    random = make_splits(ids, 5, seed=1)
+    assert sorted(sum((f["val"] for f in random), [])) == ids
+    consecutive = make_splits(ids, 5, mode="consecutive")
+    assert consecutive[4]["val"] == ids[16:]
+    groups = {c: f"patient{int(c[1:]) // 4}" for c in ids}
+    grouped = make_splits(ids, 5, mode="grouped", groups=groups)
+    for fold in grouped:
+        assert not {groups[c] for c in fold["val"]} & {groups[c] for c in fold["train"]}
+    assert choose_split_mode({"neighbour_similarity": {"neighbours": 0.5, "random_pairs": 0.1}})[0] == "consecutive"
+    assert choose_split_mode({"neighbour_similarity": {"neighbours": 0.8, "random_pairs": 0.8}})[0] == "random"
+
+
+def test_presets_exist_and_load():
+    assert {"default", "cpu-fast"} <= set(available_presets())
+    fast = load_preset("cpu-fast")
+    assert fast["cpu"]["time_budget_s"] < load_preset("default")["cpu"]["time_budget_s"]
