@@ -189,66 +189,68 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
 
     ipe = tplan.iterations_per_epoch
     run_start = time.monotonic()
-    while not budget.done(state["elapsed"], state["epoch"]):
-        epoch_start = time.monotonic()
-        model.train()
-        losses = []
-        bar = tqdm(range(ipe), desc=f"epoch {state['epoch']}", disable=not progress, leave=False)
-        for _ in bar:
-            elapsed = distributed.broadcast_float(state["elapsed"] + time.monotonic() - epoch_start)
-            if budget.seconds and elapsed >= budget.seconds:
+    try:
+        while not budget.done(state["elapsed"], state["epoch"]):
+            epoch_start = time.monotonic()
+            model.train()
+            losses = []
+            bar = tqdm(range(ipe), desc=f"epoch {state['epoch']}", disable=not progress, leave=False)
+            for _ in bar:
+                elapsed = distributed.broadcast_float(state["elapsed"] + time.monotonic() - epoch_start)
+                if budget.seconds and elapsed >= budget.seconds:
+                    break
+                progress_now = budget.progress(elapsed, state["epoch"] + len(losses) / ipe)
+                lr = learning_rate(tplan.schedule, tplan.learning_rate, progress_now, tplan.warmup_fraction)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                batch = next(phases.loader(progress_now))
+                data = batch["data"].to(device, non_blocking=True)
+                target = batch["seg"][:, 0].long().to(device, non_blocking=True)
+                if channels_last:
+                    data = data.contiguous(memory_format=memory_format)
+                with autocast(device, precision):
+                    outputs = model(data)
+                loss = loss_fn(outputs if isinstance(outputs, list) else [outputs], target)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                else:
+                    loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tplan.grad_clip)
+                if scaler:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                if average is not None:
+                    average.update(core)
+                losses.append(float(loss.detach()))
+                state["iteration"] += 1
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", lr=f"{lr:.2e}")
+            bar.close()
+            if not losses:
                 break
-            progress_now = budget.progress(elapsed, state["epoch"] + len(losses) / ipe)
-            lr = learning_rate(tplan.schedule, tplan.learning_rate, progress_now, tplan.warmup_fraction)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            batch = next(phases.loader(progress_now))
-            data = batch["data"].to(device, non_blocking=True)
-            target = batch["seg"][:, 0].long().to(device, non_blocking=True)
-            if channels_last:
-                data = data.contiguous(memory_format=memory_format)
-            with autocast(device, precision):
-                outputs = model(data)
-            loss = loss_fn(outputs if isinstance(outputs, list) else [outputs], target)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tplan.grad_clip)
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            if average is not None:
-                average.update(core)
-            losses.append(float(loss.detach()))
-            state["iteration"] += 1
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", lr=f"{lr:.2e}")
-        bar.close()
-        if not losses:
-            break
-        record = _validate_epoch(core if average is None else average.model, val_loader, tplan, loss_fn, device,
-                                 precision, channels_last, memory_format, config.network.num_classes)
-        state["elapsed"] += time.monotonic() - epoch_start
-        record.update({"epoch": state["epoch"], "train_loss": distributed.average(float(np.mean(losses))),
-                       "lr": lr, "iterations": state["iteration"], "elapsed_s": round(state["elapsed"], 2),
-                       "epoch_s": round(time.monotonic() - epoch_start, 2),
-                       "iterations_per_s": round(len(losses) / max(time.monotonic() - epoch_start, 1e-9), 3)})
-        if record.get("pseudo_dice") is not None:
-            state["ema"] = record["pseudo_dice"] if state["ema"] is None else \
-                tplan.ema_pseudo_dice * state["ema"] + (1 - tplan.ema_pseudo_dice) * record["pseudo_dice"]
-            record["pseudo_dice_ema"] = state["ema"]
-        state["history"].append(record)
-        state["epoch"] += 1
-        if rank == 0:
-            _epoch_outputs(out, state, record, core, average, optimizer, budget, config, tplan)
-        if report_epoch is not None:
-            report_epoch(state["epoch"], state["ema"])
+            record = _validate_epoch(core if average is None else average.model, val_loader, tplan, loss_fn, device,
+                                     precision, channels_last, memory_format, config.network.num_classes)
+            state["elapsed"] += time.monotonic() - epoch_start
+            record.update({"epoch": state["epoch"], "train_loss": distributed.average(float(np.mean(losses))),
+                           "lr": lr, "iterations": state["iteration"], "elapsed_s": round(state["elapsed"], 2),
+                           "epoch_s": round(time.monotonic() - epoch_start, 2),
+                           "iterations_per_s": round(len(losses) / max(time.monotonic() - epoch_start, 1e-9), 3)})
+            if record.get("pseudo_dice") is not None:
+                state["ema"] = record["pseudo_dice"] if state["ema"] is None else \
+                    tplan.ema_pseudo_dice * state["ema"] + (1 - tplan.ema_pseudo_dice) * record["pseudo_dice"]
+                record["pseudo_dice_ema"] = state["ema"]
+            state["history"].append(record)
+            state["epoch"] += 1
+            if rank == 0:
+                _epoch_outputs(out, state, record, core, average, optimizer, budget, config, tplan)
+            if report_epoch is not None:
+                report_epoch(state["epoch"], state["ema"])
 
-    phases.close()
+    finally:
+        phases.close()  # also when report_epoch stops the run (search pruning)
     agree = distributed.ranks_agree(core)
     if rank != 0:
         return {}
