@@ -21,8 +21,9 @@ def target_spacing(median: list[float], percentile_10: list[float],
     if spacing[coarse] > anisotropy_threshold * others.max():
         chosen = max(float(percentile_10[coarse]), float(others.max()) + 1e-5)
         reason = (f"axis {coarse} is {spacing[coarse] / others.max():.1f}x coarser than the others (threshold "
-                  f"{anisotropy_threshold}): its spacing is the 10th percentile {chosen:.3g} instead of the median "
-                  f"{spacing[coarse]:.3g}, so finely sampled images are not blurred")
+                  f"{anisotropy_threshold}): it takes the 10th percentile of its spacings, {chosen:.4g}"
+                  + (f" instead of the median {spacing[coarse]:.4g}, so finely sampled images are not blurred"
+                     if abs(chosen - spacing[coarse]) > 1e-6 else " (the same as the median here)"))
         spacing[coarse] = chosen
         return spacing.tolist(), reason
     return spacing.tolist(), f"median spacing {np.round(spacing, 4).tolist()}"

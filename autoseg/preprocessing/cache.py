@@ -56,9 +56,9 @@ def preprocess_dataset(info: DatasetInfo, plans: Plans, work: str | Path, config
     done: dict[str, Path] = {}
     for name in configurations:
         config = plans.configuration(name)
-        folder = cache_dir(work, config)
-        if config.data_identifier in {cfg for cfg in done}:
+        if config.data_identifier in done:
             continue
+        folder = cache_dir(work, config)
         folder.mkdir(parents=True, exist_ok=True)
         todo = [c for c in info.training if not is_cached(folder, c.case_id)]
         seeds = [plans.seed + i for i in range(len(todo))]
