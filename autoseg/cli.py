@@ -177,6 +177,49 @@ verb("find-best", "choose configurations/ensemble and postprocessing from cross-
     (_find_best_args, _find_best))
 
 
+def _search_args(p):
+    p.add_argument("work", help="work folder written by 'autoseg plan'")
+    p.add_argument("-c", "--configuration", required=True, help="configuration the search varies, e.g. 3d_fullres")
+    p.add_argument("--trials", type=int, help="trials this worker runs (0: only report and export)")
+    p.add_argument("--time-budget", help="wall time of this worker, e.g. 2h (no trial starts that would not fit)")
+    per_trial = p.add_mutually_exclusive_group()
+    per_trial.add_argument("--trial-budget", help="training time per trial, e.g. 10m (default: the plan's budget)")
+    per_trial.add_argument("--trial-epochs", type=int, help="train each trial for a number of epochs instead")
+    p.add_argument("--storage", help="Optuna RDB URL shared by workers, e.g. postgresql://user@host/db "
+                   "(default: sqlite file WORK/search/STUDY.db)")
+    p.add_argument("--study", help="study name; an existing study is continued (default: CONFIGURATION_search)")
+    p.add_argument("--space", help="JSON file narrowing/widening the search space (see autoseg/search/space.py)")
+    p.add_argument("--pruner", default="median", choices=["median", "halving", "hyperband", "none"])
+    p.add_argument("-f", "--fold", default="0", help="fold every trial trains and is scored on")
+    p.add_argument("--seed", type=int, help="sampler seed (give every worker its own)")
+    p.add_argument("--export", help="configuration name for the best trial (default CONFIGURATION_search)")
+    p.add_argument("--no-export", action="store_true", help="do not write the best trial into plans.json")
+    p.add_argument("--overwrite", action="store_true", help="replace an exported configuration with trained folds")
+    p.add_argument("--no-baseline", action="store_true", help="do not start a new study with the plan's own values")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--workers", help="background augmentation processes per trial (default: auto)")
+
+
+def _search(a):
+    from autoseg.search.run import search
+    result = search(a.work, a.configuration, trials=a.trials, time_budget=a.time_budget, storage=a.storage,
+                    study=a.study, space=a.space, pruner=a.pruner, fold=a.fold, trial_budget=a.trial_budget,
+                    trial_epochs=a.trial_epochs, seed=a.seed, export="" if a.no_export else a.export,
+                    overwrite=a.overwrite, baseline=not a.no_baseline, device=a.device, workers=a.workers)
+    states = ", ".join(f"{n} {s.lower()}" for s, n in result["states"].items())
+    print(f"study {result['study']}: {result['trials']} trials ({states}); report {result['report']}")
+    if result["best"]:
+        print(f"best: trial {result['best']['number']}, validation Dice {result['best']['value']:.4f}")
+    if result["exported"]:
+        print(f"exported as configuration '{result['exported']['name']}' in {a.work}/plans.json: "
+              f"autoseg train {a.work} -c {result['exported']['name']}")
+    return 0
+
+
+verb("search", "Optuna search over architectures and training choices; the best becomes a configuration")(
+    (_search_args, _search))
+
+
 def _evaluate_args(p):
     p.add_argument("predictions", help="folder of predicted label maps")
     p.add_argument("references", help="folder of reference label maps (same file names)")
@@ -215,6 +258,37 @@ def _print_summary(summary):
 
 
 verb("evaluate", "score predictions against references (Dice, HD95, NSD, ...)")((_evaluate_args, _evaluate))
+
+
+def _benchmark_args(p):
+    p.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset folder(s) (nnU-Net v2 or MSD layout)")
+    p.add_argument("-o", "--output", required=True, metavar="REPORT", help="new folder for the report and runs")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--time-budget", default="15m", help="training time per configuration and fold")
+    budget.add_argument("--epochs", type=int, help="train a number of epochs instead (quick checks)")
+    p.add_argument("--configs", nargs="+", help="configurations to train (default: every non-cascade one)")
+    p.add_argument("--folds", nargs="+", type=int, default=[0], help="folds to train; their validation cases are "
+                   "scored unless the dataset has labelled test cases")
+    p.add_argument("--preset", default="default", help="planner preset name (plans/*.json) or path")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--cpu-gflops", type=float, help="CPU: skip measuring, assume this training speed")
+
+
+def _benchmark(a):
+    from autoseg.benchmark.run import benchmark
+    report = benchmark(a.datasets, a.output, time_budget=a.time_budget, configs=a.configs, folds=a.folds,
+                       preset=a.preset, device=a.device, epochs=a.epochs, cpu_gflops=a.cpu_gflops)
+    for record in report["datasets"]:
+        scores = (record.get("evaluation") or {}).get("tta")
+        print(f"{record['dataset']}: " + (f"Dice {scores['foreground_mean']['Dice']:.4f} "
+                                          f"({' + '.join(record['evaluation']['configurations'])})" if scores
+                                          else f"FAILED: {record['error']}"))
+    print(f"report: {a.output}/report.html")
+    return 0 if all(r["status"] == "ok" for r in report["datasets"]) else 1
+
+
+verb("benchmark", "run the whole pipeline on datasets and report accuracy, time and memory per stage")(
+    (_benchmark_args, _benchmark))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,232 @@
+"""Benchmark one dataset: verify, plan, train, find-best, predict the held-out cases with and without TTA,
+evaluate, overlays -- every stage an `autoseg` command in its own process (see stage.py), every number read back
+from the artifacts the stages wrote.
+
+Held-out cases: the dataset's imagesTs when every test image has a reference in labelsTs (predicted with every
+benchmarked fold and find-best's postprocessing), else the validation cases of the benchmarked folds, each fold's
+cases predicted by that fold's model. Postprocessing is then left out: find-best chose it on these same cases,
+so it would flatter the score.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from autoseg.benchmark.heldout import HeldOutSet, choose_overlay_cases, heldout_set
+from autoseg.benchmark.machine import load_average
+from autoseg.benchmark.stage import StageResult, autoseg_command, log_tail, run_stage
+from autoseg.benchmark.throughput import training_throughput
+from autoseg.data.dataset import DatasetInfo, load_dataset
+from autoseg.errors import AutosegError
+from autoseg.evaluation.overlays import save_overlays
+from autoseg.schema.plans import Plans, load_plans
+from autoseg.utils.durations import format_duration, parse_duration
+from autoseg.utils.files import read_json
+from autoseg.utils.logs import get_logger
+
+log = get_logger("benchmark")
+
+
+@dataclass
+class Settings:
+    time_budget: str | float | None
+    epochs: int | None
+    configs: list[str] | None
+    folds: list[int]
+    preset: str
+    device: str
+    cpu_gflops: float | None
+    progress: bool
+
+
+class Stages:
+    """Runs the stages of one dataset in order, records each, and stops the dataset at the first failure."""
+
+    def __init__(self, logs: Path, records: list[dict], dataset: str, report_dir: Path, progress: bool):
+        self.logs, self.records, self.dataset, self.report_dir, self.progress = logs, records, dataset, report_dir, \
+            progress
+
+    def run(self, name: str, command: list[str]) -> StageResult:
+        log_path = self.logs / (name.replace(" ", "_").replace("(", "").replace(")", "") + ".log")
+        if self.progress:
+            log.info("[%s] %s ... (log: %s)", self.dataset, name, log_path)
+        result = run_stage(name, command, log_path)
+        record = result.to_dict()
+        record["log"] = str(Path(result.log).relative_to(self.report_dir))
+        self.records.append(record)
+        if self.progress:
+            log.info("[%s] %s: %s, peak RAM %.0f MB%s", self.dataset, name, format_duration(result.seconds),
+                     result.peak_ram_mb, "" if result.returncode == 0 else f", FAILED (exit {result.returncode})")
+        if result.returncode != 0:
+            raise AutosegError(f"stage '{name}' failed (exit {result.returncode}): {log_tail(result.log)}",
+                               result.log, "read the stage's log; the command is on its first line")
+        return result
+
+
+def benchmark_dataset(dataset: Path, key: str, report_dir: Path, settings: Settings) -> dict[str, Any]:
+    """The dataset's record for report.json; failures are recorded (status 'failed', error), not raised."""
+    started = time.monotonic()
+    record: dict[str, Any] = {"dataset": key, "path": str(dataset.resolve()), "status": "running", "error": None,
+                              "stages": [], "configurations": {}, "skipped_configurations": {},
+                              "load_average_before": load_average()}
+    stages = Stages(report_dir / "logs" / key, record["stages"], key, report_dir, settings.progress)
+    try:
+        _run(dataset, key, report_dir, settings, record, stages)
+        record["status"] = "ok"
+    except AutosegError as error:
+        record["status"], record["error"] = "failed", str(error)
+        log.error("[%s] %s", key, error)
+    record["load_average_after"] = load_average()
+    record["wall_seconds"] = round(time.monotonic() - started, 1)
+    return record
+
+
+def _run(dataset: Path, key: str, report_dir: Path, settings: Settings, record: dict, stages: Stages) -> None:
+    info = load_dataset(dataset)
+    record.update({"name": info.name, "layout": info.layout, "labels": info.labels,
+                   "num_training": len(info.training), "num_test": len(info.test)})
+    work = report_dir / "work" / key
+    pictures = report_dir / key
+    stages.run("verify", autoseg_command("verify", dataset))
+    stages.run("plan", autoseg_command("plan", dataset, "-o", work, *_plan_options(settings)))
+    plans = load_plans(work)
+    names, skipped = choose_configurations(plans, settings.configs)
+    record["skipped_configurations"] = skipped
+    for name in names:
+        for fold in settings.folds:
+            stages.run(f"train {name} fold {fold}",
+                       autoseg_command("train", work, "-c", name, "-f", fold, *_train_options(settings)))
+        record["configurations"][name] = _configuration_record(work, plans, name, settings, pictures, report_dir)
+    stages.run("find-best", autoseg_command("find-best", work, "-c", *names))
+    selection = read_json(work / "inference.json", "inference.json")
+    record["selection"] = {k: selection[k] for k in ("configurations", "cv_dice", "chosen_dice", "postprocessing")}
+    held_out = heldout_set(info, work, settings.folds)
+    record["evaluation"] = _evaluate_held_out(info, dataset, work, held_out, selection, stages, settings)
+    record["overlays"] = _overlays(info, held_out, work, pictures, report_dir)
+
+
+def choose_configurations(plans: Plans, requested: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
+    """Configurations to train, in plans order, with the stage a cascade needs; requested ones the plan lacks are
+    skipped (one benchmark may list 2d and 3d_fullres for a 2D and a 3D dataset). Cascades are left out unless
+    asked for: they need a second training on the same budget."""
+    available = list(plans.configurations)
+    if requested:
+        wanted = set(requested)
+        skipped = {n: f"not in this dataset's plans (it has {', '.join(available)})" for n in requested
+                   if n not in plans.configurations}
+    else:
+        wanted = {n for n in available if not plans.configurations[n].previous_stage
+                  and not plans.configurations[n].next_stage}
+        skipped = {n: "cascade stage: benchmark it with --configs" for n in available if n not in wanted}
+    for name in list(wanted):
+        previous = plans.configurations[name].previous_stage if name in plans.configurations else None
+        if previous:
+            wanted.add(previous)
+    names = [n for n in available if n in wanted]
+    if not names:
+        raise AutosegError(f"none of the configurations {list(requested or [])} is in this dataset's plans",
+                           fix=f"choose among {available}")
+    return names, skipped
+
+
+def _plan_options(settings: Settings) -> list[str]:
+    options = ["--preset", settings.preset, "--device", settings.device]
+    if settings.time_budget is not None:
+        options += ["--time-budget", str(settings.time_budget)]
+    if settings.cpu_gflops:
+        options += ["--cpu-gflops", str(settings.cpu_gflops)]
+    return options
+
+
+def _train_options(settings: Settings) -> list[str]:
+    options = ["--device", settings.device]
+    if settings.epochs is not None:
+        return options + ["--epochs", str(settings.epochs)]
+    if settings.time_budget is not None:
+        options += ["--time-budget", str(settings.time_budget)]
+    return options
+
+
+def _configuration_record(work: Path, plans: Plans, name: str, settings: Settings, pictures: Path,
+                          report_dir: Path) -> dict[str, Any]:
+    config = plans.configuration(name)
+    record: dict[str, Any] = {"architecture": config.network.architecture, "patch_size": config.patch_size,
+                              "batch_size": config.batch_size, "spacing": config.spacing,
+                              "progressive_patch_size": config.training.progressive_patch_size,
+                              "progressive_batch_size": config.training.progressive_batch_size, "folds": {}}
+    budget_seconds = parse_duration(settings.time_budget) if settings.epochs is None else None
+    for fold in settings.folds:
+        fold_dir = work / "models" / name / f"fold_{fold}"
+        summary = read_json(fold_dir / "training_summary.json", "training summary")
+        history = read_json(fold_dir / "history.json", "training history")
+        entry = {k: summary.get(k) for k in ("epochs", "iterations", "training_seconds", "iterations_per_second",
+                                             "peak_ram_mb", "precision", "validation_dice",
+                                             "validation_dice_per_class", "validation_seconds", "wall_seconds")}
+        entry.update(training_throughput(history, config, summary["training_seconds"],
+                                         budget_seconds or config.training.time_budget_s, settings.epochs))
+        curves = pictures / f"curves_{name}_fold{fold}.png"
+        if (fold_dir / "curves.png").is_file():
+            curves.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(fold_dir / "curves.png", curves)
+            entry["curves"] = str(curves.relative_to(report_dir))
+        record["folds"][str(fold)] = entry
+    return record
+
+
+def _evaluate_held_out(info: DatasetInfo, dataset: Path, work: Path, held_out: HeldOutSet, selection: dict,
+                       stages: Stages, settings: Settings) -> dict[str, Any]:
+    chosen = selection["configurations"]
+    result: dict[str, Any] = {"set": held_out.kind, "description": held_out.description,
+                              "cases": len(held_out.case_ids), "configurations": chosen,
+                              "postprocessing": selection["postprocessing"] if held_out.kind == "test" else None}
+    for tta in (True, False):
+        tag = "tta" if tta else "no_tta"
+        out = work / "heldout" / f"predictions_{tag}"
+        case_seconds: dict[str, float] = {}
+        predict_seconds = 0.0
+        for fold_label, images, options in held_out.predict_jobs(chosen, settings.folds):
+            stage = stages.run(f"predict {fold_label}({'TTA' if tta else 'no TTA'})",
+                               autoseg_command("predict", work, "-i", images, "-o", out, "--device", settings.device,
+                                               *options, *([] if tta else ["--no-tta"])))
+            predict_seconds += stage.seconds
+            report = read_json(out / "prediction_report.json", "prediction report")   # one per command
+            case_seconds.update({case: r["seconds"] for case, r in report["cases"].items()})
+        summary_path = work / "heldout" / f"summary_{tag}.json"
+        stages.run(f"evaluate ({'TTA' if tta else 'no TTA'})",
+                   autoseg_command("evaluate", out, held_out.labels_dir, "-o", summary_path, "--dataset", dataset))
+        result[tag] = _scores(summary_path, case_seconds, predict_seconds)
+    return result
+
+
+def _scores(summary_path: Path, case_seconds: dict[str, float], predict_seconds: float) -> dict[str, Any]:
+    summary = read_json(summary_path, "evaluation summary")
+    per_case = {case["case"]: float(np.mean([m["Dice"] for m in case["metrics"].values()]))
+                for case in summary["cases"]}
+    n_cases = max(len(case_seconds), 1)
+    return {"foreground_mean": summary["foreground_mean"],
+            "per_class": {name: stats["mean"] for name, stats in summary["per_class"].items()},
+            "case_dice": per_case,
+            # the predictor's own time per case (read, predict, write) and the whole commands' time (start-up
+            # and model loading included) divided by the cases
+            "seconds_per_case": round(sum(case_seconds.values()) / n_cases, 3),
+            "command_seconds_per_case": round(predict_seconds / n_cases, 3)}
+
+
+def _overlays(info: DatasetInfo, held_out: HeldOutSet, work: Path, pictures: Path, report_dir: Path
+              ) -> list[dict[str, Any]]:
+    summary = read_json(work / "heldout" / "summary_tta.json", "evaluation summary")
+    chosen = choose_overlay_cases(summary)
+    cases = {c.case_id: c for c in [*info.training, *info.test]}
+    predictions = work / "heldout" / "predictions_tta"
+    names = [f"{kind}-{case_id}" for kind, case_id, _ in chosen]
+    paths = save_overlays([cases[c].image_files for _, c, _ in chosen],
+                          [held_out.labels_dir / f"{c}{cases[c].file_ending}" for _, c, _ in chosen],
+                          [predictions / f"{c}{cases[c].file_ending}" for _, c, _ in chosen],
+                          pictures, n=len(chosen), names=names)
+    return [{"kind": kind, "case": case_id, "dice": dice, "path": str(path.relative_to(report_dir))}
+            for (kind, case_id, dice), path in zip(chosen, paths)]

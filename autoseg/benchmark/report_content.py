@@ -1,0 +1,173 @@
+"""What the benchmark report says, as a list of blocks that report_markdown and report_html both render.
+
+Blocks: ("h1"|"h2"|"h3", text), ("p", text), ("list", [text]), ("table", headers, rows, note),
+("images", [(path relative to the report folder, caption)]), ("code", text). Numbers are formatted here once,
+so the two renderings never disagree.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from autoseg.utils.durations import format_duration
+
+Block = tuple
+METRIC_COLUMNS = [("Dice", "Dice", 3), ("IoU", "IoU", 3), ("HD95", "HD95 (mm)", 2), ("ASSD", "ASSD (mm)", 2),
+                  ("NSD", "NSD", 3), ("precision", "precision", 3), ("recall", "recall", 3), ("RVD", "RVD", 3)]
+
+
+def number(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and value != value:
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def megabytes(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value / 1024:.2f} GB" if value >= 1024 else f"{value:.0f} MB"
+
+
+def report_blocks(report: dict[str, Any]) -> list[Block]:
+    blocks: list[Block] = [("h1", "autoseg benchmark"), *_overview(report)]
+    for record in report["datasets"]:
+        blocks += dataset_blocks(record, report["settings"])
+    blocks += _how_measured(report)
+    return blocks
+
+
+def _overview(report: dict[str, Any]) -> list[Block]:
+    settings, machine, versions = report["settings"], report["machine"], report["versions"]
+    budget = (f"{settings['epochs']} epochs per configuration and fold" if settings.get("epochs")
+              else f"{settings['time_budget']} of training per configuration and fold")
+    rows = []
+    for record in report["datasets"]:
+        evaluation = record.get("evaluation") or {}
+        tta = evaluation.get("tta") or {}
+        rows.append([record["dataset"], record["status"] + (f": {record['error']}" if record.get("error") else ""),
+                     " + ".join(evaluation.get("configurations", [])) or "–",
+                     number((tta.get("foreground_mean") or {}).get("Dice")),
+                     f"{evaluation.get('cases', '–')} ({evaluation.get('set', '–')})",
+                     format_duration(record.get("wall_seconds", 0))])
+    return [
+        ("p", f"{report['created']} on {machine['cpu']} ({machine['logical_cores']} logical cores, "
+              f"{machine['memory_gb']} GB RAM{', GPU ' + machine['cuda'] if machine.get('cuda') else ''}); "
+              f"autoseg {versions['autoseg']} ({versions.get('autoseg_commit') or 'no git commit'}), "
+              f"torch {versions.get('torch')}, Python {versions['python']}."),
+        ("p", f"Budget: {budget}; preset {settings['preset']}; folds {settings['folds']}; device "
+              f"{settings['device']}."),
+        ("code", report["command"]),
+        ("table", ["dataset", "status", "chosen configuration", "mean foreground Dice (TTA)", "cases scored",
+                   "wall time"], rows, "Dice is the mean over foreground classes of the per-class mean over cases."),
+    ]
+
+
+def dataset_blocks(record: dict[str, Any], settings: dict[str, Any]) -> list[Block]:
+    blocks: list[Block] = [("h2", record["dataset"])]
+    facts = [f"dataset folder: {record['path']}"]
+    if "num_training" in record:
+        facts.append(f"{record['num_training']} training cases, {record['num_test']} test cases, layout "
+                     f"{record['layout']}, labels {record['labels']}")
+    if record.get("error"):
+        facts.append(f"FAILED: {record['error']}")
+    facts.append(f"1-minute load average before / after: {record.get('load_average_before')} / "
+                 f"{record.get('load_average_after')} (timings are noisy when it nears the core count)")
+    blocks.append(("list", facts))
+    evaluation = record.get("evaluation")
+    if evaluation:
+        blocks += _evaluation_blocks(record, evaluation)
+    if record.get("configurations"):
+        blocks += _training_blocks(record)
+    blocks += _stage_blocks(record)
+    return blocks
+
+
+def _evaluation_blocks(record: dict[str, Any], evaluation: dict[str, Any]) -> list[Block]:
+    tta, no_tta = evaluation["tta"], evaluation["no_tta"]
+    selection = record.get("selection", {})
+    pp = evaluation.get("postprocessing")
+    intro = (f"Scored on {evaluation['description']}, predicted with {' + '.join(evaluation['configurations'])}"
+             f" (find-best's choice; cross-validation Dice of the candidates: "
+             + ", ".join(f"{k} {v:.3f}" for k, v in selection.get("cv_dice", {}).items()) + "). "
+             + ("Postprocessing: " + str(pp) + "." if pp else "No postprocessing applied"
+                + (" (find-best chose it on these same cases, so it would flatter the score)."
+                   if evaluation["set"] != "test" else "."))
+             + f" Mean foreground Dice with mirror TTA {number(tta['foreground_mean']['Dice'])}, without "
+             f"{number(no_tta['foreground_mean']['Dice'])}.")
+    rows = [[name, *[number(stats.get(key), digits) for key, _, digits in METRIC_COLUMNS]]
+            for name, stats in tta["per_class"].items()]
+    rows.append(["mean (foreground)", *[number(tta["foreground_mean"].get(key), digits)
+                                        for key, _, digits in METRIC_COLUMNS]])
+    inference = [[label, number(scores["foreground_mean"]["Dice"]), number(scores["seconds_per_case"], 2),
+                  number(scores["command_seconds_per_case"], 2)]
+                 for label, scores in (("with mirror TTA", tta), ("without TTA", no_tta))]
+    blocks: list[Block] = [
+        ("h3", "Segmentation quality"), ("p", intro),
+        ("table", ["class", *[title for _, title, _ in METRIC_COLUMNS]], rows,
+         "Means over the scored cases (with TTA). HD95/ASSD in mm; NSD = normalised surface Dice at 1 mm; RVD = "
+         "relative volume difference (0 is best)."),
+        ("h3", "Inference"),
+        ("table", ["prediction", "mean foreground Dice", "seconds per case", "seconds per case, whole command"],
+         inference, "Seconds per case: the predictor's own time (read, predict, write). Whole command: the "
+         "`autoseg predict` wall time (start-up and model loading included) divided by the cases."),
+    ]
+    overlays = record.get("overlays") or []
+    if overlays:
+        blocks += [("h3", "Examples"),
+                   ("p", "The slice with the most reference foreground; left: image, middle: reference, right: "
+                         "prediction (with TTA)."),
+                   ("images", [(o["path"], f"{o['kind']} case by Dice: {o['case']} (Dice {o['dice']:.3f})")
+                               for o in overlays])]
+    return blocks
+
+
+def _training_blocks(record: dict[str, Any]) -> list[Block]:
+    rows, curves = [], []
+    for name, config in record["configurations"].items():
+        patch = "×".join(map(str, config["patch_size"]))
+        if config.get("progressive_patch_size"):
+            patch = ("×".join(map(str, config["progressive_patch_size"])) + f" (batch "
+                     f"{config['progressive_batch_size']}), then {patch}")
+        for fold, entry in config["folds"].items():
+            per_class = entry.get("validation_dice_per_class") or {}
+            rows.append([name, fold, config["architecture"], patch, str(config["batch_size"]),
+                         str(entry["epochs"]), str(entry["iterations"]), format_duration(entry["training_seconds"]),
+                         number(entry["iterations_per_second"], 2), number(entry["samples_per_second"], 2),
+                         megabytes(entry.get("peak_ram_mb")), number(entry.get("validation_dice")),
+                         ", ".join(f"{k} {v:.3f}" for k, v in per_class.items()) or "–"])
+            if entry.get("curves"):
+                curves.append((entry["curves"], f"{name}, fold {fold}: loss, pseudo-Dice and learning rate per "
+                                                 "epoch"))
+    blocks: list[Block] = [
+        ("h3", "Training"),
+        ("table", ["configuration", "fold", "network", "patch", "batch", "epochs", "iterations", "training time",
+                   "it/s", "samples/s", "peak RAM (trainer)", "validation Dice", "per class"], rows,
+         "Validation Dice: the trainer's full-image validation of its fold (mirror TTA, no postprocessing). "
+         "samples/s counts each epoch with the patch/batch of its phase (progressive resizing). Peak RAM "
+         "(trainer): the trainer's own high-water mark plus its largest worker's."),
+    ]
+    skipped = record.get("skipped_configurations") or {}
+    if skipped:
+        blocks.append(("list", [f"{name} not trained: {why}" for name, why in skipped.items()]))
+    if curves:
+        blocks.append(("images", curves))
+    return blocks
+
+
+def _stage_blocks(record: dict[str, Any]) -> list[Block]:
+    rows = [[stage["name"], format_duration(stage["seconds"]), megabytes(stage["peak_ram_mb"]),
+             "ok" if stage["returncode"] == 0 else f"exit {stage['returncode']}", stage["log"]]
+            for stage in record["stages"]]
+    return [("h3", "Time and memory per stage"),
+            ("table", ["stage", "wall time", "peak RAM", "result", "log"], rows,
+             "Each stage is an autoseg command in its own process (its command is the first line of its log). "
+             "Peak RAM: the highest summed proportional set size (PSS) of the stage's processes, sampled every "
+             "0.2 s.")]
+
+
+def _how_measured(report: dict[str, Any]) -> list[Block]:
+    return [("h2", "How the numbers were measured"),
+            ("list", ["Every stage runs as its own process; wall times include Python start-up and imports.",
+                      "Timings depend on what else the machine ran: compare runs only at similar load averages.",
+                      "All numbers, the versions and the machine are in report.json next to this page."])]

@@ -1,0 +1,115 @@
+"""`autoseg benchmark`: the whole pipeline on one or more datasets, timed and measured stage by stage.
+
+REPORT/
+  report.json         every number, with versions, machine, date and the command (REPORT_VERSION), so that runs
+                      can be compared over time; written after each dataset, so a crash keeps what was done
+  report.md           the same as tables, images linked
+  report.html         one self-contained page (inline CSS, images embedded)
+  <dataset>/          training curves and overlay pictures
+  logs/<dataset>/     one log per stage, its command on the first line
+  work/<dataset>/     the WORK folder of the run (plans, preprocessed cache, models, held-out predictions)
+"""
+from __future__ import annotations
+
+import datetime
+import shlex
+from pathlib import Path
+from typing import Any, Sequence
+
+from autoseg.benchmark.dataset_run import Settings, benchmark_dataset
+from autoseg.benchmark.machine import machine_info, software_versions
+from autoseg.benchmark.report_content import report_blocks
+from autoseg.benchmark.report_html import render_html
+from autoseg.benchmark.report_markdown import render_markdown
+from autoseg.errors import AutosegError
+from autoseg.utils.durations import parse_duration
+from autoseg.utils.files import atomic_write, write_json
+from autoseg.utils.logs import get_logger
+
+log = get_logger("benchmark")
+REPORT_VERSION = 1
+
+
+def benchmark(datasets: Sequence[str | Path], report_dir: str | Path, time_budget: str | float | None = "15m",
+              configs: Sequence[str] | None = None, folds: Sequence[int] = (0,), preset: str = "default",
+              device: str = "auto", progress: bool = True, *, epochs: int | None = None,
+              cpu_gflops: float | None = None) -> dict[str, Any]:
+    """Benchmark every dataset into report_dir; returns the report (also REPORT/report.json).
+
+    time_budget is the training time of each configuration on each fold (and what the plan is sized for);
+    epochs, when given, trains that many epochs instead (quick checks). cpu_gflops skips measuring the CPU
+    when planning (deterministic plans). A dataset whose stage fails is recorded as failed and the next one runs.
+    """
+    report_dir = Path(report_dir)
+    datasets = [Path(d) for d in datasets]
+    _check_arguments(datasets, report_dir, time_budget, folds)
+    settings = Settings(time_budget=time_budget, epochs=epochs, configs=list(configs) if configs else None,
+                        folds=[int(f) for f in folds], preset=preset, device=device, cpu_gflops=cpu_gflops,
+                        progress=progress)
+    report: dict[str, Any] = {
+        "version": REPORT_VERSION, "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "command": equivalent_command(datasets, report_dir, settings),
+        "settings": {"time_budget": time_budget, "epochs": epochs, "configs": settings.configs,
+                     "folds": settings.folds, "preset": preset, "device": device, "cpu_gflops": cpu_gflops},
+        "machine": machine_info(), "versions": software_versions(), "datasets": []}
+    for dataset, key in zip(datasets, dataset_keys(datasets)):
+        report["datasets"].append(benchmark_dataset(dataset, key, report_dir, settings))
+        write_report(report, report_dir)
+    log.info("benchmark report: %s", report_dir / "report.html")
+    return report
+
+
+def write_report(report: dict[str, Any], report_dir: Path) -> None:
+    write_json(report_dir / "report.json", report)
+    blocks = report_blocks(report)
+    _write_text(report_dir / "report.md", render_markdown(blocks))
+    _write_text(report_dir / "report.html", render_html(blocks, report_dir))
+
+
+def dataset_keys(datasets: Sequence[Path]) -> list[str]:
+    """Folder names, made unique (two datasets may share a folder name in different places)."""
+    keys: list[str] = []
+    for dataset in datasets:
+        name = dataset.resolve().name
+        key, n = name, 2
+        while key in keys:
+            key, n = f"{name}_{n}", n + 1
+        keys.append(key)
+    return keys
+
+
+def equivalent_command(datasets: Sequence[Path], report_dir: Path, settings: Settings) -> str:
+    """The `autoseg benchmark` command line that repeats this run."""
+    parts = ["autoseg", "benchmark", *map(str, datasets), "-o", str(report_dir)]
+    if settings.epochs is not None:
+        parts += ["--epochs", str(settings.epochs)]
+    elif settings.time_budget is not None:
+        parts += ["--time-budget", str(settings.time_budget)]
+    if settings.configs:
+        parts += ["--configs", *settings.configs]
+    parts += ["--folds", *map(str, settings.folds), "--preset", settings.preset, "--device", settings.device]
+    if settings.cpu_gflops:
+        parts += ["--cpu-gflops", str(settings.cpu_gflops)]
+    return shlex.join(parts)
+
+
+def _check_arguments(datasets: list[Path], report_dir: Path, time_budget, folds) -> None:
+    if not datasets:
+        raise AutosegError("no dataset to benchmark", fix="pass one or more dataset folders")
+    for dataset in datasets:
+        if not (dataset / "dataset.json").is_file():
+            raise AutosegError("not a dataset folder (no dataset.json)", dataset,
+                               "pass folders in the nnU-Net v2 or MSD layout")
+    if report_dir.exists() and any(report_dir.iterdir()):
+        raise AutosegError("the report folder is not empty", report_dir,
+                           "choose a new -o folder: a benchmark never overwrites an earlier one")
+    parse_duration(time_budget)
+    if not folds or any(not str(f).isdigit() for f in folds):
+        raise AutosegError(f"folds must be fold numbers, got {list(folds)}",
+                           fix="e.g. --folds 0, or --folds 0 1 2 3 4 (the held-out cases are their validation cases)")
+
+
+def _write_text(path: Path, text: str) -> None:
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text)
+    atomic_write(path, write, suffix=path.suffix)
