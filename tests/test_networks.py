@@ -171,3 +171,21 @@ def test_he_initialisation_and_zero_biases():
     expected_std = math.sqrt(2.0 / (1 + 1e-2 ** 2) / fan_in)
     assert conv.weight.std().item() == pytest.approx(expected_std, rel=0.1)
     assert all(torch.count_nonzero(h.bias) == 0 for h in model.heads)
+
+
+def test_layout_keeping_instance_norm_matches_torch():
+    from autoseg.networks.instance_norm import InstanceNorm
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 6, 7, 8) * 3 + 1
+    ours = InstanceNorm(5)
+    with torch.no_grad():
+        ours.weight.uniform_(0.5, 1.5)
+        ours.bias.uniform_(-1, 1)
+    reference = torch.nn.InstanceNorm3d(5, affine=True)
+    reference.load_state_dict(ours.state_dict())
+    expected = reference(x)
+    assert torch.allclose(ours(x), expected, atol=1e-5)
+    channels_last = x.contiguous(memory_format=torch.channels_last_3d)
+    assert torch.allclose(ours(channels_last), expected, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.allclose(ours(x.bfloat16()).float(), expected, atol=0.1)

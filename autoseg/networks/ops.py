@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autoseg.errors import AutosegError
+from autoseg.networks.instance_norm import InstanceNorm
 
 NORMS = ("instance", "batch", "group")
 ACTIVATIONS = ("leaky_relu", "relu", "gelu")
@@ -89,7 +90,7 @@ class Layers:
 
     def norm(self, channels: int) -> nn.Module:
         if self.norm_kind == "instance":
-            return _torch_class("InstanceNorm", self.spatial_dims)(channels, affine=True)
+            return InstanceNorm(channels)
         if self.norm_kind == "batch":
             return _torch_class("BatchNorm", self.spatial_dims)(channels)
         if self.norm_kind == "group":

@@ -173,7 +173,7 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
         model = torch.nn.parallel.DistributedDataParallel(model)
     core = model.module if world > 1 else model
 
-    n_workers = choose_workers(workers if workers is not None else tplan.loader_workers, kind)
+    n_workers = choose_workers(workers if workers is not None else tplan.loader_workers, kind, config.augmentation)
     if deterministic:
         n_workers = 0
     phases = _Phases(config, train_cases, n_workers, seed + 7919 * state["epoch"])
