@@ -1,0 +1,204 @@
+"""`autoseg search`: an Optuna study over the U-Net family and its training choices for one configuration.
+
+    autoseg search WORK -c 3d_fullres --time-budget 2h --trial-budget 10m
+    autoseg search WORK -c 3d_fullres --trials 20 --storage postgresql://user@host/db   # start N times = N workers
+
+Each worker runs trials until its --trials or --time-budget is used up (a trial is only started when its whole
+training budget still fits), records every trial in the study's storage, writes WORK/search/<study>/report.md
+after each trial and finally exports the best trial as a configuration in plans.json (default
+`<configuration>_search`) that train, predict and find-best use like any other.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from autoseg.errors import AutosegError
+from autoseg.preprocessing.cache import cache_dir
+from autoseg.schema.plans import Plans, load_plans
+from autoseg.search.export import export_best
+from autoseg.search.objective import Objective, TrialSettings
+from autoseg.search.pruning import PRUNERS, budget_steps, make_pruner
+from autoseg.search.report import write_report
+from autoseg.search.space import SearchSpace, plan_values
+from autoseg.search.storage import (check_study_name, default_storage_url, open_storage, safe_url, study_dir)
+from autoseg.utils.durations import format_duration, parse_duration
+from autoseg.utils.files import read_json
+from autoseg.utils.logs import get_logger, log_to_file, remove_handler
+
+log = get_logger("search")
+
+# A worker gives up after this many failed trials in a row: something is broken for every trial (a bug, a full
+# disk), and failing the rest of the budget one trial at a time helps nobody.
+MAX_CONSECUTIVE_FAILURES = 5
+# Random trials before TPE models the good region (Optuna's default is 10; searches here are short).
+STARTUP_TRIALS = 5
+
+
+def search(work: str | Path, configuration: str, trials: int | None = None,
+           time_budget: str | float | None = None, storage: str | None = None, study: str | None = None,
+           space: str | Path | dict | None = None, pruner: str = "median", fold: int | str = 0,
+           trial_budget: str | float | None = None, trial_epochs: int | None = None, seed: int | None = None,
+           export: str | None = None, overwrite: bool = False, baseline: bool = True,
+           enqueue: list[dict[str, Any]] | None = None, device: str = "auto", workers: str | int | None = None,
+           progress: bool = True) -> dict[str, Any]:
+    """Run this worker's share of the study and export its best trial; returns a summary of the study.
+
+    trials: trials this worker runs (Optuna's n_trials; N workers with --trials 3 run 3N); 0 only reports and
+    exports. time_budget: wall time of this worker. trial_budget / trial_epochs: training of each trial (default:
+    the plan's own time budget; for epoch plans a tenth of their epochs). storage: Optuna RDB URL (default an
+    SQLite file WORK/search/<study>.db). study: name (default `<configuration>_search`); an existing study of
+    that name is continued. space: JSON file or dict laid over the default space (see space.py). seed: sampler
+    seed (give workers different seeds, or none). export: configuration name for the best trial (default
+    `<configuration>_search`, "" for none); overwrite: replace an export that already has trained models.
+    baseline: a new study's first trial is the plan's own configuration. enqueue: parameter sets to try first.
+    """
+    work = Path(work)
+    plans = load_plans(work)
+    base = plans.configuration(configuration)
+    study_name = check_study_name(study or f"{configuration}_search")
+    seconds, epochs = _trial_budget(base, trial_budget, trial_epochs)
+    total_seconds = parse_duration(time_budget)
+    if trials is None and total_seconds is None:
+        raise AutosegError("a search needs an end", fix="give --trials N and/or --time-budget (e.g. 2h)")
+    if total_seconds is not None and seconds is not None and total_seconds < seconds:
+        raise AutosegError(f"the search budget {format_duration(total_seconds)} is shorter than one trial's "
+                           f"{format_duration(seconds)}", fix="give a larger --time-budget or a smaller "
+                           "--trial-budget")
+    if pruner not in PRUNERS:
+        raise AutosegError(f"unknown pruner '{pruner}'", fix=f"use one of {list(PRUNERS)}")
+    fold = str(fold)
+    _check_inputs(work, plans, configuration, fold)
+    search_space = SearchSpace.for_configuration(base, space)
+    url = storage or default_storage_url(work, study_name)
+    out = study_dir(work, study_name)
+    handler = log_to_file(out / "search.log")
+    handler.addFilter(lambda record: record.name.startswith("autoseg.search"))  # trials keep their own train.log
+    try:
+        optuna_study = _open_study(url, study_name, seed, make_pruner(pruner, budget_steps(seconds, epochs)))
+        _describe_study(optuna_study, configuration, search_space, seconds, epochs, fold, pruner)
+        _enqueue_first(optuna_study, search_space, base, baseline, enqueue)
+        settings = TrialSettings(work=work, plans=plans, base=configuration, study=study_name, space=search_space,
+                                 fold=fold, seconds=seconds, epochs=epochs, device=device, workers=workers,
+                                 progress=progress, archive=out / "trials")
+        log.info("search %s on %s: %s per trial, pruner %s, storage %s", study_name, configuration,
+                 format_duration(seconds) if seconds else f"{epochs} epochs", pruner, safe_url(url))
+        if trials != 0:
+            _optimize(optuna_study, Objective(settings), trials, total_seconds, seconds, out, url)
+        report = write_report(optuna_study, out, safe_url(url))
+        exported = None
+        export_name = f"{configuration}_search" if export is None else export
+        if export_name:
+            exported = export_best(work, optuna_study, export_name, overwrite=overwrite)
+        return _summary(optuna_study, study_name, url, report, exported)
+    finally:
+        remove_handler(handler)
+
+
+def _trial_budget(base, trial_budget, trial_epochs) -> tuple[float | None, int | None]:
+    if trial_epochs is not None:
+        if trial_budget is not None:
+            raise AutosegError("give the trial budget as time or as epochs, not both",
+                               fix="drop --trial-budget or --trial-epochs")
+        if int(trial_epochs) < 1:
+            raise AutosegError(f"--trial-epochs must be at least 1, got {trial_epochs}", fix="e.g. --trial-epochs 20")
+        return None, int(trial_epochs)
+    seconds = parse_duration(trial_budget)
+    if seconds is None:
+        seconds = base.training.time_budget_s
+    if seconds:
+        return float(seconds), None
+    return None, max(1, base.training.epochs // 10)
+
+
+def _check_inputs(work: Path, plans: Plans, configuration: str, fold: str) -> None:
+    """Problems every trial would hit, reported once before the study starts."""
+    folder = cache_dir(work, plans.configuration(configuration))
+    if not folder.is_dir() or not any(folder.glob("*.npy")):
+        raise AutosegError(f"configuration '{configuration}' is not preprocessed", folder,
+                           f"run 'autoseg plan DATASET -o {work} --overwrite' with preprocessing "
+                           f"(or -c {configuration})")
+    if fold == "all":
+        raise AutosegError("a search needs validation cases to score trials", fix="use a fold number, e.g. -f 0")
+    splits = read_json(work / "splits.json", "splits.json")
+    if not fold.isdigit() or int(fold) >= len(splits) or not splits[int(fold)]["val"]:
+        raise AutosegError(f"fold {fold} does not exist or has no validation cases", work / "splits.json",
+                           f"use -f 0..{len(splits) - 1}")
+
+
+def _open_study(url: str, name: str, seed: int | None, pruner) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our log says what happened, once
+    storage = open_storage(url)
+    # constant_liar: parallel workers see each other's running trials as bad guesses and sample elsewhere.
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS, constant_liar=True)
+    return optuna.create_study(storage=storage, study_name=name, direction="maximize", sampler=sampler,
+                               pruner=pruner, load_if_exists=True)
+
+
+def _describe_study(study: optuna.Study, configuration: str, space: SearchSpace, seconds, epochs, fold,
+                    pruner) -> None:
+    """Record what the study searches; refuse to mix configurations in one study."""
+    attrs = study.user_attrs
+    if "configuration" in attrs and attrs["configuration"] != configuration:
+        raise AutosegError(f"study '{study.study_name}' searches configuration '{attrs['configuration']}'",
+                           fix=f"use -c {attrs['configuration']}, or another --study name for '{configuration}'")
+    described = {"configuration": configuration, "space": space.to_dict(), "fold": fold, "pruner": pruner,
+                 "trial_budget": {"seconds": seconds, "epochs": epochs}}
+    for key, value in described.items():
+        if key not in attrs:
+            study.set_user_attr(key, value)
+        elif attrs[key] != value:
+            log.warning("study %s was started with %s %s; this worker uses %s", study.study_name, key, attrs[key],
+                        value)
+
+
+def _enqueue_first(study: optuna.Study, space: SearchSpace, base, baseline: bool,
+                   enqueue: list[dict[str, Any]] | None) -> None:
+    """On a study without trials: the plan's own configuration first (a reference for the pruner and the
+    report), then the caller's parameter sets. Several workers starting together may each enqueue them; Optuna
+    hands every enqueued trial to one worker only, so a duplicate costs one trial, never a lost one."""
+    if study.get_trials(deepcopy=False):
+        return
+    first = [space.searchable_point(plan_values(base))] if baseline else []
+    for params in first + list(enqueue or []):
+        study.enqueue_trial(params, skip_if_exists=True)
+
+
+def _optimize(study: optuna.Study, objective: Objective, trials: int | None, total_seconds: float | None,
+              trial_seconds: float | None, out: Path, url: str) -> None:
+    started = time.monotonic()
+    states: list[optuna.trial.TrialState] = []
+
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        states.append(trial.state)
+        try:
+            write_report(study, out, safe_url(url))
+        except Exception as error:  # a report problem must not end a long search; the final report retries
+            log.warning("could not update %s: %s", out / "report.md", error)
+        recent = states[-MAX_CONSECUTIVE_FAILURES:]
+        if len(recent) == MAX_CONSECUTIVE_FAILURES and all(s == optuna.trial.TrialState.FAIL for s in recent):
+            log.error("%d trials in a row failed; stopping this worker (see their 'error' attribute in %s)",
+                      MAX_CONSECUTIVE_FAILURES, out / "report.md")
+            study.stop()
+        if total_seconds is not None and trial_seconds is not None:
+            remaining = total_seconds - (time.monotonic() - started)
+            if remaining < trial_seconds:
+                log.info("search budget: %s left, less than one trial's %s; stopping",
+                         format_duration(max(remaining, 0)), format_duration(trial_seconds))
+                study.stop()
+
+    study.optimize(objective, n_trials=trials, timeout=total_seconds, catch=(Exception,), callbacks=[after_trial],
+                   gc_after_trial=True)
+
+
+def _summary(study: optuna.Study, name: str, url: str, report: Path, exported: dict | None) -> dict[str, Any]:
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    completed = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+    best = max(completed, key=lambda t: t.value) if completed else None
+    return {"study": name, "storage": safe_url(url), "trials": len(states),
+            "states": {s: states.count(s) for s in sorted(set(states))},
+            "best": None if best is None else {"number": best.number, "value": best.value, "params": best.params},
+            "report": str(report), "exported": exported}
