@@ -182,7 +182,8 @@ def _evaluate_held_out(info: DatasetInfo, dataset: Path, work: Path, held_out: H
                        stages: Stages, settings: Settings) -> dict[str, Any]:
     chosen = selection["configurations"]
     result: dict[str, Any] = {"set": held_out.kind, "description": held_out.description,
-                              "cases": len(held_out.case_ids), "configurations": chosen,
+                              "cases": len(held_out.case_ids), "references": str(held_out.labels_dir),
+                              "configurations": chosen,
                               "postprocessing": selection["postprocessing"] if held_out.kind == "test" else None}
     for tta in (True, False):
         tag = "tta" if tta else "no_tta"
