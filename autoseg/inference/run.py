@@ -19,7 +19,7 @@ from autoseg.inference.postprocessing import apply_postprocessing
 from autoseg.inference.predictor import InferenceSettings, predict_case
 from autoseg.data.image_io import write_label
 from autoseg.planning.budget import detect_device
-from autoseg.preprocessing.case import preprocess_arrays
+from autoseg.preprocessing.case import label_on_preprocessed_grid, one_hot_foreground, preprocess_arrays
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.utils.files import read_json, write_json
 from autoseg.utils.logs import get_logger
@@ -120,8 +120,8 @@ def _ensemble(image, geometry, plans: Plans, names: list[str], models, settings)
 
 def cascade_channels(seg: np.ndarray, image: np.ndarray, geometry, plans: Plans, config) -> np.ndarray:
     """The previous stage's segmentation on this configuration's preprocessed grid, one-hot per foreground class."""
-    _, seg_pre, _ = preprocess_arrays(image, geometry, plans, config, label=seg)
-    return np.stack([(seg_pre == k).astype(np.float32) for k in range(1, plans.num_classes)])
+    _, _, properties = preprocess_arrays(image, geometry, plans, config)
+    return one_hot_foreground(label_on_preprocessed_grid(seg, properties, plans, config), plans.num_classes)
 
 
 def _refuse_overwrite(output: Path, cases, overwrite: bool) -> None:

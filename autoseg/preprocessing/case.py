@@ -68,3 +68,18 @@ def class_locations(seg: np.ndarray, num_classes: int, seed: int) -> dict[str, l
             where = where[rng.choice(len(where), LOCATIONS_PER_CLASS, replace=False)]
         locations[str(value)] = where.astype(int).tolist()
     return locations
+
+
+def label_on_preprocessed_grid(label: np.ndarray, properties: dict[str, Any], plans: Plans,
+                               config: Configuration) -> np.ndarray:
+    """A label map in original geometry (e.g. a previous cascade stage's prediction) brought onto the grid a
+    case was preprocessed to, using the case's recorded properties (transpose, crop, resample)."""
+    label = np.ascontiguousarray(label.transpose(plans.transpose_forward))
+    label = label[tuple(slice(lo, hi) for lo, hi in properties["bbox"])]
+    return resample_labels(label, properties["shape_after_resample"], plans.num_classes,
+                           config.resampling.label_order, config.resampling.anisotropic_axis)
+
+
+def one_hot_foreground(label: np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes - 1, *spatial) float32 channels: how a cascade stage receives the previous prediction."""
+    return np.stack([(label == k).astype(np.float32) for k in range(1, num_classes)])

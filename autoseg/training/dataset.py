@@ -39,3 +39,25 @@ def load_cases(folder: Path, case_ids: list[str]) -> list[TrainingCase]:
                      for k, v in properties.get("class_locations", {}).items()}
         cases.append(TrainingCase(case_id, image, seg, locations, properties))
     return cases
+
+
+def add_previous_stage(cases: list[TrainingCase], work: Path, plans, config) -> None:
+    """Cascade: append the previous stage's cross-validation prediction of every case as one-hot channels.
+
+    Each training case must have been predicted by a previous-stage model that did not train on it (its fold's
+    validation output), as in nnU-Net: otherwise the cascade would learn from unrealistically good inputs."""
+    from autoseg.data.image_io import read_label
+    from autoseg.preprocessing.case import label_on_preprocessed_grid, one_hot_foreground
+
+    previous = config.previous_stage
+    predictions = {p.name.removesuffix(plans.file_ending): p
+                   for p in (work / "models" / previous).glob(f"fold_*/validation/*{plans.file_ending}")}
+    missing = [c.case_id for c in cases if c.case_id not in predictions]
+    if missing:
+        raise AutosegError(f"{config.name} needs {previous}'s cross-validation prediction of every training case; "
+                           f"{len(missing)} missing (e.g. {missing[:3]})", work / "models" / previous,
+                           f"train every fold of {previous} first: autoseg train WORK -c {previous} -f 0 1 2 3 4")
+    for case in cases:
+        label, _ = read_label(predictions[case.case_id])
+        grid = label_on_preprocessed_grid(label, case.properties, plans, config)
+        case.image = np.concatenate([np.asarray(case.image), one_hot_foreground(grid, plans.num_classes)])

@@ -31,7 +31,7 @@ from autoseg.schema.plans import Configuration, Plans, load_plans
 from autoseg.training import distributed
 from autoseg.training.checkpoint import (BEST, FINAL, LATEST, load_checkpoint, rng_state, save_checkpoint,
                                          set_rng_state)
-from autoseg.training.dataset import load_cases
+from autoseg.training.dataset import add_previous_stage, load_cases
 from autoseg.training.history import plot_curves, save_history
 from autoseg.training.loader import choose_workers, make_train_loader, make_val_loader
 from autoseg.training.losses import DeepSupervisionLoss
@@ -141,6 +141,8 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
     folder = cache_dir(work, config)
     train_cases = load_cases(folder, train_ids)
     val_cases = load_cases(folder, val_ids) if val_ids else []
+    if config.previous_stage:
+        add_previous_stage(train_cases + val_cases, work, plans, config)
     model = build_network(config.network, seed=tplan.seed).to(device)
     channels_last = _use_channels_last(tplan.channels_last, kind, config.spatial_dims)
     memory_format = torch.channels_last_3d if config.spatial_dims == 3 else torch.channels_last
