@@ -224,10 +224,9 @@ def _overlays(info: DatasetInfo, held_out: HeldOutSet, work: Path, pictures: Pat
     chosen = choose_overlay_cases(summary)
     cases = {c.case_id: c for c in [*info.training, *info.test]}
     predictions = work / "heldout" / "predictions_tta"
-    names = [f"{kind}-{case_id}" for kind, case_id, _ in chosen]
     paths = save_overlays([cases[c].image_files for _, c, _ in chosen],
                           [held_out.labels_dir / f"{c}{cases[c].file_ending}" for _, c, _ in chosen],
                           [predictions / f"{c}{cases[c].file_ending}" for _, c, _ in chosen],
-                          pictures, n=len(chosen), names=names)
+                          pictures / "overlays", n=len(chosen), names=[c for _, c, _ in chosen])
     return [{"kind": kind, "case": case_id, "dice": dice, "path": str(path.relative_to(report_dir))}
             for (kind, case_id, dice), path in zip(chosen, paths)]

@@ -11,6 +11,7 @@ from typing import Any
 from autoseg.utils.durations import format_duration
 
 Block = tuple
+COLOUR_NAMES = ["blue", "orange", "green", "red", "purple", "brown", "pink", "olive", "cyan", "grey"]
 METRIC_COLUMNS = [("Dice", "Dice", 3), ("IoU", "IoU", 3), ("HD95", "HD95 (mm)", 2), ("ASSD", "ASSD (mm)", 2),
                   ("NSD", "NSD", 3), ("precision", "precision", 3), ("recall", "recall", 3), ("RVD", "RVD", 3)]
 
@@ -29,6 +30,23 @@ def megabytes(value: float | None) -> str:
     return f"{value / 1024:.2f} GB" if value >= 1024 else f"{value:.0f} MB"
 
 
+def label_colours(labels: dict[str, int]) -> str:
+    """Which colour the overlays give each class (autoseg.evaluation.overlays.LABEL_COLOURS, tab10 order)."""
+    return ", ".join(f"{name} {COLOUR_NAMES[(value - 1) % len(COLOUR_NAMES)]}" for name, value in labels.items()
+                     if value != 0)
+
+
+def describe_postprocessing(rules: dict[str, Any], labels: dict[str, int]) -> str:
+    names = {value: name for name, value in labels.items()}
+    parts = []
+    if rules.get("largest_component_foreground"):
+        parts.append("keep only the largest connected foreground component")
+    classes = [names.get(k, str(k)) for k in rules.get("largest_component_classes") or []]
+    if classes:
+        parts.append("keep only the largest component of " + ", ".join(classes))
+    return "; ".join(parts) or "none"
+
+
 def report_blocks(report: dict[str, Any]) -> list[Block]:
     blocks: list[Block] = [("h1", "autoseg benchmark"), *_overview(report)]
     for record in report["datasets"]:
@@ -39,7 +57,7 @@ def report_blocks(report: dict[str, Any]) -> list[Block]:
 
 def _overview(report: dict[str, Any]) -> list[Block]:
     settings, machine, versions = report["settings"], report["machine"], report["versions"]
-    budget = (f"{settings['epochs']} epochs per configuration and fold" if settings.get("epochs")
+    budget = (f"{settings['epochs']} epoch(s) per configuration and fold" if settings.get("epochs")
               else f"{settings['time_budget']} of training per configuration and fold")
     rows = []
     for record in report["datasets"]:
@@ -67,8 +85,9 @@ def dataset_blocks(record: dict[str, Any], settings: dict[str, Any]) -> list[Blo
     blocks: list[Block] = [("h2", record["dataset"])]
     facts = [f"dataset folder: {record['path']}"]
     if "num_training" in record:
+        labels = ", ".join(f"{value} {name}" for name, value in record["labels"].items())
         facts.append(f"{record['num_training']} training cases, {record['num_test']} test cases, layout "
-                     f"{record['layout']}, labels {record['labels']}")
+                     f"{record['layout']}; labels: {labels}")
     if record.get("error"):
         facts.append(f"FAILED: {record['error']}")
     facts.append(f"1-minute load average before / after: {record.get('load_average_before')} / "
@@ -90,7 +109,8 @@ def _evaluation_blocks(record: dict[str, Any], evaluation: dict[str, Any]) -> li
     intro = (f"Scored on {evaluation['description']}, predicted with {' + '.join(evaluation['configurations'])}"
              f" (find-best's choice; cross-validation Dice of the candidates: "
              + ", ".join(f"{k} {v:.3f}" for k, v in selection.get("cv_dice", {}).items()) + "). "
-             + ("Postprocessing: " + str(pp) + "." if pp else "No postprocessing applied"
+             + ("Postprocessing (find-best's): " + describe_postprocessing(pp, record["labels"]) + "." if pp
+                else "No postprocessing applied"
                 + (" (find-best chose it on these same cases, so it would flatter the score)."
                    if evaluation["set"] != "test" else "."))
              + f" Mean foreground Dice with mirror TTA {number(tta['foreground_mean']['Dice'])}, without "
@@ -116,7 +136,7 @@ def _evaluation_blocks(record: dict[str, Any], evaluation: dict[str, Any]) -> li
     if overlays:
         blocks += [("h3", "Examples"),
                    ("p", "The slice with the most reference foreground; left: image, middle: reference, right: "
-                         "prediction (with TTA)."),
+                         "prediction (with TTA). Colours: " + label_colours(record["labels"]) + "."),
                    ("images", [(o["path"], f"{o['kind']} case by Dice: {o['case']} (Dice {o['dice']:.3f})")
                                for o in overlays])]
     return blocks
@@ -136,9 +156,11 @@ def _training_blocks(record: dict[str, Any]) -> list[Block]:
                          number(entry["iterations_per_second"], 2), number(entry["samples_per_second"], 2),
                          megabytes(entry.get("peak_ram_mb")), number(entry.get("validation_dice")),
                          ", ".join(f"{k} {v:.3f}" for k, v in per_class.items()) or "–"])
-            if entry.get("curves"):
+            if entry.get("curves") and entry["epochs"] > 1:
                 curves.append((entry["curves"], f"{name}, fold {fold}: loss, pseudo-Dice and learning rate per "
                                                  "epoch"))
+    single = [f"{name} fold {fold}" for name, config in record["configurations"].items()
+              for fold, entry in config["folds"].items() if entry["epochs"] <= 1]
     blocks: list[Block] = [
         ("h3", "Training"),
         ("table", ["configuration", "fold", "network", "patch", "batch", "epochs", "iterations", "training time",
@@ -150,6 +172,8 @@ def _training_blocks(record: dict[str, Any]) -> list[Block]:
     skipped = record.get("skipped_configurations") or {}
     if skipped:
         blocks.append(("list", [f"{name} not trained: {why}" for name, why in skipped.items()]))
+    if single:
+        blocks.append(("list", [f"{', '.join(single)}: one epoch only, so no training curve to draw"]))
     if curves:
         blocks.append(("images", curves))
     return blocks

@@ -23,7 +23,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { background: #f7fafc; border: 1px solid #e2e8f0; padding: .6rem; overflow-x: auto; white-space: pre-wrap;
       word-break: break-all; }
 figure { margin: 1rem 0; }
-figure img { max-width: 100%; border: 1px solid #e2e8f0; }
+figure img { max-width: min(100%, 900px); border: 1px solid #e2e8f0; }
 figcaption { color: #4a5568; font-size: .9rem; }
 .failed { color: #c53030; font-weight: 600; }
 """
