@@ -98,6 +98,7 @@ def measure_training_step(spec: NetworkSpec | dict, patch_size: Sequence[int], b
     increase = max(0, _peak_rss_bytes(peak_method) - rss_before)
     return {
         "seconds_per_iteration": sum(times) / len(times),
+        "fastest_seconds_per_iteration": min(times),
         "peak_rss_increase_bytes": increase,
         "peak_training_bytes": increase + resident_before,
         "hidden_by_earlier_peak_bytes": hidden_by_earlier_peak,
