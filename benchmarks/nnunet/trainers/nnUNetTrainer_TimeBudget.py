@@ -25,8 +25,10 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 
 class nnUNetTrainer_TimeBudget(nnUNetTrainer):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    # The exact parameter list of nnUNetTrainer: it reads its own signature to store the init arguments.
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
         if "NNUNET_TIME_BUDGET_S" not in os.environ:
             raise RuntimeError("nnUNetTrainer_TimeBudget needs NNUNET_TIME_BUDGET_S (training seconds)")
         self.budget_seconds = float(os.environ["NNUNET_TIME_BUDGET_S"])
