@@ -23,6 +23,24 @@ def verb(name: str, help_text: str):
     return register
 
 
+def _demo_args(p):
+    p.add_argument("-o", "--output", default="autoseg_demo", metavar="DIR",
+                   help="folder for the dataset, plans, model, predictions and scores (default: ./autoseg_demo)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in that folder")
+    p.add_argument("--training-time", help="training time of the model (default 3m: the demo takes ~5 min)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def _demo(a):
+    from autoseg.demo import demo
+    demo(a.output, overwrite=a.overwrite, device=a.device,
+         **({"training_time": a.training_time} if a.training_time else {}))
+    return 0
+
+
+verb("demo", "plan, train, predict and evaluate a small synthetic dataset in a few minutes")((_demo_args, _demo))
+
+
 def _verify_args(p):
     p.add_argument("dataset", help="dataset folder (nnU-Net v2 or MSD layout)")
     p.add_argument("--workers", type=int, default=2)

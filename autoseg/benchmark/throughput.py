@@ -2,8 +2,8 @@
 
 Iterations per second alone compare badly: autoseg's CPU plans train the first part of the budget on smaller
 patches with larger batches (progressive resizing), and another tool's batch and patch differ again. Each epoch
-in history.json is counted with the patch/batch of the phase it started in (the switch happens inside one epoch,
-so the split is approximate by at most one epoch).
+in history.json is counted with the patch/batch of the phase its midpoint falls in (the switch happens inside one
+epoch, so the split is approximate by at most half an epoch on either side).
 """
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ def training_throughput(history: list[dict[str, Any]], config: Configuration, tr
     done_iterations, start_elapsed = 0, 0.0
     for index, record in enumerate(history):
         iterations = record["iterations"] - done_iterations
-        progress = start_elapsed / budget_seconds if budget_seconds else index / max(epochs or len(history), 1)
+        if budget_seconds:
+            progress = (start_elapsed + record["elapsed_s"]) / 2 / budget_seconds
+        else:
+            progress = (index + 0.5) / max(epochs or len(history), 1)
         small = progress < small_until
         batch = tplan.progressive_batch_size if small else config.batch_size
         patch = tplan.progressive_patch_size if small else config.patch_size

@@ -59,6 +59,9 @@ def verify_dataset(path_or_info: str | Path | DatasetInfo, *, max_workers: int =
         info = path_or_info
     else:
         root = Path(path_or_info)
+        if not root.is_dir():  # nothing to list problems of: one error, as for any missing input
+            raise AutosegError("dataset folder not found", root,
+                               "pass the folder that holds dataset.json and imagesTr")
         json_problems = _dataset_json_problems(root)
         if json_problems:
             return VerifyReport(root, json_problems)

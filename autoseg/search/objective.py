@@ -9,7 +9,9 @@ a study on a shared database describes itself on every machine.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,7 @@ class Objective:
             check = check_budget(config, base, s.plans.device, s.plans.preset)
             if check.expected_iterations:
                 config.training.expected_iterations = check.expected_iterations
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             trial.set_user_attr("values", values)
             _record_plan(trial, name, config, check)
             if not check.fits:
