@@ -31,6 +31,11 @@ LOWRES_MAX_FACTOR = 8.0
 # A 3D patch this much flatter along axis 0 than in-plane gets 2D (in-plane) rotation and scaling.
 DUMMY_2D_RATIO = 3.0
 
+# CPU planning: the speed assumed before the first measurement, and how measurement and plan are reconciled.
+DEFAULT_CPU_FLOPS = 100e9
+MAX_CALIBRATIONS = 3
+CALIBRATION_TOLERANCE = 0.15
+
 RateFunction = Callable[[str, Sizing], float]
 
 
@@ -61,19 +66,19 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
         if budget.kind != "cpu":
             return size_to_budget(**args)
         rate = budget.flops_per_s.get(key)
-        if rate is None and measure_rate is not None:
-            # Calibrate on the uncapped first guess, then check the chosen plan and correct the rate once.
-            first = size_to_budget(**args, flops_per_s=1e30)
-            rate = measure_rate(key, first)
-            budget.flops_per_s[key] = rate
-        sizing = size_to_budget(**args, flops_per_s=rate or 50e9)
-        if measure_rate is not None:
+        if measure_rate is None:
+            return size_to_budget(**args, flops_per_s=rate or DEFAULT_CPU_FLOPS)
+        # FLOP/s depend on the network and patch (small convolutions run less efficiently), so measure on the
+        # plan itself and re-size until plan and measurement agree.
+        guess = rate or DEFAULT_CPU_FLOPS
+        sizing = size_to_budget(**args, flops_per_s=guess)
+        for _ in range(MAX_CALIBRATIONS):
             measured = measure_rate(key, sizing)
-            if measured < 0.85 * rate:
-                budget.flops_per_s[key] = measured
-                budget.notes.append(f"{name}: measured {measured / 1e9:.0f} GFLOP/s on the chosen network "
-                                    f"(calibration said {rate / 1e9:.0f}); re-sized")
-                sizing = size_to_budget(**args, flops_per_s=measured)
+            if abs(measured - guess) <= CALIBRATION_TOLERANCE * guess:
+                break
+            guess = measured
+            sizing = size_to_budget(**args, flops_per_s=guess)
+        budget.flops_per_s[key] = guess
         return sizing
 
     configs: dict[str, Configuration] = {}

@@ -59,7 +59,8 @@ class TrainingPlan:
     weight_averaging: float = 0.0        # >0: keep an exponential moving average of weights with this decay
     precision: str = "auto"              # auto | fp32 | bf16 | fp16; auto measures what is faster on the device
     channels_last: str = "auto"          # auto | on | off
-    compile: bool = False                # torch.compile (CUDA only by default: compile time eats CPU budgets)
+    compile: str | bool = "auto"         # auto | on | off: torch.compile the training forward (auto: runs long
+                                         # enough to repay ~30 s of compiling; see training/compiled.py)
     loader_workers: str | int = "auto"   # background augmentation processes
     seed: int = 0
 

@@ -31,6 +31,7 @@ from autoseg.schema.plans import Configuration, Plans, load_plans
 from autoseg.training import distributed
 from autoseg.training.checkpoint import (BEST, FINAL, LATEST, load_checkpoint, rng_state, save_checkpoint,
                                          set_rng_state)
+from autoseg.training.compiled import TrainingForward, use_compile
 from autoseg.training.dataset import add_previous_stage, load_cases
 from autoseg.training.history import plot_curves, save_history
 from autoseg.training.loader import choose_workers, make_train_loader, make_val_loader
@@ -44,6 +45,9 @@ from autoseg.utils.files import read_json, write_json
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
 
 log = get_logger("train")
+
+# curves.png is redrawn at most this often (and at the end): drawing takes ~0.2 s, a tenth of a short epoch.
+PLOT_EVERY_S = 30.0
 
 
 @dataclass
@@ -174,6 +178,8 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     core = model.module if world > 1 else model
+    forward = TrainingForward(model, use_compile(tplan.compile, budget.seconds,
+                                                 (budget.epochs or 0) * tplan.iterations_per_epoch, deterministic))
 
     n_workers = choose_workers(workers if workers is not None else tplan.loader_workers, kind, config.augmentation)
     if deterministic:
@@ -184,13 +190,15 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
                                  lambda: next(phases.loader(budget.progress(state["elapsed"], state["epoch"]))
                                               )["data"].to(device))
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-    log.info("training %s fold %s on %s (%d process(es), %d thread(s), %d loader worker(s), %s, channels-last %s): "
-             "%d training / %d validation cases, patch %s, batch %d, %s", config.name, fold, kind, world,
-             torch.get_num_threads(), n_workers, precision, channels_last, len(train_cases), len(val_cases),
+    log.info("training %s fold %s on %s (%d process(es), %d thread(s), %d loader worker(s), %s, channels-last %s, "
+             "compiled %s): %d training / %d validation cases, patch %s, batch %d, %s", config.name, fold, kind,
+             world, torch.get_num_threads(), n_workers, precision, channels_last, forward.is_compiled,
+             len(train_cases), len(val_cases),
              config.patch_size, config.batch_size, budget.describe())
 
     ipe = tplan.iterations_per_epoch
     run_start = time.monotonic()
+    last_plot = -PLOT_EVERY_S
     try:
         while not budget.done(state["elapsed"], state["epoch"]):
             epoch_start = time.monotonic()
@@ -211,7 +219,7 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
                 if channels_last:
                     data = data.contiguous(memory_format=memory_format)
                 with autocast(device, precision):
-                    outputs = model(data)
+                    outputs = forward(data)
                 loss = loss_fn(outputs if isinstance(outputs, list) else [outputs], target)
                 optimizer.zero_grad(set_to_none=True)
                 if scaler:
@@ -247,7 +255,9 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
             state["history"].append(record)
             state["epoch"] += 1
             if rank == 0:
-                _epoch_outputs(out, state, record, core, average, optimizer, budget, config, tplan)
+                plot = time.monotonic() - last_plot >= PLOT_EVERY_S
+                last_plot = time.monotonic() if plot else last_plot
+                _epoch_outputs(out, state, record, core, average, optimizer, budget, config, plot)
             if report_epoch is not None:
                 report_epoch(state["epoch"], state["ema"])
 
@@ -257,9 +267,11 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
     if rank != 0:
         return {}
     final_model = core if average is None else average.model
+    plot_curves(out, state["history"])
     _save(out / FINAL, state, core, average, optimizer, budget, config)
     summary = {"configuration": config.name, "fold": fold, "device": kind, "processes": world,
-               "precision": precision, "epochs": state["epoch"], "iterations": state["iteration"],
+               "precision": precision, "compiled": forward.is_compiled, "epochs": state["epoch"],
+               "iterations": state["iteration"],
                "training_seconds": round(state["elapsed"], 1),
                "iterations_per_second": round(state["iteration"] / max(state["elapsed"], 1e-9), 3),
                "patch_size": config.patch_size, "batch_size": config.batch_size,
@@ -333,13 +345,14 @@ def _validate_epoch(model, val_loader, tplan, loss_fn, device, precision, channe
             "pseudo_dice": distributed.average(float(np.mean(per_class))), "pseudo_dice_per_class": per_class}
 
 
-def _epoch_outputs(out, state, record, core, average, optimizer, budget, config, tplan) -> None:
+def _epoch_outputs(out, state, record, core, average, optimizer, budget, config, plot: bool) -> None:
     _save(out / LATEST, state, core, average, optimizer, budget, config)
     if state["ema"] is not None and state["ema"] > state["best_ema"]:
         state["best_ema"] = state["ema"]
         _save(out / BEST, state, core, average, optimizer, budget, config)
     save_history(out, state["history"])
-    plot_curves(out, state["history"])
+    if plot:
+        plot_curves(out, state["history"])
     dice = record.get("pseudo_dice")
     log.info("epoch %d: loss %.4f%s, lr %.2e, %.1f s (%.2f it/s), %s trained", record["epoch"],
              record["train_loss"],
