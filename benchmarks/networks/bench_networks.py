@@ -6,8 +6,9 @@ Without a plan it uses the Hippocampus 3d_fullres topology nnU-Net plans (patch 
 features 16..128, three 2x2x2 poolings, 3x3x3 kernels, 1 channel, 3 classes). For each architecture built with
 that topology: parameters, GFLOPs (forward, forward+backward), estimated peak training memory
 (autoseg.networks.cost), measured peak memory and seconds per SGD step in a fresh process
-(autoseg.networks.measure), fp32 (optionally channels-last) and bf16 autocast (this CPU has no bf16 units: bf16 is emulated and slow, so
-one timed step). Writes results.md (and the raw numbers as results.json) next to this script.
+(autoseg.networks.measure), fp32 (optionally channels-last) and bf16 autocast. On a CPU with bf16 matrix units
+(AMX / AVX512-BF16) bf16 is timed like fp32 (with channels-last when asked: the training setting); without
+them it is emulated and ~25x slower, so it gets one timed step. Writes results.md (and the raw numbers as results.json) next to this script.
 Timings are only meaningful on a quiet machine: the load average before and after is recorded.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from autoseg.errors import AutosegError
 from autoseg.networks import registered_architectures
 from autoseg.networks.cost import estimate_cost
 from autoseg.networks.measure import measure_in_subprocess
+from autoseg.planning.budget import cpu_has_fast_bf16
 from autoseg.schema.network import NetworkSpec
 from autoseg.schema.plans import plans_from_dict
 from autoseg.utils.files import atomic_write, read_json, write_json
@@ -70,7 +72,9 @@ def benchmark(spec: NetworkSpec, patch, batch, architectures, iterations: int, b
                 "fp32": dict(iterations=iterations, warmup=1)}
         if channels_last:
             runs["fp32_channels_last"] = dict(iterations=iterations, warmup=1, channels_last=True)
-        if bf16:
+        if bf16 and cpu_has_fast_bf16():
+            runs["bf16"] = dict(iterations=iterations, warmup=1, autocast_bf16=True, channels_last=channels_last)
+        elif bf16:
             runs["bf16"] = dict(iterations=1, warmup=0, autocast_bf16=True)
         for run, kwargs in runs.items():
             print(f"[{name}] {run} ...", file=sys.stderr, flush=True)
@@ -93,8 +97,15 @@ COLUMNS = [  # header, cell
     ("fp32 channels-last s/it", lambda r: f"{r['fp32_channels_last']['seconds_per_iteration']:.2f}"
      if "fp32_channels_last" in r else "-"),
     ("bf16 s/it", lambda r: f"{r['bf16']['seconds_per_iteration']:.2f}" if "bf16" in r else "-"),
+    ("bf16 GFLOP/s", lambda r: f"{r['gflops_train'] / r['bf16']['seconds_per_iteration']:.1f}" if "bf16" in r else "-"),
+    ("bf16 speed-up", lambda r: f"{_fastest_fp32(r) / r['bf16']['seconds_per_iteration']:.2f}x" if "bf16" in r
+     else "-"),
     ("estimate call (s)", lambda r: f"{r['estimate_seconds']:.2f}"),
 ]
+
+
+def _fastest_fp32(row: dict) -> float:
+    return min(row[k]["seconds_per_iteration"] for k in ("fp32", "fp32_channels_last") if k in row)
 
 
 def markdown(rows, spec, patch, batch, command, load_before, load_after, source) -> str:
@@ -115,8 +126,10 @@ def markdown(rows, spec, patch, batch, command, load_before, load_after, source)
         "returning freed blocks at once (reproducible, the tensors' own need); default malloc = the same with "
         "glibc's default allocator as in training (freed blocks kept in the heap: higher and variable)",
         "- s/it: one SGD step (forward, cross-entropy on every deep-supervision output, backward, update), mean "
-        "over the timed steps after a warm-up; bf16 = torch.autocast('cpu', bfloat16), emulated on CPUs "
-        "without bf16 units, one timed step",
+        "over the timed steps after a warm-up; bf16 = torch.autocast('cpu', bfloat16)" + (
+            " with channels-last when asked, timed like fp32 (this CPU has bf16 matrix units); bf16 speed-up = "
+            "fastest fp32 / bf16" if cpu_has_fast_bf16() else
+            ", emulated on this CPU (no bf16 units), one timed step"),
         "",
         "| " + " | ".join(h for h, _ in COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
