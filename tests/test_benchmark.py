@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -137,3 +138,17 @@ def test_throughput_counts_progressive_phase_with_its_own_batch(planned_3d):
     result = training_throughput(history, config, 100.0, budget_seconds=100.0)
     samples = 10 * 2 * config.batch_size + 10 * config.batch_size
     assert result["samples_per_second"] == pytest.approx(samples / 100.0)
+
+
+def test_sampler_reads_the_costly_pss_only_on_a_new_high(monkeypatch):
+    # PSS walks the page tables under the measured process's memory lock: in steady state it is read rarely.
+    from autoseg.benchmark import stage
+    reads = []
+    monkeypatch.setattr(stage, "_pss", lambda process: reads.append(1) or 100 * 2**20)
+    sampler = stage.TreeMemorySampler(os.getpid())
+    for _ in range(20):
+        sampler.sample()
+    assert len(reads) == 1 and sampler.peak_pss == 100 * 2**20 and sampler.peak_rss > 0
+    monkeypatch.setattr(stage, "_rss", lambda process: 10 * 2**30)   # a new high: read again
+    sampler.sample()
+    assert len(reads) == 2

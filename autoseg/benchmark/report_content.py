@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autoseg.benchmark.stage import PSS_SECONDS, SAMPLE_SECONDS
 from autoseg.utils.durations import format_duration
 
 Block = tuple
@@ -136,8 +137,9 @@ def _evaluation_blocks(record: dict[str, Any], evaluation: dict[str, Any]) -> li
     if overlays:
         blocks += [("h3", "Examples"),
                    ("p", "The slice with the most reference foreground; left: image, middle: reference, right: "
-                         "prediction (with TTA). Colours: " + label_colours(record["labels"]) + "."),
-                   ("images", [(o["path"], f"{o['kind']} case by Dice: {o['case']} (Dice {o['dice']:.3f})")
+                         "prediction (with TTA; its Dice is the case's mean over classes). Colours: "
+                         + label_colours(record["labels"]) + "."),
+                   ("images", [(o["path"], f"{o['kind']} case by Dice: {o['case']}")
                                for o in overlays])]
     return blocks
 
@@ -164,10 +166,12 @@ def _training_blocks(record: dict[str, Any]) -> list[Block]:
     blocks: list[Block] = [
         ("h3", "Training"),
         ("table", ["configuration", "fold", "network", "patch", "batch", "epochs", "iterations", "training time",
-                   "it/s", "samples/s", "peak RAM (trainer)", "validation Dice", "per class"], rows,
+                   "it/s", "samples/s", "peak RSS (trainer's count)", "validation Dice", "per class"], rows,
          "Validation Dice: the trainer's full-image validation of its fold (mirror TTA, no postprocessing). "
-         "samples/s counts each epoch with the patch/batch of its phase (progressive resizing). Peak RAM "
-         "(trainer): the trainer's own high-water mark plus its largest worker's."),
+         "samples/s counts each epoch with the patch/batch of its phase (progressive resizing). Peak RSS "
+         "(trainer's count): the trainer's own resident high-water mark plus its largest worker's, which counts "
+         "shared pages twice; the stage table below gives the tree's proportional share (PSS), the smaller and "
+         "truer number."),
     ]
     skipped = record.get("skipped_configurations") or {}
     if skipped:
@@ -186,8 +190,9 @@ def _stage_blocks(record: dict[str, Any]) -> list[Block]:
     return [("h3", "Time and memory per stage"),
             ("table", ["stage", "wall time", "peak RAM", "result", "log"], rows,
              "Each stage is an autoseg command in its own process (its command is the first line of its log). "
-             "Peak RAM: the highest summed proportional set size (PSS) of the stage's processes, sampled every "
-             "0.2 s.")]
+             f"Peak RAM: the highest summed proportional set size (PSS) of the stage's processes, read "
+             f"whenever their summed RSS (sampled every {SAMPLE_SECONDS:g} s) reached a new high, and at least "
+             f"every {PSS_SECONDS:g} s.")]
 
 
 def _how_measured(report: dict[str, Any]) -> list[Block]:
