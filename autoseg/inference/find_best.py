@@ -1,7 +1,9 @@
 """`autoseg find-best`: choose what `predict` uses, from the cross-validation predictions training wrote.
 
 Every trained configuration and every ensemble of two is scored (mean foreground Dice over the validation cases
-their folds share); ties (within `TIE`) go to the simpler candidate: a single configuration before an ensemble.
+their folds share). An ensemble costs twice the inference time of one configuration, so it is chosen only when it
+beats the best single configuration clearly: by more than `TIE` and by more than one standard error of the
+per-case differences (a gain the case-to-case noise explains does not earn the doubled cost).
 Then connected-component postprocessing on the winner: keep only the largest foreground component, then per
 class, each adopted only where it improves the CV Dice and harms no class. The choice goes to WORK/inference.json.
 """
@@ -60,7 +62,8 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
             seg = labels_from_probabilities(sum(probs[n] for n in candidate) / len(candidate))
             scores[candidate].append(_class_dice(seg, ref, classes))
     table = {"+".join(c): float(np.mean(v)) for c, v in scores.items()}
-    best = min(candidates, key=lambda c: (-round(np.mean(scores[c]) / TIE), len(c)))
+    best, reason = choose_candidate(scores)
+    log.info("find-best: %s", reason)
     # Pass 2: postprocessing variants of the winner.
     variants = []
     for case, fold in sorted(cases.items()):
@@ -69,12 +72,29 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
         variants.append(postprocessing_variants(seg, ref, classes))
     rules, pp_report = choose_postprocessing(variants, classes)
     result = {"configurations": list(best), "folds": common, "cv_cases": len(cases),
-              "cv_dice": table, "chosen_dice": table["+".join(best)], "postprocessing": rules,
+              "cv_dice": table, "chosen_dice": table["+".join(best)], "choice": reason, "postprocessing": rules,
               "postprocessing_report": pp_report}
     write_json(work / "inference.json", result)
     log.info("find-best: %s (CV Dice %.4f over %d cases, folds %s); postprocessing %s", "+".join(best),
              result["chosen_dice"], len(cases), common, rules or "none")
     return result
+
+
+def choose_candidate(scores: dict[tuple[str, ...], list[list[float]]]) -> tuple[tuple[str, ...], str]:
+    """The best single configuration, or the best ensemble when it is clearly better (see the module docstring);
+    `scores` holds per-case, per-class Dice in the same case order for every candidate. Returns it and why."""
+    case_means = {c: np.mean(np.asarray(v, dtype=float), axis=1) for c, v in scores.items()}
+    single = max((c for c in case_means if len(c) == 1), key=lambda c: case_means[c].mean())
+    ensembles = [c for c in case_means if len(c) > 1]
+    if not ensembles:
+        return single, f"{single[0]} is the only configuration"
+    ensemble = max(ensembles, key=lambda c: case_means[c].mean())
+    gain = case_means[ensemble] - case_means[single]
+    error = float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else 0.0
+    described = f"{'+'.join(ensemble)} vs {single[0]}: {gain.mean():+.4f} Dice (standard error {error:.4f})"
+    if gain.mean() > max(TIE, error):
+        return ensemble, f"ensemble {described}, worth its doubled inference time"
+    return single, f"single configuration {single[0]}: the best ensemble, {described}, is not clearly better"
 
 
 def postprocessing_variants(seg: np.ndarray, ref: np.ndarray, classes: list[int]) -> dict[str, list[float]]:

@@ -1,8 +1,9 @@
 """The dataset fingerprint: what the data is, measured once, from which every planning rule derives.
 
-Per case: spacing, shape, shape after cropping to the nonzero region, class voxel counts, and a seeded sample
-of foreground intensities per channel. Dataset level: medians and percentiles of the above, and how similar
-neighbouring cases are (consecutive slices of one stack must not be split at random).
+Per case: spacing, shape, shape after cropping to the nonzero region, class voxel counts, a seeded sample
+of foreground intensities per channel, and image derivative profiles around label edges. Dataset level: medians
+and percentiles of the above, how similar neighbouring cases are (consecutive slices of one stack must not be
+split at random), and along which axes the labels sit shifted from the image edges (label_offsets.py).
 """
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from tqdm import tqdm
 
 from autoseg.data.dataset import Case, DatasetInfo, read_case
 from autoseg.data.image_io import read_label
+from autoseg.planning.label_offsets import combine, edge_profiles, normalise_per_channel
 from autoseg.planning.nonzero import nonzero_bbox
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2  # 2: label_edge_shift
 # Foreground voxels sampled per case and channel: enough for robust percentiles, small enough for big datasets.
 SAMPLES_PER_CASE = 10_000
 
@@ -46,6 +48,7 @@ def case_fingerprint(case: Case, info: DatasetInfo, seed: int) -> dict[str, Any]
         "image_mean": [float(ch.mean()) for ch in image],
         "image_std": [float(ch.std()) for ch in image],
         "thumbnail": _thumbnail(image[0]),
+        "edge_profiles": edge_profiles(normalise_per_channel(image), foreground, rng),
     }
 
 
@@ -74,6 +77,7 @@ def summarise(per_case: list[dict[str, Any]], info: DatasetInfo, seed: int) -> d
     for c in per_case:
         del c["foreground_samples"]
     thumbnails = [c.pop("thumbnail") for c in per_case]
+    edge_shift = combine([c.pop("edge_profiles") for c in per_case])
     return {
         "version": FINGERPRINT_VERSION,
         "dataset": info.name,
@@ -93,6 +97,7 @@ def summarise(per_case: list[dict[str, Any]], info: DatasetInfo, seed: int) -> d
         "cases_with_class": (class_voxels > 0).sum(0).astype(int).tolist(),
         "foreground_intensity": channels,
         "neighbour_similarity": neighbour_similarity(thumbnails),
+        "label_edge_shift": edge_shift,
         "cases": per_case,
     }
 

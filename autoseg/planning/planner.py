@@ -55,6 +55,7 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
     num_classes = len(fingerprint["labels"])
     in_channels = fingerprint["num_channels"]
     dataset_voxels = float(np.prod(median_t) * fingerprint["num_cases"])
+    shifted = shifted_label_axes(fingerprint, forward)
 
     def sized(name: str, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
         max_stages = preset["max_stages_3d"] if dims == 3 else preset["max_stages_2d"]
@@ -86,16 +87,17 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
     plane_median = median_t[1:]
     s2d = sized("2d", 2, plane_spacing, plane_median)
     configs["2d"] = _configuration("2d", 2, spacing_t, median_t, s2d, normalization, preset, budget, settings,
-                                   common, anisotropic=False)
+                                   common, anisotropic=False, shifted_axes=shifted)
     if not is_2d:
         s3d = sized("3d_fullres", 3, spacing_t, median_t)
         anisotropic = is_anisotropic(spacing_t, preset["anisotropy_threshold"])
         configs["3d_fullres"] = _configuration("3d_fullres", 3, spacing_t, median_t, s3d, normalization, preset,
-                                               budget, settings, common, anisotropic)
+                                               budget, settings, common, anisotropic, shifted)
         coverage = float(np.prod(s3d.patch_size) / np.prod(median_t))
         if coverage < preset["lowres_trigger"]:
             configs.update(_lowres_and_cascade(configs["3d_fullres"], coverage, spacing_t, fingerprint, spacing,
-                                               forward, sized, normalization, preset, budget, settings, common))
+                                               forward, sized, normalization, preset, budget, settings, common,
+                                               shifted))
         else:
             configs["3d_fullres"].reasons.append(
                 f"the patch covers {coverage:.0%} of the median image (>= {preset['lowres_trigger']:.0%}): "
@@ -104,6 +106,13 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
         for reason in cfg.reasons:
             log.info("%s: %s", cfg.name, reason)
     return {"transpose_forward": forward, "transpose_backward": backward, "configurations": configs}
+
+
+def shifted_label_axes(fingerprint: dict[str, Any], forward: list[int]) -> dict[int, float]:
+    """Transposed axes along which the labels sit shifted from the image edges (label_offsets.py), with the
+    shift in voxels; mirroring along them would teach the network the shift both ways."""
+    return {forward.index(entry["axis"]): entry["shift"] for entry in fingerprint.get("label_edge_shift") or []
+            if entry.get("shifted_labels")}
 
 
 def _median_shape_at(fingerprint: dict[str, Any], spacing: list[float]) -> np.ndarray:
@@ -117,9 +126,13 @@ def _median_shape_at(fingerprint: dict[str, Any], spacing: list[float]) -> np.nd
 
 def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.ndarray, sizing: Sizing,
                    normalization, preset: dict[str, Any], budget: DeviceBudget, settings: dict[str, Any],
-                   common: list[str], anisotropic: bool) -> Configuration:
+                   common: list[str], anisotropic: bool, shifted_axes: dict[int, float] | None = None
+                   ) -> Configuration:
     training = _training_plan(preset, budget, settings, sizing)
     augmentation = _augmentation_plan(preset, settings, dims, sizing.patch_size)
+    # Transposed volume axis a is configuration axis a - (3 - dims) (2d drops axis 0).
+    shifted = {a - (3 - dims): shift for a, shift in (shifted_axes or {}).items() if a >= 3 - dims}
+    augmentation.mirror_axes = [a for a in augmentation.mirror_axes if a not in shifted]
     resampling = Resampling(anisotropic_axis=0 if anisotropic else None, keep_native_axes=[0] if dims == 2 else [])
     reasons = list(common) + sizing.reasons
     pooling = [int(np.log2(s)) for s in sizing.topology.total_stride]
@@ -129,6 +142,9 @@ def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.nd
         reasons.append("anisotropic: axis 0 is resampled separately (nearest neighbour across slices)")
     if augmentation.dummy_2d:
         reasons.append("patch is flat along axis 0: rotation and scaling in-plane only (dummy 2D)")
+    for axis, shift in sorted(shifted.items()):
+        reasons.append(f"no mirroring along axis {axis}: the labels sit {abs(shift):.2f} voxels to one side of the "
+                       "image edges along it, and mirrored samples would teach the opposite shift")
     return Configuration(name=name, spatial_dims=dims, data_identifier=name,
                          spacing=[float(s) for s in spacing_t], median_shape=[int(m) for m in median_t],
                          patch_size=sizing.patch_size, batch_size=sizing.batch_size,
@@ -175,7 +191,8 @@ def _augmentation_plan(preset: dict[str, Any], settings: dict[str, Any], dims: i
 
 def _lowres_and_cascade(fullres: Configuration, coverage: float, spacing_t: list[float],
                         fingerprint: dict[str, Any], spacing: list[float], forward: list[int], sized,
-                        normalization, preset, budget, settings, common) -> dict[str, Configuration]:
+                        normalization, preset, budget, settings, common, shifted_axes=None
+                        ) -> dict[str, Configuration]:
     median_mm = _median_shape_at(fingerprint, spacing)[forward] * np.asarray(spacing_t)
     low_spacing = np.asarray(spacing_t, dtype=float)
     sizing = None
@@ -188,7 +205,7 @@ def _lowres_and_cascade(fullres: Configuration, coverage: float, spacing_t: list
         if np.prod(sizing.patch_size) / np.prod(median_low) >= LOWRES_TARGET_COVERAGE:
             break
     lowres = _configuration("3d_lowres", 3, low_spacing.tolist(), median_low, sizing, normalization, preset,
-                            budget, settings, common, is_anisotropic(low_spacing.tolist()))
+                            budget, settings, common, is_anisotropic(low_spacing.tolist()), shifted_axes)
     lowres.reasons.insert(0, f"3d_fullres patch covers only {coverage:.0%} of the median image: a low-resolution "
                              f"stage at spacing {np.round(low_spacing, 3).tolist()} sees "
                              f"{min(1.0, np.prod(sizing.patch_size) / np.prod(median_low)):.0%} of it")
