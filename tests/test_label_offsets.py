@@ -58,10 +58,11 @@ def test_planner_drops_mirroring_only_along_the_shifted_axis():
     budget = DeviceBudget(kind="cuda", name="test", memory_bytes=8 * 2**30)
     config = plan_configurations(fp, load_preset("default"), budget)["configurations"]["2d"]
     assert config.augmentation.mirror_axes == [1]
+    assert config.augmentation.rotation_deg == [-15.0, 15.0]
     assert any("no mirroring along axis 0" in reason for reason in config.reasons)
     del fp["label_edge_shift"]  # a fingerprint from before the measurement keeps every axis
     config = plan_configurations(fp, load_preset("default"), budget)["configurations"]["2d"]
-    assert config.augmentation.mirror_axes == [0, 1]
+    assert config.augmentation.mirror_axes == [0, 1] and config.augmentation.rotation_deg == [-180.0, 180.0]
 
 
 def _real_pairs(root: Path, every: int = 1):

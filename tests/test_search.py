@@ -141,6 +141,7 @@ def test_tiny_search_prunes_exports_and_the_export_trains(planned_3d, tmp_path):
     trials = _study(work, "tiny").get_trials()
     states = [t.state for t in trials]
     assert states[:2] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert trials[0].user_attrs["validation_tta"] is False, "trials validate without test-time mirroring"
     assert states[2] == optuna.trial.TrialState.PRUNED and "pruned at step" in trials[2].user_attrs["state_reason"]
     assert len(trials[2].intermediate_values) < 5
     assert result["exported"]["name"] == "3d_fullres_search"

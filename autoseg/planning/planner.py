@@ -30,6 +30,8 @@ LOWRES_TARGET_COVERAGE = 0.5
 LOWRES_MAX_FACTOR = 8.0
 # A 3D patch this much flatter along axis 0 than in-plane gets 2D (in-plane) rotation and scaling.
 DUMMY_2D_RATIO = 3.0
+# Rotation limit (degrees) for data whose labels sit shifted from the image edges along an axis.
+SHIFTED_LABELS_MAX_ROTATION = 15.0
 
 # CPU planning: the speed assumed before the first measurement, and how measurement and plan are reconciled.
 DEFAULT_CPU_FLOPS = 100e9
@@ -133,6 +135,10 @@ def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.nd
     # Transposed volume axis a is configuration axis a - (3 - dims) (2d drops axis 0).
     shifted = {a - (3 - dims): shift for a, shift in (shifted_axes or {}).items() if a >= 3 - dims}
     augmentation.mirror_axes = [a for a in augmentation.mirror_axes if a not in shifted]
+    if shifted:
+        # Rotation turns the shift's direction as mirroring flips it; small angles keep it nearly where it was.
+        limit = min(SHIFTED_LABELS_MAX_ROTATION, *(abs(a) for a in augmentation.rotation_deg))
+        augmentation.rotation_deg = [-limit, limit]
     resampling = Resampling(anisotropic_axis=0 if anisotropic else None, keep_native_axes=[0] if dims == 2 else [])
     reasons = list(common) + sizing.reasons
     pooling = [int(np.log2(s)) for s in sizing.topology.total_stride]
@@ -143,8 +149,9 @@ def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.nd
     if augmentation.dummy_2d:
         reasons.append("patch is flat along axis 0: rotation and scaling in-plane only (dummy 2D)")
     for axis, shift in sorted(shifted.items()):
-        reasons.append(f"no mirroring along axis {axis}: the labels sit {abs(shift):.2f} voxels to one side of the "
-                       "image edges along it, and mirrored samples would teach the opposite shift")
+        reasons.append(f"no mirroring along axis {axis}, rotation within +-{augmentation.rotation_deg[1]:g} degrees: "
+                       f"the labels sit {abs(shift):.2f} voxels to one side of the image edges along it, and "
+                       "mirrored or turned samples would teach the opposite shift")
     return Configuration(name=name, spatial_dims=dims, data_identifier=name,
                          spacing=[float(s) for s in spacing_t], median_shape=[int(m) for m in median_t],
                          patch_size=sizing.patch_size, batch_size=sizing.batch_size,

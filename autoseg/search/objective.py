@@ -1,5 +1,7 @@
 """One trial: suggest values -> build the trial's configuration -> check the device budget -> train one fold with
-pruning -> return the full-image validation Dice.
+pruning -> return the full-image validation Dice (without test-time mirroring, which would take longer than a
+short trial's training; trials are compared with each other, and the exported best is retrained and validated
+with it).
 
 Trials train into WORK/models/<study>_trial<N>/ (where `train` writes) and are moved to
 WORK/search/<study>/trials/ when they end, without checkpoints, so WORK/models holds only real configurations.
@@ -32,7 +34,7 @@ from autoseg.utils.logs import get_logger
 log = get_logger("search")
 
 SUMMARY_ATTRS = ("epochs", "iterations", "training_seconds", "iterations_per_second", "validation_dice_per_class",
-                 "validation_seconds", "wall_seconds", "peak_ram_mb")
+                 "validation_tta", "validation_seconds", "wall_seconds", "peak_ram_mb")
 
 
 def trial_name(study: str, number: int) -> str:
@@ -86,7 +88,8 @@ class Objective:
             try:
                 summary = loop.train(s.work, name, s.fold, plans=plans, time_budget=s.seconds, epochs=s.epochs,
                                      device=s.device, overwrite=True, workers=s.workers, validate=True,
-                                     save_probabilities=False, progress=s.progress, report_epoch=reporter)
+                                     save_probabilities=False, progress=s.progress, report_epoch=reporter,
+                                     validation_tta=False)
             finally:
                 self._archive(name)
         except optuna.TrialPruned as pruned:
