@@ -149,9 +149,10 @@ def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.nd
     if augmentation.dummy_2d:
         reasons.append("patch is flat along axis 0: rotation and scaling in-plane only (dummy 2D)")
     for axis, shift in sorted(shifted.items()):
-        reasons.append(f"no mirroring along axis {axis}, rotation within +-{augmentation.rotation_deg[1]:g} degrees: "
-                       f"the labels sit {abs(shift):.2f} voxels to one side of the image edges along it, and "
-                       "mirrored or turned samples would teach the opposite shift")
+        rotation = (f", rotation within +-{augmentation.rotation_deg[1]:g} degrees"
+                    if augmentation.rotation_p > 0 else "")
+        reasons.append(f"no mirroring along axis {axis}{rotation}: the labels sit {abs(shift):.2f} voxels to one "
+                       "side of the image edges along it, and mirrored samples would teach the opposite shift")
     return Configuration(name=name, spatial_dims=dims, data_identifier=name,
                          spacing=[float(s) for s in spacing_t], median_shape=[int(m) for m in median_t],
                          patch_size=sizing.patch_size, batch_size=sizing.batch_size,
