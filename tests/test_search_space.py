@@ -166,10 +166,13 @@ def test_time_budget_steps_are_fractions_of_the_budget_whatever_the_epoch_length
     now = [0.0]
     trial = _Trial()
     reporter = IntermediateReporter(trial, seconds=100.0, clock=lambda: now[0])
-    now[0] = 2.0          # shorter than a step: nothing yet
+    now[0] = 20.0         # the first epoch (compiling): the steps count the 80 s after it
+    reporter(0, 0.05)
+    assert trial.reported == {}
+    now[0] = 22.0         # shorter than a step (4 s): nothing yet
     reporter(1, 0.1)
     assert trial.reported == {}
-    now[0] = 16.0         # three steps passed at once: all get the current value
+    now[0] = 33.0         # three steps passed at once: all get the current value
     reporter(2, 0.2)
     assert trial.reported == {1: 0.2, 2: 0.2, 3: 0.2}
     now[0] = 130.0        # overran the budget: capped at the last step

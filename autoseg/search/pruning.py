@@ -1,9 +1,12 @@
 """Pruning: trials report their smoothed pseudo-Dice as intermediate values; a pruner stops the weak ones.
 
 Optuna's pruners compare trials at equal step numbers, so steps must mean the same amount of training in every
-trial. With an epoch budget a step is an epoch. With a time budget it is a twentieth of the budget: a fast network
-runs more epochs in the same time, and comparing it at equal epochs would punish exactly the speed a CPU search
-looks for. After each epoch every budget step passed since the last report gets the current value.
+trial. With an epoch budget a step is an epoch. With a time budget it is a twentieth of the budget left after the
+first epoch: a fast network runs more epochs in the same time, and comparing it at equal epochs would punish
+exactly the speed a CPU search looks for; the first epoch holds torch.compile's compilation, which takes seconds
+for a network already in the compile cache (the plan's own) and up to a minute for a new one, so counting it
+would make every new architecture look behind at the early steps where the pruner decides. After each epoch
+every budget step passed since the last report gets the current value.
 """
 from __future__ import annotations
 
@@ -46,18 +49,22 @@ class IntermediateReporter:
             raise ValueError("a trial budget needs seconds or epochs")
         self.trial, self.seconds, self.epochs, self.clock = trial, seconds, epochs, clock
         self.started = clock()
+        self.first_epoch_end: float | None = None
         self.last_step = 0
 
     def step_for(self, epoch: int) -> int:
         if self.epochs:
             return min(epoch, self.epochs)
-        return min(TIME_STEPS, int((self.clock() - self.started) / self.seconds * TIME_STEPS))
+        now = self.clock()
+        if self.first_epoch_end is None:
+            self.first_epoch_end = now
+            return 0
+        left = max(self.seconds - (self.first_epoch_end - self.started), 1e-9)
+        return min(TIME_STEPS, int((now - self.first_epoch_end) / left * TIME_STEPS))
 
     def __call__(self, epoch: int, value: float | None) -> None:
-        if value is None:
-            return
         step = self.step_for(epoch)
-        if step <= self.last_step:
+        if value is None or step <= self.last_step:
             return
         for s in range(self.last_step + 1, step + 1):
             self.trial.report(float(value), s)
