@@ -11,7 +11,7 @@ from scipy import ndimage
 from autoseg.data.dataset import load_dataset, read_case
 from autoseg.data.image_io import read_label
 from autoseg.planning.budget import DeviceBudget
-from autoseg.planning.label_offsets import combine, edge_profiles, normalise_per_channel
+from autoseg.planning.label_offsets import combine, edge_profiles
 from autoseg.planning.planner import plan_configurations
 from autoseg.planning.presets import load_preset
 from tests.test_planning_rules import fingerprint
@@ -32,7 +32,7 @@ def _cells(seed: int, shape=(1, 128, 128)) -> tuple[np.ndarray, np.ndarray]:
 
 def _judged(pairs):
     rng = np.random.default_rng(0)
-    return combine([edge_profiles(normalise_per_channel(image), label, rng) for image, label in pairs])
+    return combine([edge_profiles(image, label, rng) for image, label in pairs])
 
 
 def test_aligned_labels_flag_no_axis():

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from autoseg.data.dataset import Case, DatasetInfo, read_case
 from autoseg.data.image_io import read_label
-from autoseg.planning.label_offsets import combine, edge_profiles, normalise_per_channel
+from autoseg.planning.label_offsets import combine, edge_profiles
 from autoseg.planning.nonzero import nonzero_bbox
 
 FINGERPRINT_VERSION = 2  # 2: label_edge_shift
@@ -48,7 +48,7 @@ def case_fingerprint(case: Case, info: DatasetInfo, seed: int) -> dict[str, Any]
         "image_mean": [float(ch.mean()) for ch in image],
         "image_std": [float(ch.std()) for ch in image],
         "thumbnail": _thumbnail(image[0]),
-        "edge_profiles": edge_profiles(normalise_per_channel(image), foreground, rng),
+        "edge_profiles": edge_profiles(image, foreground, rng),
     }
 
 

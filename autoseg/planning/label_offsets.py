@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from autoseg.preprocessing.normalize import normalize_image
+from autoseg.schema.plans import ChannelNormalization
+
 RADIUS = 5            # voxels either side of an edge in each profile
 MAX_LAG = 4           # lags searched (lag = 2 x shift)
 EDGES_PER_AXIS = 20_000  # per case and direction, sampled: enough for a smooth profile, cheap on big volumes
@@ -32,14 +35,17 @@ MIN_EDGES = 1000
 
 def edge_profiles(image: np.ndarray, foreground: np.ndarray, rng: np.random.Generator) -> list[dict[str, Any]]:
     """Per spatial axis of `foreground` (image: channels first): summed derivative profiles (channels x
-    2*RADIUS+1) around rising and falling edges, and how many edges were summed."""
+    2*RADIUS+1) around rising and falling edges, and how many edges were summed. Each channel is z-scored first,
+    so that cases with different intensity scales weigh alike in the dataset's sums."""
+    image = normalize_image(image, [ChannelNormalization("zscore")] * image.shape[0], None)
+    labels = foreground.astype(np.int8)
     out = []
     for axis in range(foreground.ndim):
         if foreground.shape[axis] < 2:
             out.append({"rising": None, "falling": None, "edges": [0, 0]})
             continue
-        steps = np.diff(foreground.astype(np.int8), axis=axis)
-        derivative = np.diff(image.astype(np.float32), axis=axis + 1)  # on the same lattice as the label edges
+        steps = np.diff(labels, axis=axis)
+        derivative = np.diff(image, axis=axis + 1)  # on the same lattice as the label edges
         entry: dict[str, Any] = {"edges": []}
         for name, value in (("rising", 1), ("falling", -1)):
             points = np.argwhere(steps == value)
@@ -60,13 +66,6 @@ def _profile(derivative: np.ndarray, points: np.ndarray, axis: int) -> np.ndarra
         moved = moved[(moved[:, axis] >= 0) & (moved[:, axis] < derivative.shape[axis + 1])]
         total[:, k + RADIUS] = derivative[(slice(None), *moved.T)].sum(axis=1)
     return total
-
-
-def normalise_per_channel(image: np.ndarray) -> np.ndarray:
-    """Z-score each channel, so that cases with different intensity scales weigh alike in the sums."""
-    flat = image.reshape(image.shape[0], -1)
-    return (image - flat.mean(1).reshape(-1, *[1] * (image.ndim - 1))) / (
-        flat.std(1).reshape(-1, *[1] * (image.ndim - 1)) + 1e-8)
 
 
 def combine(per_case: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -131,14 +131,9 @@ def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.nd
                    common: list[str], anisotropic: bool, shifted_axes: dict[int, float] | None = None
                    ) -> Configuration:
     training = _training_plan(preset, budget, settings, sizing)
-    augmentation = _augmentation_plan(preset, settings, dims, sizing.patch_size)
     # Transposed volume axis a is configuration axis a - (3 - dims) (2d drops axis 0).
     shifted = {a - (3 - dims): shift for a, shift in (shifted_axes or {}).items() if a >= 3 - dims}
-    augmentation.mirror_axes = [a for a in augmentation.mirror_axes if a not in shifted]
-    if shifted:
-        # Rotation turns the shift's direction as mirroring flips it; small angles keep it nearly where it was.
-        limit = min(SHIFTED_LABELS_MAX_ROTATION, *(abs(a) for a in augmentation.rotation_deg))
-        augmentation.rotation_deg = [-limit, limit]
+    augmentation = _augmentation_plan(preset, settings, dims, sizing.patch_size, shifted)
     resampling = Resampling(anisotropic_axis=0 if anisotropic else None, keep_native_axes=[0] if dims == 2 else [])
     reasons = list(common) + sizing.reasons
     pooling = [int(np.log2(s)) for s in sizing.topology.total_stride]
@@ -184,16 +179,21 @@ def _training_plan(preset: dict[str, Any], budget: DeviceBudget, settings: dict[
     return plan
 
 
-def _augmentation_plan(preset: dict[str, Any], settings: dict[str, Any], dims: int, patch: list[int]
-                       ) -> AugmentationPlan:
+def _augmentation_plan(preset: dict[str, Any], settings: dict[str, Any], dims: int, patch: list[int],
+                       shifted_axes: dict[int, float]) -> AugmentationPlan:
+    """`shifted_axes`: configuration axes along which the labels sit shifted from the image edges."""
     overrides = {**preset.get("augmentation", {}), **settings.get("augmentation", {})}
     aug = from_dict(AugmentationPlan, overrides, "preset.augmentation")
-    aug.mirror_axes = list(range(dims))
+    aug.mirror_axes = [a for a in range(dims) if a not in shifted_axes]
     if dims == 2:
         aug.rotation_deg = [-180.0, 180.0]
     elif max(patch[1:]) / patch[0] > DUMMY_2D_RATIO:
         aug.dummy_2d = True
         aug.rotation_deg = [-180.0, 180.0]
+    if shifted_axes:
+        # Rotation turns the shift's direction as mirroring flips it; small angles keep it nearly where it was.
+        limit = min(SHIFTED_LABELS_MAX_ROTATION, *(abs(a) for a in aug.rotation_deg))
+        aug.rotation_deg = [-limit, limit]
     return aug
 
 
