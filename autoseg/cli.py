@@ -214,6 +214,8 @@ def _search_args(p):
     p.add_argument("--no-export", action="store_true", help="do not write the best trial into plans.json")
     p.add_argument("--overwrite", action="store_true", help="replace an exported configuration with trained folds")
     p.add_argument("--no-baseline", action="store_true", help="do not start a new study with the plan's own values")
+    p.add_argument("--no-architecture-sweep", action="store_true",
+                   help="do not start a new study with one trial per architecture at the plan's other values")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--workers", help="background augmentation processes per trial (default: auto)")
 
@@ -223,7 +225,8 @@ def _search(a):
     result = search(a.work, a.configuration, trials=a.trials, time_budget=a.time_budget, storage=a.storage,
                     study=a.study, space=a.space, pruner=a.pruner, fold=a.fold, trial_budget=a.trial_budget,
                     trial_epochs=a.trial_epochs, seed=a.seed, export="" if a.no_export else a.export,
-                    overwrite=a.overwrite, baseline=not a.no_baseline, device=a.device, workers=a.workers)
+                    overwrite=a.overwrite, baseline=not a.no_baseline, architecture_sweep=not a.no_architecture_sweep,
+                    device=a.device, workers=a.workers)
     states = ", ".join(f"{n} {s.lower()}" for s, n in result["states"].items())
     print(f"study {result['study']}: {result['trials']} trials ({states}); report {result['report']}")
     if result["best"]:

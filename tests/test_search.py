@@ -150,3 +150,22 @@ def test_tiny_search_prunes_exports_and_the_export_trains(planned_3d, tmp_path):
     assert summary["iterations"] == 5
     assert (work / "models/3d_fullres_search/fold_0/checkpoint_final.pt").is_file()
     assert sorted(p.name for p in (work / "models").iterdir()) == ["3d_fullres_search"]
+
+
+def test_a_new_study_tries_every_architecture_of_the_space_once_after_the_plan(planned_3d, tmp_path, monkeypatch):
+    work = search_work(planned_3d, tmp_path / "W")
+    monkeypatch.setattr(objective.loop, "train", fake_train(lambda c: 0.5))
+    architectures = ["unet", "residual_unet", "dense_unet"]
+    space = {**TINY_SPACE, "architecture": {"choices": architectures}}
+    search(work, "3d_fullres", trials=4, trial_epochs=1, study="sweep", space=space, progress=False,
+           enqueue=[{"adamw_learning_rate": 0.004, "architecture": "unet"}])
+    trials = _study(work, "sweep").get_trials()
+    planned = load_plans(work).configuration("3d_fullres")
+    # The plan, the caller's own request, then each other architecture at the plan's learning rate.
+    assert [t.params["architecture"] for t in trials[:4]] == ["unet", "unet", "residual_unet", "dense_unet"]
+    assert trials[1].params["adamw_learning_rate"] == pytest.approx(0.004)
+    for t in (trials[0], trials[2], trials[3]):
+        assert t.params["adamw_learning_rate"] == pytest.approx(planned.training.learning_rate)
+    search(work, "3d_fullres", trials=1, trial_epochs=1, study="nosweep", space=space, progress=False,
+           architecture_sweep=False, baseline=False, seed=0)
+    assert len(_study(work, "nosweep").get_trials()) == 1

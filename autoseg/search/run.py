@@ -23,7 +23,7 @@ from autoseg.search.export import export_best
 from autoseg.search.objective import Objective, TrialSettings
 from autoseg.search.pruning import PRUNERS, budget_steps, make_pruner
 from autoseg.search.report import write_report
-from autoseg.search.space import SearchSpace, plan_values
+from autoseg.search.space import Choice, SearchSpace, plan_values
 from autoseg.search.storage import (check_study_name, default_storage_url, open_storage, safe_url, study_dir)
 from autoseg.utils.durations import format_duration, parse_duration
 from autoseg.utils.files import read_json
@@ -43,7 +43,7 @@ def search(work: str | Path, configuration: str, trials: int | None = None,
            space: str | Path | dict | None = None, pruner: str = "median", fold: int | str = 0,
            trial_budget: str | float | None = None, trial_epochs: int | None = None, seed: int | None = None,
            export: str | None = None, overwrite: bool = False, baseline: bool = True,
-           enqueue: list[dict[str, Any]] | None = None, device: str = "auto", workers: str | int | None = None,
+           architecture_sweep: bool = True, enqueue: list[dict[str, Any]] | None = None, device: str = "auto", workers: str | int | None = None,
            progress: bool = True) -> dict[str, Any]:
     """Run this worker's share of the study and export its best trial; returns a summary of the study.
 
@@ -55,6 +55,7 @@ def search(work: str | Path, configuration: str, trials: int | None = None,
     seed (give workers different seeds, or none). export: configuration name for the best trial (default
     `<configuration>_search`, "" for none); overwrite: replace an export that already has trained models.
     baseline: a new study's first trial is the plan's own configuration. enqueue: parameter sets to try first.
+    architecture_sweep: after those, one trial per other architecture of the space at the plan's other values.
     """
     work = Path(work)
     plans = load_plans(work)
@@ -80,7 +81,7 @@ def search(work: str | Path, configuration: str, trials: int | None = None,
     try:
         optuna_study = _open_study(url, study_name, seed, make_pruner(pruner, budget_steps(seconds, epochs)))
         _describe_study(optuna_study, configuration, search_space, seconds, epochs, fold, pruner)
-        _enqueue_first(optuna_study, search_space, base, baseline, enqueue)
+        _enqueue_first(optuna_study, search_space, base, baseline, enqueue, architecture_sweep)
         settings = TrialSettings(work=work, plans=plans, base=configuration, study=study_name, space=search_space,
                                  fold=fold, seconds=seconds, epochs=epochs, device=device, workers=workers,
                                  progress=progress, archive=out / "trials")
@@ -156,15 +157,28 @@ def _describe_study(study: optuna.Study, configuration: str, space: SearchSpace,
 
 
 def _enqueue_first(study: optuna.Study, space: SearchSpace, base, baseline: bool,
-                   enqueue: list[dict[str, Any]] | None) -> None:
+                   enqueue: list[dict[str, Any]] | None, architecture_sweep: bool = True) -> None:
     """On a study without trials: the plan's own configuration first (a reference for the pruner and the
-    report), then the caller's parameter sets. Several workers starting together may each enqueue them; Optuna
-    hands every enqueued trial to one worker only, so a duplicate costs one trial, never a lost one."""
+    report), then the caller's parameter sets, then one trial per other architecture. Several workers starting
+    together may each enqueue them; Optuna hands every enqueued trial to one worker only, so a duplicate costs
+    one trial, never a lost one."""
     if study.get_trials(deepcopy=False):
         return
-    first = [space.searchable_point(plan_values(base))] if baseline else []
-    for params in first + list(enqueue or []):
+    point = space.searchable_point(plan_values(base))
+    first = [point] if baseline else []
+    sweep = architecture_points(space, point) if architecture_sweep else []
+    for params in first + list(enqueue or []) + sweep:
         study.enqueue_trial(params, skip_if_exists=True)
+
+
+def architecture_points(space: SearchSpace, point: dict[str, Any]) -> list[dict[str, Any]]:
+    """`point` with each other architecture the space offers. TPE with a few dozen trials does not cover a
+    categorical choice: the 37 trials of the 80-minute Hippocampus search never tried dense_unet. A comparison of
+    every architecture at the plan's own settings is what an architecture search is first asked for."""
+    param = space.params.get("architecture")
+    if not isinstance(param, Choice):
+        return []
+    return [{**point, "architecture": name} for name in param.choices if name != point.get("architecture")]
 
 
 def _optimize(study: optuna.Study, objective: Objective, trials: int | None, total_seconds: float | None,
