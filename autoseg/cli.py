@@ -6,7 +6,6 @@ keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Callable
 
