@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from autoseg.planning.budget import DeviceBudget
 from autoseg.planning.normalization import choose_normalization
@@ -133,41 +132,3 @@ def test_presets_exist_and_load():
     assert {"default", "cpu-fast"} <= set(available_presets())
     fast = load_preset("cpu-fast")
     assert fast["cpu"]["time_budget_s"] < load_preset("default")["cpu"]["time_budget_s"]
-
-
-def test_cpu_plan_is_sized_at_the_measured_compiled_speed():
-    fp = fingerprint((128, 256, 256), (1.0, 0.8, 0.8))
-    eager_rate = 60e9
-    calls = []
-
-    def measure_rate(key, sizing):
-        return eager_rate
-
-    def measure_speedup(key, sizing):
-        calls.append(key)
-        return 2.0
-
-    preset = load_preset("default")
-    eager = plan_configurations(fp, preset, DeviceBudget(kind="cpu", name="t", time_budget_s=600),
-                                measure_rate)["configurations"]["3d_fullres"]
-    budget = DeviceBudget(kind="cpu", name="t", time_budget_s=600)
-    fast = plan_configurations(fp, preset, budget, measure_rate, measure_speedup)["configurations"]["3d_fullres"]
-    assert calls.count("3d") == 1, "compiling is measured once per dimensionality, not per calibration"
-    assert budget.compile_speedup["3d"] == 2.0 and budget.flops_per_s["3d"] == 2 * eager_rate
-    assert np.prod(fast.patch_size) * fast.batch_size > np.prod(eager.patch_size) * eager.batch_size
-    assert any("compiled speed" in r for r in fast.reasons)
-    # the compiled plan still fits its budget at the compiled speed
-    assert fast.training.expected_iterations >= preset["cpu"]["min_iterations_3d"]
-
-
-def test_a_compiler_that_fails_counts_as_no_speedup(monkeypatch):
-    from autoseg.planning import budget as budget_module
-    from autoseg.planning.patch_and_batch import make_network_spec
-
-    def broken_compile(*args, **kwargs):
-        raise RuntimeError("no C++ compiler")
-
-    monkeypatch.setattr(torch, "compile", broken_compile)
-    topology = plan_topology([1.0, 1.0], [32, 32], min_edge=4, max_stages=3)
-    spec = make_network_spec(topology, 2, 1, 2, load_preset("cpu-fast")["cpu"], "unet")
-    assert budget_module.measure_compile_speedup(spec, [32, 32], 1, iterations=1) == 1.0

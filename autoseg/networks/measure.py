@@ -64,17 +64,13 @@ def _training_step(model, optimizer, x: torch.Tensor, num_classes: int, autocast
 
 def measure_training_step(spec: NetworkSpec | dict, patch_size: Sequence[int], batch_size: int,
                           iterations: int = 2, warmup: int = 1, autocast_bf16: bool = False,
-                          channels_last: bool = False, seed: int = 0, compiled: bool = False) -> dict:
+                          channels_last: bool = False, seed: int = 0) -> dict:
     """Seconds per SGD step (mean over `iterations` after `warmup` steps) and peak memory of the step.
 
     A first step on a minimal input pages in the kernels and creates the gradient and momentum buffers, then
     the resident size is taken; peak_rss_increase_bytes is the high-water mark above it (activations and
     transients), peak_training_bytes adds weights, gradients, momentum and input back, to compare with
-    estimate_cost's peak_bytes_estimate.
-
-    compiled: the forward pass through torch.compile, as the trainer runs long budgets; the warm-up steps then
-    include compiling (tens of seconds), and the minimal-input first step is skipped, as it would compile a
-    second shape."""
+    estimate_cost's peak_bytes_estimate."""
     spec = as_spec(spec)
     torch.manual_seed(seed)
     model = build_network(spec, seed=seed).train()
@@ -82,15 +78,12 @@ def measure_training_step(spec: NetworkSpec | dict, patch_size: Sequence[int], b
     if channels_last:
         model = model.to(memory_format=memory_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.99, nesterov=True)
-    forward = torch.compile(model, dynamic=False) if compiled else model
 
     def batch(size):
         x = torch.randn(batch_size, spec.in_channels, *size)
         return x.contiguous(memory_format=memory_format) if channels_last else x
 
-    if not compiled:
-        _training_step(model, optimizer, batch([2 * m for m in model.size_multiple]), spec.num_classes,
-                       autocast_bf16)
+    _training_step(model, optimizer, batch([2 * m for m in model.size_multiple]), spec.num_classes, autocast_bf16)
     x = batch(patch_size)
     peak_method = _reset_peak_rss()
     rss_before = psutil.Process().memory_info().rss
@@ -99,7 +92,7 @@ def measure_training_step(spec: NetworkSpec | dict, patch_size: Sequence[int], b
     times = []
     for step in range(warmup + iterations):
         start = time.perf_counter()
-        _training_step(forward, optimizer, x, spec.num_classes, autocast_bf16)
+        _training_step(model, optimizer, x, spec.num_classes, autocast_bf16)
         if step >= warmup:
             times.append(time.perf_counter() - start)
     increase = max(0, _peak_rss_bytes(peak_method) - rss_before)

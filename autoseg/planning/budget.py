@@ -27,7 +27,6 @@ class DeviceBudget:
     time_budget_s: float | None = None       # cpu: training wall time the plan is sized for
     usable_fraction: float = 0.9             # share of the budget that is training steps (rest: validation, I/O)
     flops_per_s: dict[str, float] = field(default_factory=dict)  # cpu: measured training FLOP/s, "2d"/"3d"
-    compile_speedup: dict[str, float] = field(default_factory=dict)  # cpu: compiled over eager step, "2d"/"3d"
     threads: int = 1
     notes: list[str] = field(default_factory=list)
 
@@ -83,24 +82,6 @@ def measure_cpu_flops(spec: NetworkSpec, patch_size: list[int], batch_size: int,
                                         autocast_bf16=bf16, channels_last=spec.spatial_dims == 3
                                         )["fastest_seconds_per_iteration"] for bf16 in formats)
     return cost["flops_train"] / max(fastest, 1e-6)
-
-
-def measure_compile_speedup(spec: NetworkSpec, patch_size: list[int], batch_size: int, iterations: int = 3
-                            ) -> float:
-    """How much faster a training step of `spec` runs with torch.compile than eagerly on this CPU (>= 1).
-
-    The trainer compiles runs long enough to earn the compile time back (training/compiled.py); Inductor's fused
-    norms and activations make a narrow network's step about twice as fast here, so sizing a plan at eager speed
-    would leave half the budget unplanned. A compiler that fails (no C++ toolchain) counts as no speed-up, as
-    the trainer then falls back to eager."""
-    bf16 = cpu_has_fast_bf16()
-    kwargs = dict(iterations=iterations, autocast_bf16=bf16, channels_last=spec.spatial_dims == 3)
-    try:
-        eager = measure_training_step(spec, patch_size, batch_size, warmup=1, **kwargs)
-        compiled = measure_training_step(spec, patch_size, batch_size, warmup=2, compiled=True, **kwargs)
-    except Exception:  # noqa: BLE001 -- any compiler failure: the trainer would run eagerly too
-        return 1.0
-    return max(1.0, eager["fastest_seconds_per_iteration"] / max(compiled["fastest_seconds_per_iteration"], 1e-6))
 
 
 def cuda_budget(memory_gb: float | None) -> DeviceBudget:

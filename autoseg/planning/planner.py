@@ -41,12 +41,8 @@ RateFunction = Callable[[str, Sizing], float]
 
 
 def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], budget: DeviceBudget,
-                        measure_rate: RateFunction | None = None,
-                        measure_speedup: RateFunction | None = None) -> dict[str, Any]:
-    """Returns the pieces of Plans decided from the data: transpose, and the configurations.
-
-    measure_rate(key, sizing): this CPU's eager training FLOP/s on a sized network; measure_speedup(key,
-    sizing): how much faster it trains compiled (given when the trainer will compile)."""
+                        measure_rate: RateFunction | None = None) -> dict[str, Any]:
+    """Returns the pieces of Plans decided from the data: transpose, and the configurations."""
     settings = preset["gpu"] if budget.kind == "cuda" else preset["cpu"]
     spacing, spacing_reason = target_spacing(fingerprint["median_spacing"], fingerprint["spacing_percentile_10"],
                                              preset["anisotropy_threshold"])
@@ -61,7 +57,6 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
     in_channels = fingerprint["num_channels"]
     dataset_voxels = float(np.prod(median_t) * fingerprint["num_cases"])
     shifted = shifted_label_axes(fingerprint, forward)
-    eager_rates: dict[str, float] = {}
 
     def sized(name: str, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
         max_stages = preset["max_stages_3d"] if dims == 3 else preset["max_stages_2d"]
@@ -72,29 +67,20 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
         key = f"{dims}d"
         if budget.kind != "cpu":
             return size_to_budget(**args)
+        rate = budget.flops_per_s.get(key)
         if measure_rate is None:
-            return size_to_budget(**args, flops_per_s=budget.flops_per_s.get(key) or DEFAULT_CPU_FLOPS)
+            return size_to_budget(**args, flops_per_s=rate or DEFAULT_CPU_FLOPS)
         # FLOP/s depend on the network and patch (small convolutions run less efficiently), so measure on the
-        # plan itself and re-size until plan and measurement agree. Calibration runs eagerly (compiling each
-        # candidate would take minutes); the compile speed-up, measured once per dimensionality, scales it.
-        speedup = budget.compile_speedup.get(key, 1.0)
-        guess = eager_rates.get(key) or DEFAULT_CPU_FLOPS
-        sizing = size_to_budget(**args, flops_per_s=guess * speedup)
+        # plan itself and re-size until plan and measurement agree.
+        guess = rate or DEFAULT_CPU_FLOPS
+        sizing = size_to_budget(**args, flops_per_s=guess)
         for _ in range(MAX_CALIBRATIONS):
             measured = measure_rate(key, sizing)
             if abs(measured - guess) <= CALIBRATION_TOLERANCE * guess:
                 break
             guess = measured
-            sizing = size_to_budget(**args, flops_per_s=guess * speedup)
-        eager_rates[key] = guess
-        if measure_speedup is not None and key not in budget.compile_speedup:
-            speedup = budget.compile_speedup[key] = round(measure_speedup(key, sizing), 2)
-            if speedup > 1.0:
-                sizing = size_to_budget(**args, flops_per_s=guess * speedup)
-        budget.flops_per_s[key] = guess * speedup
-        if speedup > 1.0:
-            sizing.reasons.append(f"sized at the compiled speed: torch.compile measured {speedup:.2f}x faster than "
-                                  f"eager ({guess / 1e9:.0f} GFLOP/s) on this network")
+            sizing = size_to_budget(**args, flops_per_s=guess)
+        budget.flops_per_s[key] = guess
         return sizing
 
     configs: dict[str, Configuration] = {}

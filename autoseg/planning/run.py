@@ -8,9 +8,7 @@ from typing import Any
 from autoseg.data.dataset import DatasetInfo, load_dataset
 from autoseg.data.verify import verify_dataset
 from autoseg.errors import AutosegError
-from autoseg.planning.budget import (DeviceBudget, cpu_name, cuda_budget, detect_device, measure_compile_speedup,
-                                     measure_cpu_flops, training_threads)
-from autoseg.networks.compile_policy import use_compile
+from autoseg.planning.budget import DeviceBudget, cpu_name, cuda_budget, detect_device, measure_cpu_flops, training_threads
 from autoseg.planning.fingerprint import FINGERPRINT_VERSION, compute_fingerprint
 from autoseg.planning.patch_and_batch import Sizing
 from autoseg.planning.planner import plan_configurations
@@ -51,8 +49,7 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
         preset_data = load_preset(preset)
         budget = _budget(device, preset_data, time_budget, gpu_memory_gb, cpu_gflops)
         measure = None if (budget.kind != "cpu" or cpu_gflops) else _measure_rate
-        speedup = _measure_speedup if measure and _trainer_compiles(preset_data, budget) else None
-        decided = plan_configurations(fingerprint, preset_data, budget, measure, speedup)
+        decided = plan_configurations(fingerprint, preset_data, budget, measure)
         plans = Plans(version=PLANS_VERSION, dataset_name=info.name, dataset_path=str(Path(dataset).resolve()),
                       layout=info.layout, file_ending=info.file_ending, channel_names=info.channel_names,
                       labels=info.labels, transpose_forward=decided["transpose_forward"],
@@ -108,18 +105,6 @@ def _measure_rate(key: str, sizing: Sizing) -> float:
     log.info("device: measured %.0f GFLOP/s training %s network (patch %s, batch %d)", rate / 1e9, key,
              sizing.patch_size, sizing.batch_size)
     return rate
-
-
-def _trainer_compiles(preset: dict[str, Any], budget: DeviceBudget) -> bool:
-    setting = {**preset.get("training", {}), **preset["cpu"].get("training", {})}.get("compile", "auto")
-    return use_compile(setting, budget.time_budget_s, None, deterministic=False)
-
-
-def _measure_speedup(key: str, sizing: Sizing) -> float:
-    log.info("device: compiling the %s network once to measure torch.compile's speed-up (about a minute)", key)
-    factor = measure_compile_speedup(sizing.network, sizing.patch_size, sizing.batch_size)
-    log.info("device: compiled training is %.2fx as fast as eager for the %s network", factor, key)
-    return factor
 
 
 def _write_splits(work: Path, fingerprint: dict[str, Any], case_ids: list[str], split_mode: str,

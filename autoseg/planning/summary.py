@@ -9,10 +9,7 @@ def describe_plans(plans: Plans) -> str:
     if device["kind"] == "cuda":
         target = f"GPU {device['name']}, {device['memory_bytes'] / 2**30:.1f} GB"
     else:
-        speedup = device.get("compile_speedup") or {}
-        rates = ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" + (f" compiled ({speedup[k]:.2f}x eager)"
-                                                            if speedup.get(k, 1.0) > 1.0 else "")
-                          for k, v in device.get("flops_per_s", {}).items())
+        rates = ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in device.get("flops_per_s", {}).items())
         target = f"CPU {device['name']} ({device['threads']} threads; {rates}), " \
                  f"time budget {device['time_budget_s'] / 60:.0f} min"
     lines = [f"plans for {plans.dataset_name} (preset {plans.preset}) sized for {target}"]

@@ -29,8 +29,7 @@ from autoseg.schema.plans import Configuration, Plans, load_plans
 from autoseg.training import distributed
 from autoseg.training.checkpoint import (BEST, FINAL, LATEST, load_checkpoint, rng_state, save_checkpoint,
                                          set_rng_state)
-from autoseg.networks.compile_policy import use_compile
-from autoseg.training.compiled import TrainingForward
+from autoseg.training.compiled import TrainingForward, use_compile
 from autoseg.training.dataset import add_previous_stage, load_cases
 from autoseg.training.history import plot_curves, save_history
 from autoseg.training.loader import choose_workers, make_train_loader, make_val_loader
