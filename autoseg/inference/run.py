@@ -127,7 +127,8 @@ def cascade_channels(seg: np.ndarray, image: np.ndarray, geometry, plans: Plans,
 def _refuse_overwrite(output: Path, cases, overwrite: bool) -> None:
     if overwrite or not output.exists():
         return
-    clashes = [output / f"{c.case_id}{c.file_ending}" for c in cases if (output / f"{c.case_id}{c.file_ending}").exists()]
+    targets = [output / f"{c.case_id}{c.file_ending}" for c in cases]
+    clashes = [target for target in targets if target.exists()]
     if clashes:
         raise AutosegError(f"{len(clashes)} prediction(s) already exist in the output folder, e.g. {clashes[0].name}",
                            output, "choose another output folder or pass --overwrite")

@@ -3,7 +3,8 @@
 `measure_training_step` runs SGD steps (cross-entropy on every deep-supervision output, like the trainer) and
 reports seconds per iteration and the peak resident-memory increase, from the kernel's resident high-water
 mark (reset just before the step on Linux). Memory freed earlier but kept by the allocator hides part of a
-peak, so the cleanest number comes from a fresh process: `measure_in_subprocess` runs it in one (`python -m autoseg.networks.measure '<json args>'`), optionally with
+peak, so the cleanest number comes from a fresh process: `measure_in_subprocess` runs it in one
+(`python -m autoseg.networks.measure '<json args>'`), optionally with
 glibc's allocator told to return freed memory at once, which makes the peak reproducible (see there).
 Timings on a shared CPU are noisy; callers should say so.
 """

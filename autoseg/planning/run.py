@@ -8,7 +8,8 @@ from typing import Any
 from autoseg.data.dataset import DatasetInfo, load_dataset
 from autoseg.data.verify import verify_dataset
 from autoseg.errors import AutosegError
-from autoseg.planning.budget import DeviceBudget, cpu_name, cuda_budget, detect_device, measure_cpu_flops, training_threads
+from autoseg.planning.budget import (DeviceBudget, cpu_name, cuda_budget, detect_device, measure_cpu_flops,
+                                     training_threads)
 from autoseg.planning.fingerprint import FINGERPRINT_VERSION, compute_fingerprint
 from autoseg.planning.patch_and_batch import Sizing
 from autoseg.planning.planner import plan_configurations

@@ -43,8 +43,8 @@ def search(work: str | Path, configuration: str, trials: int | None = None,
            space: str | Path | dict | None = None, pruner: str = "median", fold: int | str = 0,
            trial_budget: str | float | None = None, trial_epochs: int | None = None, seed: int | None = None,
            export: str | None = None, overwrite: bool = False, baseline: bool = True,
-           architecture_sweep: bool = True, enqueue: list[dict[str, Any]] | None = None, device: str = "auto", workers: str | int | None = None,
-           progress: bool = True) -> dict[str, Any]:
+           architecture_sweep: bool = True, enqueue: list[dict[str, Any]] | None = None, device: str = "auto",
+           workers: str | int | None = None, progress: bool = True) -> dict[str, Any]:
     """Run this worker's share of the study and export its best trial; returns a summary of the study.
 
     trials: trials this worker runs (Optuna's n_trials; N workers with --trials 3 run 3N); 0 only reports and
