@@ -157,7 +157,7 @@ def _describe_study(study: optuna.Study, configuration: str, space: SearchSpace,
 
 
 def _enqueue_first(study: optuna.Study, space: SearchSpace, base, baseline: bool,
-                   enqueue: list[dict[str, Any]] | None, architecture_sweep: bool = True) -> None:
+                   enqueue: list[dict[str, Any]] | None, architecture_sweep: bool) -> None:
     """On a study without trials: the plan's own configuration first (a reference for the pruner and the
     report), then the caller's parameter sets, then one trial per other architecture. Several workers starting
     together may each enqueue them; Optuna hands every enqueued trial to one worker only, so a duplicate costs
@@ -166,12 +166,12 @@ def _enqueue_first(study: optuna.Study, space: SearchSpace, base, baseline: bool
         return
     point = space.searchable_point(plan_values(base))
     first = [point] if baseline else []
-    sweep = architecture_points(space, point) if architecture_sweep else []
+    sweep = _architecture_points(space, point) if architecture_sweep else []
     for params in first + list(enqueue or []) + sweep:
         study.enqueue_trial(params, skip_if_exists=True)
 
 
-def architecture_points(space: SearchSpace, point: dict[str, Any]) -> list[dict[str, Any]]:
+def _architecture_points(space: SearchSpace, point: dict[str, Any]) -> list[dict[str, Any]]:
     """`point` with each other architecture the space offers. TPE with a few dozen trials does not cover a
     categorical choice: the 37 trials of the 80-minute Hippocampus search never tried dense_unet. A comparison of
     every architecture at the plan's own settings is what an architecture search is first asked for."""
