@@ -67,12 +67,11 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
         key = f"{dims}d"
         if budget.kind != "cpu":
             return size_to_budget(**args)
-        rate = budget.flops_per_s.get(key)
+        guess = budget.flops_per_s.get(key) or DEFAULT_CPU_FLOPS
         if measure_rate is None:
-            return size_to_budget(**args, flops_per_s=rate or DEFAULT_CPU_FLOPS)
+            return size_to_budget(**args, flops_per_s=guess)
         # FLOP/s depend on the network and patch (small convolutions run less efficiently), so measure on the
         # plan itself and re-size until plan and measurement agree.
-        guess = rate or DEFAULT_CPU_FLOPS
         sizing = size_to_budget(**args, flops_per_s=guess)
         for _ in range(MAX_CALIBRATIONS):
             measured = measure_rate(key, sizing)
