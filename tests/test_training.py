@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -73,13 +74,29 @@ def test_sigkill_then_resume_finishes_without_losing_finished_epochs(planned_3d)
     assert resumed_from >= killed_at
 
 
-def test_two_torchrun_processes_agree_on_weights(planned_3d):
+def _torchrun_train(work: Path) -> subprocess.CompletedProcess:
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "autoseg.cli", "train",
-                             str(planned_3d), "-c", "2d", "-f", "2", "--epochs", "2", "--no-validation",
-                             "--workers", "0"], capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
+    # One node: gloo on loopback rather than whatever the host name resolves to; a Python stack on a native abort.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "PYTHONFAULTHANDLER": "1"}
+    return subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "autoseg.cli", "train",
+                           str(work), "-c", "2d", "-f", "2", "--epochs", "2", "--no-validation", "--workers", "0",
+                           "--overwrite"], capture_output=True, text=True, env=env, timeout=600)
+
+
+def _worker_lines(stderr: str) -> str:
+    """What the ranks printed, without torchrun's own traceback (which buries the cause)."""
+    return "\n".join(line for line in stderr.splitlines() if "torch/distributed/" not in line)[-4000:]
+
+
+def test_two_torchrun_processes_agree_on_weights(planned_3d):
+    result = _torchrun_train(planned_3d)
+    if result.returncode != 0 and "Signal 6 (SIGABRT)" in result.stderr:
+        # A native abort inside gloo's TCP transport (once in CI, not in 46 runs here): retry once and
+        # keep what the ranks printed, so a second abort fails with both attempts' output.
+        first = _worker_lines(result.stderr)
+        warnings.warn(f"torchrun run aborted (SIGABRT), retrying once; ranks printed:\n{first}")
+        result = _torchrun_train(planned_3d)
+    assert result.returncode == 0, _worker_lines(result.stderr)
     summary = json.loads((planned_3d / "models/2d/fold_2/training_summary.json").read_text())
     assert summary["processes"] == 2 and summary["ranks_agree"] is True
     assert summary["iterations"] == 20

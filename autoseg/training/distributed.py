@@ -40,6 +40,13 @@ def broadcast_float(value: float) -> float:
     return float(tensor.item())
 
 
+def broadcast_choice(value: str, options: tuple[str, ...]) -> str:
+    """Rank 0's pick among `options` on every rank (each rank measures its own precision; they must agree)."""
+    if not dist.is_initialized():
+        return value
+    return options[int(broadcast_float(float(options.index(value))))]
+
+
 def average(value: float) -> float:
     if not dist.is_initialized():
         return value

@@ -191,6 +191,7 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
     precision = choose_precision(tplan.precision, device, core,
                                  lambda: next(phases.loader(budget.progress(state["elapsed"], state["epoch"]))
                                               )["data"].to(device))
+    precision = distributed.broadcast_choice(precision, ("fp32", "bf16", "fp16"))
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     log.info("training %s fold %s on %s (%d process(es), %d thread(s), %d loader worker(s), %s, channels-last %s, "
              "compiled %s): %d training / %d validation cases, patch %s, batch %d, %s", config.name, fold, kind,
@@ -245,7 +246,8 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
                 break
             record = _validate_epoch(core if average is None else average.model, val_loader, tplan, loss_fn, device,
                                      precision, channels_last, memory_format, config.network.num_classes)
-            state["elapsed"] += time.monotonic() - epoch_start
+            # rank 0's clock, so every rank sees the budget spent at the same epoch
+            state["elapsed"] = distributed.broadcast_float(state["elapsed"] + time.monotonic() - epoch_start)
             record.update({"epoch": state["epoch"], "train_loss": distributed.average(float(np.mean(losses))),
                            "lr": lr, "iterations": state["iteration"], "elapsed_s": round(state["elapsed"], 2),
                            "epoch_s": round(time.monotonic() - epoch_start, 2),
