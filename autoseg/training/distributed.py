@@ -31,11 +31,17 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
+def _scalar(value: float) -> torch.Tensor:
+    # NCCL only moves GPU tensors; gloo moves CPU ones.
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    return torch.tensor([value], dtype=torch.float64, device=device)
+
+
 def broadcast_float(value: float) -> float:
     """Rank 0's value on every rank (elapsed time drives the schedule and the stop)."""
     if not dist.is_initialized():
         return value
-    tensor = torch.tensor([value], dtype=torch.float64)
+    tensor = _scalar(value)
     dist.broadcast(tensor, 0)
     return float(tensor.item())
 
@@ -50,7 +56,7 @@ def broadcast_choice(value: str, options: tuple[str, ...]) -> str:
 def average(value: float) -> float:
     if not dist.is_initialized():
         return value
-    tensor = torch.tensor([value], dtype=torch.float64)
+    tensor = _scalar(value)
     dist.all_reduce(tensor)
     return float(tensor.item()) / dist.get_world_size()
 
