@@ -35,7 +35,7 @@ from autoseg.training.history import plot_curves, save_history
 from autoseg.training.loader import choose_workers, make_train_loader, make_val_loader
 from autoseg.training.losses import DeepSupervisionLoss
 from autoseg.training.optim import WeightAverage, build_optimizer
-from autoseg.training.precision import autocast, choose_precision
+from autoseg.training.precision import PRECISIONS, autocast, choose_precision
 from autoseg.training.schedule import learning_rate
 from autoseg.training.validation import confusion_counts, pseudo_dice, validate_full_images
 from autoseg.utils.durations import format_duration, parse_duration
@@ -191,7 +191,7 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
     precision = choose_precision(tplan.precision, device, core,
                                  lambda: next(phases.loader(budget.progress(state["elapsed"], state["epoch"]))
                                               )["data"].to(device))
-    precision = distributed.broadcast_choice(precision, ("fp32", "bf16", "fp16"))
+    precision = distributed.broadcast_choice(precision, PRECISIONS)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     log.info("training %s fold %s on %s (%d process(es), %d thread(s), %d loader worker(s), %s, channels-last %s, "
              "compiled %s): %d training / %d validation cases, patch %s, batch %d, %s", config.name, fold, kind,

@@ -16,6 +16,8 @@ from autoseg.utils.logs import get_logger
 
 log = get_logger("train")
 
+PRECISIONS = ("fp32", "bf16", "fp16")  # what choose_precision returns
+
 
 def choose_precision(setting: str, device: torch.device, model: torch.nn.Module, example) -> str:
     """`example` is a callable giving one training batch; it is only drawn when a measurement is needed."""
