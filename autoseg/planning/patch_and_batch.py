@@ -87,8 +87,8 @@ def size_to_budget(spacing: list[float], median_shape: list[float], in_channels:
     seconds = cost["flops_train"] / flops_per_s if flops_per_s else None
     if seconds is not None and budget.time_budget_s:
         reasons.append(f"this CPU trains at ~{flops_per_s / 1e9:.0f} GFLOP/s: ~{seconds:.2f} s per "
-                       f"iteration, ~{int(budget.time_budget_s * budget.usable_fraction / seconds)} iterations "
-                       f"in {budget.time_budget_s / 60:.0f} min")
+                       f"iteration, ~{int(budget.time_budget_s * budget.usable_fraction / seconds)} full-patch "
+                       f"iterations in {budget.time_budget_s / 60:.0f} min")
     return Sizing(fitted, batch, topology, spec, cost, seconds, reasons)
 
 

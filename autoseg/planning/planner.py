@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autoseg.planning.budget import DeviceBudget
+from autoseg.planning.iterations import iterations_in_budget
 from autoseg.planning.normalization import choose_normalization
 from autoseg.planning.patch_and_batch import Sizing, size_to_budget
 from autoseg.planning.spacing import axis_transpose, is_anisotropic, target_spacing
@@ -137,6 +138,11 @@ def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.nd
     pooling = [int(np.log2(s)) for s in sizing.topology.total_stride]
     reasons.append(f"{sizing.topology.num_stages} stages, poolings per axis {pooling}, "
                    f"features {sizing.network.features}")
+    if training.progressive_patch_size:
+        reasons.append(f"first {training.progressive_fraction:.0%} of the budget on patch "
+                       f"{training.progressive_patch_size}, batch {training.progressive_batch_size}"
+                       + (f": ~{training.expected_iterations} iterations in all, at eager speed"
+                          if training.expected_iterations else ""))
     if anisotropic and dims == 3:
         reasons.append("anisotropic: axis 0 is resampled separately (nearest neighbour across slices)")
     if augmentation.dummy_2d:
@@ -169,8 +175,9 @@ def _training_plan(preset: dict[str, Any], budget: DeviceBudget, settings: dict[
     if budget.kind == "cpu":
         plan.time_budget_s = budget.time_budget_s
         if sizing.seconds_per_iteration:
-            plan.expected_iterations = int(budget.time_budget_s * budget.usable_fraction
-                                           / sizing.seconds_per_iteration)
+            plan.expected_iterations = iterations_in_budget(
+                budget.time_budget_s * budget.usable_fraction, sizing.seconds_per_iteration, sizing.patch_size,
+                sizing.batch_size, plan.progressive_fraction, plan.progressive_patch_size, plan.progressive_batch_size)
         plan.val_iterations = max(2, plan.iterations_per_epoch // 10)
     else:
         plan.epochs = settings["epochs"]

@@ -4,7 +4,7 @@ The rule is the planner's own (autoseg.planning.patch_and_batch), read from plan
 - GPU: the estimated training memory (mixed precision: weights, gradients and optimiser state in full, half the
   activations) must fit `memory_bytes`.
 - CPU: the time per iteration (estimated FLOPs / the measured FLOP/s) must leave at least the preset's minimum
-  number of iterations in the plan's time budget, so the exported configuration trains enough in that budget.
+  number of full-patch iterations in the plan's time budget, so the exported configuration trains enough in that budget.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from autoseg.errors import AutosegError
 from autoseg.networks.cost import estimate_cost
+from autoseg.planning.iterations import iterations_in_budget
 from autoseg.planning.patch_and_batch import MIXED_PRECISION_ACTIVATION_FACTOR
 from autoseg.planning.presets import load_preset
 from autoseg.schema.plans import Configuration
@@ -73,10 +74,14 @@ def _check_time(config: Configuration, base: Configuration, cost: dict[str, Any]
         reference = estimate_cost(base.network, base.patch_size, base.batch_size)["flops_train"] / rate
         minimum = int(usable / reference)
     fits = iterations >= minimum
+    t = config.training
+    in_all = iterations_in_budget(usable, seconds, config.patch_size, config.batch_size, t.progressive_fraction,
+                                  t.progressive_patch_size, t.progressive_batch_size)
     words = (f"~{seconds:.2f} s per iteration ({cost['gflops_train']:.1f} GFLOP at {rate / 1e9:.0f} GFLOP/s): "
-             f"{iterations} iterations in {format_duration(budget)}, "
-             f"{'at least' if fits else 'fewer than'} the {minimum} the plan needs")
-    return BudgetCheck(fits, words, cost, seconds_per_iteration=seconds, expected_iterations=iterations)
+             f"{iterations} full-patch iterations in {format_duration(budget)}, "
+             f"{'at least' if fits else 'fewer than'} the {minimum} the plan needs"
+             + (f" (~{in_all} counting the smaller patches first)" if in_all != iterations else ""))
+    return BudgetCheck(fits, words, cost, seconds_per_iteration=seconds, expected_iterations=in_all)
 
 
 def _min_iterations(preset: str, dims: int) -> int | None:
