@@ -325,7 +325,8 @@ def _extended(old: Budget, time_budget, epochs) -> Budget:
 def _use_channels_last(setting: str, kind: str, dims: int) -> bool:
     if setting in ("on", "off"):
         return setting == "on"
-    # Measured on CPU (oneDNN): 3D convolutions 1.4x faster channels-last.
+    # Measured on CPU (oneDNN): 3D convolutions ~1.4x faster channels-last (Xeon AMX and EPYC AVX2); the ISBI
+    # 2D U-Net times within noise either way on the EPYC (benchmarks/training/ablations.md).
     return kind == "cpu" and dims == 3
 
 
