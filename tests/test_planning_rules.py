@@ -63,6 +63,18 @@ def test_cpu_budget_shrinks_patch_and_more_time_allows_more():
     assert short.training.expected_iterations >= floor
 
 
+def test_iteration_estimate_counts_the_cheaper_progressive_phase():
+    fp = fingerprint((128, 256, 256), (1.0, 0.8, 0.8))
+    budget = cpu(minutes=5)
+    t = plan_configurations(fp, load_preset("default"), budget)["configurations"]["3d_fullres"].training
+    assert t.progressive_patch_size and t.progressive_fraction > 0
+    full_steps = plan_configurations(fp, {**load_preset("default"), "cpu": {**load_preset("default")["cpu"],
+                                                                             "progressive": None}},
+                                     budget)["configurations"]["3d_fullres"].training.expected_iterations
+    # Half the budget on 0.6x patches at twice the batch (0.43x the voxels) buys ~1.65x the full-patch steps.
+    assert t.expected_iterations == pytest.approx(full_steps * (0.5 / (0.6 ** 3 * 2) + 0.5), rel=0.1)
+
+
 def test_anisotropic_axis_takes_tenth_percentile_and_is_not_pooled_first():
     fp = fingerprint((20, 320, 320), (5.0, 0.7, 0.7), jitter=0.3)
     spacing, reason = target_spacing(fp["median_spacing"], fp["spacing_percentile_10"])
