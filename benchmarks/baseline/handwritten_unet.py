@@ -107,6 +107,61 @@ def autocast():
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16)
 
 
+def train_within(model, train, patch, batch_size: int, classes: int, seconds: float) -> int:
+    """Poly-SGD steps until the time is up; returns the number of steps."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
+    rng, start, iterations = np.random.default_rng(0), time.perf_counter(), 0
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for group in optimizer.param_groups:  # poly decay over the time budget
+            group["lr"] = 1e-2 * (1 - elapsed / seconds) ** 0.9
+        batch = [random_patch(*train[rng.integers(len(train))], patch, rng) for _ in range(batch_size)]
+        x = torch.from_numpy(np.stack([b[0] for b in batch]))[:, None]
+        y = torch.from_numpy(np.stack([b[1] for b in batch]))
+        with autocast():
+            loss = dice_ce(model(x), y, classes)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 12)
+        optimizer.step()
+        iterations += 1
+        if iterations % 100 == 0:
+            print(f"{iterations} iterations, {elapsed:.0f} s, loss {loss.item():.3f}", flush=True)
+    return iterations
+
+
+def predict_and_score(model, files, val_cases, classes: int, multiple: int, out: Path) -> dict[int, list[float]]:
+    """Per-class Dice of every held-out case; writes each prediction in the reference's geometry and links the
+    reference beside it, so that `autoseg evaluate out/predictions out/references` scores the same files."""
+    model.eval()
+    dice = {k: [] for k in range(1, classes)}
+    for folder in ("predictions", "references"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    for case in val_cases:
+        image_path, label_path = files[case]
+        reference = sitk.ReadImage(str(label_path))
+        truth = sitk.GetArrayFromImage(reference)
+        predicted = padded_predict(model, zscore(load(image_path)), multiple)
+        for k in dice:
+            both = (predicted == k).sum() + (truth == k).sum()
+            dice[k].append(2 * ((predicted == k) & (truth == k)).sum() / both if both else 1.0)
+        written = sitk.GetImageFromArray(predicted)
+        written.CopyInformation(reference)
+        name = case + label_path.name[len(case):]
+        sitk.WriteImage(written, str(out / "predictions" / name))
+        (out / "references" / name).unlink(missing_ok=True)
+        (out / "references" / name).symlink_to(label_path.resolve())
+    return dice
+
+
+def append_record(path: Path, dataset: Path, result: dict) -> None:
+    """The harness, unlike the yardstick, may use autoseg: the machine and load as every benchmark records them."""
+    from autoseg.benchmark.machine import load_average, machine_info
+    records = json.loads(path.read_text()) if path.exists() else []
+    records.append({"date": time.strftime("%Y-%m-%d"), "cpu": machine_info()["cpu"], "load_average": load_average(),
+                    "dataset": dataset.name, "command": "python " + " ".join(sys.argv), **result})
+    path.write_text(json.dumps(records, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", type=Path)
@@ -120,62 +175,22 @@ def main() -> None:
     args = parser.parse_args()
     patch, features = ([40, 56, 40], [16, 32, 64, 128]) if args.dims == 3 else ([256, 256], [16, 32, 64, 128, 256])
     torch.manual_seed(0)
-    rng = np.random.default_rng(0)
     split, files = json.loads(args.splits.read_text())[args.fold], cases(args.dataset)
     train = [(zscore(load(files[c][0])), load(files[c][1]).astype(np.int64)) for c in split["train"]]
     classes = int(max(label.max() for _, label in train)) + 1
     model = UNet(args.dims, features, classes)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
-    budget, start, iterations = args.minutes * 60, time.perf_counter(), 0
-    while (elapsed := time.perf_counter() - start) < budget:
-        for group in optimizer.param_groups:  # poly decay over the time budget
-            group["lr"] = 1e-2 * (1 - elapsed / budget) ** 0.9
-        batch = [random_patch(*train[rng.integers(len(train))], patch, rng) for _ in range(args.batch)]
-        x = torch.from_numpy(np.stack([b[0] for b in batch]))[:, None]
-        y = torch.from_numpy(np.stack([b[1] for b in batch]))
-        with autocast():
-            loss = dice_ce(model(x), y, classes)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 12)
-        optimizer.step()
-        iterations += 1
-        if iterations % 100 == 0:
-            print(f"{iterations} iterations, {elapsed:.0f} s, loss {loss.item():.3f}", flush=True)
-    model.eval()
-    dice = {k: [] for k in range(1, classes)}
-    for folder in ("predictions", "references"):
-        (args.out / folder).mkdir(parents=True, exist_ok=True)
-    for case in split["val"]:
-        image_path, label_path = files[case]
-        reference = sitk.ReadImage(str(label_path))
-        truth = sitk.GetArrayFromImage(reference)
-        predicted = padded_predict(model, zscore(load(image_path)), 2 ** (len(features) - 1))
-        for k in dice:
-            both = (predicted == k).sum() + (truth == k).sum()
-            dice[k].append(2 * ((predicted == k) & (truth == k)).sum() / both if both else 1.0)
-        written = sitk.GetImageFromArray(predicted)
-        written.CopyInformation(reference)
-        ending = label_path.name[len(case):]
-        sitk.WriteImage(written, str(args.out / "predictions" / (case + ending)))
-        link = args.out / "references" / (case + ending)
-        link.unlink(missing_ok=True)
-        link.symlink_to(label_path.resolve())
-    seconds = time.perf_counter() - start
+    start, budget = time.perf_counter(), args.minutes * 60
+    iterations = train_within(model, train, patch, args.batch, classes, budget)
+    dice = predict_and_score(model, files, split["val"], classes, 2 ** (len(features) - 1), args.out)
     result = {"iterations": iterations, "iterations_per_second": iterations / budget,
               "dice_per_class": {k: float(np.mean(v)) for k, v in dice.items()},
-              "dice": float(np.mean([np.mean(v) for v in dice.values()])), "seconds_total": seconds,
-              "bf16": BF16, "patch": patch, "batch": args.batch, "features": features,
-              "fold": args.fold, "validation_cases": len(split["val"])}
+              "dice": float(np.mean([np.mean(v) for v in dice.values()])),
+              "seconds_total": time.perf_counter() - start, "bf16": BF16, "patch": patch, "batch": args.batch,
+              "features": features, "fold": args.fold, "validation_cases": len(split["val"])}
     (args.out / "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     if args.record:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-        records = json.loads(args.record.read_text()) if args.record.exists() else []
-        records.append({"date": time.strftime("%Y-%m-%d"), "cpu": cpu, "dataset": args.dataset.name,
-                        "command": "python " + " ".join(sys.argv), **result})
-        args.record.write_text(json.dumps(records, indent=2) + "\n")
+        append_record(args.record, args.dataset, result)
 
 
 if __name__ == "__main__":
