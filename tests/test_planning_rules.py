@@ -1,6 +1,8 @@
 """Planning rules on many synthetic fingerprints: isotropic, anisotropic, 2D, tiny, huge; CPU and GPU budgets."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,8 @@ from autoseg.planning.normalization import choose_normalization
 from autoseg.planning.planner import plan_configurations
 from autoseg.planning.presets import available_presets, load_preset
 from autoseg.planning.spacing import axis_transpose, target_spacing
-from autoseg.planning.splits import choose_split_mode, make_splits
+from autoseg.errors import AutosegError
+from autoseg.planning.splits import choose_split_mode, load_user_splits, make_splits
 from autoseg.planning.topology import plan_topology, topology_for_patch
 
 
@@ -138,6 +141,20 @@ def test_splits_random_grouped_consecutive():
         assert not {groups[c] for c in fold["val"]} & {groups[c] for c in fold["train"]}
     assert choose_split_mode({"neighbour_similarity": {"neighbours": 0.5, "random_pairs": 0.1}})[0] == "consecutive"
     assert choose_split_mode({"neighbour_similarity": {"neighbours": 0.8, "random_pairs": 0.8}})[0] == "random"
+
+
+def test_user_splits_are_taken_as_given_and_checked(tmp_path):
+    ids = [f"c{i:02d}" for i in range(20)]
+    path = tmp_path / "splits.json"
+    folds = make_splits(ids, 5, seed=3)
+    path.write_text(json.dumps(folds))
+    assert load_user_splits(path, ids) == folds  # a plan's own splits.json is accepted as it is
+    path.write_text(json.dumps([{"train": ids[:10] + ["stranger"], "val": ids[10:]}]))
+    with pytest.raises(AutosegError, match="stranger"):
+        load_user_splits(path, ids)
+    path.write_text(json.dumps([{"train": ids[:11], "val": ids[10:]}]))
+    with pytest.raises(AutosegError, match="both train and val"):
+        load_user_splits(path, ids)
 
 
 def test_presets_exist_and_load():

@@ -73,7 +73,7 @@ def load_user_splits(path: str | Path, case_ids: list[str]) -> list[dict[str, li
         raise AutosegError("splits must be a JSON list of {\"train\": [...], \"val\": [...]}", path,
                            "rewrite it in that form (one object per fold)")
     for k, fold in enumerate(data):
-        unknown = sorted(set(fold["train"]) | set(fold["val"]) - known)
+        unknown = sorted((set(fold["train"]) | set(fold["val"])) - known)
         if unknown:
             raise AutosegError(f"fold {k} names cases not in the dataset: {unknown[:3]}", path,
                                "use the case ids of the dataset (file names without channel suffix and ending)")
