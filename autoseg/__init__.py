@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _API = {
     "verify": ("autoseg.data.verify", "verify_dataset"),
     "plan": ("autoseg.planning.run", "plan"),
+    "preprocess": ("autoseg.preprocessing.run", "preprocess"),
     "train": ("autoseg.training.loop", "train"),
     "predict": ("autoseg.inference.run", "predict"),
     "find_best": ("autoseg.inference.find_best", "find_best"),

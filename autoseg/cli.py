@@ -93,6 +93,24 @@ def _plan(a):
 verb("plan", "fingerprint a dataset, plan every configuration, make folds, preprocess")((_plan_args, _plan))
 
 
+def _preprocess_args(p):
+    p.add_argument("work", help="work folder with plans.json (written by 'autoseg plan')")
+    p.add_argument("-c", "--configurations", nargs="+", help="only these configurations (default: every one)")
+    p.add_argument("--workers", type=int, help="preprocessing processes (default 2)")
+
+
+def _preprocess(a):
+    from autoseg.preprocessing.run import preprocess
+    folders = preprocess(a.work, a.configurations, workers=a.workers)
+    for identifier, folder in folders.items():
+        print(f"{identifier}: {folder}")
+    return 0
+
+
+verb("preprocess", "(re)build the preprocessed cache of plans.json, skipping what is up to date")(
+    (_preprocess_args, _preprocess))
+
+
 def _networks_args(p):
     p.add_argument("work", nargs="?", help="work folder with plans.json (optional)")
     p.add_argument("-c", "--configuration", default="3d_fullres")

@@ -147,3 +147,16 @@ def test_isbi_loads_as_nnunet_v2_png():
     assert info.channel_names == ["EM"] and info.labels == {"background": 0, "membrane": 1}
     image, geometry = read_case(info.training[0], info)
     assert image.shape == (1, 1, 512, 512) and geometry.ndim == 2 and geometry.spacing == (999.0, 1.0, 1.0)
+
+
+def test_ignore_label_must_be_the_largest_value(tmp_path):
+    root = tiny_dataset(tmp_path / "ds")
+    data = json.loads((root / "dataset.json").read_text())
+    data["labels"] = {"background": 0, "ignore": 1, "organ": 2}
+    (root / "dataset.json").write_text(json.dumps(data))
+    with pytest.raises(AutosegError, match="ignore label") as error:
+        load_dataset(root)
+    assert str(root / "dataset.json") in str(error.value)
+    data["labels"] = {"background": 0, "membrane": 1, "ignore": 255}
+    (root / "dataset.json").write_text(json.dumps(data))
+    assert load_dataset(root).ignore_label == 255

@@ -211,3 +211,14 @@ def test_real_dataset_verifies_clean(name):
     report = verify_dataset(SHARED_DATA / name, progress=False)
     assert report.problems == []
     assert len(report.cases) == {"Task04_Hippocampus": 200, "Dataset002_ISBIMembranes": 30}[name]
+
+
+def test_training_case_without_label_in_the_dataset_key(tmp_path):
+    root = tiny_dataset(tmp_path / "ds")
+    cases = {c: {"images": [f"imagesTr/{c}_0000.nii.gz"], "label": f"labelsTr/{c}.nii.gz"}
+             for c in ("case_000", "case_001", "case_002")}
+    del cases["case_001"]["label"]
+    edit_json(root, lambda d: d.update(dataset=cases))
+    problem = single_problem(root)
+    assert problem.startswith(f"{root / 'dataset.json'}: training case 'case_001' has no \"label\"")
+    assert "Fix: " in problem

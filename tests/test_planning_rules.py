@@ -8,6 +8,7 @@ import pytest
 
 from autoseg.planning.budget import DeviceBudget
 from autoseg.planning.normalization import choose_normalization
+from autoseg.planning.patch_and_batch import size_to_budget
 from autoseg.planning.planner import plan_configurations
 from autoseg.planning.presets import available_presets, load_preset
 from autoseg.planning.spacing import axis_transpose, target_spacing
@@ -161,3 +162,80 @@ def test_presets_exist_and_load():
     assert {"default", "cpu-fast"} <= set(available_presets())
     fast = load_preset("cpu-fast")
     assert fast["cpu"]["time_budget_s"] < load_preset("default")["cpu"]["time_budget_s"]
+
+
+def _within(seconds: int, function, *args, **kwargs):
+    """Run `function`, failing (instead of hanging the suite) when it takes longer than `seconds`."""
+    import signal
+
+    def timeout(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(seconds)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("budget", [cpu(minutes=15, gflops=30), gpu(gb=0.01)], ids=["slow-cpu", "tiny-gpu"])
+def test_patch_shrinking_stops_at_the_smallest_patch_and_says_so(budget):
+    # The thin axis reaches min_edge first; it used to be picked again and again without shrinking (a hang).
+    preset = load_preset("default")
+    settings = preset["gpu"] if budget.kind == "cuda" else preset["cpu"]
+    sizing = _within(60, size_to_budget, [10.0, 1.5, 1.5], [10, 256, 216], 1, 3, budget, settings,
+                     preset["architecture"], preset["min_feature_map_edge"], preset["max_stages_3d"], 1e8,
+                     flops_per_s=budget.flops_per_s.get("3d"))
+    assert sizing.patch_size[0] >= preset["min_feature_map_edge"]
+    if budget.kind == "cuda":
+        assert any("still misses the cuda budget" in r for r in sizing.reasons), sizing.reasons
+
+
+def test_plan_seed_reaches_every_configuration_training_seed():
+    fp = fingerprint((36, 51, 35), (1.0, 1.0, 1.0))
+    configs = plan_configurations(fp, load_preset("default"), gpu(), seed=7)["configurations"]
+    assert {c.training.seed for c in configs.values()} == {7}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n_folds=1), "use -f all"),
+    (dict(n_folds=0), "use -f all"),
+    (dict(mode="grouped", groups={f"c{i:02d}": "one" for i in range(6)}), "use -f all"),
+    (dict(mode="random", groups={f"c{i:02d}": f"g{i % 3}" for i in range(6)}), "--groups"),
+    (dict(mode="consecutive", groups={f"c{i:02d}": f"g{i % 3}" for i in range(6)}), "--groups"),
+])
+def test_splits_refuse_fewer_than_two_folds_or_groups_and_unused_groups(kwargs, message):
+    with pytest.raises(AutosegError, match=message):
+        make_splits([f"c{i:02d}" for i in range(6)], **kwargs)
+
+
+def test_preset_file_without_name_is_named_after_the_file(tmp_path):
+    path = tmp_path / "mine.json"
+    data = {**load_preset("default"), "lowres_trigger": 0.5}
+    del data["name"]
+    path.write_text(json.dumps(data))
+    preset = load_preset(str(path))
+    assert preset["name"] == "mine" and preset["lowres_trigger"] == 0.5
+
+
+def test_preset_extends_a_relative_file_and_a_builtin(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "base.json").write_text(json.dumps({"extends": "default", "lowres_trigger": 0.1}))
+    (tmp_path / "child.json").write_text(json.dumps({"name": "kid", "extends": "sub/base.json",
+                                                     "cpu": {"time_budget_s": 60}}))
+    preset = load_preset(str(tmp_path / "child.json"))
+    assert preset["name"] == "kid" and preset["lowres_trigger"] == 0.1 and preset["cpu"]["time_budget_s"] == 60
+    assert preset["gpu"] == load_preset("default")["gpu"]
+
+
+def test_preset_extends_cycle_and_missing_keys_name_the_file(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"extends": "b.json"}))
+    (tmp_path / "b.json").write_text(json.dumps({"extends": "a.json"}))
+    with pytest.raises(AutosegError, match="cycle"):
+        load_preset(str(tmp_path / "a.json"))
+    (tmp_path / "bare.json").write_text(json.dumps({"cpu": {}}))
+    with pytest.raises(AutosegError, match="lacks") as error:
+        load_preset(str(tmp_path / "bare.json"))
+    assert str(tmp_path / "bare.json") in str(error.value)

@@ -166,3 +166,16 @@ def test_coarse_axis_is_resampled_without_interpolating_between_slices():
     assert set(np.unique(separate)) <= set(np.arange(7) * 10.0)
     together = resample_array(slices, [9, 15, 13], order=3)
     assert not set(np.unique(together.round(3))) <= set(np.arange(7) * 10.0)
+
+
+def test_ignore_label_above_127_is_stored_without_wrapping():
+    # nnU-Net datasets often mark unlabelled voxels 255; int8 would turn them into -1 and break training.
+    image, label, geometry = make_case((12, 20, 18), (1.0, 1.0, 1.0), seed=4)
+    label[:, :3] = 255
+    plans = make_plans((1.0, 1.0, 1.0), [0, 1, 2])
+    plans.ignore_label = 255
+    _, seg, _ = preprocess_arrays(image, geometry, plans, plans.configurations["cfg"], label)
+    assert seg.dtype == np.int16 and seg.max() == 255 and seg.min() >= 0
+    plans.ignore_label = None
+    label[label == 255] = 0
+    assert preprocess_arrays(image, geometry, plans, plans.configurations["cfg"], label)[1].dtype == np.int8

@@ -46,6 +46,7 @@ def dataset_json_problems(data: Any) -> list[str]:
     label_values, label_problems = _label_values(data, layout)
     problems += label_problems
     problems += _consecutive_label_problems(label_values)
+    problems += _ignore_label_problems(label_values)
     if not isinstance(data.get("numTraining"), int) or isinstance(data.get("numTraining"), bool):
         if layout == NNUNET_V2 or "numTraining" in data:
             problems.append("'numTraining' must be an integer: the number of training cases")
@@ -135,6 +136,20 @@ def _consecutive_label_problems(pairs: list[tuple[str, int]]) -> list[str]:
     if sorted(values) != list(range(len(values))):
         return [f"label values must be consecutive 0..{len(values) - 1}, found {sorted(values)}; renumber the "
                 "classes in dataset.json and in the label files"]
+    return []
+
+
+def _ignore_label_problems(pairs: list[tuple[str, int]]) -> list[str]:
+    """nnU-Net's rule: the ignore label has the largest value, so class values stay 0..n-1 and the ignore value
+    cannot be mistaken for a class."""
+    ignore = [value for name, value in pairs if name.lower() == IGNORE_LABEL_NAME]
+    classes = [value for name, value in pairs if name.lower() != IGNORE_LABEL_NAME]
+    if len(ignore) > 1:
+        return [f"'labels' has {len(ignore)} entries named \"ignore\"; keep one"]
+    if ignore and classes and ignore[0] <= max(classes):
+        return [f"the ignore label ({ignore[0]}) must have the largest value in 'labels' (the classes go up to "
+                f"{max(classes)}); give it a value above {max(classes)}, e.g. {max(classes) + 1}, in dataset.json "
+                "and in the label files"]
     return []
 
 

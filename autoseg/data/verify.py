@@ -94,7 +94,11 @@ def check_case(case: Case, info: DatasetInfo) -> tuple[list[str], CaseSummary | 
                                   "give every case the channels listed in dataset.json, in the same order"))
         problems += _non_finite_problems(image, image_files)
     label_values: list[int] = []
-    if case.label_file is not None:
+    if case.label_file is None:
+        # Only the nnU-Net v2 "dataset" key can list a case without a label; training needs one for every case.
+        problems.append(_line(f"training case '{case.case_id}' has no \"label\"", info.dataset_json_path,
+                              f"add \"label\" to dataset.json 'dataset.{case.case_id}', or remove the case"))
+    else:
         label_values, label_problems = _label_problems(case.label_file, geometry, image_files[0], info)
         problems += label_problems
     if image is None:

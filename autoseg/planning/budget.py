@@ -93,3 +93,12 @@ def cuda_budget(memory_gb: float | None) -> DeviceBudget:
                                f"{usable / 1024**3:.1f} GB"])
 
 
+def planned_gpu_budget(memory_gb: float | None) -> DeviceBudget:
+    """A GPU budget for planning on a machine without CUDA (plan here, train elsewhere): only the memory the
+    user names can be planned for, as there is no device to ask."""
+    if not memory_gb:
+        from autoseg.errors import AutosegError
+        raise AutosegError("--device cuda was asked for, but this machine has no CUDA GPU",
+                           fix="pass --gpu-memory GB to plan for a GPU of that size elsewhere, or use --device cpu")
+    return DeviceBudget(kind="cuda", name="planned without a GPU", memory_bytes=memory_gb * 1024**3,
+                        notes=[f"planned without a GPU for one with {memory_gb:g} GB (--gpu-memory)"])

@@ -20,7 +20,7 @@ from autoseg.data.image_io import read_label
 from autoseg.planning.label_offsets import combine, edge_profiles
 from autoseg.planning.nonzero import nonzero_bbox
 
-FINGERPRINT_VERSION = 2  # 2: label_edge_shift
+FINGERPRINT_VERSION = 3  # 2: label_edge_shift; 3: dataset_path, ignore_label and per-case file stamps
 # Foreground voxels sampled per case and channel: enough for robust percentiles, small enough for big datasets.
 SAMPLES_PER_CASE = 10_000
 
@@ -38,6 +38,7 @@ def case_fingerprint(case: Case, info: DatasetInfo, seed: int) -> dict[str, Any]
     counts = np.bincount(label.ravel().astype(np.int64), minlength=info.num_classes)
     return {
         "case_id": case.case_id,
+        "files": source_stamps(case),
         "spacing": list(geometry.spacing),
         "shape": list(geometry.shape),
         "cropped_shape": cropped_shape,
@@ -80,11 +81,13 @@ def summarise(per_case: list[dict[str, Any]], info: DatasetInfo, seed: int) -> d
     return {
         "version": FINGERPRINT_VERSION,
         "dataset": info.name,
+        "dataset_path": str(info.root.resolve()),
         "seed": seed,
         "num_cases": len(per_case),
         "num_channels": info.num_channels,
         "channel_names": info.channel_names,
         "labels": info.labels,
+        "ignore_label": info.ignore_label,
         "is_2d": bool(per_case) and all(c["shape"][0] == 1 for c in per_case),
         "median_spacing": np.median(spacings, 0).tolist(),
         "spacing_percentile_10": np.percentile(spacings, 10, axis=0).tolist(),
@@ -99,6 +102,30 @@ def summarise(per_case: list[dict[str, Any]], info: DatasetInfo, seed: int) -> d
         "label_edge_shift": edge_shift,
         "cases": per_case,
     }
+
+
+def source_stamps(case: Case) -> list[list[Any]]:
+    """[path, size, mtime_ns] of each image and label file of a case: what tells a re-plan that a file changed."""
+    files = list(case.image_files) + ([case.label_file] if case.label_file is not None else [])
+    stamps = []
+    for path in files:
+        stat = path.stat() if path.is_file() else None
+        stamps.append([str(path.resolve()), stat.st_size if stat else None, stat.st_mtime_ns if stat else None])
+    return stamps
+
+
+def fingerprint_matches(old: dict[str, Any], info: DatasetInfo, seed: int) -> bool:
+    """True when `old` measured exactly this dataset (same folder, labels, channels, files unchanged) with this
+    seed, so a re-plan may reuse it instead of reading every case again."""
+    same_setup = (old.get("version") == FINGERPRINT_VERSION and old.get("seed") == seed
+                  and old.get("dataset_path") == str(info.root.resolve()) and old.get("labels") == info.labels
+                  and old.get("ignore_label") == info.ignore_label
+                  and old.get("channel_names") == info.channel_names)
+    if not same_setup:
+        return False
+    cases = old.get("cases", [])
+    return ([c.get("case_id") for c in cases] == [c.case_id for c in info.training]
+            and all(c.get("files") == source_stamps(case) for c, case in zip(cases, info.training)))
 
 
 def neighbour_similarity(thumbnails: list[np.ndarray]) -> dict[str, float] | None:

@@ -59,21 +59,30 @@ def size_to_budget(spacing: list[float], median_shape: list[float], in_channels:
     fits = _fits_function(budget, settings, dims, flops_per_s)
     reasons = [f"start from the median image {np.round(median).astype(int).tolist()} voxels"
                + (f", capped at {cap} voxels" if np.prod(median) > cap else "")]
-    shrinks = 0
-    while True:
-        fitted, topology, spec, cost = evaluate(patch, min_batch)
-        if fits(cost, min_batch) or all(p <= 4 * min_edge for p in fitted):
+    fitted, topology, spec, cost = evaluate(patch, min_batch)
+    shrinks, seen, frozen = 0, {tuple(fitted)}, set()
+    while not fits(cost, min_batch) and not all(p <= 4 * min_edge for p in fitted):
+        axis = _axis_to_shrink(fitted, median, min_edge, frozen)
+        if axis is None:
             break
-        # Shrink the axis whose patch covers most of the median image, by one stride multiple (at least 10%).
-        ratio = np.array(fitted) / median
-        axis = int(np.argmax(ratio))
+        # Shrink by one stride multiple (at least 10%); rounding to the network's strides may undo it.
         step = max(topology.total_stride[axis], int(0.1 * fitted[axis]))
         patch = list(fitted)
         patch[axis] = max(fitted[axis] - step, min_edge)
+        candidate = evaluate(patch, min_batch)
+        if tuple(candidate[0]) in seen:
+            frozen.add(axis)
+            continue
+        fitted, topology, spec, cost = candidate
+        seen.add(tuple(fitted))
         shrinks += 1
     if shrinks:
         reasons.append(f"shrunk the patch {shrinks} time(s) to fit the {budget.kind} budget ("
                        + _budget_words(budget, settings, dims) + ")")
+    if not fits(cost, min_batch):
+        reasons.append(f"the smallest patch {fitted} still misses the {budget.kind} budget ("
+                       + _budget_words(budget, settings, dims) + "): expect "
+                       + ("more GPU memory than allowed" if budget.kind == "cuda" else "fewer iterations than planned"))
     batch = min_batch
     max_batch = _max_batch(budget, settings, dims, fitted, dataset_voxels)
     while batch < max_batch:
@@ -90,6 +99,14 @@ def size_to_budget(spacing: list[float], median_shape: list[float], in_channels:
                        f"iteration, ~{int(budget.time_budget_s * budget.usable_fraction / seconds)} full-patch "
                        f"iterations in {budget.time_budget_s / 60:.0f} min")
     return Sizing(fitted, batch, topology, spec, cost, seconds, reasons)
+
+
+def _axis_to_shrink(fitted: list[int], median: np.ndarray, min_edge: int, frozen: set[int]) -> int | None:
+    """The axis whose patch covers most of the median image among those that can still shrink, or None."""
+    shrinkable = [a for a in range(len(fitted)) if fitted[a] > min_edge and a not in frozen]
+    if not shrinkable:
+        return None
+    return max(shrinkable, key=lambda a: fitted[a] / median[a])
 
 
 def _initial_patch(median: np.ndarray, spacing: list[float], cap: float) -> list[int]:

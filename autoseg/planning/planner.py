@@ -42,8 +42,10 @@ RateFunction = Callable[[str, Sizing], float]
 
 
 def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], budget: DeviceBudget,
-                        measure_rate: RateFunction | None = None) -> dict[str, Any]:
-    """Returns the pieces of Plans decided from the data: transpose, and the configurations."""
+                        measure_rate: RateFunction | None = None, seed: int = 0) -> dict[str, Any]:
+    """Returns the pieces of Plans decided from the data: transpose, and the configurations.
+
+    `seed` is the plan's seed; every configuration trains with it, so `plan --seed` reaches training."""
     settings = preset["gpu"] if budget.kind == "cuda" else preset["cpu"]
     spacing, spacing_reason = target_spacing(fingerprint["median_spacing"], fingerprint["spacing_percentile_10"],
                                              preset["anisotropy_threshold"])
@@ -88,17 +90,17 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
     plane_median = median_t[1:]
     s2d = sized("2d", 2, plane_spacing, plane_median)
     configs["2d"] = _configuration("2d", 2, spacing_t, median_t, s2d, normalization, preset, budget, settings,
-                                   common, anisotropic=False, shifted_axes=shifted)
+                                   common, anisotropic=False, shifted_axes=shifted, seed=seed)
     if not is_2d:
         s3d = sized("3d_fullres", 3, spacing_t, median_t)
         anisotropic = is_anisotropic(spacing_t, preset["anisotropy_threshold"])
         configs["3d_fullres"] = _configuration("3d_fullres", 3, spacing_t, median_t, s3d, normalization, preset,
-                                               budget, settings, common, anisotropic, shifted)
+                                               budget, settings, common, anisotropic, shifted, seed=seed)
         coverage = float(np.prod(s3d.patch_size) / np.prod(median_t))
         if coverage < preset["lowres_trigger"]:
             configs.update(_lowres_and_cascade(configs["3d_fullres"], coverage, spacing_t, fingerprint, spacing,
                                                forward, sized, normalization, preset, budget, settings, common,
-                                               shifted))
+                                               shifted, seed))
         else:
             configs["3d_fullres"].reasons.append(
                 f"the patch covers {coverage:.0%} of the median image (>= {preset['lowres_trigger']:.0%}): "
@@ -127,9 +129,9 @@ def _median_shape_at(fingerprint: dict[str, Any], spacing: list[float]) -> np.nd
 
 def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.ndarray, sizing: Sizing,
                    normalization, preset: dict[str, Any], budget: DeviceBudget, settings: dict[str, Any],
-                   common: list[str], anisotropic: bool, shifted_axes: dict[int, float] | None = None
-                   ) -> Configuration:
-    training = _training_plan(preset, budget, settings, sizing)
+                   common: list[str], anisotropic: bool, shifted_axes: dict[int, float] | None = None,
+                   seed: int = 0) -> Configuration:
+    training = _training_plan(preset, budget, settings, sizing, seed)
     # Transposed volume axis a is configuration axis a - (3 - dims) (2d drops axis 0).
     shifted = {a - (3 - dims): shift for a, shift in (shifted_axes or {}).items() if a >= 3 - dims}
     augmentation = _augmentation_plan(preset, settings, dims, sizing.patch_size, shifted)
@@ -160,9 +162,10 @@ def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.nd
 
 
 def _training_plan(preset: dict[str, Any], budget: DeviceBudget, settings: dict[str, Any],
-                   sizing: Sizing) -> TrainingPlan:
+                   sizing: Sizing, seed: int = 0) -> TrainingPlan:
     overrides = {**preset.get("training", {}), **settings.get("training", {})}
     plan = from_dict(TrainingPlan, overrides, "preset.training")
+    plan.seed = seed
     plan.iterations_per_epoch = settings["iterations_per_epoch"]
     progressive = settings.get("progressive")
     if progressive and progressive.get("fraction", 0) > 0:
@@ -204,7 +207,7 @@ def _augmentation_plan(preset: dict[str, Any], settings: dict[str, Any], dims: i
 
 def _lowres_and_cascade(fullres: Configuration, coverage: float, spacing_t: list[float],
                         fingerprint: dict[str, Any], spacing: list[float], forward: list[int], sized,
-                        normalization, preset, budget, settings, common, shifted_axes=None
+                        normalization, preset, budget, settings, common, shifted_axes=None, seed: int = 0
                         ) -> dict[str, Configuration]:
     median_mm = _median_shape_at(fingerprint, spacing)[forward] * np.asarray(spacing_t)
     low_spacing = np.asarray(spacing_t, dtype=float)
@@ -218,7 +221,7 @@ def _lowres_and_cascade(fullres: Configuration, coverage: float, spacing_t: list
         if np.prod(sizing.patch_size) / np.prod(median_low) >= LOWRES_TARGET_COVERAGE:
             break
     lowres = _configuration("3d_lowres", 3, low_spacing.tolist(), median_low, sizing, normalization, preset,
-                            budget, settings, common, is_anisotropic(low_spacing.tolist()), shifted_axes)
+                            budget, settings, common, is_anisotropic(low_spacing.tolist()), shifted_axes, seed)
     lowres.reasons.insert(0, f"3d_fullres patch covers only {coverage:.0%} of the median image: a low-resolution "
                              f"stage at spacing {np.round(low_spacing, 3).tolist()} sees "
                              f"{min(1.0, np.prod(sizing.patch_size) / np.prod(median_low)):.0%} of it")

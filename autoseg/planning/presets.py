@@ -15,17 +15,50 @@ def available_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
 
 
-def load_preset(name_or_path: str) -> dict[str, Any]:
-    path = Path(name_or_path)
-    if not path.suffix == ".json" or not path.is_file():
-        path = PRESET_DIR / f"{name_or_path}.json"
-    if not path.is_file():
-        raise AutosegError(f"unknown preset '{name_or_path}'",
-                           fix=f"use one of {available_presets()} or the path of a preset JSON file")
+# What the planner reads from a preset; a preset (after merging what it extends) must give each of these.
+REQUIRED_KEYS = ("anisotropy_threshold", "min_feature_map_edge", "max_stages_3d", "max_stages_2d",
+                 "lowres_trigger", "architecture", "gpu", "cpu")
+
+
+def load_preset(name_or_path: str | Path) -> dict[str, Any]:
+    """The merged preset, named after its "name" (or its file name), with every required key checked."""
+    path = _preset_path(name_or_path, extended_by=None)
+    data = _load_chain(path, [])
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        raise AutosegError(f"preset lacks {missing}", path,
+                           "add them, or add \"extends\": \"default\" to inherit them from the default preset")
+    return data
+
+
+def _preset_path(name_or_path: str | Path, extended_by: Path | None) -> Path:
+    """A preset by path (relative to the extending preset's folder, when there is one) or by built-in name."""
+    text = str(name_or_path)
+    folder = extended_by.parent if extended_by is not None else None
+    candidates = [folder / text, folder / f"{text}.json"] if folder is not None else []
+    candidates += [Path(text)] if folder is None and text.endswith(".json") else []
+    candidates.append(PRESET_DIR / f"{text}.json")
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    what = f"unknown preset '{text}'" + (" in \"extends\"" if extended_by is not None else "")
+    raise AutosegError(what, extended_by,
+                       f"use one of {available_presets()} or the path of a preset JSON file")
+
+
+def _load_chain(path: Path, chain: list[Path]) -> dict[str, Any]:
+    if path in chain:
+        cycle = " -> ".join(p.name for p in chain + [path])
+        raise AutosegError(f"presets extend each other in a cycle ({cycle})", chain[-1],
+                           "remove one of the \"extends\" entries")
     data = read_json(path, "preset")
+    if not isinstance(data, dict):
+        raise AutosegError("a preset must be a JSON object", path, "see plans/default.json for the form")
+    data.setdefault("name", path.stem)
     parent = data.pop("extends", None)
     if parent:
-        data = deep_merge(load_preset(parent), data)
+        base = _load_chain(_preset_path(parent, extended_by=path), chain + [path])
+        data = deep_merge(base, data)
     return data
 
 

@@ -5,16 +5,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from autoseg.data.dataset import DatasetInfo, load_dataset
 from autoseg.data.verify import verify_dataset
 from autoseg.errors import AutosegError
 from autoseg.planning.budget import (DeviceBudget, cpu_name, cuda_budget, detect_device, measure_cpu_flops,
-                                     training_threads)
-from autoseg.planning.fingerprint import FINGERPRINT_VERSION, compute_fingerprint
+                                     planned_gpu_budget, training_threads)
+from autoseg.planning.fingerprint import compute_fingerprint, fingerprint_matches
 from autoseg.planning.patch_and_batch import Sizing
 from autoseg.planning.planner import plan_configurations
 from autoseg.planning.presets import load_preset
-from autoseg.planning.splits import choose_split_mode, load_user_splits, make_splits
+from autoseg.planning.splits import check_split_options, choose_split_mode, load_user_splits, make_splits
 from autoseg.preprocessing.cache import preprocess_dataset
 from autoseg.schema.plans import PLANS_VERSION, Plans, save_plans
 from autoseg.utils.durations import parse_duration
@@ -40,6 +42,11 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
     handler = log_to_file(work / "plan.log")
     try:
         started = time.time()
+        # Flags are checked before verify and fingerprint, which take minutes on a large dataset.
+        preset_data = load_preset(preset)
+        budget = _budget(device, preset_data, time_budget, gpu_memory_gb, cpu_gflops)
+        if not splits_file:
+            check_split_options(folds, split_mode, bool(groups_file))
         info = load_dataset(dataset)
         log.info("dataset %s: %d training cases, %d channel(s) %s, labels %s (%s layout)", info.name,
                  len(info.training), info.num_channels, info.channel_names, info.labels, info.layout)
@@ -47,10 +54,8 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
         report.raise_if_problems()
         log.info("verify: no problems found")
         fingerprint = _fingerprint(info, work, seed, workers, progress)
-        preset_data = load_preset(preset)
-        budget = _budget(device, preset_data, time_budget, gpu_memory_gb, cpu_gflops)
         measure = None if (budget.kind != "cpu" or cpu_gflops) else _measure_rate
-        decided = plan_configurations(fingerprint, preset_data, budget, measure)
+        decided = plan_configurations(fingerprint, preset_data, budget, measure, seed=seed)
         plans = Plans(version=PLANS_VERSION, dataset_name=info.name, dataset_path=str(Path(dataset).resolve()),
                       layout=info.layout, file_ending=info.file_ending, channel_names=info.channel_names,
                       labels=info.labels, transpose_forward=decided["transpose_forward"],
@@ -74,10 +79,10 @@ def _fingerprint(info: DatasetInfo, work: Path, seed: int, workers: int | None, 
     path = work / "fingerprint.json"
     if path.is_file():
         old = read_json(path, "fingerprint")
-        same_cases = [c["case_id"] for c in old.get("cases", [])] == [c.case_id for c in info.training]
-        if old.get("version") == FINGERPRINT_VERSION and old.get("seed") == seed and same_cases:
-            log.info("fingerprint: reusing %s (same cases and seed)", path)
+        if fingerprint_matches(old, info, seed):
+            log.info("fingerprint: reusing %s (same dataset, labels, channels, files and seed)", path)
             return old
+        log.info("fingerprint: %s describes other data or another seed; measuring again", path)
     fingerprint = compute_fingerprint(info, seed=seed, workers=workers, progress=progress)
     write_json(path, fingerprint)
     log.info("fingerprint: median spacing %s, median shape %s (after cropping %s)",
@@ -87,7 +92,9 @@ def _fingerprint(info: DatasetInfo, work: Path, seed: int, workers: int | None, 
 
 def _budget(device: str, preset: dict[str, Any], time_budget, gpu_memory_gb, cpu_gflops) -> DeviceBudget:
     kind = detect_device(device)
-    if kind == "cuda":
+    if kind == "cuda" and not torch.cuda.is_available():
+        budget = planned_gpu_budget(gpu_memory_gb)
+    elif kind == "cuda":
         budget = cuda_budget(gpu_memory_gb or preset["gpu"]["memory_gb"])
     else:
         seconds = parse_duration(time_budget) or float(preset["cpu"]["time_budget_s"])

@@ -28,6 +28,7 @@ def make_splits(case_ids: list[str], n_folds: int = 5, seed: int = 12345, mode: 
     if len(ids) < 2:
         raise AutosegError(f"cross-validation needs at least 2 training cases, found {len(ids)}",
                            fix="add cases, or train with -f all")
+    check_split_options(n_folds, mode, bool(groups))
     n_folds = min(n_folds, len(ids))
     if mode == "consecutive":
         blocks = np.array_split(np.arange(len(ids)), n_folds)
@@ -40,6 +41,9 @@ def make_splits(case_ids: list[str], n_folds: int = 5, seed: int = 12345, mode: 
             if missing:
                 raise AutosegError(f"groups file has no group for {missing[:3]}", fix="give every case a group")
             units = sorted({groups[c] for c in ids})
+            if len(units) < 2:
+                raise AutosegError(f"grouped splits need at least 2 groups, the groups file has {len(units)}",
+                                   fix="give the cases at least 2 groups; use -f all to train on every case")
         else:
             units = ids
         rng = np.random.RandomState(seed)
@@ -51,6 +55,17 @@ def make_splits(case_ids: list[str], n_folds: int = 5, seed: int = 12345, mode: 
             chosen = {units[i] for i in chunk}
             val_sets.append([c for c in ids if (groups[c] if mode == "grouped" else c) in chosen])
     return [{"train": [c for c in ids if c not in set(val)], "val": sorted(val)} for val in val_sets]
+
+
+def check_split_options(n_folds: int, mode: str, has_groups: bool) -> None:
+    """Fold count and mode given by the user; plan checks them before its long steps, make_splits again."""
+    if n_folds < 2:
+        raise AutosegError(f"cross-validation needs at least 2 folds, got --folds {n_folds}",
+                           fix="pass --folds 2 or more; use -f all to train on every case")
+    if has_groups and mode in ("random", "consecutive"):
+        # Silently ignoring the groups would let one patient's cases sit in train and val at once.
+        raise AutosegError(f"a groups file was given with split mode '{mode}', which does not use groups",
+                           fix="drop --split-mode (or pass --split-mode grouped), or drop --groups")
 
 
 def choose_split_mode(fingerprint: dict[str, Any], requested: str = "auto") -> tuple[str, str]:

@@ -1,9 +1,14 @@
 """The preprocessed cache (WORK/preprocessed/<data_identifier>/): per case `<id>.npy` (float32 image,
 (C, Z, Y, X)), `<id>_seg.npy` (int8 labels) and `<id>.json` (properties), memory-mappable for fast patch reads.
-The JSON is written last, so a case counts as done only when all three are complete (resumable)."""
+The JSON is written last, so a case counts as done only when all three are complete (resumable).
+
+Each folder also holds `signature.json`: what its arrays depend on in the plan (dataset, transpose, spacing,
+normalisation, resampling ...). A folder whose signature differs from the current plan's is rebuilt, and a case
+whose raw files changed (size or modification time) is preprocessed again; training refuses a stale folder."""
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -13,9 +18,16 @@ from tqdm import tqdm
 
 from autoseg.data.dataset import Case, DatasetInfo, read_case
 from autoseg.data.image_io import read_label
+from autoseg.planning.fingerprint import source_stamps
 from autoseg.preprocessing.case import preprocess_arrays
-from autoseg.schema.plans import Configuration, Plans
+from autoseg.schema.convert import to_dict
+from autoseg.schema.plans import Configuration, Plans, load_plans
 from autoseg.utils.files import atomic_write, read_json, write_json
+from autoseg.utils.logs import get_logger
+
+log = get_logger("preprocess")
+
+SIGNATURE_FILE = "signature.json"
 
 
 def cache_dir(work: str | Path, config: Configuration) -> Path:
@@ -37,6 +49,64 @@ def is_cached(folder: Path, case_id: str) -> bool:
     return (folder / f"{case_id}.json").is_file()
 
 
+def cache_signature(plans: Plans, config: Configuration) -> dict[str, Any]:
+    """Every plan field the cached arrays of `config` depend on (JSON-plain, so it compares equal after a round
+    trip through signature.json). Patch, batch, network and training choices are not in it: they do not change
+    the arrays."""
+    return to_dict({
+        "dataset_path": plans.dataset_path, "channel_names": plans.channel_names, "labels": plans.labels,
+        "ignore_label": plans.ignore_label, "transpose_forward": plans.transpose_forward,
+        "data_identifier": config.data_identifier, "spacing": [float(s) for s in config.spacing],
+        "normalization": config.normalization, "resampling": config.resampling,
+    })
+
+
+def read_signature(folder: Path) -> dict[str, Any] | None:
+    path = folder / SIGNATURE_FILE
+    return read_json(path, "cache signature") if path.is_file() else None
+
+
+def stale_cache_problem(folder: Path) -> str | None:
+    """Why the cache in `folder` (WORK/preprocessed/<id>) does not match WORK/plans.json, or None when it does
+    (or when there is no plan next to it to compare with)."""
+    plans_path = folder.parent.parent / "plans.json"
+    if not plans_path.is_file():
+        return None
+    plans = load_plans(folder.parent.parent)
+    expected = [cache_signature(plans, c) for c in plans.configurations.values()
+                if c.data_identifier == folder.name]
+    if not expected:
+        return None
+    stored = read_signature(folder)
+    if stored is None:
+        return f"the preprocessed cache has no {SIGNATURE_FILE}, so it may have been made for another plan"
+    if stored in expected:
+        return None
+    differing = sorted(k for k in set(stored) | set(expected[0]) if stored.get(k) != expected[0].get(k))
+    return f"the preprocessed cache was made for another plan or dataset (differs in {', '.join(differing)})"
+
+
+def _is_current(folder: Path, case: Case) -> bool:
+    """Cached, and made from the raw files as they are now."""
+    if not is_cached(folder, case.case_id):
+        return False
+    return read_json(folder / f"{case.case_id}.json", "case properties").get("source_files") == source_stamps(case)
+
+
+def _prepare_folder(folder: Path, signature: dict[str, Any]) -> None:
+    """Empty the folder when it was made for another plan, and record what it is made for now.
+
+    The signature is written before any case, so an interrupted rebuild resumes instead of starting again."""
+    stored = read_signature(folder)
+    if stored == signature:
+        return
+    if folder.exists():
+        log.info("%s was preprocessed for another plan or dataset: rebuilding it", folder)
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    write_json(folder / SIGNATURE_FILE, signature)
+
+
 def _preprocess_one(case: Case, info: DatasetInfo, plans: Plans, config: Configuration, folder: Path,
                     seed: int) -> str:
     image, geometry = read_case(case, info)
@@ -45,13 +115,15 @@ def _preprocess_one(case: Case, info: DatasetInfo, plans: Plans, config: Configu
     save_array(folder / f"{case.case_id}.npy", data)
     save_array(folder / f"{case.case_id}_seg.npy", seg)
     properties["case_id"] = case.case_id
+    properties["source_files"] = source_stamps(case)
     write_json(folder / f"{case.case_id}.json", properties)
     return case.case_id
 
 
 def preprocess_dataset(info: DatasetInfo, plans: Plans, work: str | Path, configurations: list[str],
                        workers: int | None = None, progress: bool = True) -> dict[str, Path]:
-    """Preprocess every training case for each configuration's data (shared data is written once)."""
+    """Preprocess every training case for each configuration's data (shared data is written once), skipping
+    cases already cached from unchanged files under the same plan."""
     workers = workers or min(2, os.cpu_count() or 1)
     done: dict[str, Path] = {}
     for name in configurations:
@@ -59,9 +131,12 @@ def preprocess_dataset(info: DatasetInfo, plans: Plans, work: str | Path, config
         if config.data_identifier in done:
             continue
         folder = cache_dir(work, config)
-        folder.mkdir(parents=True, exist_ok=True)
-        todo = [c for c in info.training if not is_cached(folder, c.case_id)]
-        seeds = [plans.seed + i for i in range(len(todo))]
+        _prepare_folder(folder, cache_signature(plans, config))
+        # Each case's seed follows its place in the dataset, so a resumed run samples as an uninterrupted one.
+        order = {c.case_id: i for i, c in enumerate(info.training)}
+        todo = [c for c in info.training if not _is_current(folder, c)]
+        seeds = [plans.seed + order[c.case_id] for c in todo]
+        log.info("%s: %d of %d case(s) to preprocess", folder, len(todo), len(info.training))
         desc = f"preprocess {config.data_identifier}"
         if workers > 1 and len(todo) > 2:
             # Bounded memory: each worker holds one case at a time; results are just case ids.

@@ -54,9 +54,19 @@ def preprocess_arrays(image: np.ndarray, geometry: Geometry, plans: Plans, confi
     if label is not None:
         label = np.ascontiguousarray(label.transpose(forward))[crop]
         seg = resample_labels(label, new_shape, plans.num_classes, config.resampling.label_order, anisotropic)
-        seg = seg.astype(np.int8 if plans.num_classes < 128 else np.int16)
+        seg = seg.astype(label_dtype(plans))
         properties["class_locations"] = class_locations(seg, plans.num_classes, seed)
     return image.astype(np.float32, copy=False), seg, properties
+
+
+def label_dtype(plans: Plans) -> np.dtype:
+    """The smallest signed integer type holding every stored label value, the ignore label included
+    (an ignore label of 255 would wrap to -1 in int8)."""
+    largest = max(plans.num_classes - 1, plans.ignore_label or 0)
+    for dtype in (np.int8, np.int16, np.int32):
+        if largest <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
 
 
 def class_locations(seg: np.ndarray, num_classes: int, seed: int) -> dict[str, list[list[int]]]:

@@ -120,8 +120,7 @@ def _check_inputs(work: Path, plans: Plans, configuration: str, fold: str) -> No
     folder = cache_dir(work, plans.configuration(configuration))
     if not folder.is_dir() or not any(folder.glob("*.npy")):
         raise AutosegError(f"configuration '{configuration}' is not preprocessed", folder,
-                           f"run 'autoseg plan DATASET -o {work} --overwrite' with preprocessing "
-                           f"(or -c {configuration})")
+                           f"run 'autoseg preprocess {work} -c {configuration}'")
     if fold == "all":
         raise AutosegError("a search needs validation cases to score trials", fix="use a fold number, e.g. -f 0")
     splits = read_json(work / "splits.json", "splits.json")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from autoseg.errors import AutosegError
-from autoseg.preprocessing.cache import is_cached, load_case
+from autoseg.preprocessing.cache import is_cached, load_case, stale_cache_problem
 
 # Load every case into RAM below this total size; above it, read patches from memory-mapped files.
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
@@ -24,10 +24,14 @@ class TrainingCase:
 
 
 def load_cases(folder: Path, case_ids: list[str]) -> list[TrainingCase]:
+    work = folder.parent.parent
+    stale = stale_cache_problem(folder)
+    if stale:
+        raise AutosegError(stale, folder, f"rebuild it with 'autoseg preprocess {work} -c {folder.name}'")
     missing = [c for c in case_ids if not is_cached(folder, c)]
     if missing:
         raise AutosegError(f"{len(missing)} case(s) are not preprocessed, e.g. {missing[:3]}", folder,
-                           "run 'autoseg plan' again (it resumes preprocessing), or check splits.json")
+                           f"run 'autoseg preprocess {work}' (it resumes preprocessing), or check splits.json")
     total = sum((folder / f"{c}.npy").stat().st_size for c in case_ids)
     in_memory = total < IN_MEMORY_LIMIT_BYTES
     cases = []

@@ -122,8 +122,12 @@ def _prepare_output(out: Path, resume: bool, extend: bool, overwrite: bool) -> N
 def _fold_cases(work: Path, fold: str) -> tuple[list[str], list[str]]:
     splits = read_json(work / "splits.json", "splits.json")
     if fold == "all":
-        ids = sorted(set(splits[0]["train"]) | set(splits[0]["val"]))
-        return ids, []
+        # Every training case of the dataset (the fingerprint lists them), not one fold's: a user's splits file
+        # need not cover every case in each fold.
+        ids = {c for f in splits for c in f["train"] + f["val"]}
+        if (work / "fingerprint.json").is_file():
+            ids |= {c["case_id"] for c in read_json(work / "fingerprint.json", "fingerprint")["cases"]}
+        return sorted(ids), []
     k = int(fold)
     if not 0 <= k < len(splits):
         raise AutosegError(f"fold {k} does not exist (splits.json has {len(splits)} folds)", work / "splits.json",
