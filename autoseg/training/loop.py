@@ -81,7 +81,11 @@ def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_bud
     work = Path(work)
     plans = plans or load_plans(work)
     config = plans.configuration(configuration)
-    fold = str(fold)
+    fold = _check_fold(work, str(fold))
+    workers = _check_workers(workers)
+    if overwrite and (resume or extend):
+        raise AutosegError("--overwrite deletes the run that --resume/--extend would continue",
+                           model_dir(work, configuration, fold), "pass only one of them")
     out = model_dir(work, configuration, fold)
     kind = detect_device(device)
     rank, world = distributed.setup(kind)
@@ -99,10 +103,42 @@ def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_bud
         distributed.teardown()
 
 
+def _check_fold(work: Path, fold: str) -> str:
+    """Checked before anything is written, so a mistyped fold leaves no stray fold_x folder behind."""
+    if fold.lower() == "all":
+        return "all"
+    splits = read_json(work / "splits.json", "splits.json")
+    if not fold.isdigit() or int(fold) >= len(splits):
+        raise AutosegError(f"fold '{fold}' does not exist (splits.json has {len(splits)} folds)",
+                           work / "splits.json", f"use -f 0..{len(splits) - 1}, several as -f 0 1 2, or -f all")
+    return str(int(fold))
+
+
+def _check_workers(workers):
+    if workers is None or workers == "auto":
+        return workers
+    try:
+        count = int(workers)
+    except (TypeError, ValueError):
+        count = -1
+    if count < 0:
+        raise AutosegError(f"--workers must be a whole number >= 0 or 'auto', not '{workers}'",
+                           fix="e.g. --workers 1 (0 augments in the training process)")
+    return count
+
+
+def _interrupted_extension(out: Path) -> bool:
+    """An --extend that was killed leaves a checkpoint_latest.pt newer than checkpoint_final.pt."""
+    final, latest = out / FINAL, out / LATEST
+    return final.exists() and latest.exists() and latest.stat().st_mtime > final.stat().st_mtime
+
+
 def _prepare_output(out: Path, resume: bool, extend: bool, overwrite: bool) -> None:
     final, latest = out / FINAL, out / LATEST
     if overwrite and out.exists():
         shutil.rmtree(out)
+    elif resume and _interrupted_extension(out):
+        pass
     elif extend:
         if not final.exists():
             raise AutosegError("--extend needs a finished run (checkpoint_final.pt)", out,
@@ -110,7 +146,8 @@ def _prepare_output(out: Path, resume: bool, extend: bool, overwrite: bool) -> N
     elif final.exists():
         raise AutosegError("this fold is already trained", final,
                            "pass --extend with --time-budget/--epochs to train it further, or --overwrite to "
-                           "start again (the old model is deleted)")
+                           "start again (the old model is deleted)" + (
+                               "; --resume continues a killed --extend only" if resume else ""))
     elif latest.exists() and not resume:
         raise AutosegError("an unfinished run exists in this folder", latest,
                            "pass --resume to continue it, or --overwrite to start again")
@@ -128,10 +165,7 @@ def _fold_cases(work: Path, fold: str) -> tuple[list[str], list[str]]:
         if (work / "fingerprint.json").is_file():
             ids |= {c["case_id"] for c in read_json(work / "fingerprint.json", "fingerprint")["cases"]}
         return sorted(ids), []
-    k = int(fold)
-    if not 0 <= k < len(splits):
-        raise AutosegError(f"fold {k} does not exist (splits.json has {len(splits)} folds)", work / "splits.json",
-                           f"use -f 0..{len(splits) - 1} or -f all")
+    k = int(_check_fold(work, fold))
     return splits[k]["train"], splits[k]["val"]
 
 
@@ -176,7 +210,7 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
         set_rng_state(checkpoint["rng"])
         old = Budget(**checkpoint["budget"])
         if extend:
-            budget = _extended(old, time_budget, epochs)
+            budget = _extended(old, state, time_budget, epochs)
         elif time_budget is None and epochs is None:
             budget = old
         log.info("%s from epoch %d (%.0f s trained); %s", "extending" if extend else "resuming", state["epoch"],
@@ -192,7 +226,9 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
         n_workers = 0
     phases = _Phases(config, train_cases, n_workers, seed + 7919 * state["epoch"])
     val_loader = make_val_loader(config, val_cases, seed + 1) if val_cases else None
-    precision = choose_precision(tplan.precision, device, core,
+    # Deterministic runs must not hinge on a timing: "auto" means fp32 there (a plan that names one is obeyed).
+    setting = "fp32" if deterministic and tplan.precision == "auto" else tplan.precision
+    precision = choose_precision(setting, device, core,
                                  lambda: next(phases.loader(budget.progress(state["elapsed"], state["epoch"]))
                                               )["data"].to(device))
     precision = distributed.broadcast_choice(precision, PRECISIONS)
@@ -314,16 +350,18 @@ def _budget(tplan, time_budget, epochs) -> Budget:
     return Budget(seconds=None, epochs=tplan.epochs)
 
 
-def _extended(old: Budget, time_budget, epochs) -> Budget:
+def _extended(old: Budget, state: dict[str, Any], time_budget, epochs) -> Budget:
+    """N more epochs or T more time counted from where the run stopped, whichever way it was budgeted: a
+    time-budgeted run has no epoch target to add to, and its elapsed time can overshoot its budget."""
     if epochs is not None:
-        return Budget(seconds=None, epochs=(old.epochs or 0) + int(epochs))
+        if int(epochs) <= 0:
+            raise AutosegError(f"--extend --epochs must be at least 1, not {epochs}", fix="e.g. --epochs 50")
+        return Budget(seconds=None, epochs=state["epoch"] + int(epochs))
     extra = parse_duration(time_budget)
     if not extra:
         raise AutosegError("--extend needs --time-budget or --epochs saying how much more to train",
                            fix="e.g. --extend --time-budget 10m")
-    if not old.seconds:
-        raise AutosegError("this run was trained by epochs", fix="extend it with --epochs N")
-    return Budget(seconds=old.seconds + extra, epochs=None)
+    return Budget(seconds=max(old.seconds or 0.0, state["elapsed"]) + extra, epochs=None)
 
 
 def _use_channels_last(setting: str, kind: str, dims: int) -> bool:
