@@ -262,9 +262,13 @@ def _evaluate_args(p):
     p.add_argument("predictions", help="folder of predicted label maps")
     p.add_argument("references", help="folder of reference label maps (same file names)")
     p.add_argument("-o", "--output", help="summary.json to write (default PREDICTIONS/summary.json)")
-    p.add_argument("--dataset", help="dataset folder: take class names from its dataset.json")
+    p.add_argument("--dataset", help="dataset folder: take class names (and the ignore label) from its "
+                   "dataset.json, and the images for --overlays")
+    p.add_argument("--file-ending", help="ending of the label maps, e.g. .nii.gz (default: the one ending the "
+                   "reference files share); the errors about mixed endings ask for it")
     p.add_argument("--tolerance", type=float, default=1.0, help="surface Dice tolerance in mm")
-    p.add_argument("--overlays", type=int, default=0, help="also save N overlay PNGs next to the summary")
+    p.add_argument("--overlays", type=int, default=0, metavar="N", help="also save overlay PNGs of the N worst "
+                   "cases into SUMMARY_overlays/ next to the summary (needs --dataset)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--overwrite", action="store_true")
 
@@ -276,15 +280,40 @@ def _evaluate(a):
     from autoseg.utils.files import ensure_new_output
     out = Path(a.output) if a.output else Path(a.predictions) / "summary.json"
     ensure_new_output(out, a.overwrite)
-    labels = None
+    overlay_dir = _overlay_folder(a, out)
+    info = None
     if a.dataset:
         from autoseg.data.dataset import load_dataset
-        labels = load_dataset(a.dataset).labels
-    summary = evaluate_folders(a.predictions, a.references, labels=labels, out_json=out, workers=a.workers,
-                               tolerance_mm=a.tolerance)
+        info = load_dataset(a.dataset)
+    summary = evaluate_folders(a.predictions, a.references, labels=info.labels if info else None,
+                               file_ending=a.file_ending, out_json=out, workers=a.workers, tolerance_mm=a.tolerance,
+                               ignore_label=info.ignore_label if info else None)
     _print_summary(summary)
     print(f"wrote {out}")
+    if overlay_dir is not None:
+        _save_overlays(summary, info, overlay_dir, a.overlays)
     return 0
+
+
+def _overlay_folder(a, out):
+    """Where --overlays goes (None without it), checked before the scoring: the images come from --dataset."""
+    if a.overlays < 0:
+        raise AutosegError(f"--overlays {a.overlays} is negative", fix="pass the number of cases to draw, e.g. 4")
+    if a.overlays == 0:
+        return None
+    if not a.dataset:
+        raise AutosegError("--overlays needs --dataset: the overlays draw the images, which are in the dataset",
+                           fix="add --dataset DATASET (the folder with dataset.json), or drop --overlays")
+    from autoseg.utils.files import ensure_new_output
+    return ensure_new_output(out.parent / f"{out.stem}_overlays", a.overwrite)
+
+
+def _save_overlays(summary, info, overlay_dir, n):
+    from autoseg.evaluation.overlays import save_summary_overlays
+    images = {case.case_id: case.image_files for case in [*info.training, *info.test]}
+    written = save_summary_overlays(summary, images, overlay_dir, n, dataset=info.root)
+    print(f"wrote {len(written)} overlay(s) of the worst cases to {overlay_dir}: " +
+          ", ".join(f"{path.stem} (Dice {dice:.4f})" for path, dice in written))
 
 
 def _print_summary(summary):

@@ -18,6 +18,9 @@ from voxel x to the nearest voxel of S, computed with the per-axis spacing):
 
 Axes of size 1 are ignored, so a 2D image stored as (1, Y, X) is measured in its plane.
 
+Ignore label (nnU-Net v2's label named "ignore"): reference voxels carrying it were never annotated, so they
+are left out of every metric -- they count as background in both maps, whatever the prediction says there.
+
 Empty masks -- every metric has a finite, defined value, so means over cases never meet NaN or inf:
 
     both empty        Dice 1, IoU 1, VOE 0, RVD 0, precision 1, recall 1, HD95 0, ASSD 0, NSD 1.
@@ -105,16 +108,29 @@ def binary_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float],
     return result
 
 
+def exclude_ignored(pred: np.ndarray, ref: np.ndarray, ignore_label: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """pred and ref with the voxels the reference marks `ignore_label` set to background in both (new arrays;
+    the inputs themselves when there is nothing to leave out)."""
+    pred, ref = np.asarray(pred), np.asarray(ref)
+    if ignore_label is None:
+        return pred, ref
+    ignored = ref == ignore_label
+    if not ignored.any():
+        return pred, ref
+    return np.where(ignored, 0, pred), np.where(ignored, 0, ref)
+
+
 def evaluate_case(pred: np.ndarray, ref: np.ndarray, labels: Sequence[int], spacing: Sequence[float],
-                  tolerance_mm: float = DEFAULT_TOLERANCE_MM) -> dict[int, dict]:
+                  tolerance_mm: float = DEFAULT_TOLERANCE_MM, ignore_label: int | None = None) -> dict[int, dict]:
     """Metrics of each label value in `labels` for one case: {label: binary_metrics(pred == label, ref == label)}.
 
     pred and ref are integer label maps of the same shape ((Y, X), (1, Y, X) or (Z, Y, X)); spacing is per axis
-    in numpy order.
+    in numpy order. Voxels whose reference is `ignore_label` are not scored (see the module doc).
     """
     pred, ref = np.asarray(pred), np.asarray(ref)
     if pred.shape != ref.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from reference shape {ref.shape}")
+    pred, ref = exclude_ignored(pred, ref, ignore_label)
     return {int(label): binary_metrics(pred == label, ref == label, spacing, tolerance_mm) for label in labels}
 
 

@@ -128,3 +128,25 @@ def save_overlays(images: Sequence[ImageSource], refs: Sequence[LabelSource], pr
                                "of the same case, on the same voxel grid")
         written.append(save_overlay(image, ref, pred, out_dir / f"{name}.png", title=name, aspect=aspect))
     return written
+
+
+def worst_cases(summary: dict, n: int) -> list[tuple[dict, float]]:
+    """The n case records of an evaluation summary with the lowest mean foreground Dice (worst first), each with
+    that Dice: the cases a person most needs to look at."""
+    scored = [(case, float(np.mean([m["Dice"] for m in case["metrics"].values()]))) for case in summary["cases"]]
+    return sorted(scored, key=lambda pair: (pair[1], pair[0]["case"]))[:max(n, 0)]
+
+
+def save_summary_overlays(summary: dict, images: dict[str, Sequence[PathLike]], out_dir: PathLike, n: int,
+                          dataset: PathLike | None = None) -> list[tuple[Path, float]]:
+    """PNGs of the n worst cases of an evaluation summary, from the image files of each case (`images`: case id
+    -> its channel files, e.g. from the dataset); returns (path, mean foreground Dice) worst first."""
+    chosen = worst_cases(summary, n)
+    missing = [case["case"] for case, _ in chosen if case["case"] not in images]
+    if missing:
+        raise AutosegError(f"the dataset has no image for case(s) {', '.join(missing[:5])}, which the overlays need",
+                           dataset, "pass as --dataset the dataset the predicted images come from")
+    cases = [case for case, _ in chosen]
+    paths = save_overlays([images[c["case"]] for c in cases], [c["reference"] for c in cases],
+                          [c["prediction"] for c in cases], out_dir, n=len(cases), names=[c["case"] for c in cases])
+    return [(path, dice) for path, (_, dice) in zip(paths, chosen)]

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from autoseg.data.dataset import load_dataset
 from autoseg.data.image_io import read_label
 from autoseg.errors import AutosegError
-from autoseg.evaluation.metrics import overlap_metrics
+from autoseg.evaluation.metrics import exclude_ignored, overlap_metrics
 from autoseg.inference.export import labels_from_probabilities, load_probability_file
 from autoseg.inference.models import model_dir, trained_folds
 from autoseg.inference.postprocessing import apply_postprocessing
@@ -47,7 +47,8 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
     cases = {c: k for k in common for c in splits[int(k)]["val"]}
     info = load_dataset(plans.dataset_path)
     references = {c.case_id: c.label_file for c in info.training}
-    classes = [v for v in plans.labels.values() if v != 0]
+    ignore = plans.ignore_label  # not a class: its voxels are left out of every score
+    classes = [v for v in plans.labels.values() if v not in (0, ignore)]
     candidates = [(n,) for n in names] + list(itertools.combinations(names, 2))
     scores: dict[tuple[str, ...], list[list[float]]] = {c: [] for c in candidates}
 
@@ -60,7 +61,7 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
         probs, ref = case_data(case, fold)
         for candidate in candidates:
             seg = labels_from_probabilities(sum(probs[n] for n in candidate) / len(candidate))
-            scores[candidate].append(_class_dice(seg, ref, classes))
+            scores[candidate].append(_class_dice(seg, ref, classes, ignore))
     table = {"+".join(c): float(np.mean(v)) for c, v in scores.items()}
     best, reason = choose_candidate(scores)
     log.info("find-best: %s", reason)
@@ -69,7 +70,7 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
     for case, fold in sorted(cases.items()):
         probs, ref = case_data(case, fold)
         seg = labels_from_probabilities(sum(probs[n] for n in best) / len(best))
-        variants.append(postprocessing_variants(seg, ref, classes))
+        variants.append(postprocessing_variants(seg, ref, classes, ignore))
     rules, pp_report = choose_postprocessing(variants, classes)
     result = {"configurations": list(best), "folds": common, "cv_cases": len(cases),
               "cv_dice": table, "chosen_dice": table["+".join(best)], "choice": reason, "postprocessing": rules,
@@ -97,8 +98,10 @@ def choose_candidate(scores: dict[tuple[str, ...], list[list[float]]]) -> tuple[
     return single, f"single configuration {single[0]}: the best ensemble, {described}, is not clearly better"
 
 
-def postprocessing_variants(seg: np.ndarray, ref: np.ndarray, classes: list[int]) -> dict[str, list[float]]:
-    """Per-class Dice of one case without and with each postprocessing step.
+def postprocessing_variants(seg: np.ndarray, ref: np.ndarray, classes: list[int], ignore_label: int | None = None
+                            ) -> dict[str, list[float]]:
+    """Per-class Dice of one case without and with each postprocessing step (voxels of the reference's
+    ignore label unscored).
 
     Keeping class k's largest component only turns class-k voxels into background, so it changes class k's Dice
     alone: per-class steps can be scored independently on top of each foreground choice.
@@ -106,10 +109,10 @@ def postprocessing_variants(seg: np.ndarray, ref: np.ndarray, classes: list[int]
     out = {}
     for foreground in (False, True):
         base = apply_postprocessing(seg, {"largest_component_foreground": foreground})
-        out[f"fg{int(foreground)}"] = _class_dice(base, ref, classes)
+        out[f"fg{int(foreground)}"] = _class_dice(base, ref, classes, ignore_label)
         for k in classes:
             out[f"fg{int(foreground)}_class{k}"] = _class_dice(
-                apply_postprocessing(base, {"largest_component_classes": [k]}), ref, classes)
+                apply_postprocessing(base, {"largest_component_classes": [k]}), ref, classes, ignore_label)
     return out
 
 
@@ -128,7 +131,11 @@ def choose_postprocessing(variants: list[dict[str, list[float]]], classes: list[
     return {"largest_component_foreground": use_fg, "largest_component_classes": chosen}, report
 
 
-def _class_dice(seg: np.ndarray, ref: np.ndarray, classes: list[int]) -> list[float]:
+def _class_dice(seg: np.ndarray, ref: np.ndarray, classes: list[int], ignore_label: int | None = None
+                ) -> list[float]:
+    """Dice per class; voxels the reference marks with the ignore label were never annotated, so they count for
+    no class (a prediction there is neither right nor wrong)."""
+    seg, ref = exclude_ignored(seg, ref, ignore_label)
     return [overlap_metrics(seg == k, ref == k)["Dice"] for k in classes]
 
 

@@ -10,7 +10,7 @@ import torch
 
 from autoseg.data.geometry import Geometry
 from autoseg.inference.models import LoadedModel
-from autoseg.inference.sliding_window import sliding_window_logits
+from autoseg.inference.sliding_window import check_step, sliding_window_logits
 from autoseg.preprocessing.case import preprocess_arrays
 from autoseg.preprocessing.undo import restore_probabilities
 from autoseg.schema.plans import Configuration, Plans
@@ -23,6 +23,9 @@ class InferenceSettings:
     step: float = 0.5
     batch_size: int = 2
     precision: str = "fp32"
+
+    def __post_init__(self):
+        self.step = check_step(self.step)  # refuse a bad step before any model is loaded or case read
 
     def autocast(self):
         if self.precision == "fp32":

@@ -1,5 +1,10 @@
 """`autoseg predict`: segment new images with trained configurations/folds, ensembling and postprocessing as
-cross-validation chose (WORK/inference.json, written by find-best), output in the input's format and geometry."""
+cross-validation chose (WORK/inference.json, written by find-best), output in the input's format and geometry.
+
+OUT/prediction_report.json: {"cases": {case: {"seconds", uncertainty, "settings"}}, plus the configurations,
+tta, postprocessing and seconds_per_case of the latest run}. Predicting more cases into the same folder adds
+them to the report (a case predicted again gets its new entry); each case's "settings" say what made it.
+"""
 from __future__ import annotations
 
 import time
@@ -17,6 +22,7 @@ from autoseg.inference.export import labels_from_probabilities, save_probability
 from autoseg.inference.models import LoadedModel, load_model, trained_folds
 from autoseg.inference.postprocessing import apply_postprocessing
 from autoseg.inference.predictor import InferenceSettings, predict_case
+from autoseg.inference.sliding_window import check_step
 from autoseg.data.image_io import write_label
 from autoseg.planning.budget import detect_device
 from autoseg.preprocessing.case import label_on_preprocessed_grid, one_hot_foreground, preprocess_arrays
@@ -25,6 +31,7 @@ from autoseg.utils.files import read_json, write_json
 from autoseg.utils.logs import get_logger
 
 log = get_logger("predict")
+REPORT_NAME = "prediction_report.json"
 
 
 def info_from_plans(plans: Plans) -> DatasetInfo:
@@ -34,43 +41,54 @@ def info_from_plans(plans: Plans) -> DatasetInfo:
                        training=[], test=[])
 
 
-def default_selection(work: Path, plans: Plans) -> dict[str, Any]:
-    """find-best's choice when it ran, else the best single configuration trained (3d_fullres before 2d)."""
+def default_selection(work: Path, plans: Plans, checkpoint: str = "checkpoint_final.pt") -> dict[str, Any]:
+    """find-best's choice when it ran, else the best single configuration with a fold that has `checkpoint`
+    (3d_fullres before 2d). Folds without `checkpoint` are left out later, by _models."""
     chosen = work / "inference.json"
     if chosen.is_file():
         return read_json(chosen, "inference.json")
     for name in ("3d_fullres", "2d", *plans.configurations):
-        if name in plans.configurations and trained_folds(work, name):
+        if name in plans.configurations and trained_folds(work, name, checkpoint):
             return {"configurations": [name], "postprocessing": None}
-    raise AutosegError("no trained model in this work folder", work / "models",
-                       "train one first: autoseg train WORK -c CONFIG -f FOLD")
+    raise AutosegError(f"no trained model with {checkpoint} in this work folder", work / "models",
+                       "train one first (autoseg train WORK -c CONFIG -f FOLD)"
+                       + ("" if checkpoint == "checkpoint_final.pt" else ", or pass --checkpoint checkpoint_final.pt"))
 
 
 def predict(work: str | Path, inputs, output: str | Path, configurations: list[str] | None = None,
             folds: list[str] | None = None, tta: bool = True, save_probabilities: bool = False,
             device: str = "auto", overwrite: bool = False, checkpoint: str = "checkpoint_final.pt",
             postprocessing: bool = True, step: float = 0.5, progress: bool = True) -> dict[str, Any]:
+    step = check_step(step)  # before anything is read: a bad step would otherwise fail after model loading
     work, output = Path(work), Path(output)
     plans = load_plans(work)
     info = info_from_plans(plans)
     cases = list_input_cases(inputs, info)
-    selection = default_selection(work, plans) if not configurations else {"configurations": configurations}
+    selection = (default_selection(work, plans, checkpoint) if not configurations
+                 else {"configurations": configurations})
     names = selection["configurations"]
     rules = selection.get("postprocessing") if postprocessing and not configurations else None
-    _refuse_overwrite(output, cases, overwrite)
+    _refuse_overwrite(output, cases, overwrite, save_probabilities)
+    _previous_cases(output / REPORT_NAME)  # an unreadable report fails now, not after every case is predicted
     if any(f.parent.resolve() == output.resolve() for c in cases for f in c.image_files):
         raise AutosegError("the output folder is the input folder: predictions could replace input images", output,
                            "write predictions to a separate folder")
     kind = detect_device(device)
     settings = InferenceSettings(device=torch.device(kind), tta=tta, step=step)
-    models = {name: _models(work, plans, name, folds, settings.device, checkpoint) for name in names}
+    # find-best's cross-validated folds, when it chose: not a later 'all' run or a fold it never scored.
+    chosen_folds = folds or (selection.get("folds") if not configurations else None)
+    models = {name: _models(work, plans, name, chosen_folds, settings.device, checkpoint, explicit=bool(folds))
+              for name in names}
     for name in list(models):
         previous = plans.configuration(name).previous_stage
         if previous and previous not in models:
-            models[previous] = _models(work, plans, previous, folds, settings.device, checkpoint)
-    log.info("predicting %d case(s) with %s (folds %s), TTA %s%s", len(cases), names,
-             {n: [m.fold for m in ms] for n, ms in models.items()}, "on" if tta else "off",
-             f", postprocessing {rules}" if rules else "")
+            models[previous] = _models(work, plans, previous, chosen_folds, settings.device, checkpoint,
+                                       explicit=bool(folds))
+    used_folds = {n: [m.fold for m in ms] for n, ms in models.items()}
+    settings_record = {"configurations": names, "folds": used_folds, "checkpoint": checkpoint, "tta": tta,
+                       "postprocessing": rules, "step": step}
+    log.info("predicting %d case(s) with %s (folds %s, %s), TTA %s%s", len(cases), names, used_folds, checkpoint,
+             "on" if tta else "off", f", postprocessing {rules}" if rules else "")
     output.mkdir(parents=True, exist_ok=True)
     records = {}
     started = time.monotonic()
@@ -81,26 +99,53 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
             image, geometry = read_case(case, info)
             probabilities = _ensemble(image, geometry, plans, names, models, settings)
             seg = apply_postprocessing(labels_from_probabilities(probabilities), rules)
-            records[case.case_id] = {"seconds": round(time.monotonic() - t0, 3), **uncertainty(probabilities, seg)}
+            records[case.case_id] = {"seconds": round(time.monotonic() - t0, 3), **uncertainty(probabilities, seg),
+                                     "settings": settings_record}
             path = output / f"{case.case_id}{case.file_ending}"
             pending.append(writer.submit(write_label, seg if geometry.ndim == 3 else seg[0], geometry, path))
             if save_probabilities:
                 pending.append(writer.submit(save_probability_file, output / f"{case.case_id}.npz", probabilities))
+            elif overwrite and (output / f"{case.case_id}.npz").exists():
+                # Probabilities from the replaced run would contradict this label map.
+                (output / f"{case.case_id}.npz").unlink()
+                log.info("removed %s.npz: it belonged to the replaced prediction", case.case_id)
         for job in pending:
             job.result()
     report = {"configurations": names, "tta": tta, "postprocessing": rules, "cases": records,
               "seconds_per_case": round((time.monotonic() - started) / max(1, len(cases)), 3)}
-    write_json(output / "prediction_report.json", report)
+    write_report(output / REPORT_NAME, report)
     log.info("wrote %d segmentation(s) to %s (%.2f s per case)", len(cases), output, report["seconds_per_case"])
     return report
 
 
-def _models(work: Path, plans: Plans, name: str, folds, device, checkpoint) -> list[LoadedModel]:
+def write_report(path: Path, report: dict[str, Any]) -> Path:
+    """The run's report with the cases already in `path` kept (this run's entry wins for a case in both),
+    written atomically so a crash or a reader never sees half a report."""
+    return write_json(path, {**report, "cases": {**_previous_cases(path), **report["cases"]}})
+
+
+def _previous_cases(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = read_json(path, "prediction report")
+    cases = data.get("cases") if isinstance(data, dict) else None
+    if not isinstance(cases, dict):
+        raise AutosegError("this is not a prediction report (no \"cases\" object), so new cases cannot be added "
+                           "to it", path, "move or delete the file, or predict into another output folder")
+    return cases
+
+
+def _models(work: Path, plans: Plans, name: str, folds, device, checkpoint,
+            explicit: bool = True) -> list[LoadedModel]:
+    """Folds the user named are loaded as named (a missing one is an error); folds find-best chose are kept
+    where they have `checkpoint`."""
     plans.configuration(name)
-    chosen = folds or trained_folds(work, name, checkpoint)
+    trained = trained_folds(work, name, checkpoint)
+    chosen = folds if folds and explicit else [f for f in trained if not folds or f in {str(x) for x in folds}]
     if not chosen:
-        raise AutosegError(f"configuration '{name}' has no trained fold", work / "models" / name,
-                           f"train it: autoseg train {work} -c {name} -f 0")
+        raise AutosegError(f"configuration '{name}' has no trained fold with {checkpoint}", work / "models" / name,
+                           f"train it (autoseg train {work} -c {name} -f 0), or pass another --checkpoint "
+                           "or configuration (-c)")
     return [load_model(work, name, f, device, checkpoint) for f in chosen]
 
 
@@ -124,11 +169,15 @@ def cascade_channels(seg: np.ndarray, image: np.ndarray, geometry, plans: Plans,
     return one_hot_foreground(label_on_preprocessed_grid(seg, properties, plans, config), plans.num_classes)
 
 
-def _refuse_overwrite(output: Path, cases, overwrite: bool) -> None:
+def _refuse_overwrite(output: Path, cases, overwrite: bool, save_probabilities: bool = False) -> None:
+    """Without --overwrite, no file this run would write may exist already: label maps, and .npz probabilities
+    when they are saved (a user's earlier probabilities are as much theirs as the label maps)."""
     if overwrite or not output.exists():
         return
     targets = [output / f"{c.case_id}{c.file_ending}" for c in cases]
+    if save_probabilities:
+        targets += [output / f"{c.case_id}.npz" for c in cases]
     clashes = [target for target in targets if target.exists()]
     if clashes:
-        raise AutosegError(f"{len(clashes)} prediction(s) already exist in the output folder, e.g. {clashes[0].name}",
-                           output, "choose another output folder or pass --overwrite")
+        raise AutosegError(f"{len(clashes)} file(s) this prediction would write already exist in the output folder, "
+                           f"e.g. {clashes[0].name}", output, "choose another output folder or pass --overwrite")

@@ -7,12 +7,29 @@ turned into probabilities at the end.
 from __future__ import annotations
 
 import itertools
+import math
 from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+
+from autoseg.errors import AutosegError
+
+
+def check_step(step) -> float:
+    """The step as a float when it is in (0, 1]: above 1 windows leave gaps no window covers (NaN logits there),
+    0 or below never advances."""
+    try:
+        value = float(step)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0 < value <= 1:  # NaN fails this too
+        raise AutosegError(f"sliding-window step {step!r} is outside (0, 1]",
+                           fix="pass --step between 0 and 1, e.g. 0.5 (the fraction of the patch each window moves "
+                               "on; smaller overlaps more and is slower)")
+    return value
 
 
 @lru_cache(maxsize=8)
@@ -49,6 +66,7 @@ def sliding_window_logits(model: torch.nn.Module, image: np.ndarray | torch.Tens
 
     `mirror_axes` are the network's spatial axes to mirror (all combinations are averaged, as nnU-Net).
     """
+    step = check_step(step)
     if not torch.is_tensor(image):
         image = torch.from_numpy(np.array(image, dtype=np.float32))  # a copy: cached arrays may be read-only maps
     window = [1, *patch_size] if spatial_dims == 2 else list(patch_size)

@@ -29,11 +29,16 @@ from autoseg.utils.files import write_json
 
 
 def confusion_counts(logits: torch.Tensor, target: torch.Tensor, num_classes: int) -> np.ndarray:
-    """(num_classes - 1, 3) true positives, false positives, false negatives per foreground class."""
+    """(num_classes - 1, 3) true positives, false positives, false negatives per foreground class.
+
+    Target voxels outside the classes 0..num_classes-1 are not counted: the ignore label is the largest value
+    (dataset.json's rule), so it is the one value beyond the classes, and its voxels were never annotated.
+    """
     predicted = logits.argmax(1)
+    scored = (target >= 0) & (target < num_classes)
     counts = np.zeros((num_classes - 1, 3), dtype=np.int64)
     for k in range(1, num_classes):
-        p, t = predicted == k, target == k
+        p, t = (predicted == k) & scored, target == k
         counts[k - 1] = [int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())]
     return counts
 
@@ -58,6 +63,7 @@ def validate_full_images(work: Path, plans: Plans, config: Configuration, model:
         path = write_prediction(restored, geometry, out_dir, case.case_id, ending,
                                 save_probabilities=save_probabilities)
         pairs.append(CasePair(case.case_id, path, Path(label_files[case.case_id])))
-    summary = evaluate_pairs(pairs, plans.labels, reference_folder=info.root / "labelsTr")
+    summary = evaluate_pairs(pairs, plans.labels, reference_folder=info.root / "labelsTr",
+                             ignore_label=plans.ignore_label)
     write_json(out_dir / "summary.json", summary)
     return summary
