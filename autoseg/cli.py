@@ -77,6 +77,9 @@ def _plan_args(p):
     p.add_argument("--no-preprocess", action="store_true", help="write the plans only")
     p.add_argument("--overwrite", action="store_true", help="re-plan into an existing WORK folder")
     p.add_argument("--workers", type=int, help="processes for fingerprint and preprocessing (default 2)")
+    p.add_argument("--regions", metavar="REGIONS.json", help="train region-based labels defined in this file "
+                   "(overrides dataset.json's labels): {\"labels\": {name: [values]}, \"regions_class_order\": "
+                   "[...]}, e.g. benchmarks/brats/regions.json")
 
 
 def _plan(a):
@@ -85,7 +88,8 @@ def _plan(a):
     plans = plan(a.dataset, a.output, preset=a.preset, device=a.device, time_budget=a.time_budget,
                  gpu_memory_gb=a.gpu_memory, cpu_gflops=a.cpu_gflops, configurations=a.configurations,
                  split_mode=a.split_mode, splits_file=a.splits, groups_file=a.groups, folds=a.folds, seed=a.seed,
-                 preprocess=not a.no_preprocess, overwrite=a.overwrite, workers=a.workers)
+                 preprocess=not a.no_preprocess, overwrite=a.overwrite, workers=a.workers,
+                 regions_file=a.regions)
     print(describe_plans(plans))
     return 0
 

@@ -51,6 +51,8 @@ class DatasetInfo:
     num_training_declared: int | None = None
     file_problems: list[str] = field(default_factory=list)   # files that fit no case, found while listing
     dataset_json: dict[str, Any] = field(default_factory=dict)
+    regions: dict[str, list[int]] | None = None      # region-based labels (autoseg/data/regions.py)
+    regions_class_order: list[int] | None = None
 
     @property
     def num_channels(self) -> int:
@@ -86,7 +88,8 @@ def load_dataset(path: str | Path) -> DatasetInfo:
                        channel_names=description.channel_names, labels=description.labels,
                        file_ending=description.file_ending, training=[], test=[],
                        ignore_label=description.ignore_label, num_training_declared=description.num_training,
-                       dataset_json=data)
+                       dataset_json=data, regions=description.regions,
+                       regions_class_order=description.regions_class_order)
     if description.explicit_cases is not None:
         info.training = _explicit_cases(root, description.explicit_cases)
     elif description.layout == NNUNET_V2:

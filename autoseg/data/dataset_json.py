@@ -4,6 +4,9 @@ nnU-Net v2: {"channel_names": {"0": "CT"}, "labels": {"background": 0, "liver": 
              "file_ending": ".nii.gz"}  (+ optional "dataset": {case: {"images": [...], "label": ...}})
 MSD:        {"modality": {"0": "MRI"}, "labels": {"0": "background", "1": "liver"}, "numTraining": N,
              "training": [{"image": "./imagesTr/x.nii.gz", "label": "./labelsTr/x.nii.gz"}], ...}
+Region-based labels (nnU-Net v2 layout only): "labels": {"background": 0, "whole_tumour": [1, 2, 3, 4], ...}
+with "regions_class_order" (see autoseg/data/regions.py); `labels` then holds the plain values the label maps
+use and `regions` the regions.
 Both are reduced to one DatasetDescription; problems are collected, each a sentence with its fix, so verify can
 list them all.
 """
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autoseg.data.naming import split_ending
+from autoseg.data.regions import is_region_value, region_problems
 
 NNUNET_V2 = "nnunet_v2"
 MSD = "msd"
@@ -32,6 +36,8 @@ class DatasetDescription:
     num_training: int | None                # as declared
     training_entries: list[dict[str, Any]] = field(default_factory=list)   # MSD "training" list
     explicit_cases: dict[str, dict[str, Any]] | None = None                # nnU-Net v2 "dataset" key
+    regions: dict[str, list[int]] | None = None      # region name -> label values (region-based labels)
+    regions_class_order: list[int] | None = None     # the value each region writes back into a label map
 
 
 def dataset_json_problems(data: Any) -> list[str]:
@@ -75,6 +81,7 @@ def describe_dataset(data: dict[str, Any]) -> DatasetDescription:
     channel_names = [str(name) for _, name in sorted(data[channels_key].items(), key=lambda kv: int(kv[0]))]
     named_values, _ = _label_values(data, layout)
     labels = {name: value for name, value in named_values if name.lower() != IGNORE_LABEL_NAME}
+    regions = _regions(data) if layout == NNUNET_V2 else None
     ignore = [value for name, value in named_values if name.lower() == IGNORE_LABEL_NAME]
     training = data.get("training") or []
     if layout == NNUNET_V2:
@@ -86,7 +93,9 @@ def describe_dataset(data: dict[str, Any]) -> DatasetDescription:
                               ignore_label=ignore[0] if ignore else None, file_ending=file_ending,
                               num_training=data.get("numTraining"),
                               training_entries=list(training) if layout == MSD else [],
-                              explicit_cases=data.get("dataset") if layout == NNUNET_V2 else None)
+                              explicit_cases=data.get("dataset") if layout == NNUNET_V2 else None,
+                              regions=regions,
+                              regions_class_order=list(data["regions_class_order"]) if regions else None)
 
 
 def _channel_problems(data: dict[str, Any], key: str) -> list[str]:
@@ -101,20 +110,23 @@ def _channel_problems(data: dict[str, Any], key: str) -> list[str]:
 
 
 def _label_values(data: dict[str, Any], layout: str) -> tuple[list[tuple[str, int]], list[str]]:
-    """[(name, value)] and the problems met while reading 'labels'."""
+    """[(name, value)] and the problems met while reading 'labels'. With regions, the pairs are the plain label
+    values the label maps hold (background, every value some region holds, the ignore label)."""
     labels = data.get("labels")
     if not isinstance(labels, dict) or not labels:
         example = '{"background": 0, "tumour": 1}' if layout == NNUNET_V2 else '{"0": "background", "1": "tumour"}'
         return [], [f"'labels' must list the classes, e.g. {example}"]
+    if layout == NNUNET_V2 and any(is_region_value(v) for v in labels.values()):
+        return _region_label_values(data)
     pairs, problems = [], []
     for key, value in labels.items():
         if layout == NNUNET_V2:
             name, raw_value = key, value
         else:
             name, raw_value = value, key
-        if isinstance(raw_value, (list, tuple)):
-            problems.append(f"label '{name}' is a region (list of values); autoseg supports plain labels only: "
-                            "give each class one integer value")
+        if is_region_value(raw_value):
+            problems.append(f"label '{name}' is a region (list of values); regions need the nnU-Net v2 layout "
+                            "(\"channel_names\", \"labels\": {name: [values]}, \"regions_class_order\")")
             continue
         value_int = _as_int(raw_value)
         if value_int is None or value_int < 0:
@@ -123,6 +135,35 @@ def _label_values(data: dict[str, Any], layout: str) -> tuple[list[tuple[str, in
             continue
         pairs.append((str(name), value_int))
     return pairs, problems
+
+
+def _regions(data: dict[str, Any]) -> dict[str, list[int]] | None:
+    """Region name -> values, when 'labels' defines regions (nnU-Net v2: a plain value other than background
+    and the ignore label is then a region of that one value)."""
+    labels = data.get("labels") or {}
+    if not any(is_region_value(v) for v in labels.values()):
+        return None
+    return {str(name): [int(v) for v in value] if is_region_value(value) else [int(value)]
+            for name, value in labels.items()
+            if str(name).lower() != IGNORE_LABEL_NAME and not (not is_region_value(value) and value == 0)}
+
+
+def _region_label_values(data: dict[str, Any]) -> tuple[list[tuple[str, int]], list[str]]:
+    labels = data["labels"]
+    ignore = [_as_int(v) for name, v in labels.items() if str(name).lower() == IGNORE_LABEL_NAME]
+    ignore_label = ignore[0] if ignore and ignore[0] is not None else None
+    raw = {str(name): value if is_region_value(value) else [_as_int(value)]
+           for name, value in labels.items()
+           if str(name).lower() != IGNORE_LABEL_NAME and not (not is_region_value(value) and _as_int(value) == 0)}
+    problems = region_problems(raw, data.get("regions_class_order"), None, ignore_label)
+    if problems:
+        return [], problems
+    regions = _regions(data)
+    single = {values[0]: name for name, values in regions.items() if len(values) == 1}
+    values = sorted({v for vals in regions.values() for v in vals})
+    pairs = [("background", 0)] + [(single.get(v, f"label_{v}"), v) for v in values]
+    pairs += [(IGNORE_LABEL_NAME, ignore_label)] if ignore_label is not None else []
+    return pairs, []
 
 
 def _consecutive_label_problems(pairs: list[tuple[str, int]]) -> list[str]:

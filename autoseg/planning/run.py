@@ -16,6 +16,7 @@ from autoseg.planning.fingerprint import compute_fingerprint, fingerprint_matche
 from autoseg.planning.patch_and_batch import Sizing
 from autoseg.planning.planner import plan_configurations
 from autoseg.planning.presets import load_preset
+from autoseg.planning.regions import apply_regions, choose_regions
 from autoseg.planning.splits import check_split_options, choose_split_mode, load_user_splits, make_splits
 from autoseg.preprocessing.cache import preprocess_dataset
 from autoseg.schema.plans import PLANS_VERSION, Plans, save_plans
@@ -31,8 +32,10 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
          cpu_gflops: float | None = None, configurations: list[str] | None = None,
          split_mode: str = "auto", splits_file: str | Path | None = None, groups_file: str | Path | None = None,
          folds: int = 5, seed: int = 0, preprocess: bool = True, overwrite: bool = False,
-         workers: int | None = None, progress: bool = True) -> Plans:
-    """Plan a dataset into WORK; returns the Plans written to WORK/plans.json."""
+         workers: int | None = None, progress: bool = True, regions_file: str | Path | None = None) -> Plans:
+    """Plan a dataset into WORK; returns the Plans written to WORK/plans.json.
+
+    `regions_file`: region-based labels overriding dataset.json's (autoseg/data/regions.py)."""
     work = Path(work)
     if (work / "plans.json").exists() and not overwrite:
         raise AutosegError("plans.json already exists", work / "plans.json",
@@ -50,18 +53,22 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
         info = load_dataset(dataset)
         log.info("dataset %s: %d training cases, %d channel(s) %s, labels %s (%s layout)", info.name,
                  len(info.training), info.num_channels, info.channel_names, info.labels, info.layout)
+        regions, regions_order, regions_source, regions_note = choose_regions(info, regions_file)
+        log.info("labels: %s", regions_note)
         report = verify_dataset(info, max_workers=workers or 2, progress=progress)
         report.raise_if_problems()
         log.info("verify: no problems found")
         fingerprint = _fingerprint(info, work, seed, workers, progress)
         measure = None if (budget.kind != "cpu" or cpu_gflops) else _measure_rate
         decided = plan_configurations(fingerprint, preset_data, budget, measure, seed=seed)
+        apply_regions(decided["configurations"], regions, info.num_classes)
         plans = Plans(version=PLANS_VERSION, dataset_name=info.name, dataset_path=str(Path(dataset).resolve()),
                       layout=info.layout, file_ending=info.file_ending, channel_names=info.channel_names,
                       labels=info.labels, transpose_forward=decided["transpose_forward"],
                       transpose_backward=decided["transpose_backward"], preset=preset_data["name"],
                       device=budget.to_dict(), seed=seed, configurations=decided["configurations"],
-                      ignore_label=info.ignore_label)
+                      ignore_label=info.ignore_label, regions=regions, regions_class_order=regions_order,
+                      regions_source=regions_source)
         plans.split_mode = _write_splits(work, fingerprint, [c.case_id for c in info.training], split_mode,
                                          splits_file, groups_file, folds, seed)
         save_plans(plans, work)

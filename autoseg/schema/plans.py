@@ -119,6 +119,10 @@ class Plans:
     configurations: dict[str, Configuration]
     split_mode: str = "random"
     ignore_label: int | None = None
+    regions: dict[str, list[int]] | None = None     # region-based training: region name -> label values; the
+    regions_class_order: list[int] | None = None    # networks have one sigmoid output per region, and region i
+                                                    # writes value regions_class_order[i] back into label maps
+    regions_source: str | None = None               # where the regions came from: dataset.json or a --regions file
 
     def configuration(self, name: str) -> Configuration:
         if name not in self.configurations:
@@ -128,7 +132,13 @@ class Plans:
 
     @property
     def num_classes(self) -> int:
+        """Plain label values the label maps hold, background included (the outputs unless regions are used)."""
         return len(self.labels)
+
+    @property
+    def num_outputs(self) -> int:
+        """Network output channels: one per region, or one per class."""
+        return len(self.regions) if self.regions else len(self.labels)
 
 
 def plans_from_dict(data: dict[str, Any], source: str | None = None) -> Plans:
