@@ -271,6 +271,9 @@ def _evaluate_args(p):
     p.add_argument("--file-ending", help="ending of the label maps, e.g. .nii.gz (default: the one ending the "
                    "reference files share); the errors about mixed endings ask for it")
     p.add_argument("--tolerance", type=float, default=1.0, help="surface Dice tolerance in mm")
+    p.add_argument("--regions", metavar="REGIONS.json", help="score regions (each the union of its label values) "
+                   "defined in this regions file or a WORK/plans.json; a --dataset with regions in its "
+                   "dataset.json is scored by regions without it")
     p.add_argument("--overlays", type=int, default=0, metavar="N", help="also save overlay PNGs of the N worst "
                    "cases into SUMMARY_overlays/ next to the summary (needs --dataset)")
     p.add_argument("--workers", type=int, default=1)
@@ -289,14 +292,30 @@ def _evaluate(a):
     if a.dataset:
         from autoseg.data.dataset import load_dataset
         info = load_dataset(a.dataset)
-    summary = evaluate_folders(a.predictions, a.references, labels=info.labels if info else None,
-                               file_ending=a.file_ending, out_json=out, workers=a.workers, tolerance_mm=a.tolerance,
-                               ignore_label=info.ignore_label if info else None)
+    regions = _evaluation_regions(a, info)
+    if regions:
+        from autoseg.evaluation.regions import evaluate_region_folders
+        summary = evaluate_region_folders(a.predictions, a.references, regions, file_ending=a.file_ending,
+                                          out_json=out, workers=a.workers, tolerance_mm=a.tolerance,
+                                          ignore_label=info.ignore_label if info else None)
+    else:
+        summary = evaluate_folders(a.predictions, a.references, labels=info.labels if info else None,
+                                   file_ending=a.file_ending, out_json=out, workers=a.workers,
+                                   tolerance_mm=a.tolerance, ignore_label=info.ignore_label if info else None)
     _print_summary(summary)
     print(f"wrote {out}")
     if overlay_dir is not None:
         _save_overlays(summary, info, overlay_dir, a.overlays)
     return 0
+
+
+def _evaluation_regions(a, info):
+    """--regions FILE (checked against --dataset's label values when given), else the dataset's own regions."""
+    if a.regions:
+        from autoseg.evaluation.regions import regions_for_evaluation
+        declared = {v for v in info.labels.values() if v != 0} if info else None
+        return regions_for_evaluation(a.regions, declared, info.ignore_label if info else None)
+    return info.regions if info else None
 
 
 def _overlay_folder(a, out):
@@ -325,7 +344,8 @@ def _print_summary(summary):
     print(f"{summary['n_cases']} cases, foreground mean: " +
           ", ".join(f"{k} {fg[k]:.4f}" for k in ("Dice", "IoU", "HD95", "ASSD", "NSD") if k in fg))
     for name, stats in summary["per_class"].items():
-        print(f"  {name}: Dice {stats['mean']['Dice']:.4f}, HD95 {stats['mean']['HD95']:.2f} mm")
+        values = f" {summary['regions'][name]}" if summary.get("regions") else ""  # a region's label values
+        print(f"  {name}{values}: Dice {stats['mean']['Dice']:.4f}, HD95 {stats['mean']['HD95']:.2f} mm")
 
 
 verb("evaluate", "score predictions against references (Dice, HD95, NSD, ...)")((_evaluate_args, _evaluate))

@@ -52,6 +52,17 @@ def evaluate_pair(pair: CasePair, label_values: Sequence[int] | None, tolerance_
     With label_values None, the labels scored are those present in either map (read once, not twice).
     Reference voxels of `ignore_label` are left out of every metric.
     """
+    pred, ref, ref_geometry = read_pair(pair)
+    pred, ref = exclude_ignored(pred, ref, ignore_label)
+    values = foreground_values(pred, ref) if label_values is None else label_values
+    values = [value for value in values if value != ignore_label]
+    return {"case": pair.case, "prediction": str(pair.prediction), "reference": str(pair.reference),
+            "spacing": list(ref_geometry.spacing),
+            "metrics": evaluate_case(pred, ref, values, ref_geometry.spacing, tolerance_mm)}
+
+
+def read_pair(pair: CasePair):
+    """(prediction, reference, reference geometry), refused unless both lie on one voxel grid."""
     ref, ref_geometry = read_label(pair.reference)
     pred, pred_geometry = read_label(pair.prediction)
     difference = pred_geometry.mismatch(ref_geometry)
@@ -62,12 +73,7 @@ def evaluate_pair(pair: CasePair, label_values: Sequence[int] | None, tolerance_
                            f"({difference}; prediction first)", pair.prediction,
                            "write predictions in the geometry of the input images (autoseg predict does), "
                            "and check that both folders hold the same cases")
-    pred, ref = exclude_ignored(pred, ref, ignore_label)
-    values = foreground_values(pred, ref) if label_values is None else label_values
-    values = [value for value in values if value != ignore_label]
-    return {"case": pair.case, "prediction": str(pair.prediction), "reference": str(pair.reference),
-            "spacing": list(ref_geometry.spacing),
-            "metrics": evaluate_case(pred, ref, values, ref_geometry.spacing, tolerance_mm)}
+    return pred, ref, ref_geometry
 
 
 def _map_with_progress(function: Callable[[CasePair], dict], pairs: list[CasePair], workers: int) -> list[dict]:

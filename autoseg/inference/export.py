@@ -8,16 +8,22 @@ import numpy as np
 
 from autoseg.data.geometry import Geometry
 from autoseg.data.image_io import write_label
+from autoseg.inference.regions import label_map, region_uncertainty
 from autoseg.utils.files import atomic_write
 
 
-def labels_from_probabilities(probabilities: np.ndarray) -> np.ndarray:
-    return probabilities.argmax(0).astype(np.uint8 if probabilities.shape[0] < 256 else np.int16)
+def labels_from_probabilities(probabilities: np.ndarray, regions_class_order: list[int] | None = None) -> np.ndarray:
+    """argmax over classes, or, with regions (plans.regions_class_order), each region's value where p >= 0.5."""
+    return label_map(probabilities, regions_class_order)
 
 
-def uncertainty(probabilities: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
-    """Mean normalised entropy inside the predicted foreground (0 = certain, 1 = uniform), and its volume."""
-    labels = labels_from_probabilities(probabilities) if labels is None else labels
+def uncertainty(probabilities: np.ndarray, labels: np.ndarray | None = None,
+                regions_class_order: list[int] | None = None) -> dict[str, float]:
+    """Mean normalised entropy inside the predicted foreground (0 = certain, 1 = uniform), and its volume; for
+    region probabilities the binary entropy of each region."""
+    labels = labels_from_probabilities(probabilities, regions_class_order) if labels is None else labels
+    if regions_class_order:
+        return region_uncertainty(probabilities, labels)
     foreground = labels > 0
     if not foreground.any():
         return {"mean_entropy_foreground": 0.0, "foreground_voxels": 0}
@@ -27,9 +33,10 @@ def uncertainty(probabilities: np.ndarray, labels: np.ndarray | None = None) -> 
 
 
 def write_prediction(probabilities: np.ndarray, geometry: Geometry, out_dir: Path, case_id: str, ending: str,
-                     save_probabilities: bool = False, labels: np.ndarray | None = None) -> Path:
+                     save_probabilities: bool = False, labels: np.ndarray | None = None,
+                     regions_class_order: list[int] | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
-    labels = labels_from_probabilities(probabilities) if labels is None else labels
+    labels = labels_from_probabilities(probabilities, regions_class_order) if labels is None else labels
     path = out_dir / f"{case_id}{ending}"
     write_label(labels if geometry.ndim == 3 else labels[0], geometry, path)
     if save_probabilities:

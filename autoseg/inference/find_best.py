@@ -4,6 +4,7 @@ Every trained configuration and every ensemble of two is scored (mean foreground
 their folds share). An ensemble costs twice the inference time of one configuration, so it is chosen only when it
 beats the best single configuration clearly: by more than `TIE` and by more than one standard error of the
 per-case differences (a gain the case-to-case noise explains does not earn the doubled cost).
+With regions (plans.regions) the Dice is per region and no postprocessing is tried.
 Then connected-component postprocessing on the winner: keep only the largest foreground component, then per
 class, each adopted only where it improves the CV Dice and harms no class. The choice goes to WORK/inference.json.
 """
@@ -20,6 +21,7 @@ from autoseg.data.dataset import load_dataset
 from autoseg.data.image_io import read_label
 from autoseg.errors import AutosegError
 from autoseg.evaluation.metrics import exclude_ignored, overlap_metrics
+from autoseg.evaluation.regions import region_dice
 from autoseg.inference.export import labels_from_probabilities, load_probability_file
 from autoseg.inference.models import model_dir, trained_folds
 from autoseg.inference.postprocessing import apply_postprocessing
@@ -49,6 +51,11 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
     references = {c.case_id: c.label_file for c in info.training}
     ignore = plans.ignore_label  # not a class: its voxels are left out of every score
     classes = [v for v in plans.labels.values() if v not in (0, ignore)]
+    order = plans.regions_class_order  # regions: label maps by this order, scored per region (union of values)
+    regions = list(plans.regions.values()) if plans.regions else None
+
+    def dice(seg, ref):
+        return region_dice(seg, ref, regions, ignore) if regions else _class_dice(seg, ref, classes, ignore)
     candidates = [(n,) for n in names] + list(itertools.combinations(names, 2))
     scores: dict[tuple[str, ...], list[list[float]]] = {c: [] for c in candidates}
 
@@ -60,18 +67,20 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
     for case, fold in tqdm(sorted(cases.items()), desc="find-best", disable=not progress):
         probs, ref = case_data(case, fold)
         for candidate in candidates:
-            seg = labels_from_probabilities(sum(probs[n] for n in candidate) / len(candidate))
-            scores[candidate].append(_class_dice(seg, ref, classes, ignore))
+            seg = labels_from_probabilities(sum(probs[n] for n in candidate) / len(candidate), order)
+            scores[candidate].append(dice(seg, ref))
     table = {"+".join(c): float(np.mean(v)) for c, v in scores.items()}
     best, reason = choose_candidate(scores)
     log.info("find-best: %s", reason)
-    # Pass 2: postprocessing variants of the winner.
+    # Pass 2: postprocessing variants of the winner (not for regions: removing a component of one label value
+    # would change several overlapping regions at once, which the per-class rules cannot weigh).
     variants = []
-    for case, fold in sorted(cases.items()):
+    for case, fold in sorted(cases.items()) if not regions else []:
         probs, ref = case_data(case, fold)
         seg = labels_from_probabilities(sum(probs[n] for n in best) / len(best))
         variants.append(postprocessing_variants(seg, ref, classes, ignore))
-    rules, pp_report = choose_postprocessing(variants, classes)
+    rules, pp_report = choose_postprocessing(variants, classes) if not regions else \
+        (None, {"skipped": "the plan trains regions: no connected-component postprocessing is tried"})
     result = {"configurations": list(best), "folds": common, "cv_cases": len(cases),
               "cv_dice": table, "chosen_dice": table["+".join(best)], "choice": reason, "postprocessing": rules,
               "postprocessing_report": pp_report}

@@ -10,9 +10,9 @@ import torch
 
 from autoseg.data.geometry import Geometry
 from autoseg.inference.models import LoadedModel
+from autoseg.inference.regions import probabilities_from_logits, restore_output
 from autoseg.inference.sliding_window import check_step, sliding_window_logits
 from autoseg.preprocessing.case import preprocess_arrays
-from autoseg.preprocessing.undo import restore_probabilities
 from autoseg.schema.plans import Configuration, Plans
 
 
@@ -39,15 +39,16 @@ def mirror_axes(config: Configuration, tta: bool) -> tuple[int, ...]:
 
 
 def predict_preprocessed(models: list[LoadedModel], data: np.ndarray, config: Configuration,
-                         settings: InferenceSettings) -> np.ndarray:
-    """Probabilities (K, *data spatial) averaged over the models (folds)."""
+                         settings: InferenceSettings, regions: bool = False) -> np.ndarray:
+    """Probabilities (K, *data spatial) averaged over the models (folds); `regions`: sigmoid per region output
+    (plans.regions) instead of a softmax over classes."""
     probabilities = None
     for model in models:
         logits = sliding_window_logits(model.network, data, config.patch_size, model.spec.num_classes,
                                        config.spatial_dims, settings.step, mirror_axes(config, settings.tta),
                                        settings.batch_size, settings.device, settings.autocast(),
                                        channels_last=settings.device.type == "cpu")
-        probs = torch.softmax(logits, 0).numpy()
+        probs = probabilities_from_logits(logits, regions)
         probabilities = probs if probabilities is None else probabilities + probs
     return probabilities / len(models)
 
@@ -59,5 +60,5 @@ def predict_case(image: np.ndarray, geometry: Geometry, plans: Plans, config: Co
     data, _, properties = preprocess_arrays(image, geometry, plans, config)
     if extra_channels is not None:
         data = np.concatenate([data, extra_channels], axis=0)
-    probs = predict_preprocessed(models, data, config, settings)
-    return restore_probabilities(probs, properties, plans.transpose_backward), properties
+    probs = predict_preprocessed(models, data, config, settings, bool(plans.regions))
+    return restore_output(probs, properties, plans.transpose_backward, bool(plans.regions)), properties

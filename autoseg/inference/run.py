@@ -25,7 +25,8 @@ from autoseg.inference.predictor import InferenceSettings, predict_case
 from autoseg.inference.sliding_window import check_step
 from autoseg.data.image_io import write_label
 from autoseg.planning.budget import detect_device
-from autoseg.preprocessing.case import label_on_preprocessed_grid, one_hot_foreground, preprocess_arrays
+from autoseg.inference.regions import stage_input
+from autoseg.preprocessing.case import label_on_preprocessed_grid, preprocess_arrays
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.utils.files import read_json, write_json
 from autoseg.utils.logs import get_logger
@@ -98,8 +99,10 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
             t0 = time.monotonic()
             image, geometry = read_case(case, info)
             probabilities = _ensemble(image, geometry, plans, names, models, settings)
-            seg = apply_postprocessing(labels_from_probabilities(probabilities), rules)
-            records[case.case_id] = {"seconds": round(time.monotonic() - t0, 3), **uncertainty(probabilities, seg),
+            order = plans.regions_class_order  # regions: label map by this order, not argmax
+            seg = apply_postprocessing(labels_from_probabilities(probabilities, order), rules)
+            records[case.case_id] = {"seconds": round(time.monotonic() - t0, 3),
+                                     **uncertainty(probabilities, seg, order),
                                      "settings": settings_record}
             path = output / f"{case.case_id}{case.file_ending}"
             pending.append(writer.submit(write_label, seg if geometry.ndim == 3 else seg[0], geometry, path))
@@ -157,16 +160,18 @@ def _ensemble(image, geometry, plans: Plans, names: list[str], models, settings)
         if config.previous_stage:
             previous = plans.configuration(config.previous_stage)
             low, _ = predict_case(image, geometry, plans, previous, models[config.previous_stage], settings)
-            extra = cascade_channels(labels_from_probabilities(low), image, geometry, plans, config)
+            extra = cascade_channels(labels_from_probabilities(low, plans.regions_class_order), image, geometry,
+                                     plans, config)
         probs, _ = predict_case(image, geometry, plans, config, models[name], settings, extra)
         total = probs if total is None else total + probs
     return total / len(names)
 
 
 def cascade_channels(seg: np.ndarray, image: np.ndarray, geometry, plans: Plans, config) -> np.ndarray:
-    """The previous stage's segmentation on this configuration's preprocessed grid, one-hot per foreground class."""
+    """The previous stage's segmentation on this configuration's preprocessed grid, one-hot per foreground class
+    (or its region masks, when the plan trains regions)."""
     _, _, properties = preprocess_arrays(image, geometry, plans, config)
-    return one_hot_foreground(label_on_preprocessed_grid(seg, properties, plans, config), plans.num_classes)
+    return stage_input(label_on_preprocessed_grid(seg, properties, plans, config), plans)
 
 
 def _refuse_overwrite(output: Path, cases, overwrite: bool, save_probabilities: bool = False) -> None:

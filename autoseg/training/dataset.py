@@ -46,12 +46,14 @@ def load_cases(folder: Path, case_ids: list[str]) -> list[TrainingCase]:
 
 
 def add_previous_stage(cases: list[TrainingCase], work: Path, plans, config) -> None:
-    """Cascade: append the previous stage's cross-validation prediction of every case as one-hot channels.
+    """Cascade: append the previous stage's cross-validation prediction of every case as one-hot channels (region
+    masks when the plan trains regions).
 
     Each training case must have been predicted by a previous-stage model that did not train on it (its fold's
     validation output), as in nnU-Net: otherwise the cascade would learn from unrealistically good inputs."""
     from autoseg.data.image_io import read_label
-    from autoseg.preprocessing.case import label_on_preprocessed_grid, one_hot_foreground
+    from autoseg.inference.regions import stage_input
+    from autoseg.preprocessing.case import label_on_preprocessed_grid
 
     previous = config.previous_stage
     predictions = {p.name.removesuffix(plans.file_ending): p
@@ -64,4 +66,4 @@ def add_previous_stage(cases: list[TrainingCase], work: Path, plans, config) -> 
     for case in cases:
         label, _ = read_label(predictions[case.case_id])
         grid = label_on_preprocessed_grid(label, case.properties, plans, config)
-        case.image = np.concatenate([np.asarray(case.image), one_hot_foreground(grid, plans.num_classes)])
+        case.image = np.concatenate([np.asarray(case.image), stage_input(grid, plans)])

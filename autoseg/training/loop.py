@@ -195,7 +195,7 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
     optimizer = build_optimizer(model, tplan)
     average = WeightAverage(model, tplan.weight_averaging) if tplan.weight_averaging > 0 else None
     loss_fn = DeepSupervisionLoss(tplan.loss, model.output_scales, tplan.batch_dice, tplan.deep_supervision_levels,
-                                  plans.ignore_label)
+                                  plans.ignore_label, list(plans.regions.values()) if plans.regions else None)
 
     state: dict[str, Any] = {"epoch": 0, "iteration": 0, "elapsed": 0.0, "history": [], "best_ema": -1.0,
                              "ema": None}
@@ -378,7 +378,7 @@ def _validate_epoch(model, val_loader, tplan, loss_fn, device, precision, channe
     if val_loader is None or tplan.val_iterations <= 0:
         return {"val_loss": None, "pseudo_dice": None, "pseudo_dice_per_class": None}
     model.eval()
-    counts = np.zeros((num_classes - 1, 3), dtype=np.int64)
+    counts = 0  # per class, or per region when the plan trains regions (loss_fn.regions)
     losses = []
     for _ in range(tplan.val_iterations):
         batch = next(val_loader)
@@ -389,7 +389,7 @@ def _validate_epoch(model, val_loader, tplan, loss_fn, device, precision, channe
         with autocast(device, precision):
             logits = model(data)
         losses.append(float(loss_fn.loss(logits.float(), target, batch_dice=tplan.batch_dice)))
-        counts += confusion_counts(logits, target, num_classes)
+        counts = counts + confusion_counts(logits, target, num_classes, loss_fn.regions, loss_fn.ignore_label)
     per_class = pseudo_dice(counts)
     return {"val_loss": distributed.average(float(np.mean(losses))),
             "pseudo_dice": distributed.average(float(np.mean(per_class))), "pseudo_dice_per_class": per_class}

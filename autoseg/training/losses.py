@@ -5,7 +5,8 @@ integer targets (N, *spatial).
 - ce, weighted_ce (inverse-sqrt class frequency in the batch), tversky (alpha 0.3 / beta 0.7, favours recall),
   generalised_dice (Sudre 2017, inverse squared volume weights), focal (gamma 2), boundary_dice (Dice + CE +
   a boundary term from signed distances of the target, Kervadec 2019).
-`DeepSupervisionLoss` applies one of them to every output, weights halving per scale and normalised.
+`DeepSupervisionLoss` applies one of them to every output, weights halving per scale and normalised; with
+`regions` (region-based training) it applies the sigmoid form of region_losses.py instead.
 """
 from __future__ import annotations
 
@@ -139,8 +140,11 @@ def deep_supervision_weights(n: int) -> list[float]:
 
 class DeepSupervisionLoss:
     def __init__(self, name: str, output_scales: Sequence[Sequence[int]], batch_dice: bool = True,
-                 levels: int = 0, ignore_label: int | None = None):
-        self.loss = get_loss(name)
+                 levels: int = 0, ignore_label: int | None = None,
+                 regions: Sequence[Sequence[int]] | None = None):
+        from autoseg.training.region_losses import get_region_loss
+        self.regions = [list(r) for r in regions] if regions else None
+        self.loss = get_region_loss(name, self.regions) if self.regions else get_loss(name)
         self.scales = [tuple(s) for s in output_scales]
         if levels:
             self.scales = self.scales[:levels]

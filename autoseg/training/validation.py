@@ -17,29 +17,49 @@ from tqdm import tqdm
 
 from autoseg.data.dataset import load_dataset
 from autoseg.data.geometry import Geometry
+from autoseg.data.regions import batch_region_masks
 from autoseg.evaluation.pairing import CasePair
+from autoseg.evaluation.regions import evaluate_region_pairs
 from autoseg.evaluation.summary import evaluate_pairs
 from autoseg.inference.export import write_prediction
 from autoseg.inference.models import LoadedModel
 from autoseg.inference.predictor import InferenceSettings, predict_preprocessed
+from autoseg.inference.regions import restore_output
 from autoseg.preprocessing.undo import restore_probabilities
 from autoseg.schema.plans import Configuration, Plans
 from autoseg.training.dataset import TrainingCase
 from autoseg.utils.files import write_json
 
 
-def confusion_counts(logits: torch.Tensor, target: torch.Tensor, num_classes: int) -> np.ndarray:
+def confusion_counts(logits: torch.Tensor, target: torch.Tensor, num_classes: int,
+                     regions: list[list[int]] | None = None, ignore_label: int | None = None) -> np.ndarray:
     """(num_classes - 1, 3) true positives, false positives, false negatives per foreground class.
 
     Target voxels outside the classes 0..num_classes-1 are not counted: the ignore label is the largest value
     (dataset.json's rule), so it is the one value beyond the classes, and its voxels were never annotated.
+    With `regions` (one sigmoid output each): (len(regions), 3) per region, a voxel predicted in a region where
+    its logit is > 0 (probability > 0.5), voxels of `ignore_label` not counted.
     """
+    if regions:
+        return region_confusion_counts(logits, target, regions, ignore_label)
     predicted = logits.argmax(1)
     scored = (target >= 0) & (target < num_classes)
     counts = np.zeros((num_classes - 1, 3), dtype=np.int64)
     for k in range(1, num_classes):
         p, t = (predicted == k) & scored, target == k
         counts[k - 1] = [int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())]
+    return counts
+
+
+def region_confusion_counts(logits: torch.Tensor, target: torch.Tensor, regions: list[list[int]],
+                            ignore_label: int | None = None) -> np.ndarray:
+    predicted = logits > 0
+    masks = batch_region_masks(target, regions).bool()
+    scored = (target != ignore_label).unsqueeze(1) if ignore_label is not None else torch.ones_like(masks[:, :1])
+    counts = np.zeros((len(regions), 3), dtype=np.int64)
+    for r in range(len(regions)):
+        p, t = predicted[:, r] & scored[:, 0], masks[:, r]
+        counts[r] = [int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())]
     return counts
 
 
@@ -55,15 +75,25 @@ def validate_full_images(work: Path, plans: Plans, config: Configuration, model:
     info = load_dataset(plans.dataset_path)
     label_files = {c.case_id: c.label_file for c in info.training}
     pairs = []
+    regions = bool(getattr(plans, "regions", None))
     for case in tqdm(cases, desc="validation", disable=not progress):
-        probabilities = predict_preprocessed([model], np.asarray(case.image), config, settings)
-        restored = restore_probabilities(probabilities, case.properties, plans.transpose_backward)
+        if regions:
+            probabilities = predict_preprocessed([model], np.asarray(case.image), config, settings, regions=True)
+            restored = restore_output(probabilities, case.properties, plans.transpose_backward, regions=True)
+        else:
+            probabilities = predict_preprocessed([model], np.asarray(case.image), config, settings)
+            restored = restore_probabilities(probabilities, case.properties, plans.transpose_backward)
         geometry = Geometry.from_dict(case.properties["geometry"])
         ending = plans.file_ending
         path = write_prediction(restored, geometry, out_dir, case.case_id, ending,
-                                save_probabilities=save_probabilities)
+                                save_probabilities=save_probabilities,
+                                regions_class_order=plans.regions_class_order if regions else None)
         pairs.append(CasePair(case.case_id, path, Path(label_files[case.case_id])))
-    summary = evaluate_pairs(pairs, plans.labels, reference_folder=info.root / "labelsTr",
-                             ignore_label=plans.ignore_label)
+    if regions:  # scored per region (the union of its values), as the plan trains them
+        summary = evaluate_region_pairs(pairs, plans.regions, reference_folder=info.root / "labelsTr",
+                                        ignore_label=plans.ignore_label)
+    else:
+        summary = evaluate_pairs(pairs, plans.labels, reference_folder=info.root / "labelsTr",
+                                 ignore_label=plans.ignore_label)
     write_json(out_dir / "summary.json", summary)
     return summary
