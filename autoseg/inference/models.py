@@ -1,4 +1,5 @@
-"""Trained models on disk: WORK/models/<configuration>/fold_<k>/checkpoint_*.pt, loaded for prediction."""
+"""Trained models on disk: WORK/models/<configuration>/fold_<k>/checkpoint_*.pt (an exported model has the same
+layout), loaded weights-only for prediction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from autoseg.errors import AutosegError
 from autoseg.networks import build_network, reparameterize
 from autoseg.schema.convert import from_dict
 from autoseg.schema.network import NetworkSpec
+from autoseg.utils.torch_files import safe_torch_load
 
 
 def model_dir(work: str | Path, configuration: str, fold: int | str) -> Path:
@@ -38,10 +40,17 @@ def load_model(work: str | Path, configuration: str, fold: int | str, device: to
         raise AutosegError(f"no trained model for configuration '{configuration}' fold {fold}", path,
                            f"train it with 'autoseg train {work} -c {configuration} -f {fold}'"
                            + (f", or use the trained folds {available}" if available else ""))
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    return network_from_state(safe_torch_load(path), str(fold), device, path)
+
+
+def network_from_state(state: dict, fold: str, device: torch.device, path: str | Path) -> LoadedModel:
+    """The inference network of a checkpoint's state (a WORK's or an exported model's), ready to predict."""
+    if not isinstance(state, dict) or "weights" not in state or "network_spec" not in state:
+        raise AutosegError("not an autoseg checkpoint (no weights or network_spec)", path,
+                           "use a checkpoint_*.pt written by 'autoseg train' or 'autoseg export'")
     spec = from_dict(NetworkSpec, state["network_spec"], "checkpoint.network_spec", str(path))
     network = build_network(spec)
     network.load_state_dict(state["weights"])
     network.eval()
     reparameterize(network)
-    return LoadedModel(str(fold), network.to(device), spec)
+    return LoadedModel(fold, network.to(device), spec)
