@@ -56,6 +56,22 @@ def default_selection(work: Path, plans: Plans, checkpoint: str = "checkpoint_fi
                        + ("" if checkpoint == "checkpoint_final.pt" else ", or pass --checkpoint checkpoint_final.pt"))
 
 
+def load_selected_models(work: Path, plans: Plans, selection: dict[str, Any], configurations, folds, device,
+                         checkpoint: str) -> dict[str, list[LoadedModel]]:
+    """The networks of the chosen configurations (and of their cascade's previous stages), per configuration;
+    shared by `autoseg predict` and autoseg.Predictor, so both segment with the same models."""
+    # find-best's cross-validated folds, when it chose: not a later 'all' run or a fold it never scored.
+    chosen_folds = folds or (selection.get("folds") if not configurations else None)
+    models = {name: _models(work, plans, name, chosen_folds, device, checkpoint, explicit=bool(folds))
+              for name in selection["configurations"]}
+    for name in list(models):
+        previous = plans.configuration(name).previous_stage
+        if previous and previous not in models:
+            models[previous] = _models(work, plans, previous, chosen_folds, device, checkpoint,
+                                       explicit=bool(folds))
+    return models
+
+
 def predict(work: str | Path, inputs, output: str | Path, configurations: list[str] | None = None,
             folds: list[str] | None = None, tta: bool = True, save_probabilities: bool = False,
             device: str = "auto", overwrite: bool = False, checkpoint: str = "checkpoint_final.pt",
@@ -76,15 +92,7 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
                            "write predictions to a separate folder")
     kind = detect_device(device)
     settings = InferenceSettings(device=torch.device(kind), tta=tta, step=step)
-    # find-best's cross-validated folds, when it chose: not a later 'all' run or a fold it never scored.
-    chosen_folds = folds or (selection.get("folds") if not configurations else None)
-    models = {name: _models(work, plans, name, chosen_folds, settings.device, checkpoint, explicit=bool(folds))
-              for name in names}
-    for name in list(models):
-        previous = plans.configuration(name).previous_stage
-        if previous and previous not in models:
-            models[previous] = _models(work, plans, previous, chosen_folds, settings.device, checkpoint,
-                                       explicit=bool(folds))
+    models = load_selected_models(work, plans, selection, configurations, folds, settings.device, checkpoint)
     used_folds = {n: [m.fold for m in ms] for n, ms in models.items()}
     settings_record = {"configurations": names, "folds": used_folds, "checkpoint": checkpoint, "tta": tta,
                        "postprocessing": rules, "step": step}
