@@ -106,9 +106,8 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
         for case in tqdm(cases, desc="predict", disable=not progress):
             t0 = time.monotonic()
             image, geometry = read_case(case, info)
-            probabilities = _ensemble(image, geometry, plans, names, models, settings)
-            order = plans.regions_class_order  # regions: label map by this order, not argmax
-            seg = apply_postprocessing(labels_from_probabilities(probabilities, order), rules)
+            probabilities, seg = segment_case(image, geometry, plans, names, models, settings, rules)
+            order = plans.regions_class_order
             records[case.case_id] = {"seconds": round(time.monotonic() - t0, 3),
                                      **uncertainty(probabilities, seg, order),
                                      "settings": settings_record}
@@ -158,6 +157,16 @@ def _models(work: Path, plans: Plans, name: str, folds, device, checkpoint,
                            f"train it (autoseg train {work} -c {name} -f 0), or pass another --checkpoint "
                            "or configuration (-c)")
     return [load_model(work, name, f, device, checkpoint) for f in chosen]
+
+
+def segment_case(image: np.ndarray, geometry, plans: Plans, names: list[str], models, settings,
+                 rules) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, label map) of one raw image (C, Z, Y, X) on its own grid: the ensemble of `names`, labels
+    by argmax (or by regions_class_order for regions), then the postprocessing `rules`. `autoseg predict` and
+    autoseg.Predictor both call this, so they give the same labels."""
+    probabilities = _ensemble(image, geometry, plans, names, models, settings)
+    seg = apply_postprocessing(labels_from_probabilities(probabilities, plans.regions_class_order), rules)
+    return probabilities, seg
 
 
 def _ensemble(image, geometry, plans: Plans, names: list[str], models, settings) -> np.ndarray:
