@@ -3,13 +3,17 @@ predictions -> predict runs both stages."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from autoseg.data.image_io import read_label
+from autoseg.errors import AutosegError
 from autoseg.inference.run import predict
 from autoseg.planning.run import plan
 from tests.conftest import shrink_epochs
+from autoseg.training.dataset import out_of_fold_predictions, previous_stage_folds
 from autoseg.training.loop import train
 
 
@@ -33,3 +37,41 @@ def test_cascade_trains_on_lowres_cv_predictions_and_predicts(synthetic_3d, tmp_
         seg, geometry = read_label(out / f"{case}.nii.gz")
         assert seg.shape == read_label(synthetic_3d / "labelsTs" / f"{case}.nii.gz")[0].shape
         assert set(np.unique(seg)) <= {0, 1, 2}
+
+
+def _fake_lowres_run(work, splits, predicted):
+    """A work folder with splits.json and, per fold, validation predictions of the given cases."""
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "splits.json").write_text(json.dumps(splits))
+    for fold, cases in predicted.items():
+        folder = work / "models" / "3d_lowres" / f"fold_{fold}" / "validation"
+        folder.mkdir(parents=True, exist_ok=True)
+        for case in cases:
+            (folder / f"{case}.nii.gz").write_bytes(b"")
+
+
+SPLITS = [{"train": ["b", "c"], "val": ["a"]}, {"train": ["a", "c"], "val": ["b"]},
+          {"train": ["a", "b"], "val": ["c"]}]
+PLANS = SimpleNamespace(file_ending=".nii.gz")
+CASCADE = SimpleNamespace(name="3d_cascade_fullres", previous_stage="3d_lowres")
+
+
+def test_cascade_inputs_come_only_from_the_fold_that_held_each_case_out(tmp_path):
+    # fold 0's folder also holds a prediction of "b", a case fold 0 trained on: it must not be used
+    _fake_lowres_run(tmp_path, SPLITS, {0: ["a", "b"], 1: ["b"], 2: ["c"]})
+    found = out_of_fold_predictions(tmp_path, PLANS, CASCADE, ["a", "b", "c"])
+    assert {c: p.parent.parent.name for c, p in found.items()} == {"a": "fold_0", "b": "fold_1", "c": "fold_2"}
+
+
+def test_cascade_refuses_a_missing_lowres_fold_and_names_it(tmp_path):
+    # fold 1 not trained: its prediction of "a" (a case it never saw) is absent and fold 0's cannot stand in
+    _fake_lowres_run(tmp_path, SPLITS, {0: ["a", "b"], 2: ["c"]})
+    with pytest.raises(AutosegError) as error:
+        out_of_fold_predictions(tmp_path, PLANS, CASCADE, ["a", "b", "c"])
+    assert "['b']" in str(error.value) and "-c 3d_lowres -f 1" in error.value.fix
+
+
+def test_previous_stage_folds_cover_every_training_case_and_the_fold_itself():
+    assert previous_stage_folds(SPLITS, [0]) == [0, 1, 2]
+    two = [{"train": ["a", "b"], "val": ["c", "d"]}, {"train": ["c", "d"], "val": ["a", "b"]}]
+    assert previous_stage_folds(two, [0]) == [0, 1]

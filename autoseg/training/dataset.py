@@ -9,6 +9,7 @@ import numpy as np
 
 from autoseg.errors import AutosegError
 from autoseg.preprocessing.cache import is_cached, load_case, stale_cache_problem
+from autoseg.utils.files import read_json
 
 # Load every case into RAM below this total size; above it, read patches from memory-mapped files.
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
@@ -46,24 +47,57 @@ def load_cases(folder: Path, case_ids: list[str]) -> list[TrainingCase]:
 
 
 def add_previous_stage(cases: list[TrainingCase], work: Path, plans, config) -> None:
-    """Cascade: append the previous stage's cross-validation prediction of every case as one-hot channels (region
+    """Cascade: append the previous stage's out-of-fold prediction of every case as one-hot channels (region
     masks when the plan trains regions).
 
-    Each training case must have been predicted by a previous-stage model that did not train on it (its fold's
-    validation output), as in nnU-Net: otherwise the cascade would learn from unrealistically good inputs."""
+    Each case's input is the prediction of the previous-stage fold that held the case out (its validation
+    output), as in nnU-Net: a prediction by a model that trained on the case would be unrealistically good, and
+    the cascade would learn to trust it more than it deserves at test time."""
     from autoseg.data.image_io import read_label
     from autoseg.inference.regions import stage_input
     from autoseg.preprocessing.case import label_on_preprocessed_grid
 
-    previous = config.previous_stage
-    predictions = {p.name.removesuffix(plans.file_ending): p
-                   for p in (work / "models" / previous).glob(f"fold_*/validation/*{plans.file_ending}")}
-    missing = [c.case_id for c in cases if c.case_id not in predictions]
-    if missing:
-        raise AutosegError(f"{config.name} needs {previous}'s cross-validation prediction of every training case; "
-                           f"{len(missing)} missing (e.g. {missing[:3]})", work / "models" / previous,
-                           f"train every fold of {previous} first: autoseg train WORK -c {previous} -f 0 1 2 3 4")
+    predictions = out_of_fold_predictions(work, plans, config, [c.case_id for c in cases])
     for case in cases:
         label, _ = read_label(predictions[case.case_id])
         grid = label_on_preprocessed_grid(label, case.properties, plans, config)
         case.image = np.concatenate([np.asarray(case.image), stage_input(grid, plans)])
+
+
+def out_of_fold_predictions(work: Path, plans, config, case_ids: list[str]) -> dict[str, Path]:
+    """case -> the validation prediction of config's previous stage by the fold whose validation set holds the
+    case (per splits.json). Predictions in a fold's validation folder of cases that fold trained on are never used; a case
+    no trained fold held out is an error naming the folds to train."""
+    previous = config.previous_stage
+    splits = read_json(work / "splits.json", "splits.json")
+    found: dict[str, Path] = {}
+    needed: dict[str, set[int]] = {}
+    for fold, split in enumerate(splits):
+        folder = work / "models" / previous / f"fold_{fold}" / "validation"
+        for case_id in split["val"]:
+            path = folder / f"{case_id}{plans.file_ending}"
+            if path.is_file():
+                found.setdefault(case_id, path)
+            else:
+                needed.setdefault(case_id, set()).add(fold)
+    missing = [c for c in case_ids if c not in found]
+    if missing:
+        folds = sorted({f for c in missing for f in needed.get(c, ())})
+        fix = (f"train those folds of {previous} first (validation on): autoseg train {work} -c {previous} -f "
+               + " ".join(map(str, folds))) if folds else \
+            "no fold of splits.json holds these cases out; re-plan with splits whose validation sets cover them"
+        raise AutosegError(f"{config.name} needs {previous}'s out-of-fold prediction of every "
+                           f"training case; {len(missing)} missing (e.g. {missing[:3]}), held out by fold(s) "
+                           f"{folds}", work / "models" / previous, fix)
+    return found
+
+
+def previous_stage_folds(splits: list[dict], folds: list[int]) -> list[int]:
+    """The previous-stage folds a cascade trained on `folds` needs: every fold holding out one of their training
+    cases (their out-of-fold inputs) and the folds themselves (their validation cases' inputs at prediction)."""
+    wanted = set(folds)
+    for fold in folds:
+        train = set(splits[fold]["train"])
+        wanted |= {k for k, split in enumerate(splits) if train & set(split["val"])}
+    return sorted(wanted)
+
