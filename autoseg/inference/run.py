@@ -56,6 +56,16 @@ def default_selection(work: Path, plans: Plans, checkpoint: str = "checkpoint_fi
                        + ("" if checkpoint == "checkpoint_final.pt" else ", or pass --checkpoint checkpoint_final.pt"))
 
 
+def choose_selection(work: Path, plans: Plans, configurations: list[str] | None, checkpoint: str,
+                     postprocessing: bool) -> tuple[list[str], Any, dict[str, Any]]:
+    """(configurations, postprocessing rules, selection): find-best's choice unless configurations are named
+    (its postprocessing belongs to its own choice only)."""
+    selection = (default_selection(work, plans, checkpoint) if not configurations
+                 else {"configurations": configurations})
+    rules = selection.get("postprocessing") if postprocessing and not configurations else None
+    return selection["configurations"], rules, selection
+
+
 def load_selected_models(work: Path, plans: Plans, selection: dict[str, Any], configurations, folds, device,
                          checkpoint: str) -> dict[str, list[LoadedModel]]:
     """The networks of the chosen configurations (and of their cascade's previous stages), per configuration;
@@ -81,10 +91,7 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
     plans = load_plans(work)
     info = info_from_plans(plans)
     cases = list_input_cases(inputs, info)
-    selection = (default_selection(work, plans, checkpoint) if not configurations
-                 else {"configurations": configurations})
-    names = selection["configurations"]
-    rules = selection.get("postprocessing") if postprocessing and not configurations else None
+    names, rules, selection = choose_selection(work, plans, configurations, checkpoint, postprocessing)
     _refuse_overwrite(output, cases, overwrite, save_probabilities)
     _previous_cases(output / REPORT_NAME)  # an unreadable report fails now, not after every case is predicted
     if any(f.parent.resolve() == output.resolve() for c in cases for f in c.image_files):
