@@ -15,6 +15,7 @@ from autoseg.planning.budget import (DeviceBudget, cpu_name, cuda_budget, detect
 from autoseg.planning.fingerprint import compute_fingerprint, fingerprint_matches
 from autoseg.planning.patch_and_batch import Sizing
 from autoseg.planning.planner import plan_configurations
+from autoseg.planning.plans_transfer import load_source_plans, transfer_configurations
 from autoseg.planning.presets import load_preset
 from autoseg.planning.regions import apply_regions, choose_regions
 from autoseg.planning.splits import check_split_options, choose_split_mode, load_user_splits, make_splits
@@ -32,10 +33,12 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
          cpu_gflops: float | None = None, configurations: list[str] | None = None,
          split_mode: str = "auto", splits_file: str | Path | None = None, groups_file: str | Path | None = None,
          folds: int = 5, seed: int = 0, preprocess: bool = True, overwrite: bool = False,
-         workers: int | None = None, progress: bool = True, regions_file: str | Path | None = None) -> Plans:
+         workers: int | None = None, progress: bool = True, regions_file: str | Path | None = None,
+         plans_from: str | Path | None = None) -> Plans:
     """Plan a dataset into WORK; returns the Plans written to WORK/plans.json.
 
-    `regions_file`: region-based labels overriding dataset.json's (autoseg/data/regions.py)."""
+    `regions_file`: region-based labels overriding dataset.json's (autoseg/data/regions.py).
+    `plans_from`: another WORK folder or plans.json whose configurations are transferred (plans_transfer.py)."""
     work = Path(work)
     if (work / "plans.json").exists() and not overwrite:
         raise AutosegError("plans.json already exists", work / "plans.json",
@@ -48,6 +51,7 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
         # Flags are checked before verify and fingerprint, which take minutes on a large dataset.
         preset_data = load_preset(preset)
         budget = _budget(device, preset_data, time_budget, gpu_memory_gb, cpu_gflops)
+        source_plans = load_source_plans(plans_from) if plans_from else None
         if not splits_file:
             check_split_options(folds, split_mode, bool(groups_file))
         info = load_dataset(dataset)
@@ -61,6 +65,9 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
         fingerprint = _fingerprint(info, work, seed, workers, progress)
         measure = None if (budget.kind != "cpu" or cpu_gflops) else _measure_rate
         decided = plan_configurations(fingerprint, preset_data, budget, measure, seed=seed)
+        if source_plans:
+            decided = transfer_configurations(*source_plans, decided, fingerprint)
+            log.info("plans transferred from %s: configurations %s", source_plans[1], list(decided["configurations"]))
         apply_regions(decided["configurations"], regions, info.num_classes)
         plans = Plans(version=PLANS_VERSION, dataset_name=info.name, dataset_path=str(Path(dataset).resolve()),
                       layout=info.layout, file_ending=info.file_ending, channel_names=info.channel_names,
