@@ -32,6 +32,7 @@ from autoseg.training.checkpoint import (BEST, FINAL, LATEST, load_checkpoint, r
 from autoseg.training.compiled import TrainingForward, use_compile
 from autoseg.training.dataset import add_previous_stage, load_cases
 from autoseg.training.history import plot_curves, save_history
+from autoseg.training.init_from import check_init_source, init_from_record, initialise_from
 from autoseg.training.loader import choose_workers, make_train_loader, make_val_loader
 from autoseg.training.losses import DeepSupervisionLoss
 from autoseg.training.optim import WeightAverage, build_optimizer
@@ -70,13 +71,14 @@ def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_bud
           epochs: int | None = None, device: str = "auto", resume: bool = False, extend: bool = False,
           overwrite: bool = False, deterministic: bool = False, workers: str | int | None = None,
           validate: bool = True, save_probabilities: bool = True, progress: bool = True,
-          plans: Plans | None = None, report_epoch=None, validation_tta: bool = True) -> dict[str, Any]:
+          plans: Plans | None = None, report_epoch=None, validation_tta: bool = True,
+          init_from: str | Path | None = None) -> dict[str, Any]:
     """Train and validate one fold; returns the run summary (also written to fold_k/training_summary.json).
 
     `validation_tta`: mirror test-time augmentation in the full-image validation (the search turns it off: it
     multiplies validation time by up to 8 for a few thousandths of Dice that every trial would gain alike).
     `report_epoch(epoch, pseudo_dice_ema)` is called after every epoch (the search uses it for pruning); it may
-    raise to stop the run.
+    raise to stop the run. `init_from`: a model or checkpoint whose matching weights start the run (init_from.py).
     """
     work = Path(work)
     plans = plans or load_plans(work)
@@ -86,6 +88,8 @@ def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_bud
     if overwrite and (resume or extend):
         raise AutosegError("--overwrite deletes the run that --resume/--extend would continue",
                            model_dir(work, configuration, fold), "pass only one of them")
+    if init_from:
+        check_init_source(init_from, resume or extend)
     out = model_dir(work, configuration, fold)
     kind = detect_device(device)
     rank, world = distributed.setup(kind)
@@ -96,7 +100,7 @@ def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_bud
     try:
         return _run(work, plans, config, fold, out, kind, rank, world, time_budget, epochs, resume, extend,
                     deterministic, workers, validate, save_probabilities, progress and rank == 0, report_epoch,
-                    validation_tta)
+                    validation_tta, init_from)
     finally:
         if handler:
             remove_handler(handler)
@@ -171,7 +175,7 @@ def _fold_cases(work: Path, fold: str) -> tuple[list[str], list[str]]:
 
 def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_budget, epochs, resume, extend,
          deterministic, workers, validate, save_probabilities, progress, report_epoch,
-         validation_tta: bool = True) -> dict[str, Any]:
+         validation_tta: bool = True, init_from=None) -> dict[str, Any]:
     tplan = config.training
     seed = tplan.seed + 1000 * rank
     torch.manual_seed(seed)
@@ -188,6 +192,8 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
     if config.previous_stage:
         add_previous_stage(train_cases + val_cases, work, plans, config)
     model = build_network(config.network, seed=tplan.seed).to(device)
+    if init_from:
+        initialise_from(model, init_from, config.name, out, write=rank == 0)
     channels_last = _use_channels_last(tplan.channels_last, kind, config.spatial_dims)
     memory_format = torch.channels_last_3d if config.spatial_dims == 3 else torch.channels_last
     if channels_last:
@@ -336,6 +342,7 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
         log.info("full-image validation (%d cases, %s): mean foreground Dice %.4f %s", len(val_cases),
                  "mirror TTA" if validation_tta else "no TTA", summary["validation_dice"],
                  summary["validation_dice_per_class"])
+    summary.update(init_from_record(out))
     summary["wall_seconds"] = round(time.monotonic() - run_start, 1)
     write_json(out / "training_summary.json", summary)
     return summary
