@@ -1,0 +1,48 @@
+"""The command-line verbs of sharing: export, import, convert-checkpoint (registered in autoseg/cli.py)."""
+from __future__ import annotations
+
+
+def export_args(p):
+    p.add_argument("work", help="work folder with trained models")
+    p.add_argument("-o", "--output", required=True, help="model.zip, or a folder name for an unzipped model")
+    p.add_argument("-c", "--configurations", nargs="+", help="only these configurations (default: find-best's "
+                   "choice, else the best trained one)")
+    p.add_argument("-f", "--folds", nargs="+", help="only these folds (default: the ones predict would use)")
+    p.add_argument("--checkpoint", default="checkpoint_final.pt", help="or checkpoint_best.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def export(a):
+    from autoseg.sharing.export import export_model
+    path = export_model(a.work, a.output, configurations=a.configurations, folds=a.folds,
+                        checkpoint=a.checkpoint, overwrite=a.overwrite)
+    print(f"exported to {path}; use it with: autoseg predict --model {path} -i IMAGES -o OUTPUT")
+    return 0
+
+
+def import_args(p):
+    p.add_argument("model", help="model zip written by 'autoseg export'")
+    p.add_argument("-o", "--models", help="models folder (default: $AUTOSEG_MODELS or ~/.autoseg/models)")
+    p.add_argument("--name", help="folder name inside it (default: the zip's name)")
+    p.add_argument("--overwrite", action="store_true", help="replace a model imported under that name")
+
+
+def import_(a):
+    from autoseg.sharing.importing import import_model
+    folder = import_model(a.model, a.models, name=a.name, overwrite=a.overwrite)
+    print(f"imported into {folder}; use it with: autoseg predict --model {folder} -i IMAGES -o OUTPUT")
+    return 0
+
+
+def convert_args(p):
+    p.add_argument("checkpoint", help="checkpoint_*.pt that autoseg refuses to load (written by an older autoseg)")
+    p.add_argument("--trust", action="store_true", help="required: the file is read once with an unsafe load, "
+                   "which runs any code it carries; only for files you made or trust")
+
+
+def convert(a):
+    from autoseg.training.checkpoint_convert import convert_checkpoint
+    backup = convert_checkpoint(a.checkpoint, trust=a.trust)
+    print(f"{a.checkpoint}: now loads weights-only" + (f" (original kept as {backup})" if str(backup) !=
+                                                         str(a.checkpoint) else " (it already did)"))
+    return 0

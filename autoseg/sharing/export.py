@@ -1,0 +1,123 @@
+"""`autoseg export WORK -o model.zip|MODEL_DIR`: what prediction needs and nothing of the training data.
+
+The model gets a WORK folder's layout -- plans.json (the exported configurations only, no dataset path),
+inference.json (configurations and postprocessing, as find-best chose or as named), and
+models/<configuration>/fold_<k>/checkpoint_final.pt holding only the weights and network of that fold (no
+optimizer, no history) -- plus the model card (model.json with every file's sha256, README.md). Which folds go in
+follows `autoseg predict WORK`'s own rule, so predicting from the export gives the same label maps.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autoseg.errors import AutosegError
+from autoseg.inference.models import trained_folds
+from autoseg.inference.run import default_selection
+from autoseg.schema.plans import Plans, load_plans, plans_to_dict
+from autoseg.sharing.archive import write_zip
+from autoseg.sharing.layout import MODEL_CARD, README, weights_path
+from autoseg.sharing.model_card import build_card, file_digests, readme
+from autoseg.training.checkpoint import FORMAT
+from autoseg.utils.files import atomic_write, read_json, write_json
+from autoseg.utils.logs import get_logger
+from autoseg.utils.torch_files import safe_torch_load
+
+log = get_logger("export")
+NO_DATASET = "(not included in an exported model)"
+# What a fold's checkpoint keeps in an export: enough to build and run the network, nothing to resume training.
+_KEPT = ("weights", "network_spec", "configuration", "epoch", "iteration")
+
+
+def export_model(work: str | Path, output: str | Path, configurations: list[str] | None = None,
+                 folds: list[str] | None = None, checkpoint: str = "checkpoint_final.pt",
+                 overwrite: bool = False) -> Path:
+    """Write the model of WORK to `output` (a .zip file, or else a new folder); returns its path."""
+    work, output = Path(work), Path(output)
+    plans = load_plans(work)
+    if output.exists() and not overwrite:
+        raise AutosegError("output already exists", output, "choose another path or pass --overwrite")
+    if configurations:
+        selection: dict[str, Any] = {"configurations": list(configurations), "postprocessing": None, "named": True}
+    else:
+        selection = default_selection(work, plans, checkpoint)
+    chosen = choose_folds(work, plans, selection, configurations, folds, checkpoint)
+    staging = Path(tempfile.mkdtemp(prefix=".export.", dir=output.parent if output.parent.exists() else None))
+    try:
+        _write_model(work, plans, selection, chosen, checkpoint, staging)
+        if output.suffix.lower() == ".zip":
+            write_zip(staging, output)
+        else:
+            if output.exists():
+                shutil.rmtree(output) if output.is_dir() else output.unlink()
+            shutil.move(str(staging), str(output))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("exported %s (folds %s) to %s", selection["configurations"], chosen, output)
+    return output
+
+
+def choose_folds(work: Path, plans: Plans, selection: dict[str, Any], configurations, folds,
+                 checkpoint: str) -> dict[str, list[str]]:
+    """Per configuration (cascade stages included), the folds `autoseg predict WORK` would load with the same
+    options (inference/run.py load_selected_models): named folds must exist, find-best's folds filter."""
+    wanted = folds or (selection.get("folds") if not configurations else None)
+    names = list(selection["configurations"])
+    for name in list(names):
+        previous = plans.configuration(name).previous_stage
+        if previous and previous not in names:
+            names.append(previous)
+    chosen = {}
+    for name in names:
+        plans.configuration(name)
+        trained = trained_folds(work, name, checkpoint)
+        if folds:
+            missing = [str(f) for f in folds if str(f) not in trained]
+            if missing:
+                raise AutosegError(f"configuration '{name}' has no {checkpoint} for fold(s) {missing}",
+                                   work / "models" / name, f"train them, or export the trained folds {trained}")
+            chosen[name] = [str(f) for f in folds]
+        else:
+            chosen[name] = [f for f in trained if not wanted or f in {str(x) for x in wanted}]
+        if not chosen[name]:
+            raise AutosegError(f"configuration '{name}' has no trained fold with {checkpoint}", work / "models" / name,
+                               f"train it (autoseg train {work} -c {name} -f 0), or pass --checkpoint/-c")
+    return chosen
+
+
+def _write_model(work: Path, plans: Plans, selection: dict[str, Any], chosen: dict[str, list[str]],
+                 checkpoint: str, folder: Path) -> None:
+    write_json(folder / "plans.json", exported_plans(plans, list(chosen)))
+    write_json(folder / "inference.json", {**{k: v for k, v in selection.items() if k not in ("folds", "named")},
+                                           "exported_folds": chosen})
+    names = ["plans.json", "inference.json"]
+    for name, fold_list in chosen.items():
+        for fold in fold_list:
+            source = work / "models" / name / f"fold_{fold}"
+            state = safe_torch_load(source / checkpoint)
+            summary = source / "training_summary.json"
+            slim = {**{k: state[k] for k in _KEPT if k in state}, "format": FORMAT,
+                    # a plain field the inference side may use to run at the precision the network trained in
+                    "precision": read_json(summary).get("precision") if summary.is_file() else None}
+            target = folder / weights_path(name, fold)
+            atomic_write(target, lambda tmp, s=slim: torch.save(s, tmp), suffix=".pt")
+            names.append(weights_path(name, fold))
+    card = build_card(work, plans, selection, chosen, checkpoint)
+    (folder / README).write_text(readme(card))
+    card["files"] = file_digests(folder, names + [README])
+    write_json(folder / MODEL_CARD, card)
+
+
+def exported_plans(plans: Plans, names: list[str]) -> dict[str, Any]:
+    """plans.json with only the exported configurations, and without the local dataset path."""
+    data = plans_to_dict(plans)
+    data["dataset_path"] = NO_DATASET
+    data["configurations"] = {n: c for n, c in data["configurations"].items() if n in names}
+    for config in data["configurations"].values():
+        if config.get("next_stage") not in names:
+            config["next_stage"] = None
+    return data

@@ -1,0 +1,65 @@
+"""Using an exported model: `autoseg import model.zip` unpacks it into a models folder; `predict --model` and
+autoseg.Predictor open a zip (into a temporary folder, removed afterwards), an exported folder or a WORK folder.
+A zip is checked whole before anything is written (archive.py) and every file against model.json's sha256."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from autoseg.errors import AutosegError
+from autoseg.sharing.archive import extract_zip
+from autoseg.sharing.layout import MODEL_CARD
+from autoseg.sharing.model_card import check_model_folder
+
+
+def default_models_folder() -> Path:
+    return Path(os.environ.get("AUTOSEG_MODELS") or Path.home() / ".autoseg" / "models")
+
+
+def import_model(archive: str | Path, models_folder: str | Path | None = None, name: str | None = None,
+                 overwrite: bool = False) -> Path:
+    """Unpack a model zip into MODELS/<name> (default: the zip's name); returns that folder."""
+    archive = Path(archive)
+    destination = Path(models_folder or default_models_folder()) / (name or archive.stem)
+    if destination.exists() and not overwrite:
+        raise AutosegError("a model of that name is already imported", destination,
+                           "pass --overwrite to replace it, or --name to import under another name")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = destination.with_name(f".{destination.name}.import")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        extract_zip(archive, staging)
+        check_model_folder(staging)
+        if destination.exists():
+            shutil.rmtree(destination)
+        staging.rename(destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return destination
+
+
+@contextmanager
+def opened_model(source: str | Path) -> Iterator[Path]:
+    """A folder with a WORK layout for `source`: a model zip (unpacked into a temporary folder for the duration),
+    an exported model folder (its files checked against model.json) or a WORK folder."""
+    source = Path(source)
+    if source.is_file():
+        with tempfile.TemporaryDirectory(prefix="autoseg-model-") as temporary:
+            folder = extract_zip(source, Path(temporary) / "model")
+            check_model_folder(folder)
+            yield folder
+        return
+    if (source / MODEL_CARD).is_file():
+        check_model_folder(source)
+        yield source
+        return
+    if (source / "plans.json").is_file():
+        yield source
+        return
+    raise AutosegError("not a model: neither a zip nor a folder with model.json or plans.json", source,
+                       "pass a zip written by 'autoseg export', an imported or exported model folder, or a WORK "
+                       "folder")
