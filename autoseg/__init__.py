@@ -7,6 +7,8 @@ The Python API mirrors the command line, one function per verb:
     autoseg.train("work", "3d_fullres", fold=0, time_budget="15m")
     autoseg.predict("work", "new_images/", "segmentations/")
     autoseg.evaluate("segmentations/", "references/")
+    autoseg.export_model("work", "model.zip")
+    labels = autoseg.Predictor.load("model.zip").predict(sitk_image)
 
 Functions are imported on first use, so `import autoseg` stays light.
 """
@@ -28,6 +30,9 @@ _API = {
     "benchmark": ("autoseg.benchmark.run", "benchmark"),
     "demo": ("autoseg.demo", "demo"),
     "build_network": ("autoseg.networks", "build_network"),
+    "Predictor": ("autoseg.inference.array_predictor", "Predictor"),
+    "export_model": ("autoseg.sharing.export", "export_model"),
+    "import_model": ("autoseg.sharing.importing", "import_model"),
     "AutosegError": ("autoseg.errors", "AutosegError"),
 }
 

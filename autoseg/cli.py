@@ -80,6 +80,8 @@ def _plan_args(p):
     p.add_argument("--regions", metavar="REGIONS.json", help="train region-based labels defined in this file "
                    "(overrides dataset.json's labels): {\"labels\": {name: [values]}, \"regions_class_order\": "
                    "[...]}, e.g. benchmarks/brats/regions.json")
+    p.add_argument("--plans-from", metavar="OTHER_WORK", help="take the configurations (spacing, patch, network, "
+                   "training) of another WORK folder or plans.json, so 'train --init-from' its model fits")
 
 
 def _plan(a):
@@ -89,7 +91,7 @@ def _plan(a):
                  gpu_memory_gb=a.gpu_memory, cpu_gflops=a.cpu_gflops, configurations=a.configurations,
                  split_mode=a.split_mode, splits_file=a.splits, groups_file=a.groups, folds=a.folds, seed=a.seed,
                  preprocess=not a.no_preprocess, overwrite=a.overwrite, workers=a.workers,
-                 regions_file=a.regions)
+                 regions_file=a.regions, plans_from=a.plans_from)
     print(describe_plans(plans))
     return 0
 
@@ -150,6 +152,8 @@ def _train_args(p):
     p.add_argument("--deterministic", action="store_true", help="seeded, single-process, deterministic algorithms")
     p.add_argument("--workers", help="background augmentation processes (default: auto)")
     p.add_argument("--no-validation", action="store_true", help="skip the full-image validation at the end")
+    p.add_argument("--init-from", metavar="MODEL", help="start from the matching weights of a model zip, model or "
+                   "WORK folder, or checkpoint_*.pt (others re-initialised; see fold_k/init_from.json)")
 
 
 def _train(a):
@@ -157,7 +161,7 @@ def _train(a):
     for fold in a.fold:
         summary = train(a.work, a.configuration, fold, time_budget=a.time_budget, epochs=a.epochs, device=a.device,
                         resume=a.resume, extend=a.extend, overwrite=a.overwrite, deterministic=a.deterministic,
-                        workers=a.workers, validate=not a.no_validation)
+                        workers=a.workers, validate=not a.no_validation, init_from=a.init_from)
         if summary:
             dice = summary.get("validation_dice")
             print(f"{a.configuration} fold {fold}: {summary['iterations']} iterations in "
@@ -170,7 +174,8 @@ verb("train", "train one configuration on one fold (or several) within a time bu
 
 
 def _predict_args(p):
-    p.add_argument("work", help="work folder with plans.json and trained models")
+    p.add_argument("work", nargs="?", help="work folder with plans.json and trained models (or use --model)")
+    p.add_argument("--model", help="an exported model instead of WORK: model.zip or its (imported) folder")
     p.add_argument("-i", "--input", required=True, nargs="+", help="folder of images (dataset naming) or files")
     p.add_argument("-o", "--output", required=True, help="folder for the segmentations")
     p.add_argument("-c", "--configurations", nargs="+", help="configuration(s) to ensemble (default: find-best's "
@@ -186,8 +191,19 @@ def _predict_args(p):
 
 
 def _predict(a):
+    if bool(a.work) == bool(a.model):
+        raise AutosegError("pass either a WORK folder or --model MODEL", fix="e.g. autoseg predict --model "
+                           "model.zip -i IMAGES -o OUTPUT")
+    if a.model:
+        from autoseg.sharing.importing import opened_model
+        with opened_model(a.model) as folder:
+            return _predict_with(folder, a)
+    return _predict_with(a.work, a)
+
+
+def _predict_with(work, a):
     from autoseg.inference.run import predict
-    report = predict(a.work, a.input, a.output, configurations=a.configurations, folds=a.folds, tta=not a.no_tta,
+    report = predict(work, a.input, a.output, configurations=a.configurations, folds=a.folds, tta=not a.no_tta,
                      save_probabilities=a.save_probabilities, device=a.device, overwrite=a.overwrite,
                      checkpoint=a.checkpoint, postprocessing=not a.no_postprocessing, step=a.step)
     print(f"{len(report['cases'])} case(s) segmented into {a.output} ({report['seconds_per_case']:.2f} s per case)")
@@ -214,6 +230,24 @@ def _find_best(a):
 
 verb("find-best", "choose configurations/ensemble and postprocessing from cross-validation")(
     (_find_best_args, _find_best))
+
+
+def _sharing(name: str):
+    """The sharing verbs live in autoseg/sharing/commands.py; imported only when the parser is built."""
+    def configure(p):
+        from autoseg.sharing import commands
+        commands.VERBS[name][0](p)
+
+    def run(a):
+        from autoseg.sharing import commands
+        return commands.VERBS[name][1](a)
+    return configure, run
+
+
+verb("export", "write a trained model to a zip or folder for predicting elsewhere (with a model card)")(
+    _sharing("export"))
+verb("import", "check and unpack a model zip into a models folder")(_sharing("import"))
+verb("convert-checkpoint", "make a trusted checkpoint of an older autoseg load weights-only")(_sharing("convert"))
 
 
 def _search_args(p):

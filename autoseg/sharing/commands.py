@@ -46,3 +46,6 @@ def convert(a):
     print(f"{a.checkpoint}: now loads weights-only" + (f" (original kept as {backup})" if str(backup) !=
                                                          str(a.checkpoint) else " (it already did)"))
     return 0
+
+
+VERBS = {"export": (export_args, export), "import": (import_args, import_), "convert": (convert_args, convert)}
