@@ -17,8 +17,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from autoseg.data.geometry import Geometry
+from autoseg.data.integrity import check_file
 from autoseg.data.naming import PLAIN_2D_ENDINGS, SUPPORTED_ENDINGS, split_ending
 from autoseg.errors import AutosegError
+from autoseg.utils.files import is_disk_failure, write_failure
 
 __all__ = ["SUPPORTED_ENDINGS", "read_image", "read_label", "write_image", "write_label", "label_dtype"]
 
@@ -138,6 +140,7 @@ def label_dtype(low: int, high: int) -> type:
 def _read_sitk(path: Path) -> sitk.Image:
     if not path.is_file():
         raise AutosegError("file not found", path, "add the file or correct its name")
+    check_file(path)  # a NIfTI cut short would otherwise read as an image padded with zeros
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -213,13 +216,20 @@ def _plain_2d_dtype(low: int, high: int, ending: str, path: Path) -> type:
 def _write_atomically(image: sitk.Image, path: Path) -> Path:
     """Write into a hidden folder next to `path` under the final name (so SimpleITK picks the writer from the
     ending and a header such as .mhd names its data file correctly), then move the files out, header last."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    except OSError as error:
+        if is_disk_failure(error):
+            raise write_failure(path, error.strerror or str(error)) from None
+        raise
     try:
         try:
             sitk.WriteImage(image, str(staging / path.name), useCompression=True)
         except RuntimeError as error:
             reason = str(error).split("sitk::ERROR:")[-1].strip().splitlines()[0]
+            if is_disk_failure(error) or not _has_room(path.parent):
+                raise write_failure(path, reason) from None
             raise AutosegError(f"cannot write image ({reason})", path,
                                "use one of the endings " + ", ".join(SUPPORTED_ENDINGS)) from None
         for produced in sorted(staging.iterdir(), key=lambda p: p.name == path.name):
@@ -227,3 +237,11 @@ def _write_atomically(image: sitk.Image, path: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path
+
+
+def _has_room(folder: Path, needed: int = 1 << 20) -> bool:
+    """SimpleITK reports a full disk only as a failed write: look at the disk before blaming the file ending."""
+    try:
+        return shutil.disk_usage(folder).free >= needed
+    except OSError:
+        return False

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from autoseg.data.dataset import Case, DatasetInfo, channel_count_message, check_channel_files, load_dataset
 from autoseg.data.dataset_json import NNUNET_V2, dataset_json_problems
 from autoseg.data.image_io import read_image, read_label
+from autoseg.data.integrity import check_file
 from autoseg.data.naming import channel_file_name
 from autoseg.errors import AutosegError
 from autoseg.utils.files import read_json
@@ -30,6 +31,7 @@ class CaseSummary:
     spacing: tuple[float, float, float]       # numpy order
     num_channels: int
     label_values: list[int]
+    ndim: int = 3                             # of the image file: 2 for a picture or a 2D file
 
 
 @dataclass
@@ -46,6 +48,8 @@ class VerifyReport:
     def raise_if_problems(self) -> None:
         if self.ok:
             return
+        if len(self.problems) == 1:   # already one line naming the file and the fix
+            raise AutosegError(self.problems[0])
         shown = "\n  ".join(self.problems[:SHOWN_PROBLEMS])
         more = len(self.problems) - SHOWN_PROBLEMS
         tail = f"\n  ... and {more} more" if more > 0 else ""
@@ -75,6 +79,7 @@ def verify_dataset(path_or_info: str | Path | DatasetInfo, *, max_workers: int =
         report.problems += problems
         if summary is not None:
             report.cases[summary.case_id] = summary
+    report.problems += _mixed_dimension_problems(report.cases, info)
     return report
 
 
@@ -83,6 +88,8 @@ def check_case(case: Case, info: DatasetInfo) -> tuple[list[str], CaseSummary | 
     image_files = case.image_files or [_expected_channel_file(case, info, 0)]
     problems = _image_file_problems(case, info, image_files)
     image = geometry = None
+    if not problems:
+        problems += _integrity_problems(image_files)
     if not problems:
         try:
             image, geometry = read_image(image_files, expected_channels=info.num_channels)
@@ -103,8 +110,37 @@ def check_case(case: Case, info: DatasetInfo) -> tuple[list[str], CaseSummary | 
         problems += label_problems
     if image is None:
         return problems, None
-    summary = CaseSummary(case.case_id, geometry.shape, geometry.spacing, int(image.shape[0]), label_values)
+    summary = CaseSummary(case.case_id, geometry.shape, geometry.spacing, int(image.shape[0]), label_values,
+                          geometry.ndim)
     return problems, summary
+
+
+def _integrity_problems(files: list[Path]) -> list[str]:
+    """Files cut short or with damaged compression: read in full here, as nothing later would notice."""
+    problems = []
+    for path in files:
+        try:
+            check_file(path, full=True)
+        except AutosegError as error:
+            problems.append(str(error))
+    return problems
+
+
+def _mixed_dimension_problems(cases: dict[str, CaseSummary], info: DatasetInfo) -> list[str]:
+    """2D cases (a 2D file, or a 3D file of one slice) in a dataset of volumes would train as 1-slice volumes."""
+    flat = sorted(c.case_id for c in cases.values() if c.ndim == 2 or c.shape[0] == 1)
+    volumes = sorted(c.case_id for c in cases.values() if c.ndim == 3 and c.shape[0] > 1)
+    if not flat or not volumes:
+        return []
+    odd, other = (flat, "3D volumes") if len(flat) <= len(volumes) else (volumes, "2D images")
+    kind = "2D (or single-slice)" if odd is flat else "3D"
+    by_id = {c.case_id: c for c in info.training}
+    first = by_id[odd[0]].image_files[0] if odd[0] in by_id and by_id[odd[0]].image_files else info.root
+    shown = ", ".join(f"{c} {list(cases[c].shape)}" for c in odd[:5]) + (f" and {len(odd) - 5} more"
+                                                                         if len(odd) > 5 else "")
+    return [_line(f"{len(odd)} {kind} case(s) in a dataset of {len(cases) - len(odd)} {other}: {shown}", first,
+                  f"give every case the same number of dimensions: re-export {'them' if len(odd) > 1 else 'it'} "
+                  f"like the others, or remove {'them' if len(odd) > 1 else 'it'} from the dataset")]
 
 
 def _image_file_problems(case: Case, info: DatasetInfo, image_files: list[Path]) -> list[str]:
@@ -160,6 +196,7 @@ def _label_problems(label_file: Path, geometry, image_file: Path, info: DatasetI
     if not label_file.is_file():
         return [], [_line("missing label file", label_file, "add the label map of this case, or remove the case")]
     try:
+        check_file(label_file, full=True)
         label, label_geometry = read_label(label_file)
     except AutosegError as error:
         return [], [str(error)]

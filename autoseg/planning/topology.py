@@ -65,7 +65,11 @@ def fit_patch_to_topology(patch_size: list[int], topology: Topology) -> list[int
 
 def topology_for_patch(spacing: list[float], patch_size: list[int], min_edge: int = 4,
                        max_stages: int = 7) -> tuple[list[int], Topology]:
-    """Topology for a patch, and the patch rounded to fit it (re-planned if rounding changed the topology)."""
+    """Topology for a patch, and the patch rounded to fit it (re-planned if rounding changed the topology).
+
+    A patch too small to pool even once (images smaller than the smallest network) grows to the smallest patch
+    that pools once: a 2-stage network; training and inference pad the images to it."""
+    patch_size = smallest_poolable_patch(spacing, patch_size, min_edge)
     topology = plan_topology(spacing, patch_size, min_edge, max_stages=max_stages)
     fitted = fit_patch_to_topology(patch_size, topology)
     again = plan_topology(spacing, fitted, min_edge, max_stages=max_stages)
@@ -77,3 +81,14 @@ def topology_for_patch(spacing: list[float], patch_size: list[int], min_edge: in
 
 def feature_widths(num_stages: int, base: int, cap: int) -> list[int]:
     return [int(min(base * 2**i, cap)) for i in range(num_stages)]
+
+
+def smallest_poolable_patch(spacing: list[float], patch_size: list[int], min_edge: int = 4,
+                            pool_ratio: float = 2.0) -> list[int]:
+    """`patch_size`, or, when no axis is long enough to pool once (2 * min_edge voxels), the patch with its finest
+    axes (those plan_topology would pool first) raised to 2 * min_edge."""
+    if any(p >= 2 * min_edge for p in patch_size):
+        return list(patch_size)
+    spacing = np.asarray(spacing, dtype=float)
+    finest = spacing <= pool_ratio * spacing.min()
+    return [max(int(p), 2 * min_edge) if f else int(p) for p, f in zip(patch_size, finest)]

@@ -1,6 +1,7 @@
 """Atomic writes and JSON artifacts: a crash never leaves a half-written file under the final name."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -22,18 +23,43 @@ def _json_default(obj: Any):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+# Write failures the user can fix (room on the disk, a folder they may write to), not bugs of ours.
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+DISK_MESSAGES = ("No space left", "Read-only file system", "Permission denied", "Disk quota", "File too large")
+
+
+def write_failure(path: str | Path, reason: str) -> AutosegError:
+    """The one-line error of a write that failed for lack of space or permission; the previous file is intact
+    because every artifact is written to a temporary name first."""
+    return AutosegError(f"cannot write ({reason}); the previous version of this file, if any, is unchanged", path,
+                        "free disk space, or make the folder writable, or choose an output on another disk; "
+                        "then run the same command again")
+
+
+def is_disk_failure(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
+        return True
+    return any(text in str(error) for text in DISK_MESSAGES)
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None], suffix: str = "") -> Path:
-    """Call write(tmp_path) then rename tmp_path to path, so readers only ever see whole files."""
+    """Call write(tmp_path) then rename tmp_path to path, so readers only ever see whole files.
+
+    A full disk or an unwritable folder raises AutosegError naming `path` (and leaves no temporary file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or ".tmp")
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or ".tmp")
+        os.close(fd)
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if is_disk_failure(error):
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+            raise write_failure(path, reason) from None
         raise
     return path
 
