@@ -1,4 +1,5 @@
-"""Small synthetic datasets on disk, in either layout, for `autoseg demo` and for tests.
+"""Small synthetic datasets on disk, in either layout, for `autoseg demo` and for tests; make_ct_dataset
+(synthetic_ct.py) makes large CT-like volumes.
 
 The images come from synthetic_case(); this module chooses per-case geometry, writes the files and
 dataset.json. All randomness comes from `seed`, which is recorded in dataset.json.
@@ -15,6 +16,7 @@ from autoseg.data.geometry import Geometry
 from autoseg.data.image_io import write_image, write_label
 from autoseg.data.naming import PLAIN_2D_ENDINGS, channel_file_name
 from autoseg.data.synthetic_case import synthetic_case
+from autoseg.data.synthetic_ct import make_ct_dataset  # noqa: F401  (large CT-like volumes, same module API)
 from autoseg.utils.files import write_json
 
 MRI_CHANNEL_NAMES = ("T1", "T2", "FLAIR", "T1c")
