@@ -1,9 +1,10 @@
 """`autoseg find-best`: choose what `predict` uses, from the cross-validation predictions training wrote.
 
 Every trained configuration and every ensemble of two is scored (mean foreground Dice over the validation cases
-their folds share). An ensemble costs twice the inference time of one configuration, so it is chosen only when it
-beats the best single configuration clearly: by more than `TIE` and by more than one standard error of the
-per-case differences (a gain the case-to-case noise explains does not earn the doubled cost).
+their folds share). Each has an inference cost (voxels the sliding window covers per case, a cascade counting its
+low-resolution stage too, an ensemble its members), and a costlier candidate is chosen only when it beats the best
+cheaper one clearly: by more than `TIE` and by more than one standard error of the per-case differences (a gain
+the case-to-case noise explains does not earn the extra cost).
 With regions (plans.regions) the Dice is per region and no postprocessing is tried.
 Then connected-component postprocessing on the winner: keep only the largest foreground component, then per
 class, each adopted only where it improves the CV Dice and harms no class. The choice goes to WORK/inference.json.
@@ -70,7 +71,8 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
             seg = labels_from_probabilities(sum(probs[n] for n in candidate) / len(candidate), order)
             scores[candidate].append(dice(seg, ref))
     table = {"+".join(c): float(np.mean(v)) for c, v in scores.items()}
-    best, reason = choose_candidate(scores)
+    costs = inference_costs(plans, candidates)
+    best, reason = choose_candidate(scores, costs)
     log.info("find-best: %s", reason)
     # Pass 2: postprocessing variants of the winner (not for regions: removing a component of one label value
     # would change several overlapping regions at once, which the per-class rules cannot weigh).
@@ -82,7 +84,8 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
     rules, pp_report = choose_postprocessing(variants, classes) if not regions else \
         (None, {"skipped": "the plan trains regions: no connected-component postprocessing is tried"})
     result = {"configurations": list(best), "folds": common, "cv_cases": len(cases),
-              "cv_dice": table, "chosen_dice": table["+".join(best)], "choice": reason, "postprocessing": rules,
+              "cv_dice": table,
+              "inference_cost": {"+".join(c): round(v, 3) for c, v in costs.items()}, "chosen_dice": table["+".join(best)], "choice": reason, "postprocessing": rules,
               "postprocessing_report": pp_report}
     write_json(work / "inference.json", result)
     log.info("find-best: %s (CV Dice %.4f over %d cases, folds %s); postprocessing %s", "+".join(best),
@@ -90,21 +93,62 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
     return result
 
 
-def choose_candidate(scores: dict[tuple[str, ...], list[list[float]]]) -> tuple[tuple[str, ...], str]:
-    """The best single configuration, or the best ensemble when it is clearly better (see the module docstring);
-    `scores` holds per-case, per-class Dice in the same case order for every candidate. Returns it and why."""
+def choose_candidate(scores: dict[tuple[str, ...], list[list[float]]],
+                     costs: dict[tuple[str, ...], float] | None = None) -> tuple[tuple[str, ...], str]:
+    """The candidate with the best mean Dice, unless a cheaper one is as good: a candidate must beat the best
+    cheaper candidate by more than `TIE` and by more than one standard error of the per-case differences, else
+    the cheaper one is taken (and must in turn beat those cheaper than it). `scores` holds per-case, per-class
+    Dice in the same case order for every candidate; `costs` its inference cost (default: the number of
+    configurations; see inference_costs). Returns it and why."""
+    costs = costs or {c: float(len(c)) for c in scores}
     case_means = {c: np.mean(np.asarray(v, dtype=float), axis=1) for c, v in scores.items()}
-    single = max((c for c in case_means if len(c) == 1), key=lambda c: case_means[c].mean())
-    ensembles = [c for c in case_means if len(c) > 1]
-    if not ensembles:
-        return single, f"{single[0]} is the only configuration"
-    ensemble = max(ensembles, key=lambda c: case_means[c].mean())
-    gain = case_means[ensemble] - case_means[single]
-    error = float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else 0.0
-    described = f"{'+'.join(ensemble)} vs {single[0]}: {gain.mean():+.4f} Dice (standard error {error:.4f})"
-    if gain.mean() > max(TIE, error):
-        return ensemble, f"ensemble {described}, worth its doubled inference time"
-    return single, f"single configuration {single[0]}: the best ensemble, {described}, is not clearly better"
+    chosen = max(case_means, key=lambda c: (case_means[c].mean(), -costs[c]))
+    rejected = []
+    while True:
+        cheaper = [c for c in case_means if costs[c] < costs[chosen]]
+        if not cheaper:
+            break
+        rival = max(cheaper, key=lambda c: case_means[c].mean())
+        gain = case_means[chosen] - case_means[rival]
+        error = float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else 0.0
+        described = (f"{_label(chosen)} vs {_label(rival)}: {gain.mean():+.4f} Dice (standard error {error:.4f}) "
+                     f"at {costs[chosen] / costs[rival]:.2f}x the inference cost")
+        if gain.mean() > max(TIE, error):
+            return chosen, "; ".join([f"{_kind(chosen)} {described}, worth the cost", *rejected])
+        rejected.append(f"{described}: not clearly better")
+        chosen = rival
+    if len(case_means) == 1:
+        return chosen, f"{_kind(chosen)} {_label(chosen)} is the only configuration"
+    return chosen, "; ".join([f"{_kind(chosen)} {_label(chosen)}: best CV Dice at its cost "
+                              f"({case_means[chosen].mean():.4f})", *rejected])
+
+
+def inference_costs(plans, candidates: list[tuple[str, ...]]) -> dict[tuple[str, ...], float]:
+    """Relative inference cost of each candidate: the voxels the sliding window covers per case (median shape at
+    each configuration's spacing), summed over its configurations and their cascade's previous stages (a
+    cascade runs its low-resolution stage first, so it costs both), divided by the cheapest configuration's."""
+    def voxels(name):
+        return float(np.prod(plans.configuration(name).median_shape))
+
+    def stages(candidate):
+        names = set(candidate)
+        for name in candidate:
+            previous = plans.configuration(name).previous_stage
+            while previous:
+                names.add(previous)
+                previous = plans.configuration(previous).previous_stage
+        return names
+    raw = {c: sum(voxels(n) for n in stages(c)) for c in candidates}
+    unit = min(voxels(n) for c in candidates for n in c)
+    return {c: v / unit for c, v in raw.items()}
+
+
+def _kind(candidate: tuple[str, ...]) -> str:
+    return "ensemble" if len(candidate) > 1 else "single configuration"
+
+
+def _label(candidate: tuple[str, ...]) -> str:
+    return "+".join(candidate)
 
 
 def postprocessing_variants(seg: np.ndarray, ref: np.ndarray, classes: list[int], ignore_label: int | None = None
