@@ -10,6 +10,7 @@ import pytest
 
 from autoseg.data.image_io import read_label
 from autoseg.errors import AutosegError
+from autoseg.inference.find_best import choose_candidate, inference_costs
 from autoseg.inference.run import predict
 from autoseg.planning.run import plan
 from tests.conftest import shrink_epochs
@@ -75,3 +76,30 @@ def test_previous_stage_folds_cover_every_training_case_and_the_fold_itself():
     assert previous_stage_folds(SPLITS, [0]) == [0, 1, 2]
     two = [{"train": ["a", "b"], "val": ["c", "d"]}, {"train": ["c", "d"], "val": ["a", "b"]}]
     assert previous_stage_folds(two, [0]) == [0, 1]
+
+
+def _plans_with_cascade():
+    def config(shape, previous=None):
+        return SimpleNamespace(median_shape=shape, previous_stage=previous)
+    configs = {"3d_fullres": config([100, 100, 100]), "3d_lowres": config([50, 50, 50]),
+               "3d_cascade_fullres": config([100, 100, 100], "3d_lowres")}
+    return SimpleNamespace(configuration=configs.__getitem__)
+
+
+def test_find_best_counts_the_low_resolution_stage_in_the_cascade_cost():
+    candidates = [("3d_fullres",), ("3d_lowres",), ("3d_cascade_fullres",), ("3d_fullres", "3d_cascade_fullres")]
+    costs = inference_costs(_plans_with_cascade(), candidates)
+    assert costs[("3d_lowres",)] == 1.0 and costs[("3d_fullres",)] == 8.0
+    assert costs[("3d_cascade_fullres",)] == 9.0 and costs[("3d_fullres", "3d_cascade_fullres")] == 17.0
+
+
+def test_a_cascade_within_case_noise_of_fullres_loses_to_it_and_a_clear_gain_wins():
+    fullres = [0.80, 0.85, 0.70, 0.90]
+    costs = {("3d_fullres",): 8.0, ("3d_cascade_fullres",): 9.0}
+    noisy = {("3d_fullres",): [[d] for d in fullres],
+             ("3d_cascade_fullres",): [[d + e] for d, e in zip(fullres, [0.04, -0.03, 0.03, -0.03])]}
+    best, reason = choose_candidate(noisy, costs)
+    assert best == ("3d_fullres",) and "not clearly better" in reason and "1.12x" in reason
+    clear = {("3d_fullres",): [[d] for d in fullres], ("3d_cascade_fullres",): [[d + 0.05] for d in fullres]}
+    best, reason = choose_candidate(clear, costs)
+    assert best == ("3d_cascade_fullres",) and "worth the cost" in reason
