@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from autoseg.benchmark.dataset_run import choose_configurations, training_folds
 from autoseg.data.image_io import read_label
 from autoseg.errors import AutosegError
 from autoseg.inference.find_best import choose_candidate, inference_costs
@@ -103,3 +104,15 @@ def test_a_cascade_within_case_noise_of_fullres_loses_to_it_and_a_clear_gain_win
     clear = {("3d_fullres",): [[d] for d in fullres], ("3d_cascade_fullres",): [[d + 0.05] for d in fullres]}
     best, reason = choose_candidate(clear, costs)
     assert best == ("3d_cascade_fullres",) and "worth the cost" in reason
+
+
+def test_benchmark_trains_a_planned_cascade_after_every_lowres_fold_it_needs():
+    def config(previous=None):
+        return SimpleNamespace(previous_stage=previous, next_stage=None)
+    configs = {"3d_fullres": config(), "3d_cascade_fullres": config("3d_lowres"), "3d_lowres": config()}
+    plans = SimpleNamespace(configurations=configs)
+    names, skipped = choose_configurations(plans, None)
+    assert names == ["3d_fullres", "3d_lowres", "3d_cascade_fullres"] and not skipped
+    assert choose_configurations(plans, ["3d_cascade_fullres"])[0] == ["3d_lowres", "3d_cascade_fullres"]
+    folds = training_folds(plans, names, SPLITS, [0])
+    assert folds == {"3d_fullres": [0], "3d_lowres": [0, 1, 2], "3d_cascade_fullres": [0]}

@@ -2,6 +2,10 @@
 evaluate, overlays -- every stage an `autoseg` command in its own process (see stage.py), every number read back
 from the artifacts the stages wrote.
 
+A planned cascade is benchmarked like any configuration: its 3d_lowres stage is trained on every fold the
+cascade's folds need (the folds that hold out their training cases: the cascade learns from out-of-fold
+low-resolution predictions), and each stage's time and peak RAM is recorded.
+
 Held-out cases: the dataset's imagesTs when every test image has a reference in labelsTs (predicted with every
 benchmarked fold and find-best's postprocessing), else the validation cases of the benchmarked folds, each fold's
 cases predicted by that fold's model. Postprocessing is then left out: find-best chose it on these same cases,
@@ -42,6 +46,8 @@ class Settings:
     device: str
     cpu_gflops: float | None
     progress: bool
+    cv_folds: int | None = None       # folds the plan makes (plan --folds); None: the planner's default
+    regions: str | None = None        # plan --regions FILE: train and score regions
 
 
 class Stages:
@@ -97,45 +103,78 @@ def _run(dataset: Path, key: str, report_dir: Path, settings: Settings, record: 
     plans = load_plans(work)
     names, skipped = choose_configurations(plans, settings.configs)
     record["skipped_configurations"] = skipped
+    folds = training_folds(plans, names, read_json(work / "splits.json", "splits.json"), settings.folds)
     for name in names:
-        for fold in settings.folds:
+        for fold in folds[name]:
             stages.run(f"train {name} fold {fold}",
                        autoseg_command("train", work, "-c", name, "-f", fold, *_train_options(settings)))
-        record["configurations"][name] = _configuration_record(work, plans, name, settings, pictures, report_dir)
+        record["configurations"][name] = _configuration_record(work, plans, name, settings, folds[name], pictures,
+                                                               report_dir)
     stages.run("find-best", autoseg_command("find-best", work, "-c", *names))
     selection = read_json(work / "inference.json", "inference.json")
-    record["selection"] = {k: selection[k] for k in ("configurations", "cv_dice", "chosen_dice", "postprocessing")}
+    record["selection"] = {k: selection.get(k) for k in ("configurations", "cv_dice", "chosen_dice", "postprocessing",
+                                                         "inference_cost", "choice")}
     held_out = heldout_set(info, work, settings.folds)
-    record["evaluation"] = _evaluate_held_out(info, dataset, work, held_out, selection, stages, settings)
+    record["evaluation"] = _evaluate_held_out(info, dataset, work, held_out, selection, stages, settings,
+                                              ["--regions", work / "plans.json"] if plans.regions else [])
     record["overlays"] = _overlays(info, held_out, work, pictures, report_dir)
 
 
 def choose_configurations(plans: Plans, requested: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
-    """Configurations to train, in plans order, with the stage a cascade needs; requested ones the plan lacks are
-    skipped (one benchmark may list 2d and 3d_fullres for a 2D and a 3D dataset). Cascades are left out unless
-    asked for: they need a second training on the same budget."""
+    """Configurations to train (default: every planned one, a cascade included), each after the stage its cascade
+    needs; requested ones the plan lacks are skipped (one benchmark may list 2d and 3d_fullres for a 2D and a 3D
+    dataset)."""
     available = list(plans.configurations)
+    skipped = {}
+    wanted = set(requested or available)
     if requested:
-        wanted = set(requested)
         skipped = {n: f"not in this dataset's plans (it has {', '.join(available)})" for n in requested
                    if n not in plans.configurations}
-    else:
-        wanted = {n for n in available if not plans.configurations[n].previous_stage
-                  and not plans.configurations[n].next_stage}
-        skipped = {n: "cascade stage: benchmark it with --configs" for n in available if n not in wanted}
     for name in list(wanted):
         previous = plans.configurations[name].previous_stage if name in plans.configurations else None
-        if previous:
+        while previous:
             wanted.add(previous)
-    names = [n for n in available if n in wanted]
+            previous = plans.configurations[previous].previous_stage
+    names = _stages_first(plans, [n for n in available if n in wanted])
     if not names:
         raise AutosegError(f"none of the configurations {list(requested or [])} is in this dataset's plans",
                            fix=f"choose among {available}")
     return names, skipped
 
 
+def _stages_first(plans: Plans, names: list[str]) -> list[str]:
+    """names reordered so that a cascade's previous stage is trained before it."""
+    ordered: list[str] = []
+
+    def add(name):
+        previous = plans.configurations[name].previous_stage
+        if previous and previous in names:
+            add(previous)
+        if name not in ordered:
+            ordered.append(name)
+    for name in names:
+        add(name)
+    return ordered
+
+
+def training_folds(plans: Plans, names: list[str], splits: list[dict], folds: list[int]) -> dict[str, list[int]]:
+    """The folds each configuration trains: the benchmarked folds, and for a cascade's previous stage also every
+    fold that holds out a training case of the cascade's folds (its out-of-fold inputs)."""
+    from autoseg.training.dataset import previous_stage_folds
+    out = {name: list(folds) for name in names}
+    for name in reversed(names):   # names lists previous stages first: a cascade is seen before what it needs
+        previous = plans.configurations[name].previous_stage
+        if previous in out:
+            out[previous] = sorted(set(out[previous]) | set(previous_stage_folds(splits, out[name])))
+    return out
+
+
 def _plan_options(settings: Settings) -> list[str]:
     options = ["--preset", settings.preset, "--device", settings.device]
+    if settings.cv_folds:
+        options += ["--folds", str(settings.cv_folds)]
+    if settings.regions:
+        options += ["--regions", str(Path(settings.regions).resolve())]
     if settings.time_budget is not None:
         options += ["--time-budget", str(settings.time_budget)]
     if settings.cpu_gflops:
@@ -152,15 +191,16 @@ def _train_options(settings: Settings) -> list[str]:
     return options
 
 
-def _configuration_record(work: Path, plans: Plans, name: str, settings: Settings, pictures: Path,
-                          report_dir: Path) -> dict[str, Any]:
+def _configuration_record(work: Path, plans: Plans, name: str, settings: Settings, folds: list[int],
+                          pictures: Path, report_dir: Path) -> dict[str, Any]:
     config = plans.configuration(name)
     record: dict[str, Any] = {"architecture": config.network.architecture, "patch_size": config.patch_size,
                               "batch_size": config.batch_size, "spacing": config.spacing,
                               "progressive_patch_size": config.training.progressive_patch_size,
-                              "progressive_batch_size": config.training.progressive_batch_size, "folds": {}}
+                              "progressive_batch_size": config.training.progressive_batch_size, "folds": {},
+                              "previous_stage": config.previous_stage}
     budget_seconds = parse_duration(settings.time_budget) if settings.epochs is None else None
-    for fold in settings.folds:
+    for fold in folds:
         fold_dir = work / "models" / name / f"fold_{fold}"
         summary = read_json(fold_dir / "training_summary.json", "training summary")
         history = read_json(fold_dir / "history.json", "training history")
@@ -179,7 +219,7 @@ def _configuration_record(work: Path, plans: Plans, name: str, settings: Setting
 
 
 def _evaluate_held_out(info: DatasetInfo, dataset: Path, work: Path, held_out: HeldOutSet, selection: dict,
-                       stages: Stages, settings: Settings) -> dict[str, Any]:
+                       stages: Stages, settings: Settings, evaluate_options: list) -> dict[str, Any]:
     chosen = selection["configurations"]
     result: dict[str, Any] = {"set": held_out.kind, "description": held_out.description,
                               "cases": len(held_out.case_ids), "references": str(held_out.labels_dir),
@@ -199,7 +239,8 @@ def _evaluate_held_out(info: DatasetInfo, dataset: Path, work: Path, held_out: H
             case_seconds.update({case: r["seconds"] for case, r in report["cases"].items()})
         summary_path = work / "heldout" / f"summary_{tag}.json"
         stages.run(f"evaluate ({'TTA' if tta else 'no TTA'})",
-                   autoseg_command("evaluate", out, held_out.labels_dir, "-o", summary_path, "--dataset", dataset))
+                   autoseg_command("evaluate", out, held_out.labels_dir, "-o", summary_path, "--dataset", dataset,
+                                   *evaluate_options))
         result[tag] = _scores(summary_path, case_seconds, predict_seconds)
     return result
 

@@ -33,24 +33,28 @@ REPORT_VERSION = 1
 def benchmark(datasets: Sequence[str | Path], report_dir: str | Path, time_budget: str | float | None = "15m",
               configs: Sequence[str] | None = None, folds: Sequence[int] = (0,), preset: str = "default",
               device: str = "auto", progress: bool = True, *, epochs: int | None = None,
-              cpu_gflops: float | None = None) -> dict[str, Any]:
+              cpu_gflops: float | None = None, cv_folds: int | None = None,
+              regions: str | Path | None = None) -> dict[str, Any]:
     """Benchmark every dataset into report_dir; returns the report (also REPORT/report.json).
 
     time_budget is the training time of each configuration on each fold (and what the plan is sized for);
     epochs, when given, trains that many epochs instead (quick checks). cpu_gflops skips measuring the CPU
-    when planning (deterministic plans). A dataset whose stage fails is recorded as failed and the next one runs.
+    when planning (deterministic plans). cv_folds is the number of folds the plan makes (plan --folds; small
+datasets need fewer than 5); regions a regions file passed to plan --regions (trained and scored per region). A
+dataset whose stage fails is recorded as failed and the next one runs.
     """
     report_dir = Path(report_dir)
     datasets = [Path(d) for d in datasets]
-    _check_arguments(datasets, report_dir, time_budget, folds)
+    _check_arguments(datasets, report_dir, time_budget, folds, cv_folds)
     settings = Settings(time_budget=time_budget, epochs=epochs, configs=list(configs) if configs else None,
                         folds=[int(f) for f in folds], preset=preset, device=device, cpu_gflops=cpu_gflops,
-                        progress=progress)
+                        progress=progress, cv_folds=cv_folds, regions=str(regions) if regions else None)
     report: dict[str, Any] = {
         "version": REPORT_VERSION, "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": equivalent_command(datasets, report_dir, settings),
         "settings": {"time_budget": time_budget, "epochs": epochs, "configs": settings.configs,
-                     "folds": settings.folds, "preset": preset, "device": device, "cpu_gflops": cpu_gflops},
+                     "folds": settings.folds, "preset": preset, "device": device, "cpu_gflops": cpu_gflops,
+                     "cv_folds": cv_folds, "regions": settings.regions},
         "machine": machine_info(), "versions": software_versions(), "datasets": []}
     for dataset, key in zip(datasets, dataset_keys(datasets)):
         report["datasets"].append(benchmark_dataset(dataset, key, report_dir, settings))
@@ -90,10 +94,14 @@ def equivalent_command(datasets: Sequence[Path], report_dir: Path, settings: Set
     parts += ["--folds", *map(str, settings.folds), "--preset", settings.preset, "--device", settings.device]
     if settings.cpu_gflops:
         parts += ["--cpu-gflops", str(settings.cpu_gflops)]
+    if settings.cv_folds:
+        parts += ["--cv-folds", str(settings.cv_folds)]
+    if settings.regions:
+        parts += ["--regions", settings.regions]
     return shlex.join(parts)
 
 
-def _check_arguments(datasets: list[Path], report_dir: Path, time_budget, folds) -> None:
+def _check_arguments(datasets: list[Path], report_dir: Path, time_budget, folds, cv_folds=None) -> None:
     if not datasets:
         raise AutosegError("no dataset to benchmark", fix="pass one or more dataset folders")
     for dataset in datasets:
@@ -107,6 +115,9 @@ def _check_arguments(datasets: list[Path], report_dir: Path, time_budget, folds)
     if not folds or any(not str(f).isdigit() for f in folds):
         raise AutosegError(f"folds must be fold numbers, got {list(folds)}",
                            fix="e.g. --folds 0, or --folds 0 1 2 3 4 (the held-out cases are their validation cases)")
+    if cv_folds is not None and (cv_folds < 2 or any(int(f) >= cv_folds for f in folds)):
+        raise AutosegError(f"--cv-folds {cv_folds} cannot hold folds {list(folds)}",
+                           fix=f"pass at least 2 folds, and fold numbers below {cv_folds}")
 
 
 def _write_text(path: Path, text: str) -> None:
