@@ -391,18 +391,22 @@ def _benchmark_args(p):
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--time-budget", default="15m", help="training time per configuration and fold")
     budget.add_argument("--epochs", type=int, help="train a number of epochs instead (quick checks)")
-    p.add_argument("--configs", nargs="+", help="configurations to train (default: every non-cascade one)")
+    p.add_argument("--configs", nargs="+", help="configurations to train (default: every planned one; a cascade "
+                   "brings its 3d_lowres stage, trained on every fold its folds need)")
     p.add_argument("--folds", nargs="+", type=int, default=[0], help="folds to train; their validation cases are "
                    "scored unless the dataset has labelled test cases")
     p.add_argument("--preset", default="default", help="planner preset name (plans/*.json) or path")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--cpu-gflops", type=float, help="CPU: skip measuring, assume this training speed")
+    p.add_argument("--cv-folds", type=int, help="folds the plan makes (plan --folds; default 5)")
+    p.add_argument("--regions", metavar="REGIONS.json", help="plan --regions: train and score these regions")
 
 
 def _benchmark(a):
     from autoseg.benchmark.run import benchmark
     report = benchmark(a.datasets, a.output, time_budget=a.time_budget, configs=a.configs, folds=a.folds,
-                       preset=a.preset, device=a.device, epochs=a.epochs, cpu_gflops=a.cpu_gflops)
+                       preset=a.preset, device=a.device, epochs=a.epochs, cpu_gflops=a.cpu_gflops,
+                       cv_folds=a.cv_folds, regions=a.regions)
     for record in report["datasets"]:
         scores = (record.get("evaluation") or {}).get("tta")
         print(f"{record['dataset']}: " + (f"Dice {scores['foreground_mean']['Dice']:.4f} "
