@@ -28,7 +28,9 @@ from autoseg.planning.budget import detect_device
 from autoseg.inference.regions import stage_input
 from autoseg.preprocessing.case import label_on_preprocessed_grid, preprocess_arrays
 from autoseg.schema.plans import Plans, load_plans
+from autoseg.inference.prediction_ledger import PredictionLedger
 from autoseg.utils.files import read_json, write_json
+from autoseg.utils.locks import output_lock
 from autoseg.utils.logs import get_logger
 
 log = get_logger("predict")
@@ -92,25 +94,44 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
     info = info_from_plans(plans)
     cases = list_input_cases(inputs, info)
     names, rules, selection = choose_selection(work, plans, configurations, checkpoint, postprocessing)
-    _refuse_overwrite(output, cases, overwrite, save_probabilities)
-    _previous_cases(output / REPORT_NAME)  # an unreadable report fails now, not after every case is predicted
     if any(f.parent.resolve() == output.resolve() for c in cases for f in c.image_files):
         raise AutosegError("the output folder is the input folder: predictions could replace input images", output,
                            "write predictions to a separate folder")
+    # One predict per output folder at a time: a second one is refused naming this one (the report is merged
+    # under the lock, so no run's entries are lost).
+    with output_lock(output, "predictions folder"):
+        return _predict_locked(work, plans, info, cases, selection, names, rules, output, configurations, folds,
+                               tta, save_probabilities, device, overwrite, checkpoint, step, progress)
+
+
+def _predict_locked(work, plans, info, cases, selection, names, rules, output, configurations, folds, tta,
+                    save_probabilities, device, overwrite, checkpoint, step, progress) -> dict[str, Any]:
+    # Checked before the models load: an unreadable report, and files in the way that no earlier run of this
+    # tool reported (whether a reported case can be reused needs the settings, so the models, below).
+    previous = _previous_cases(output / REPORT_NAME)
+    _refuse_overwrite(output, [c for c in cases if c.case_id not in previous], overwrite, save_probabilities)
     kind = detect_device(device)
     settings = InferenceSettings(device=torch.device(kind), tta=tta, step=step)
     models = load_selected_models(work, plans, selection, configurations, folds, settings.device, checkpoint)
     used_folds = {n: [m.fold for m in ms] for n, ms in models.items()}
     settings_record = {"configurations": names, "folds": used_folds, "checkpoint": checkpoint, "tta": tta,
                        "postprocessing": rules, "step": step}
-    log.info("predicting %d case(s) with %s (folds %s, %s), TTA %s%s", len(cases), names, used_folds, checkpoint,
+    ledger = PredictionLedger(output / REPORT_NAME, settings_record, save_probabilities)
+    # A case this command already finished (same settings, same input files) is kept: a killed run resumes.
+    reused = [] if overwrite else [c for c in cases if ledger.reusable(c, output)]
+    todo = [c for c in cases if c.case_id not in {r.case_id for r in reused}]
+    _refuse_overwrite(output, [c for c in todo if not ledger.ours_unfinished(c)], overwrite, save_probabilities)
+    log.info("predicting %d case(s) with %s (folds %s, %s), TTA %s%s", len(todo), names, used_folds, checkpoint,
              "on" if tta else "off", f", postprocessing {rules}" if rules else "")
+    if reused:
+        log.info("reusing %d case(s) this command already predicted into %s", len(reused), output)
     output.mkdir(parents=True, exist_ok=True)
-    records = {}
+    ledger.mark_pending(todo)
+    records = {c.case_id: ledger.entries[c.case_id] for c in reused}
     started = time.monotonic()
     with ThreadPoolExecutor(2) as writer:
         pending = []
-        for case in tqdm(cases, desc="predict", disable=not progress):
+        for case in tqdm(todo, desc="predict", disable=not progress):
             t0 = time.monotonic()
             image, geometry = read_case(case, info)
             probabilities, seg = segment_case(image, geometry, plans, names, models, settings, rules)
@@ -119,20 +140,30 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
                                      **uncertainty(probabilities, seg, order),
                                      "settings": settings_record}
             path = output / f"{case.case_id}{case.file_ending}"
-            pending.append(writer.submit(write_label, seg if geometry.ndim == 3 else seg[0], geometry, path))
+            jobs = [writer.submit(write_label, seg if geometry.ndim == 3 else seg[0], geometry, path)]
             if save_probabilities:
-                pending.append(writer.submit(save_probability_file, output / f"{case.case_id}.npz", probabilities))
+                jobs.append(writer.submit(save_probability_file, output / f"{case.case_id}.npz", probabilities))
             elif overwrite and (output / f"{case.case_id}.npz").exists():
                 # Probabilities from the replaced run would contradict this label map.
                 (output / f"{case.case_id}.npz").unlink()
                 log.info("removed %s.npz: it belonged to the replaced prediction", case.case_id)
-        for job in pending:
-            job.result()
+            pending.append((case, jobs))
+            while pending and all(job.done() for job in pending[0][1]):
+                _record_written(ledger, records, *pending.pop(0))
+        for case, jobs in pending:
+            _record_written(ledger, records, case, jobs)
     report = {"configurations": names, "tta": tta, "postprocessing": rules, "cases": records,
-              "seconds_per_case": round((time.monotonic() - started) / max(1, len(cases)), 3)}
-    write_report(output / REPORT_NAME, report)
-    log.info("wrote %d segmentation(s) to %s (%.2f s per case)", len(cases), output, report["seconds_per_case"])
+              "seconds_per_case": round((time.monotonic() - started) / max(1, len(todo)), 3)}
+    ledger.finish(report)
+    log.info("wrote %d segmentation(s) to %s (%.2f s per case)", len(todo), output, report["seconds_per_case"])
     return report
+
+
+def _record_written(ledger: PredictionLedger, records: dict[str, Any], case, jobs) -> None:
+    """A case's entry is completed only once its files are on disk (a failed write raises here)."""
+    for job in jobs:
+        job.result()
+    ledger.mark_done(case, records[case.case_id])
 
 
 def write_report(path: Path, report: dict[str, Any]) -> Path:

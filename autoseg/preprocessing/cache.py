@@ -23,6 +23,7 @@ from autoseg.preprocessing.case import preprocess_arrays
 from autoseg.schema.convert import to_dict
 from autoseg.schema.plans import Configuration, Plans, load_plans
 from autoseg.utils.files import atomic_write, read_json, write_json
+from autoseg.utils.locks import output_locks
 from autoseg.utils.logs import get_logger
 
 log = get_logger("preprocess")
@@ -123,7 +124,15 @@ def _preprocess_one(case: Case, info: DatasetInfo, plans: Plans, config: Configu
 def preprocess_dataset(info: DatasetInfo, plans: Plans, work: str | Path, configurations: list[str],
                        workers: int | None = None, progress: bool = True) -> dict[str, Path]:
     """Preprocess every training case for each configuration's data (shared data is written once), skipping
-    cases already cached from unchanged files under the same plan."""
+    cases already cached from unchanged files under the same plan. Each folder is locked meanwhile: a second
+    plan/preprocess of the same WORK is refused naming this one."""
+    folders = [cache_dir(work, plans.configuration(name)) for name in configurations]
+    with output_locks(folders, "preprocessed configuration"):
+        return _preprocess_locked(info, plans, work, configurations, workers, progress)
+
+
+def _preprocess_locked(info: DatasetInfo, plans: Plans, work: str | Path, configurations: list[str],
+                       workers: int | None = None, progress: bool = True) -> dict[str, Path]:
     workers = workers or min(2, os.cpu_count() or 1)
     done: dict[str, Path] = {}
     for name in configurations:

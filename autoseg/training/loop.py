@@ -8,6 +8,7 @@ curves.png and checkpoint_latest.pt; at the end: checkpoint_final.pt and full-im
 from __future__ import annotations
 
 import resource
+from contextlib import nullcontext
 import shutil
 import time
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from autoseg.training.schedule import learning_rate
 from autoseg.training.validation import confusion_counts, pseudo_dice, validate_full_images
 from autoseg.utils.durations import format_duration, parse_duration
 from autoseg.utils.files import read_json, write_json
+from autoseg.utils.locks import output_lock
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
 
 log = get_logger("train")
@@ -93,18 +95,20 @@ def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_bud
     out = model_dir(work, configuration, fold)
     kind = detect_device(device)
     rank, world = distributed.setup(kind)
-    if rank == 0:
-        _prepare_output(out, resume, extend, overwrite)
-    distributed.barrier()
-    handler = log_to_file(out / "train.log") if rank == 0 else None
-    try:
-        return _run(work, plans, config, fold, out, kind, rank, world, time_budget, epochs, resume, extend,
-                    deterministic, workers, validate, save_probabilities, progress and rank == 0, report_epoch,
-                    validation_tta, init_from)
-    finally:
-        if handler:
-            remove_handler(handler)
-        distributed.teardown()
+    # One writer per fold folder: a second training of this fold is refused naming the first (issue 20).
+    with output_lock(out, "training fold") if rank == 0 else nullcontext():
+        if rank == 0:
+            _prepare_output(out, resume, extend, overwrite)
+        distributed.barrier()
+        handler = log_to_file(out / "train.log") if rank == 0 else None
+        try:
+            return _run(work, plans, config, fold, out, kind, rank, world, time_budget, epochs, resume, extend,
+                        deterministic, workers, validate, save_probabilities, progress and rank == 0, report_epoch,
+                        validation_tta, init_from)
+        finally:
+            if handler:
+                remove_handler(handler)
+            distributed.teardown()
 
 
 def _check_fold(work: Path, fold: str) -> str:
