@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from autoseg.errors import AutosegError
-from autoseg.sharing.archive import extract_zip
+from autoseg.sharing.archive import check_zip, extract_zip
 from autoseg.sharing.layout import MODEL_CARD
 from autoseg.sharing.model_card import check_model_folder
 
@@ -28,6 +28,7 @@ def import_model(archive: str | Path, models_folder: str | Path | None = None, n
     if destination.exists() and not overwrite:
         raise AutosegError("a model of that name is already imported", destination,
                            "pass --overwrite to replace it, or --name to import under another name")
+    check_zip(archive)  # before the models folder is even created
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = destination.with_name(f".{destination.name}.import")
     shutil.rmtree(staging, ignore_errors=True)
