@@ -305,6 +305,8 @@ def _evaluate_args(p):
     p.add_argument("--file-ending", help="ending of the label maps, e.g. .nii.gz (default: the one ending the "
                    "reference files share); the errors about mixed endings ask for it")
     p.add_argument("--tolerance", type=float, default=1.0, help="surface Dice tolerance in mm")
+    p.add_argument("--ignore-label", type=int, metavar="N", help="leave voxels whose reference is N out of every "
+                   "score (default: dataset.json's 'ignore' label with --dataset, else none)")
     p.add_argument("--regions", metavar="REGIONS.json", help="score regions (each the union of its label values) "
                    "defined in this regions file or a WORK/plans.json; a --dataset with regions in its "
                    "dataset.json is scored by regions without it")
@@ -326,21 +328,48 @@ def _evaluate(a):
     if a.dataset:
         from autoseg.data.dataset import load_dataset
         info = load_dataset(a.dataset)
+    ignore = _ignore_label(a, info)
     regions = _evaluation_regions(a, info)
     if regions:
         from autoseg.evaluation.regions import evaluate_region_folders
         summary = evaluate_region_folders(a.predictions, a.references, regions, file_ending=a.file_ending,
-                                          out_json=out, workers=a.workers, tolerance_mm=a.tolerance,
-                                          ignore_label=info.ignore_label if info else None)
+                                          workers=a.workers, tolerance_mm=a.tolerance, ignore_label=ignore)
     else:
         summary = evaluate_folders(a.predictions, a.references, labels=info.labels if info else None,
-                                   file_ending=a.file_ending, out_json=out, workers=a.workers,
-                                   tolerance_mm=a.tolerance, ignore_label=info.ignore_label if info else None)
+                                   file_ending=a.file_ending, workers=a.workers, tolerance_mm=a.tolerance,
+                                   ignore_label=ignore)
+    if overlay_dir is not None:
+        _check_overlay_cases(summary, info, a.overlays)   # before summary.json: no half-finished evaluation
+    from autoseg.utils.files import write_json
+    write_json(out, summary)
     _print_summary(summary)
     print(f"wrote {out}")
     if overlay_dir is not None:
         _save_overlays(summary, info, overlay_dir, a.overlays)
     return 0
+
+
+def _ignore_label(a, info):
+    """--ignore-label N, else the dataset's ignore label; N must be a label value (a whole number >= 0)."""
+    if a.ignore_label is None:
+        return info.ignore_label if info else None
+    if a.ignore_label < 0:
+        raise AutosegError(f"--ignore-label {a.ignore_label} is negative", fix="pass the label value to leave out, "
+                           "e.g. --ignore-label 255")
+    return a.ignore_label
+
+
+def _check_overlay_cases(summary, info, n):
+    from autoseg.evaluation.overlays import worst_cases
+    images = {case.case_id: case.image_files for case in [*info.training, *info.test]}
+    missing = [case["case"] for case, _ in worst_cases(summary, n) if case["case"] not in images]
+    absent = [f for case, _ in worst_cases(summary, n) for f in images.get(case["case"], []) if not f.is_file()]
+    if missing:
+        raise AutosegError(f"the dataset has no image for case(s) {', '.join(missing[:5])}, which the overlays need",
+                           info.root, "pass as --dataset the dataset the predicted images come from")
+    if absent:
+        raise AutosegError("image file of a case to draw is missing", absent[0],
+                           "restore it, or drop --overlays")
 
 
 def _evaluation_regions(a, info):
