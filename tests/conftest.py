@@ -34,3 +34,9 @@ def planned_3d(synthetic_3d, tmp_path_factory) -> Path:
     plan(synthetic_3d, work, preset="cpu-fast", cpu_gflops=40, time_budget="2m", progress=False, workers=1)
     shrink_epochs(work)
     return work
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Lines tests leave in config.autoseg_notes (e.g. the catalogue's count of cases) end the run's output."""
+    for line in getattr(config, "autoseg_notes", []):
+        terminalreporter.write_line(line)

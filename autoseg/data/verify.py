@@ -20,9 +20,6 @@ from autoseg.data.naming import channel_file_name
 from autoseg.errors import AutosegError
 from autoseg.utils.files import read_json
 
-# How many problem lines raise_if_problems() shows before summarising the rest as a count.
-SHOWN_PROBLEMS = 5
-
 
 @dataclass
 class CaseSummary:
@@ -46,15 +43,14 @@ class VerifyReport:
         return not self.problems
 
     def raise_if_problems(self) -> None:
+        """One line: the first problem (it names its file and fix; later ones are often its consequences, such
+        as every case missing after a wrong file_ending), and how many more `autoseg verify` lists."""
         if self.ok:
             return
-        if len(self.problems) == 1:   # already one line naming the file and the fix
-            raise AutosegError(self.problems[0])
-        shown = "\n  ".join(self.problems[:SHOWN_PROBLEMS])
-        more = len(self.problems) - SHOWN_PROBLEMS
-        tail = f"\n  ... and {more} more" if more > 0 else ""
-        raise AutosegError(f"dataset has {len(self.problems)} problem(s):\n  {shown}{tail}", self.dataset,
-                           f"fix them and run 'autoseg verify {self.dataset}' to see the full list")
+        more = len(self.problems) - 1
+        tail = (f" [1 of {len(self.problems)} problems; ... and {more} more: 'autoseg verify {self.dataset}' "
+                "lists them all]" if more else "")
+        raise AutosegError(self.problems[0] + tail)
 
 
 def verify_dataset(path_or_info: str | Path | DatasetInfo, *, max_workers: int = 1,

@@ -138,7 +138,7 @@ def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.nd
     resampling = Resampling(anisotropic_axis=0 if anisotropic else None, keep_native_axes=[0] if dims == 2 else [])
     reasons = list(common) + sizing.reasons
     median_cfg = [int(m) for m in median_t[-dims:]]
-    if all(m < sizing.patch_size[a] for a, m in enumerate(median_cfg) if sizing.topology.total_stride[a] > 1):
+    if all(m < 2 * preset["min_feature_map_edge"] for m in median_cfg):
         reasons.append(f"the images (median {median_cfg} voxels) are smaller than the smallest network (one "
                        f"pooling needs {2 * preset['min_feature_map_edge']} voxels): patch {sizing.patch_size}, "
                        "a 2-stage network; cases are padded to the patch")
