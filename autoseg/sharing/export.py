@@ -57,8 +57,15 @@ def export_model(work: str | Path, output: str | Path, configurations: list[str]
             shutil.move(str(staging), str(output))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    _readable(output)
     log.info("exported %s (folds %s) to %s", selection["configurations"], chosen, output)
     return output
+
+
+def _readable(output: Path) -> None:
+    """Atomic writes create private (0600) files; a model is made to be shared, so it is world-readable."""
+    for path in [output, *(output.rglob("*") if output.is_dir() else [])]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def choose_folds(work: Path, plans: Plans, selection: dict[str, Any], configurations, folds,
