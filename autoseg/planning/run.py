@@ -10,10 +10,10 @@ import torch
 from autoseg.data.dataset import DatasetInfo, load_dataset
 from autoseg.data.verify import verify_dataset
 from autoseg.errors import AutosegError
-from autoseg.planning.budget import (DeviceBudget, cpu_name, cuda_budget, detect_device, measure_cpu_flops,
-                                     planned_gpu_budget, training_threads)
+from autoseg.planning.budget import (DeviceBudget, cpu_name, cuda_budget, detect_device, planned_gpu_budget,
+                                     training_threads)
 from autoseg.planning.fingerprint import compute_fingerprint, fingerprint_matches
-from autoseg.planning.patch_and_batch import Sizing
+from autoseg.planning.measure_cache import CACHE_FILE, MeasurementCache
 from autoseg.planning.planner import plan_configurations
 from autoseg.planning.plans_transfer import load_source_plans, transfer_configurations
 from autoseg.planning.presets import load_preset
@@ -63,8 +63,11 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
         report.raise_if_problems()
         log.info("verify: no problems found")
         fingerprint = _fingerprint(info, work, seed, workers, progress)
-        measure = None if (budget.kind != "cpu" or cpu_gflops) else _measure_rate
-        decided = plan_configurations(fingerprint, preset_data, budget, measure, seed=seed)
+        measurements = None if (budget.kind != "cpu" or cpu_gflops) else MeasurementCache(work / CACHE_FILE)
+        decided = plan_configurations(fingerprint, preset_data, budget, measurements.rate if measurements else None,
+                                      seed=seed)
+        if measurements is not None:
+            log.info("device: %s", measurements.summary())
         if source_plans:
             decided = transfer_configurations(*source_plans, decided, fingerprint)
             log.info("plans transferred from %s: configurations %s", source_plans[1], list(decided["configurations"]))
@@ -120,13 +123,6 @@ def _budget(device: str, preset: dict[str, Any], time_budget, gpu_memory_gb, cpu
     for note in budget.notes:
         log.info("device: %s", note)
     return budget
-
-
-def _measure_rate(key: str, sizing: Sizing) -> float:
-    rate = measure_cpu_flops(sizing.network, sizing.patch_size, sizing.batch_size)
-    log.info("device: measured %.0f GFLOP/s training %s network (patch %s, batch %d)", rate / 1e9, key,
-             sizing.patch_size, sizing.batch_size)
-    return rate
 
 
 def _write_splits(work: Path, fingerprint: dict[str, Any], case_ids: list[str], split_mode: str,
