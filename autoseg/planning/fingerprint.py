@@ -1,6 +1,7 @@
 """The dataset fingerprint: what the data is, measured once, from which every planning rule derives.
 
-Per case: spacing, shape, shape after cropping to the nonzero region, class voxel counts, a seeded sample
+Per case: spacing, shape, shape after cropping to the non-background region (zero, or a constant found on the
+image border: nonzero.py), the background value per channel, class voxel counts, a seeded sample
 of foreground intensities per channel, and image derivative profiles around label edges. Dataset level: medians
 and percentiles of the above, how similar neighbouring cases are (consecutive slices of one stack must not be
 split at random), and along which axes the labels sit shifted from the image edges (label_offsets.py).
@@ -18,9 +19,11 @@ from tqdm import tqdm
 from autoseg.data.dataset import Case, DatasetInfo, read_case
 from autoseg.data.image_io import read_label
 from autoseg.planning.label_offsets import combine, edge_profiles
-from autoseg.planning.nonzero import nonzero_bbox
+from autoseg.planning.nonzero import channel_backgrounds, nonzero_bbox
+from autoseg.planning.normalization import may_use_constant_background
 
-FINGERPRINT_VERSION = 3  # 2: label_edge_shift; 3: dataset_path, ignore_label and per-case file stamps
+FINGERPRINT_VERSION = 4  # 2: label_edge_shift; 3: dataset_path, ignore_label and per-case file stamps;
+#                           4: constant backgrounds
 # Foreground voxels sampled per case and channel: enough for robust percentiles, small enough for big datasets.
 SAMPLES_PER_CASE = 10_000
 
@@ -28,7 +31,10 @@ SAMPLES_PER_CASE = 10_000
 def case_fingerprint(case: Case, info: DatasetInfo, seed: int) -> dict[str, Any]:
     image, geometry = read_case(case, info)
     label, _ = read_label(case.label_file)
-    bbox = nonzero_bbox(image)
+    # Every channel's constant is recorded; cropping uses those of channels whose normalisation can use them.
+    background = channel_backgrounds(image, [True] * image.shape[0])
+    usable = [v if may_use_constant_background(n) else None for v, n in zip(background, info.channel_names)]
+    bbox = nonzero_bbox(image, background=usable)
     cropped_shape = [int(hi - lo) for lo, hi in bbox]
     foreground = label > 0
     rng = np.random.default_rng([seed, _stable_hash(case.case_id)])
@@ -43,6 +49,7 @@ def case_fingerprint(case: Case, info: DatasetInfo, seed: int) -> dict[str, Any]
         "shape": list(geometry.shape),
         "cropped_shape": cropped_shape,
         "crop_fraction": float(np.prod(cropped_shape) / max(1, np.prod(geometry.shape))),
+        "background": background,
         "class_voxels": [int(c) for c in counts[: info.num_classes]],
         "foreground_samples": [ch.astype(np.float32) for ch in fg_values],
         "image_mean": [float(ch.mean()) for ch in image],
@@ -78,6 +85,8 @@ def summarise(per_case: list[dict[str, Any]], info: DatasetInfo, seed: int) -> d
         del c["foreground_samples"]
     thumbnails = [c.pop("thumbnail") for c in per_case]
     edge_shift = combine([c.pop("edge_profiles") for c in per_case])
+    background = [_background_stats(name, [c["background"][ch] for c in per_case])
+                  for ch, name in enumerate(info.channel_names)]
     return {
         "version": FINGERPRINT_VERSION,
         "dataset": info.name,
@@ -98,6 +107,7 @@ def summarise(per_case: list[dict[str, Any]], info: DatasetInfo, seed: int) -> d
         "class_fraction": (class_voxels.sum(0) / max(1.0, class_voxels.sum())).tolist(),
         "cases_with_class": (class_voxels > 0).sum(0).astype(int).tolist(),
         "foreground_intensity": channels,
+        "background": background,
         "neighbour_similarity": neighbour_similarity(thumbnails),
         "label_edge_shift": edge_shift,
         "cases": per_case,
@@ -142,6 +152,13 @@ def neighbour_similarity(thumbnails: list[np.ndarray]) -> dict[str, float] | Non
     pairs = [rng.choice(len(flat), 2, replace=False) for _ in range(4 * len(flat))]
     others = np.mean([np.mean(flat[i] * flat[j]) for i, j in pairs if abs(int(i) - int(j)) > 1])
     return {"neighbours": float(neighbours), "random_pairs": float(others)}
+
+
+def _background_stats(name: str, values: list[float | None]) -> dict[str, Any]:
+    found = [v for v in values if v is not None]
+    return {"channel": name, "constant_cases": len(found), "cases": len(values),
+            "min": min(found) if found else None, "max": max(found) if found else None,
+            "used": bool(found) and may_use_constant_background(name)}
 
 
 def _intensity_stats(name: str, values: np.ndarray) -> dict[str, Any]:

@@ -58,8 +58,15 @@ def cache_signature(plans: Plans, config: Configuration) -> dict[str, Any]:
         "dataset_path": plans.dataset_path, "channel_names": plans.channel_names, "labels": plans.labels,
         "ignore_label": plans.ignore_label, "transpose_forward": plans.transpose_forward,
         "data_identifier": config.data_identifier, "spacing": [float(s) for s in config.spacing],
-        "normalization": config.normalization, "resampling": config.resampling,
+        "normalization": [_without_default_background(n) for n in to_dict(config.normalization)],
+        "resampling": config.resampling,
     })
+
+
+def _without_default_background(norm: dict[str, Any]) -> dict[str, Any]:
+    """A channel without a constant background signs as before that field existed, so caches made then stay
+    valid."""
+    return {k: v for k, v in norm.items() if not (k == "constant_background" and v is False)}
 
 
 def read_signature(folder: Path) -> dict[str, Any] | None:

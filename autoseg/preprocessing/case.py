@@ -1,5 +1,6 @@
-"""One case through preprocessing: transpose, crop to nonzero, normalise, resample; and the record of every
-step (`properties`) that prediction needs to undo them exactly."""
+"""One case through preprocessing: transpose, crop to the non-background region (zero, or the constant a
+channel planned with constant_background shows on this image's border), normalise, resample; and the record of
+every step (`properties`) that prediction needs to undo them exactly."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from autoseg.data.geometry import Geometry
-from autoseg.planning.nonzero import nonzero_bbox, nonzero_mask
+from autoseg.planning.nonzero import channel_backgrounds, nonzero_bbox, nonzero_mask
 from autoseg.preprocessing.normalize import normalize_image
 from autoseg.preprocessing.resample import resample_array, resample_labels, shape_at_spacing
 from autoseg.schema.plans import Configuration, Plans
@@ -30,7 +31,8 @@ def preprocess_arrays(image: np.ndarray, geometry: Geometry, plans: Plans, confi
     image = np.ascontiguousarray(image.transpose([0] + [a + 1 for a in forward]))
     spacing_t = [geometry.spacing[a] for a in forward]
     shape_t = list(image.shape[1:])
-    mask = nonzero_mask(image)
+    background = channel_backgrounds(image, [n.constant_background for n in config.normalization])
+    mask = nonzero_mask(image, background)
     bbox = nonzero_bbox(image, mask)
     crop = tuple(slice(lo, hi) for lo, hi in bbox)
     image = image[(slice(None), *crop)]
@@ -46,6 +48,7 @@ def preprocess_arrays(image: np.ndarray, geometry: Geometry, plans: Plans, confi
         "shape_transposed": shape_t,
         "spacing_transposed": spacing_t,
         "bbox": [list(b) for b in bbox],
+        "background_values": background,
         "shape_after_crop": [hi - lo for lo, hi in bbox],
         "target_spacing": target,
         "shape_after_resample": new_shape,

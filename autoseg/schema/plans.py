@@ -23,6 +23,8 @@ class ChannelNormalization:
     mean: float | None = None            # ct: global foreground mean
     std: float | None = None             # ct: global foreground std
     clip: list[float] | None = None      # ct: [low, high] foreground percentiles 0.5 / 99.5
+    constant_background: bool = False    # background is one non-zero constant per image (found on its border):
+    #                                      crop and mask with that value instead of with 0
 
 
 @dataclass
