@@ -7,9 +7,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from autoseg.benchmark.dataset_run import choose_configurations, training_folds
 from autoseg.data.image_io import read_label
+from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.errors import AutosegError
 from autoseg.inference.find_best import choose_candidate, inference_costs
 from autoseg.inference.run import predict
@@ -19,7 +21,10 @@ from autoseg.training.dataset import out_of_fold_predictions, previous_stage_fol
 from autoseg.training.loop import train
 
 
-def test_cascade_trains_on_lowres_cv_predictions_and_predicts(synthetic_3d, tmp_path):
+def test_cascade_trains_on_lowres_cv_predictions_and_predicts(tmp_path):
+    # own shape, spacing, origin and rotated direction per case: the output must keep each input's geometry
+    synthetic_3d = make_synthetic_dataset(tmp_path / "Synthetic3D", num_cases=10, num_test=2, shape=(12, 40, 40),
+                                          spacing=(3.0, 0.9, 0.9), seed=3, random_geometry=True)
     preset = tmp_path / "always-cascade.json"
     preset.write_text(json.dumps({"name": "always-cascade", "extends": "cpu-fast", "lowres_trigger": 2.0}))
     work = tmp_path / "work"
@@ -39,6 +44,10 @@ def test_cascade_trains_on_lowres_cv_predictions_and_predicts(synthetic_3d, tmp_
         seg, geometry = read_label(out / f"{case}.nii.gz")
         assert seg.shape == read_label(synthetic_3d / "labelsTs" / f"{case}.nii.gz")[0].shape
         assert set(np.unique(seg)) <= {0, 1, 2}
+        written, given = sitk.ReadImage(str(out / f"{case}.nii.gz")), sitk.ReadImage(str(image))
+        assert written.GetSize() == given.GetSize()
+        for read in ("GetSpacing", "GetOrigin", "GetDirection"):
+            assert np.allclose(getattr(written, read)(), getattr(given, read)(), atol=1e-6), read
 
 
 def _fake_lowres_run(work, splits, predicted):

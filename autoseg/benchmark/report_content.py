@@ -110,6 +110,9 @@ def _evaluation_blocks(record: dict[str, Any], evaluation: dict[str, Any]) -> li
     intro = (f"Scored on {evaluation['description']}, predicted with {' + '.join(evaluation['configurations'])}"
              f" (find-best's choice; cross-validation Dice of the candidates: "
              + ", ".join(f"{k} {v:.3f}" for k, v in selection.get("cv_dice", {}).items()) + "). "
+             + (f"Why: {selection['choice']} (relative inference cost, a cascade counting its low-resolution "
+                "stage: " + ", ".join(f"{k} {v:.2f}" for k, v in selection["inference_cost"].items()) + "). "
+                if selection.get("choice") and selection.get("inference_cost") else "")
              + ("Postprocessing (find-best's): " + describe_postprocessing(pp, record["labels"]) + "." if pp
                 else "No postprocessing applied"
                 + (" (find-best chose it on these same cases, so it would flatter the score)."
