@@ -41,10 +41,14 @@ def environment(out: Path, budget_seconds: float) -> dict:
             "NNUNET_TB_VAL_ITERATIONS": "1", "nnUNet_compile": "false"}
 
 
-def stage(name: str, command: list, out: Path, env: dict) -> dict:
+def stage(name: str, command: list, out: Path, env: dict, timeout: float | None = None) -> dict:
+    """One measured command; with `timeout` it is stopped after that many seconds (exit 124, recorded as such)."""
     print(f"[{datetime.datetime.now():%H:%M:%S}] {name} ...", flush=True)
-    result = run_stage(name, command, out / "logs" / f"{name.replace(' ', '_')}.log", env=env)
+    wrapped = ["timeout", str(int(timeout)), *command] if timeout else command
+    result = run_stage(name, wrapped, out / "logs" / f"{name.replace(' ', '_')}.log", env=env)
     print(f"    {result.seconds:.1f} s, peak RAM {result.peak_ram_mb:.0f} MB, exit {result.returncode}", flush=True)
+    if timeout and result.returncode == 124:
+        return {**result.to_dict(), "stopped_after_timeout_s": timeout}
     if result.returncode != 0:
         sys.exit(f"{name} failed: {log_tail(result.log, 5)} (log: {result.log})")
     return result.to_dict()
@@ -66,18 +70,18 @@ def predict(args) -> None:
     inputs = link_inputs(DATASET, [args.case], args.out / "input")
     entry = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "case": args.case,
              "machine": machine_info(), "load_average_before": load_average(), "stages": {}}
-    for tta in (False, True):
-        tag = "tta" if tta else "no_tta"
+    plans = read_json(Path(env["nnUNet_preprocessed"]) / name / "nnUNetPlans.json", "nnU-Net plans")
+    entry["patch_size"] = plans["configurations"]["3d_fullres"]["patch_size"]
+    for tag in args.tags:
+        tta = tag == "tta"
         command = [VENV / "bin" / "nnUNetv2_predict", "-i", inputs, "-o", args.out / f"pred_{tag}", "-d", number,
                    "-c", "3d_fullres", "-f", "0", "-tr", TRAINER, "-device", "cpu", "-npp", "1", "-nps", "1",
                    *([] if tta else ["--disable_tta"])]
-        result = stage(f"nnunet predict {tag}", command, args.out, env)
+        result = stage(f"nnunet predict {tag}", command, args.out, env, args.timeout)
         result["command"] = shlex.join(map(str, command))
         entry["stages"][tag] = result
-    plans = read_json(Path(env["nnUNet_preprocessed"]) / name / "nnUNetPlans.json", "nnU-Net plans")
-    entry["patch_size"] = plans["configurations"]["3d_fullres"]["patch_size"]
-    entry["load_average_after"] = load_average()
-    write_json(HERE / "nnunet_results.json", entry)
+        entry["load_average_after"] = load_average()
+        write_json(HERE / "nnunet_results.json", entry)   # after each stage: a later one may be cut short
     print(json.dumps({k: {"seconds": v["seconds"], "peak_ram_mb": v["peak_ram_mb"]}
                       for k, v in entry["stages"].items()}))
 
@@ -88,6 +92,9 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=Path("/work/scratch/h3/nnunet"), help="work folder (outside the repo)")
     p.add_argument("--work", type=Path, help="setup: the autoseg WORK folder whose splits.json nnU-Net uses")
     p.add_argument("--case", default="brats_2013_pat0003_1", help="predict: the case to time")
+    p.add_argument("--tags", nargs="+", default=["no_tta", "tta"], choices=["no_tta", "tta"],
+                   help="predict: without and/or with mirror TTA, in this order")
+    p.add_argument("--timeout", type=float, help="predict: stop a run after this many seconds (recorded as cut)")
     p.add_argument("--budget", type=float, default=60.0, help="setup: training seconds (a checkpoint is enough)")
     args = p.parse_args(argv)
     args.out = args.out.resolve()

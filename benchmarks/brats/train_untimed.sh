@@ -1,0 +1,27 @@
+#!/bin/bash
+# The untimed part of the BraTS / synthetic-CT record: plan and train (3d_lowres on both folds, so each training
+# case of the cascade gets an out-of-fold low-resolution prediction; the cascade; 3d_fullres to weigh it against).
+# Run while other jobs share the CPU: training stops at its time budget, so the shared CPU costs iterations, not
+# time; the peak RAM of every stage is still its own. Each step is a measured stage (stage.py).
+#   bash benchmarks/brats/train_untimed.sh brats|ct
+set -u
+cd "$(dirname "$0")/../.."
+H=/work/scratch/h3
+case "$1" in
+brats)
+  D=/work/shared/data/Dataset003_BraTSSample; W=$H/brats2; R=$H/brats2_stages/records.json; B=3m
+  PLAN=(--folds 2 --regions benchmarks/brats/regions.json --cpu-gflops 160)
+  JOBS=("3d_lowres 0" "3d_lowres 1" "3d_cascade_fullres 0" "3d_cascade_fullres 1" "3d_fullres 0" "3d_fullres 1");;
+ct)
+  python benchmarks/brats/make_ct.py
+  D=$H/ct/Dataset901_SyntheticCT; W=$H/ct/work; R=$H/ct_stages/records.json; B=2m
+  PLAN=(--folds 2 --cpu-gflops 160)
+  JOBS=("3d_lowres 0" "3d_lowres 1" "3d_cascade_fullres 0" "3d_fullres 0");;
+*) echo "usage: $0 brats|ct" >&2; exit 2;;
+esac
+S="python benchmarks/brats/stage.py $R"
+cpu-lock shared $S "plan" -- autoseg plan $D -o $W "${PLAN[@]}" || exit 1
+for job in "${JOBS[@]}"; do
+  set -- $job
+  cpu-lock shared $S "train $1 fold $2" -- autoseg train $W -c $1 -f $2 --time-budget $B
+done
