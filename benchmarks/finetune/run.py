@@ -34,6 +34,7 @@ SOURCE_COMMANDS = [  # how SOURCE_WORK's fold-0 model was made (untimed, under c
     "autoseg train /work/scratch/h5/hippo -c 3d_fullres -f 0 --extend --epochs 12 --no-validation",
 ]
 BUDGET = "3m"
+PRECISION = "fp32"
 
 
 def run(command: list[str]) -> float:
@@ -51,11 +52,17 @@ def record(step: str, data: dict) -> None:
     path.write_text(json.dumps(results, indent=2) + "\n")
 
 
-def fresh_work(name: str) -> Path:
-    """A copy of the Hippocampus WORK (plan, splits, preprocessed cache) without its models."""
+def fresh_work(name: str, precision: str | None = None) -> Path:
+    """A copy of the Hippocampus WORK (plan, splits, preprocessed cache) without its models; `precision` fixes
+    the plan's training precision (the fine-tune/scratch pair trains fp32: see results.md on bf16 NaNs)."""
     work = SCRATCH / name
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(SOURCE_WORK, work, ignore=shutil.ignore_patterns("models", "*.log"))
+    if precision:
+        plans = json.loads((work / "plans.json").read_text())
+        for config in plans["configurations"].values():
+            config["training"]["precision"] = precision
+        (work / "plans.json").write_text(json.dumps(plans, indent=2))
     return work
 
 
@@ -69,7 +76,7 @@ def prepare() -> None:
 
 
 def fold1(step: str, init_from: bool) -> None:
-    work = fresh_work(f"hippo_{step}")
+    work = fresh_work(f"hippo_{step}", PRECISION)
     command = ["autoseg", "train", str(work), "-c", "3d_fullres", "-f", "1", "--time-budget", BUDGET]
     command += ["--init-from", str(MODEL)] if init_from else []
     seconds = run(command)
@@ -80,7 +87,7 @@ def fold1(step: str, init_from: bool) -> None:
                   "validation_cases": len(json.loads((work / "splits.json").read_text())[1]["val"]),
                   "validation_dice": summary["validation_dice"],
                   "validation_dice_per_class": summary["validation_dice_per_class"],
-                  "precision": summary["precision"],
+                  "precision": summary["precision"], "plan_precision_set_to": PRECISION,
                   "init_from": None if not init else {k: init[k] for k in ("source", "matched", "total")}})
 
 
