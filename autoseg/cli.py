@@ -139,12 +139,14 @@ verb("networks", "list the registered architectures (with a plan: their cost for
 
 def _train_args(p):
     p.add_argument("work", help="work folder written by 'autoseg plan'")
-    p.add_argument("-c", "--configuration", required=True, help="e.g. 2d, 3d_fullres")
-    p.add_argument("-f", "--fold", default="0", help="fold number, 'all' (train on every case), or a list: 0 1 2",
+    p.add_argument("-c", "--configuration", help="e.g. 2d, 3d_fullres (required unless --total-budget)")
+    p.add_argument("-f", "--fold", help="fold number, 'all' (train on every case), or a list: 0 1 2 (default 0)",
                    nargs="+")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--time-budget", help="training wall time, e.g. 15m (default: what the plan was sized for)")
     budget.add_argument("--epochs", type=int, help="train a number of epochs instead of a time budget")
+    budget.add_argument("--total-budget", help="wall time of the whole job, e.g. 1h: autoseg chooses the "
+                        "configurations and folds, stops losers early, runs find-best (WORK/schedule.json; no -c/-f)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from checkpoint_latest.pt")
     p.add_argument("--extend", action="store_true", help="train a finished run further (--time-budget/--epochs more)")
@@ -157,8 +159,14 @@ def _train_args(p):
 
 
 def _train(a):
+    if a.total_budget:
+        from autoseg.scheduling.command import run_schedule_command
+        return run_schedule_command(a)
+    if not a.configuration:
+        raise AutosegError("train needs -c CONFIGURATION, or --total-budget to let autoseg choose",
+                           fix="e.g. autoseg train WORK -c 3d_fullres -f 0, or autoseg train WORK --total-budget 1h")
     from autoseg.training.loop import train
-    for fold in a.fold:
+    for fold in a.fold or ["0"]:
         summary = train(a.work, a.configuration, fold, time_budget=a.time_budget, epochs=a.epochs, device=a.device,
                         resume=a.resume, extend=a.extend, overwrite=a.overwrite, deterministic=a.deterministic,
                         workers=a.workers, validate=not a.no_validation, init_from=a.init_from)

@@ -120,3 +120,13 @@ def test_schedule_stops_bad_candidates_and_resumes_after_sigkill(planned_3d, tmp
     inference = json.loads((work / "inference.json").read_text())
     assert inference["configurations"] == [winner] and inference["folds"] == ["0", "1", "2"]
     assert all(s["status"] in ("done", "failed") for s in state["steps"])
+
+
+def test_cli_total_budget_refuses_what_the_schedule_decides(tmp_path, capsys):
+    from autoseg.cli import main
+    assert main(["train", str(tmp_path), "--total-budget", "1h", "-c", "2d", "-f", "0"]) == 2
+    assert "-c, -f cannot be combined" in capsys.readouterr().err
+    assert main(["train", str(tmp_path)]) == 2
+    assert "--total-budget" in capsys.readouterr().err
+    with pytest.raises(SystemExit):   # argparse: --total-budget and --epochs are two budgets
+        main(["train", str(tmp_path), "--total-budget", "1h", "--epochs", "3"])
