@@ -437,13 +437,15 @@ def _benchmark_args(p):
     p.add_argument("--cpu-gflops", type=float, help="CPU: skip measuring, assume this training speed")
     p.add_argument("--cv-folds", type=int, help="folds the plan makes (plan --folds; default 5)")
     p.add_argument("--regions", metavar="REGIONS.json", help="plan --regions: train and score these regions")
+    p.add_argument("--total-budget", help="one training budget per dataset, spent by the scheduler (train "
+                   "--total-budget): it chooses configurations and folds; --time-budget then sizes the plan")
 
 
 def _benchmark(a):
     from autoseg.benchmark.run import benchmark
     report = benchmark(a.datasets, a.output, time_budget=a.time_budget, configs=a.configs, folds=a.folds,
                        preset=a.preset, device=a.device, epochs=a.epochs, cpu_gflops=a.cpu_gflops,
-                       cv_folds=a.cv_folds, regions=a.regions)
+                       cv_folds=a.cv_folds, regions=a.regions, total_budget=a.total_budget)
     for record in report["datasets"]:
         scores = (record.get("evaluation") or {}).get("tta")
         print(f"{record['dataset']}: " + (f"Dice {scores['foreground_mean']['Dice']:.4f} "

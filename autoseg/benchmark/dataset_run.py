@@ -13,6 +13,7 @@ so it would flatter the score.
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class Settings:
     progress: bool
     cv_folds: int | None = None       # folds the plan makes (plan --folds); None: the planner's default
     regions: str | None = None        # plan --regions FILE: train and score regions
+    total_budget: str | None = None   # one budget for the whole training (the scheduler); time_budget sizes the plan
 
 
 class Stages:
@@ -101,6 +103,22 @@ def _run(dataset: Path, key: str, report_dir: Path, settings: Settings, record: 
     stages.run("verify", autoseg_command("verify", dataset))
     stages.run("plan", autoseg_command("plan", dataset, "-o", work, *_plan_options(settings)))
     plans = load_plans(work)
+    if settings.total_budget:
+        settings = _run_schedule(work, plans, settings, stages, record, pictures, report_dir)
+    else:
+        _train_each(work, plans, settings, stages, record, pictures, report_dir)
+    selection = read_json(work / "inference.json", "inference.json")
+    record["selection"] = {k: selection.get(k) for k in ("configurations", "cv_dice", "chosen_dice", "postprocessing",
+                                                         "inference_cost", "choice")}
+    held_out = heldout_set(info, work, settings.folds)
+    record["evaluation"] = _evaluate_held_out(info, dataset, work, held_out, selection, stages, settings,
+                                              ["--regions", work / "plans.json"] if plans.regions else [])
+    record["overlays"] = _overlays(info, held_out, work, pictures, report_dir)
+
+
+def _train_each(work: Path, plans: Plans, settings: Settings, stages: Stages, record: dict, pictures: Path,
+                report_dir: Path) -> None:
+    """The requested configurations on the requested folds, each with the same budget; then find-best."""
     names, skipped = choose_configurations(plans, settings.configs)
     record["skipped_configurations"] = skipped
     folds = training_folds(plans, names, read_json(work / "splits.json", "splits.json"), settings.folds)
@@ -111,13 +129,20 @@ def _run(dataset: Path, key: str, report_dir: Path, settings: Settings, record: 
         record["configurations"][name] = _configuration_record(work, plans, name, settings, folds[name], pictures,
                                                                report_dir)
     stages.run("find-best", autoseg_command("find-best", work, "-c", *names))
-    selection = read_json(work / "inference.json", "inference.json")
-    record["selection"] = {k: selection.get(k) for k in ("configurations", "cv_dice", "chosen_dice", "postprocessing",
-                                                         "inference_cost", "choice")}
-    held_out = heldout_set(info, work, settings.folds)
-    record["evaluation"] = _evaluate_held_out(info, dataset, work, held_out, selection, stages, settings,
-                                              ["--regions", work / "plans.json"] if plans.regions else [])
-    record["overlays"] = _overlays(info, held_out, work, pictures, report_dir)
+
+
+def _run_schedule(work: Path, plans: Plans, settings: Settings, stages: Stages, record: dict, pictures: Path,
+                  report_dir: Path) -> Settings:
+    """One total budget (autoseg train WORK --total-budget, which ends with find-best); the folds it trained
+    become the benchmarked folds (the held-out cases: the test set, else each fold's validation cases)."""
+    stages.run("schedule", autoseg_command("train", work, "--total-budget", settings.total_budget, "--device",
+                                           settings.device))
+    record["schedule"] = read_json(work / "schedule.json", "schedule")
+    winner = record["schedule"]["winner"]
+    folds = [int(f) for f in read_json(work / "inference.json", "inference.json")["folds"]]
+    record["configurations"][winner] = _configuration_record(work, plans, winner, settings, folds, pictures,
+                                                             report_dir)
+    return dataclasses.replace(settings, folds=folds)
 
 
 def choose_configurations(plans: Plans, requested: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:

@@ -34,27 +34,31 @@ def benchmark(datasets: Sequence[str | Path], report_dir: str | Path, time_budge
               configs: Sequence[str] | None = None, folds: Sequence[int] = (0,), preset: str = "default",
               device: str = "auto", progress: bool = True, *, epochs: int | None = None,
               cpu_gflops: float | None = None, cv_folds: int | None = None,
-              regions: str | Path | None = None) -> dict[str, Any]:
+              regions: str | Path | None = None, total_budget: str | None = None) -> dict[str, Any]:
     """Benchmark every dataset into report_dir; returns the report (also REPORT/report.json).
 
     time_budget is the training time of each configuration on each fold (and what the plan is sized for);
     epochs, when given, trains that many epochs instead (quick checks). cpu_gflops skips measuring the CPU
     when planning (deterministic plans). cv_folds is the number of folds the plan makes (plan --folds; small
 datasets need fewer than 5); regions a regions file passed to plan --regions (trained and scored per region). A
-dataset whose stage fails is recorded as failed and the next one runs.
+dataset whose stage fails is recorded as failed and the next one runs. total_budget, when given, is the wall
+time of each dataset's whole training, spent by the scheduler (autoseg train WORK --total-budget); time_budget then
+only sizes the plan (one model's training), and configs/folds are the scheduler's choice.
     """
     report_dir = Path(report_dir)
     datasets = [Path(d) for d in datasets]
     _check_arguments(datasets, report_dir, time_budget, folds, cv_folds)
+    parse_duration(total_budget)
     settings = Settings(time_budget=time_budget, epochs=epochs, configs=list(configs) if configs else None,
                         folds=[int(f) for f in folds], preset=preset, device=device, cpu_gflops=cpu_gflops,
-                        progress=progress, cv_folds=cv_folds, regions=str(regions) if regions else None)
+                        progress=progress, cv_folds=cv_folds, regions=str(regions) if regions else None,
+                        total_budget=str(total_budget) if total_budget else None)
     report: dict[str, Any] = {
         "version": REPORT_VERSION, "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": equivalent_command(datasets, report_dir, settings),
         "settings": {"time_budget": time_budget, "epochs": epochs, "configs": settings.configs,
                      "folds": settings.folds, "preset": preset, "device": device, "cpu_gflops": cpu_gflops,
-                     "cv_folds": cv_folds, "regions": settings.regions},
+                     "cv_folds": cv_folds, "regions": settings.regions, "total_budget": settings.total_budget},
         "machine": machine_info(), "versions": software_versions(), "datasets": []}
     for dataset, key in zip(datasets, dataset_keys(datasets)):
         report["datasets"].append(benchmark_dataset(dataset, key, report_dir, settings))
@@ -89,6 +93,8 @@ def equivalent_command(datasets: Sequence[Path], report_dir: Path, settings: Set
         parts += ["--epochs", str(settings.epochs)]
     elif settings.time_budget is not None:
         parts += ["--time-budget", str(settings.time_budget)]
+    if settings.total_budget:
+        parts += ["--total-budget", settings.total_budget]
     if settings.configs:
         parts += ["--configs", *settings.configs]
     parts += ["--folds", *map(str, settings.folds), "--preset", settings.preset, "--device", settings.device]
