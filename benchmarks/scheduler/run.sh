@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Issue 21: Dice on held-out cases as a function of the total budget, scheduler vs "all of it on one model".
+# For each dataset and budget (15m, 30m, 1h) two benchmark runs, one after the other, each holding the machine
+# alone (cpu-lock exclusive):
+#   scheduler: autoseg benchmark VIEW --total-budget B --time-budget 15m   (the plan is sized for 15-minute models)
+#   simple:    autoseg benchmark VIEW --time-budget B --configs 3d_fullres --folds 0   (2d for ISBI)
+# Both score the same labelled test set of a view (holdout_view.py: Hippocampus's last 40 cases, ISBI's slices
+# 24-29), which no model trains on. About 7.5 hours in all. Then: python benchmarks/scheduler/summarize.py OUT
+#
+# Usage: bash benchmarks/scheduler/run.sh [OUT (default /work/scratch/scheduler/bench)] [BUDGETS (default "15m 30m 1h")]
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+DATA="${DATA:-$HERE/../../../shared/data}"
+OUT="${1:-/work/scratch/scheduler/bench}"
+BUDGETS="${2:-15m 30m 1h}"
+mkdir -p "$OUT/views"
+[ -d "$OUT/views/hippocampus" ] || python "$HERE/holdout_view.py" "$DATA/Task04_Hippocampus" "$OUT/views/hippocampus" --last 40
+[ -d "$OUT/views/isbi" ] || python "$HERE/holdout_view.py" "$DATA/Dataset002_ISBIMembranes" "$OUT/views/isbi" --last 6
+LOCK="${LOCK:-cpu-lock exclusive}"   # LOCK= runs without the lock (a machine of your own)
+
+run() {  # name, then the benchmark arguments; a finished run (report.json with every dataset ok) is skipped
+  local name="$1"; shift
+  if [ -f "$OUT/$name/report.json" ] && python -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if all(d['status']=='ok' for d in r['datasets']) else 1)" "$OUT/$name/report.json"; then
+    echo "skip $name (done)"; return
+  fi
+  rm -rf "${OUT:?}/$name"
+  echo "$(date -u +%FT%TZ) $name: autoseg benchmark $*"
+  $LOCK autoseg benchmark "$@" -o "$OUT/$name" > "$OUT/$name.log" 2>&1 || echo "$name FAILED (see $OUT/$name.log)"
+}
+
+for budget in $BUDGETS; do
+  run "hippocampus_scheduler_$budget" "$OUT/views/hippocampus" --total-budget "$budget" --time-budget 15m
+  run "hippocampus_simple_$budget" "$OUT/views/hippocampus" --time-budget "$budget" --configs 3d_fullres --folds 0
+  run "isbi_scheduler_$budget" "$OUT/views/isbi" --total-budget "$budget" --time-budget 15m
+  run "isbi_simple_$budget" "$OUT/views/isbi" --time-budget "$budget" --configs 2d --folds 0
+done
+python "$HERE/summarize.py" "$OUT"
