@@ -63,7 +63,9 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
         report.raise_if_problems()
         log.info("verify: no problems found")
         fingerprint = _fingerprint(info, work, seed, workers, progress)
-        measurements = None if (budget.kind != "cpu" or cpu_gflops) else MeasurementCache(work / CACHE_FILE)
+        # A transferred plan (--plans-from) keeps the other plan's sizes: measuring this CPU would size nothing.
+        measurements = None if (budget.kind != "cpu" or cpu_gflops or source_plans) else \
+            MeasurementCache(work / CACHE_FILE)
         decided = plan_configurations(fingerprint, preset_data, budget, measurements.rate if measurements else None,
                                       seed=seed)
         if measurements is not None:
