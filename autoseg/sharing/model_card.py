@@ -120,7 +120,8 @@ def readme(card: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|"]
     for name, c in card["configurations"].items():
         runs = c["training"].values()
-        budget = ", ".join(sorted({f"{r.get('iterations', '?')} it in {r.get('training_seconds', '?')} s" for r in runs}))
+        budget = ", ".join(sorted({f"{r.get('iterations', '?')} it in {r.get('training_seconds', '?')} s"
+                                   for r in runs}))
         cv = c["cross_validation"]
         score = "not scored" if not cv else f"{cv['mean_dice']} ({cv['dice_per_class']})"
         lines.append(f"| {name} | {', '.join(c['folds'])} | {c['architecture']} | {c['patch_size']} | {budget} | "

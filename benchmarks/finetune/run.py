@@ -138,6 +138,7 @@ def export_identity() -> None:
 
 
 if __name__ == "__main__":
-    steps = {"prepare": prepare, "finetune": lambda: fold1("finetune", True), "scratch": lambda: fold1("scratch", False),
+    steps = {"prepare": prepare, "finetune": lambda: fold1("finetune", True),
+             "scratch": lambda: fold1("scratch", False),
              "transfer": transfer, "export-identity": export_identity}
     steps[sys.argv[1]]()
