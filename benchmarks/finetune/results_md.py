@@ -18,8 +18,8 @@ def main() -> None:
              "`results.json` by `results_md.py`; steps by `run.py` (its docstring has the order).", "",
              "## Hippocampus fold 1: 3 minutes from the fold-0 model versus 3 minutes from scratch", "",
              f"The fold-0 model (the source): {source['iterations']} iterations in "
-             f"{source['training_seconds']:.0f} s of training, made untimed under `cpu-lock shared` while the machine was heavily shared (load average "
-             "9-16), by:", ""]
+             f"{source['training_seconds']:.0f} s of training, made untimed under `cpu-lock shared` while the "
+             "machine was heavily shared (load average 9-16), by:", ""]
     lines += [f"    {c}" for c in source["commands"]]
     lines += ["", "Both fold-1 runs: same plan (3d_fullres, patch 32x48x32, batch 2, the plan's `precision` set to "
               "fp32 in both copies), same machine, one after the other, each under `cpu-lock exclusive`; Dice is the "
@@ -37,8 +37,8 @@ def main() -> None:
                   f"loss from its first epoch and scored Dice {first['validation_dice']:.4f} ({first['iterations']} "
                   "iterations). Reproduced outside the loop: AdamW steps from the loaded weights under CPU bf16 "
                   "autocast gave a NaN gradient at the third step in one of two runs, the same steps in fp32 did not, "
-                  "and networks trained from scratch in bf16 (this fold-0 model included) did not show it. The pair above therefore trains fp32; "
-                  "a skip-on-non-finite-gradient guard in the training loop would be the fix (not part of issue 19)."]
+                  "and networks trained from scratch in bf16 (this fold-0 model included) did not show it. The pair "
+                  "above therefore trains fp32; a skip-on-non-finite-gradient guard in the training loop would be the fix (not part of issue 19)."]
     t = r.get("transfer")
     if t:
         lines += ["", "## Transfer across datasets: BraTS sample (2 channels, 5 classes) from the Hippocampus model "
