@@ -38,7 +38,8 @@ def main() -> None:
                   "iterations). Reproduced outside the loop: AdamW steps from the loaded weights under CPU bf16 "
                   "autocast gave a NaN gradient at the third step in one of two runs, the same steps in fp32 did not, "
                   "and networks trained from scratch in bf16 (this fold-0 model included) did not show it. The pair "
-                  "above therefore trains fp32; a skip-on-non-finite-gradient guard in the training loop would be the fix (not part of issue 19)."]
+                  "above therefore trains fp32; a skip-on-non-finite-gradient guard in the training loop would be "
+                  "the fix (not part of issue 19)."]
     t = r.get("transfer")
     if t:
         lines += ["", "## Transfer across datasets: BraTS sample (2 channels, 5 classes) from the Hippocampus model "
