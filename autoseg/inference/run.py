@@ -29,7 +29,7 @@ from autoseg.inference.regions import stage_input
 from autoseg.preprocessing.case import label_on_preprocessed_grid, preprocess_arrays
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.inference.prediction_ledger import PredictionLedger
-from autoseg.utils.files import read_json, write_json
+from autoseg.utils.files import read_json, remove_partial_writes, write_json
 from autoseg.utils.locks import output_lock
 from autoseg.utils.logs import get_logger
 
@@ -126,6 +126,7 @@ def _predict_locked(work, plans, info, cases, selection, names, rules, output, c
     if reused:
         log.info("reusing %d case(s) this command already predicted into %s", len(reused), output)
     output.mkdir(parents=True, exist_ok=True)
+    remove_partial_writes(output)  # a killed run's half-written files; the folder is locked
     ledger.mark_pending(todo)
     records = {c.case_id: ledger.entries[c.case_id] for c in reused}
     started = time.monotonic()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,13 @@ from autoseg.data.dataset import Case, DatasetInfo, read_case
 from autoseg.data.image_io import read_label
 from autoseg.planning.fingerprint import source_stamps
 from autoseg.preprocessing.case import preprocess_arrays
+from autoseg.preprocessing.memory_plan import plan_workers
 from autoseg.schema.convert import to_dict
 from autoseg.schema.plans import Configuration, Plans, load_plans
-from autoseg.utils.files import atomic_write, read_json, write_json
+from autoseg.utils.files import atomic_write, read_json, remove_partial_writes, write_json
 from autoseg.utils.locks import output_locks
 from autoseg.utils.logs import get_logger
+from autoseg.utils.peak_memory import PeakMemory
 
 log = get_logger("preprocess")
 
@@ -128,6 +131,28 @@ def _preprocess_one(case: Case, info: DatasetInfo, plans: Plans, config: Configu
     return case.case_id
 
 
+def _preprocess_cases(todo: list[Case], seeds: list[int], info: DatasetInfo, plans: Plans, config: Configuration,
+                      folder: Path, workers: int, progress: bool) -> None:
+    """Stream the cases through at most as many workers as memory allows, each holding one case at a time
+    (results are just case ids), and log the time and peak RAM of the whole stage."""
+    bounded = plan_workers(todo, plans, config, workers)
+    log.info("%s: %s", config.data_identifier, bounded.words())
+    desc = f"preprocess {config.data_identifier}"
+    started = time.perf_counter()
+    with PeakMemory() as peak:
+        if bounded.workers > 1:
+            with ProcessPoolExecutor(bounded.workers) as pool:
+                jobs = pool.map(_preprocess_one, todo, [info] * len(todo), [plans] * len(todo),
+                                [config] * len(todo), [folder] * len(todo), seeds, chunksize=1)
+                for _ in tqdm(jobs, total=len(todo), desc=desc, disable=not progress):
+                    pass
+        else:
+            for case, seed in tqdm(list(zip(todo, seeds)), desc=desc, disable=not progress):
+                _preprocess_one(case, info, plans, config, folder, seed)
+    log.info("%s: preprocessed %d case(s) in %.1f s, %s", config.data_identifier, len(todo),
+             time.perf_counter() - started, peak.words())
+
+
 def preprocess_dataset(info: DatasetInfo, plans: Plans, work: str | Path, configurations: list[str],
                        workers: int | None = None, progress: bool = True) -> dict[str, Path]:
     """Preprocess every training case for each configuration's data (shared data is written once), skipping
@@ -148,21 +173,13 @@ def _preprocess_locked(info: DatasetInfo, plans: Plans, work: str | Path, config
             continue
         folder = cache_dir(work, config)
         _prepare_folder(folder, cache_signature(plans, config))
+        remove_partial_writes(folder)  # of a killed run; the folder is locked
         # Each case's seed follows its place in the dataset, so a resumed run samples as an uninterrupted one.
         order = {c.case_id: i for i, c in enumerate(info.training)}
         todo = [c for c in info.training if not _is_current(folder, c)]
         seeds = [plans.seed + order[c.case_id] for c in todo]
         log.info("%s: %d of %d case(s) to preprocess", folder, len(todo), len(info.training))
-        desc = f"preprocess {config.data_identifier}"
-        if workers > 1 and len(todo) > 2:
-            # Bounded memory: each worker holds one case at a time; results are just case ids.
-            with ProcessPoolExecutor(workers) as pool:
-                jobs = pool.map(_preprocess_one, todo, [info] * len(todo), [plans] * len(todo),
-                                [config] * len(todo), [folder] * len(todo), seeds, chunksize=2)
-                for _ in tqdm(jobs, total=len(todo), desc=desc, disable=not progress):
-                    pass
-        else:
-            for case, seed in tqdm(list(zip(todo, seeds)), desc=desc, disable=not progress):
-                _preprocess_one(case, info, plans, config, folder, seed)
+        if todo:
+            _preprocess_cases(todo, seeds, info, plans, config, folder, workers, progress)
         done[config.data_identifier] = folder
     return done

@@ -41,7 +41,7 @@ from autoseg.training.precision import PRECISIONS, autocast, choose_precision
 from autoseg.training.schedule import learning_rate
 from autoseg.training.validation import confusion_counts, pseudo_dice, validate_full_images
 from autoseg.utils.durations import format_duration, parse_duration
-from autoseg.utils.files import read_json, write_json
+from autoseg.utils.files import read_json, remove_partial_writes, write_json
 from autoseg.utils.locks import output_lock
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
 
@@ -99,6 +99,7 @@ def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_bud
     with output_lock(out, "training fold") if rank == 0 else nullcontext():
         if rank == 0:
             _prepare_output(out, resume, extend, overwrite)
+            remove_partial_writes(out)  # a killed run's half-written checkpoint
         distributed.barrier()
         handler = log_to_file(out / "train.log") if rank == 0 else None
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -62,6 +64,22 @@ def atomic_write(path: str | Path, write: Callable[[str], None], suffix: str = "
             raise write_failure(path, reason) from None
         raise
     return path
+
+
+# What atomic_write and image_io leave when killed mid-write: ".NAME." + mkstemp's 8 random characters + suffix.
+_PARTIAL = re.compile(r"^\..+\.[a-z0-9_]{8}(\.[a-z]{1,5})?$")
+
+
+def remove_partial_writes(folder: str | Path) -> list[str]:
+    """Delete the temporary files (and staging folders) of writes a killed run left in `folder`; returns their
+    names. Call it only while holding the folder's lock (autoseg/utils/locks.py): then no write is in progress."""
+    folder = Path(folder)
+    removed = []
+    for path in folder.glob(".*") if folder.is_dir() else []:
+        if _PARTIAL.match(path.name) and not path.name.endswith(".autoseg-lock"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed.append(path.name)
+    return removed
 
 
 def write_json(path: str | Path, data: Any) -> Path:
