@@ -125,3 +125,12 @@ def test_benchmark_trains_a_planned_cascade_after_every_lowres_fold_it_needs():
     assert choose_configurations(plans, ["3d_cascade_fullres"])[0] == ["3d_lowres", "3d_cascade_fullres"]
     folds = training_folds(plans, names, SPLITS, [0])
     assert folds == {"3d_fullres": [0], "3d_lowres": [0, 1, 2], "3d_cascade_fullres": [0]}
+
+
+def test_training_a_cascade_without_its_lowres_folds_fails_before_making_the_fold_folder(tmp_path):
+    _fake_lowres_run(tmp_path, SPLITS, {0: ["a"], 2: ["c"]})
+    plans = SimpleNamespace(file_ending=".nii.gz", configuration=lambda name: CASCADE)
+    with pytest.raises(AutosegError, match="out-of-fold") as error:
+        train(tmp_path, "3d_cascade_fullres", 0, plans=plans, progress=False)
+    assert "-f 1" in error.value.fix
+    assert not (tmp_path / "models" / "3d_cascade_fullres").exists()

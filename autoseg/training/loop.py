@@ -31,7 +31,7 @@ from autoseg.training import distributed
 from autoseg.training.checkpoint import (BEST, FINAL, LATEST, load_checkpoint, rng_state, save_checkpoint,
                                          set_rng_state)
 from autoseg.training.compiled import TrainingForward, use_compile
-from autoseg.training.dataset import add_previous_stage, load_cases
+from autoseg.training.dataset import add_previous_stage, load_cases, out_of_fold_predictions
 from autoseg.training.history import plot_curves, save_history
 from autoseg.training.init_from import check_init_source, init_from_record, initialise_from
 from autoseg.training.loader import choose_workers, make_train_loader, make_val_loader
@@ -87,6 +87,8 @@ def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_bud
     config = plans.configuration(configuration)
     fold = _check_fold(work, str(fold))
     workers = _check_workers(workers)
+    if config.previous_stage:  # before the fold folder is made: a missing previous-stage fold leaves nothing behind
+        out_of_fold_predictions(work, plans, config, [c for ids in _fold_cases(work, fold) for c in ids])
     if overwrite and (resume or extend):
         raise AutosegError("--overwrite deletes the run that --resume/--extend would continue",
                            model_dir(work, configuration, fold), "pass only one of them")
