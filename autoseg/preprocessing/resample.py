@@ -90,9 +90,10 @@ def resample_labels(labels: np.ndarray, new_shape: list[int], num_classes: int, 
         better = score > best[region]
         best[region][better] = score[better]
         best_value[region][better] = value
-    dominant_score = 1.0 - others_total
-    wins = (best > dominant_score + TIE_TOLERANCE) | (
-        (best >= dominant_score - TIE_TOLERANCE) & (best_value < dominant) & (best > 0))
+    # In place (a large volume holds several of these): margin = best other score - the dominant's score.
+    margin = np.subtract(best, np.subtract(1.0, others_total, out=others_total), out=others_total)
+    wins = margin > TIE_TOLERANCE
+    wins |= (margin >= -TIE_TOLERANCE) & (best_value < dominant) & (best > 0)
     out[wins] = best_value[wins]
     return out
 
