@@ -24,13 +24,19 @@ def main() -> None:
     lines += ["", "Both fold-1 runs: same plan (3d_fullres, patch 32x48x32, batch 2, the plan's `precision` set to "
               "fp32 in both copies), same machine, one after the other, each under `cpu-lock exclusive`; Dice is the "
               "full-image validation (mirror TTA) on fold 1's validation cases.", "",
-              "| run | command | iterations in 3 min | fold-1 validation Dice | Anterior | Posterior | load after |",
-              "|---|---|---|---|---|---|---|"]
+              "| run | command | iterations in 3 min | fold-1 validation Dice | Anterior | Posterior | load after | "
+              "finished |", "|---|---|---|---|---|---|---|---|"]
     for name, rec in (("fine-tuned from fold 0", ft), ("from scratch", sc)):
         if rec:
             per = rec["validation_dice_per_class"]
             lines.append(f"| {name} | `{rec['command']}` | {rec['iterations']} | {rec['validation_dice']:.4f} | "
-                         f"{per['Anterior']:.4f} | {per['Posterior']:.4f} | {rec['load_average_after']} |")
+                         f"{per['Anterior']:.4f} | {per['Posterior']:.4f} | {rec['load_average_after']} | "
+                         f"{rec['date']} |")
+    lines += ["", "Read with care: one run each, so the difference carries run-to-run noise of unknown size; and "
+              "the fold-0 model trained on every case outside fold 0's validation set, which includes fold 1's 40 "
+              "validation cases, so the fine-tuned model has seen the cases it is scored on (the comparison the "
+              "issue asks for; a fair test of fine-tuning would start from a model of another dataset or of "
+              "disjoint cases). Both runs had the same 3-minute budget and learning-rate schedule."]
     first = r.get("finetune_bf16_first_attempt")
     if first:
         lines += ["", f"A first fine-tuning run with the plan's `precision: auto` (bf16 chosen on this CPU) had a NaN "
