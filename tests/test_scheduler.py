@@ -130,3 +130,62 @@ def test_cli_total_budget_refuses_what_the_schedule_decides(tmp_path, capsys):
     assert "--total-budget" in capsys.readouterr().err
     with pytest.raises(SystemExit):   # argparse: --total-budget and --epochs are two budgets
         main(["train", str(tmp_path), "--total-budget", "1h", "--epochs", "3"])
+
+
+def test_seconds_schedule_with_a_stand_in_trainer(planned_3d, tmp_path, monkeypatch):
+    """The whole decision path in seconds, in milliseconds: a stand-in for train() writes what a training writes
+    (history with elapsed time and pseudo-Dice, checkpoints, summary, validation folder)."""
+    import autoseg.inference.find_best as find_best_module
+    import autoseg.training.loop as loop
+    work = _work_with_bad_candidates(planned_3d, tmp_path)
+    plans = json.loads((work / "plans.json").read_text())
+    for cfg in plans["configurations"].values():
+        cfg["training"]["time_budget_s"] = 900.0          # one planned model: 15 minutes
+    (work / "plans.json").write_text(json.dumps(plans))
+    ceiling = {"2d": 0.80, "3d_fullres": 0.85, "3d_frozen": 0.05}
+    calls = []
+
+    def stand_in(work, name, fold, *, time_budget=None, epochs=None, resume=False, extend=False, validate=True,
+                 **_):
+        calls.append((name, fold, time_budget, extend))
+        if name == "3d_broken":
+            raise RuntimeError("the network cannot be built")
+        out = work / "models" / name / f"fold_{fold}"
+        out.mkdir(parents=True, exist_ok=True)
+        history = json.loads((out / "history.json").read_text()) if extend else []
+        elapsed = history[-1]["elapsed_s"] if history else 0.0
+        goal = elapsed + time_budget
+        while elapsed < goal:                              # epochs of 60 s, the last one overshooting
+            elapsed += 60.0
+            history.append({"epoch": len(history), "elapsed_s": elapsed,
+                            "pseudo_dice": ceiling[name] * (1 - 0.5 ** (elapsed / 120))})
+        (out / "history.json").write_text(json.dumps(history))
+        (out / "checkpoint_final.pt").write_bytes(b"")
+        summary = {"epochs": len(history)}
+        if validate:
+            (out / "validation").mkdir(exist_ok=True)
+            summary["validation_dice"] = history[-1]["pseudo_dice"]
+        (out / "training_summary.json").write_text(json.dumps(summary))
+        return summary
+
+    def stand_in_find_best(work, configurations, progress=True):
+        folds = sorted(p.name.removeprefix("fold_") for p in (work / "models" / configurations[0]).glob("fold_*"))
+        return {"configurations": configurations, "folds": folds, "chosen_dice": 0.8, "postprocessing": None}
+
+    monkeypatch.setattr(loop, "train", stand_in)
+    monkeypatch.setattr(find_best_module, "find_best", stand_in_find_best)
+    state = schedule(work, "1h", workers=0, progress=False)
+    r0 = state["first_share"]
+    assert r0 == pytest.approx(3600 * 0.9 * 0.25 / 6, abs=0.1)   # 4 candidates: 4 + 2 first shares
+    assert state["rungs"][0]["survivors"] == ["3d_fullres", "2d"]
+    assert set(state["stopped"]) == {"3d_frozen", "3d_broken", "2d"} and state["winner"] == "3d_fullres"
+    # the rest: folds of at least 900 s each, as many as fit (the job's own wall time here is ~0 s)
+    folds = state["policy"]["folds"]
+    assert state["policy"]["winner_fold0_done"] == 300   # rung 1's share, 270 s, ends with the epoch past it
+    assert state["policy"]["remaining"] == pytest.approx(3600 * 0.9, abs=5)   # the stand-in takes no wall time
+    total = state["policy"]["remaining"] + 300
+    assert len(folds) == int(total // 900) and all(f["target"] == pytest.approx(total / len(folds), abs=1)
+                                                  for f in folds)
+    assert calls[-len(folds) + 1:] == [("3d_fullres", f, pytest.approx(total / len(folds), abs=1), False)
+                                       for f in range(1, len(folds))]
+    assert state["find_best"]["folds"] == [str(f) for f in range(len(folds))]

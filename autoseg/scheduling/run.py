@@ -200,17 +200,29 @@ class _Run:
             return self.file.wall_seconds()
         return sum(s.get("trained", 0.0) for s in self.state["steps"])
 
+    def _overhead(self) -> float:
+        """Seconds mode: the mean wall time a training step took beyond the training it counted (start-up, data
+        loaders, the precision timing, checkpoints), measured on this schedule's steps so far; 0 in epochs."""
+        done = [s for s in self.state["steps"] if s["status"] == "done" and s.get("call")]
+        if self.units.kind != SECONDS or not done:
+            return 0.0
+        return max(0.0, sum(s["wall_seconds"] - s["trained"] for s in done) / len(done))
+
     def _spend_rest(self, winner: str) -> None:
         policy = self.state.get("policy")
         if policy is None:
             done = own_time(self.work, winner, 0, self.units)
             remaining = self.state["usable"] - self._spent()
             unit = self._unit(winner)
-            folds, reason = spend_rest(remaining, done, unit, len(self.splits))
+            overhead = self._overhead()
+            folds, reason = spend_rest(remaining - overhead, done, unit, len(self.splits))
+            if len(folds) > 1:   # each training pays its start-up
+                folds, reason = spend_rest(remaining - overhead * len(folds), done, unit, len(self.splits))
             for entry in folds:
                 entry["target"] = self.units.round(entry["target"])
             policy = {"winner": winner, "remaining": round(remaining, 2), "winner_fold0_done": round(done, 2),
-                      "unit": unit, "folds": folds, "reason": reason, "decided": now_iso()}
+                      "unit": unit, "overhead_per_training": round(overhead, 1), "folds": folds, "reason": reason,
+                      "decided": now_iso()}
             self.state["policy"] = policy
             self.file.save()
             log.info("schedule: %s wins; %s", winner, reason)
