@@ -193,7 +193,15 @@ def _predict_args(p):
     p.add_argument("--save-probabilities", action="store_true", help="also write class probabilities (.npz)")
     p.add_argument("--no-postprocessing", action="store_true", help="skip the postprocessing find-best chose")
     p.add_argument("--checkpoint", default="checkpoint_final.pt", help="or checkpoint_best.pt")
-    p.add_argument("--step", type=float, default=0.5, help="sliding-window step as a fraction of the patch")
+    p.add_argument("--step", type=float, default=None, help="sliding-window step as a fraction of the patch "
+                   "(default 0.5)")
+    p.add_argument("--tta-axes", type=int, nargs="+", help="mirror only these of the plan's mirror axes "
+                   "(0 = z, the first axis of plans.json's order)")
+    p.add_argument("--fast", action="store_true", help="fast mode: step 0.75 and mirroring along the last axis "
+                   "only (2 variants instead of 8); its Dice cost is in benchmarks/large_volume/results.md")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="number format of the networks (auto: the one training chose, where this machine runs it "
+                   "fast)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--overwrite", action="store_true", help="replace existing predictions in the output folder")
 
@@ -213,9 +221,17 @@ def _predict_with(work, a):
     from autoseg.inference.run import predict
     report = predict(work, a.input, a.output, configurations=a.configurations, folds=a.folds, tta=not a.no_tta,
                      save_probabilities=a.save_probabilities, device=a.device, overwrite=a.overwrite,
-                     checkpoint=a.checkpoint, postprocessing=not a.no_postprocessing, step=a.step)
+                     checkpoint=a.checkpoint, postprocessing=not a.no_postprocessing, **_speed_options(a))
     print(f"{len(report['cases'])} case(s) segmented into {a.output} ({report['seconds_per_case']:.2f} s per case)")
     return 0
+
+
+def _speed_options(a) -> dict:
+    """--step, --tta-axes, --precision, and --fast (FAST_STEP, last axis mirrored) where they are not given."""
+    from autoseg.inference.fast_mode import FAST_STEP, FAST_TTA_AXES
+    step = a.step if a.step is not None else (FAST_STEP if a.fast else 0.5)
+    axes = a.tta_axes if a.tta_axes is not None else (FAST_TTA_AXES if a.fast else None)
+    return {"step": step, "tta_axes": axes, "precision": a.precision}
 
 
 verb("predict", "segment new images (sliding window, TTA, ensembles, postprocessing)")((_predict_args, _predict))

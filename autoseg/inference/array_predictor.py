@@ -24,6 +24,7 @@ from autoseg.data.geometry import Geometry, default_geometry
 from autoseg.data.image_io import _channels_of, label_dtype
 from autoseg.errors import AutosegError
 from autoseg.inference.export import uncertainty
+from autoseg.inference.precision import precision_of_models
 from autoseg.inference.predictor import InferenceSettings
 from autoseg.inference.run import choose_selection, load_selected_models, segment_case
 from autoseg.planning.budget import detect_device
@@ -47,13 +48,15 @@ class Predictor:
     @classmethod
     def load(cls, model: str | Path, device: str = "auto", tta: bool = True, step: float = 0.5,
              configurations: list[str] | None = None, folds: list[str] | None = None,
-             checkpoint: str = "checkpoint_final.pt", postprocessing: bool = True) -> "Predictor":
+             checkpoint: str = "checkpoint_final.pt", postprocessing: bool = True,
+             precision: str = "auto") -> "Predictor":
         settings = InferenceSettings(device=torch.device(detect_device(device)), tta=tta, step=step)
         with opened_model(model) as folder:
             plans = load_plans(folder)
             names, rules, selection = choose_selection(folder, plans, configurations, checkpoint, postprocessing)
             models = load_selected_models(folder, plans, selection, configurations, folds, settings.device,
                                           checkpoint)
+            settings.precision = precision_of_models(folder, models, precision, settings.device)
         return cls(plans, names, models, rules, settings, str(model))
 
     @property

@@ -3,7 +3,8 @@ networks over it, average folds, and undo preprocessing so probabilities sit on 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -11,7 +12,7 @@ import torch
 from autoseg.data.geometry import Geometry
 from autoseg.inference.models import LoadedModel
 from autoseg.inference.regions import probabilities_from_logits, restore_output
-from autoseg.inference.sliding_window import check_step, sliding_window_logits
+from autoseg.inference.sliding_window import MAX_BATCH_VOXELS, check_step, sliding_window_logits
 from autoseg.preprocessing.case import preprocess_arrays
 from autoseg.schema.plans import Configuration, Plans
 
@@ -23,6 +24,8 @@ class InferenceSettings:
     step: float = 0.5
     batch_size: int = 2
     precision: str = "fp32"
+    max_batch_voxels: int = MAX_BATCH_VOXELS  # network inputs per forward pass (windows x mirror variants)
+    tta_axes: tuple[int, ...] | None = None  # mirror only these of the plan's mirror axes (None: all of them)
 
     def __post_init__(self):
         self.step = check_step(self.step)  # refuse a bad step before any model is loaded or case read
@@ -34,23 +37,50 @@ class InferenceSettings:
         return torch.autocast(self.device.type, dtype=dtype)
 
 
-def mirror_axes(config: Configuration, tta: bool) -> tuple[int, ...]:
-    return tuple(config.augmentation.mirror_axes) if tta else ()
+def mirror_axes(config: Configuration, tta: bool, only: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """The plan's mirror axes (those training augmented with), or those of them in `only` (-1: the last
+    spatial axis); none without TTA."""
+    axes = tuple(config.augmentation.mirror_axes) if tta else ()
+    if only is None:
+        return axes
+    wanted = {a % config.spatial_dims for a in only}
+    return tuple(a for a in axes if a in wanted)
 
 
 def predict_preprocessed(models: list[LoadedModel], data: np.ndarray, config: Configuration,
-                         settings: InferenceSettings, regions: bool = False) -> np.ndarray:
+                         settings: InferenceSettings, regions: bool = False,
+                         activation: Callable[[torch.Tensor], np.ndarray] | None = None) -> np.ndarray:
     """Probabilities (K, *data spatial) averaged over the models (folds); `regions`: sigmoid per region output
-    (plans.regions) instead of a softmax over classes."""
+    (plans.regions) instead of a softmax over classes; `activation` (logits (K, ...) -> probabilities) replaces
+    both. float16 for large volumes (see inference/placement.py), float32 otherwise."""
+    activation = activation or partial(probabilities_from_logits, regions=regions)
     probabilities = None
     for model in models:
         logits = sliding_window_logits(model.network, data, config.patch_size, model.spec.num_classes,
-                                       config.spatial_dims, settings.step, mirror_axes(config, settings.tta),
+                                       config.spatial_dims, settings.step, mirror_axes(config, settings.tta, settings.tta_axes),
                                        settings.batch_size, settings.device, settings.autocast(),
-                                       channels_last=settings.device.type == "cpu")
-        probs = probabilities_from_logits(logits, regions)
-        probabilities = probs if probabilities is None else probabilities + probs
-    return probabilities / len(models)
+                                       channels_last=settings.device.type == "cpu",
+                                       max_batch_voxels=settings.max_batch_voxels)
+        probs = activate_in_place(logits, activation)
+        if probabilities is None:
+            probabilities = probs
+        else:
+            probabilities += probs
+    if len(models) > 1:
+        probabilities /= len(models)
+    return probabilities
+
+
+def activate_in_place(logits: torch.Tensor, activation: Callable[[torch.Tensor], np.ndarray],
+                      chunk_voxels: int = 1 << 22) -> np.ndarray:
+    """activation over every voxel, a block of voxels at a time, written back into the logits' own memory: no
+    second K x volume array (softmax and sigmoid act per voxel, so blocks give the same numbers)."""
+    buffer = logits.contiguous()
+    flat = buffer.view(buffer.shape[0], -1)
+    for start in range(0, flat.shape[1], chunk_voxels):
+        block = flat[:, start:start + chunk_voxels]
+        block.copy_(torch.as_tensor(activation(block.float())))
+    return buffer.numpy()
 
 
 def predict_case(image: np.ndarray, geometry: Geometry, plans: Plans, config: Configuration,

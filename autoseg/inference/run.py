@@ -21,6 +21,7 @@ from autoseg.errors import AutosegError
 from autoseg.inference.export import labels_from_probabilities, save_probability_file, uncertainty
 from autoseg.inference.models import LoadedModel, load_model, trained_folds
 from autoseg.inference.postprocessing import apply_postprocessing
+from autoseg.inference.precision import precision_of_models
 from autoseg.inference.predictor import InferenceSettings, predict_case
 from autoseg.inference.sliding_window import check_step
 from autoseg.data.image_io import write_label
@@ -87,7 +88,10 @@ def load_selected_models(work: Path, plans: Plans, selection: dict[str, Any], co
 def predict(work: str | Path, inputs, output: str | Path, configurations: list[str] | None = None,
             folds: list[str] | None = None, tta: bool = True, save_probabilities: bool = False,
             device: str = "auto", overwrite: bool = False, checkpoint: str = "checkpoint_final.pt",
-            postprocessing: bool = True, step: float = 0.5, progress: bool = True) -> dict[str, Any]:
+            postprocessing: bool = True, step: float = 0.5, progress: bool = True, precision: str = "auto",
+            tta_axes: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """`precision` "auto" runs the networks in the format training chose where this machine runs it fast
+    (inference/precision.py); `tta_axes` mirror only those of the plan's mirror axes."""
     step = check_step(step)  # before anything is read: a bad step would otherwise fail after model loading
     work, output = Path(work), Path(output)
     plans = load_plans(work)
@@ -101,21 +105,26 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
     # under the lock, so no run's entries are lost).
     with output_lock(output, "predictions folder"):
         return _predict_locked(work, plans, info, cases, selection, names, rules, output, configurations, folds,
-                               tta, save_probabilities, device, overwrite, checkpoint, step, progress)
+                               tta, save_probabilities, device, overwrite, checkpoint, step, progress,
+                               precision, tta_axes)
 
 
 def _predict_locked(work, plans, info, cases, selection, names, rules, output, configurations, folds, tta,
-                    save_probabilities, device, overwrite, checkpoint, step, progress) -> dict[str, Any]:
+                    save_probabilities, device, overwrite, checkpoint, step, progress, precision="auto",
+                    tta_axes=None) -> dict[str, Any]:
     # Checked before the models load: an unreadable report, and files in the way that no earlier run of this
     # tool reported (whether a reported case can be reused needs the settings, so the models, below).
     previous = _previous_cases(output / REPORT_NAME)
     _refuse_overwrite(output, [c for c in cases if c.case_id not in previous], overwrite, save_probabilities)
     kind = detect_device(device)
-    settings = InferenceSettings(device=torch.device(kind), tta=tta, step=step)
+    settings = InferenceSettings(device=torch.device(kind), tta=tta, step=step,
+                                 tta_axes=tuple(tta_axes) if tta_axes is not None else None)
     models = load_selected_models(work, plans, selection, configurations, folds, settings.device, checkpoint)
+    settings.precision = precision_of_models(work, models, precision, settings.device)
     used_folds = {n: [m.fold for m in ms] for n, ms in models.items()}
     settings_record = {"configurations": names, "folds": used_folds, "checkpoint": checkpoint, "tta": tta,
-                       "postprocessing": rules, "step": step}
+                       "postprocessing": rules, "step": step, "precision": settings.precision,
+                       **({"tta_axes": list(settings.tta_axes)} if settings.tta_axes is not None else {})}
     ledger = PredictionLedger(output / REPORT_NAME, settings_record, save_probabilities)
     # A case this command already finished (same settings, same input files) is kept: a killed run resumes.
     reused = [] if overwrite else [c for c in cases if ledger.reusable(c, output)]

@@ -13,14 +13,25 @@ from autoseg.preprocessing.resample import resample_array
 
 
 def restore_probabilities(probabilities: np.ndarray, properties: dict[str, Any],
-                          transpose_backward: list[int]) -> np.ndarray:
-    """(K, *preprocessed shape) -> (K, *original image shape in numpy order), background outside the crop."""
-    cropped = resample_array(probabilities, properties["shape_after_crop"], order=1)
-    full = np.zeros((probabilities.shape[0], *properties["shape_transposed"]), dtype=np.float32)
-    full[0] = 1.0
+                          transpose_backward: list[int], background: bool = True) -> np.ndarray:
+    """(K, *preprocessed shape) -> (K, *original image shape in numpy order), in the probabilities' dtype;
+    outside the crop channel 0 is 1 (background) and the rest 0 (all 0 with background=False, for regions).
+
+    One channel at a time is resampled and written straight into its place in the un-transposed output, so the
+    only K-channel array made is the result (a 512x512x400 CT: no K x 100 M float32 stacks on the way)."""
+    dtype = probabilities.dtype if probabilities.dtype in (np.float16, np.float32) else np.float32
+    transposed = list(properties["shape_transposed"])
+    original = [transposed[a] for a in transpose_backward]
+    full = np.zeros((probabilities.shape[0], *original), dtype=dtype)
+    # The output seen in preprocessing's axis order: writes into this view land un-transposed in `full`.
+    view = full.transpose([0] + [int(a) + 1 for a in np.argsort(transpose_backward)])
+    if background:
+        view[0] = 1.0
     region = tuple(slice(lo, hi) for lo, hi in properties["bbox"])
-    full[(slice(None), *region)] = cropped
-    return np.ascontiguousarray(full.transpose([0] + [a + 1 for a in transpose_backward]))
+    for channel in range(probabilities.shape[0]):
+        cropped = resample_array(probabilities[channel:channel + 1], properties["shape_after_crop"], order=1)
+        view[(channel, *region)] = cropped[0]
+    return full
 
 
 def restore_array(array: np.ndarray, properties: dict[str, Any], transpose_backward: list[int],
