@@ -9,6 +9,7 @@ while other jobs shared the CPU says so. The command's output goes to NAME.log b
 from __future__ import annotations
 
 import datetime
+import fcntl
 import shlex
 import sys
 from pathlib import Path
@@ -28,8 +29,10 @@ def main(argv: list[str]) -> int:
     result = run_stage(name, command, records_path.parent / "logs" / f"{name.replace(' ', '_')}.log")
     record = {**result.to_dict(), "command": shlex.join(command), "started_utc": started,
               "load_average_before": before, "load_average_after": load_average()}
-    records = read_json(records_path, "stage records") if records_path.is_file() else []
-    write_json(records_path, [r for r in records if r["name"] != name] + [record])
+    with open(records_path.with_suffix(".lock"), "w") as lock:   # stages may run side by side
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        records = read_json(records_path, "stage records") if records_path.is_file() else []
+        write_json(records_path, [r for r in records if r["name"] != name] + [record])
     print(f"{name}: {result.seconds:.1f} s, peak RAM {result.peak_ram_mb:.0f} MB, exit {result.returncode}")
     return result.returncode
 
