@@ -13,7 +13,10 @@ brats)
   # the CPU others were sharing)
   D=/work/shared/data/Dataset003_BraTSSample; W=$H/brats2; R=$H/brats2_stages/records.json; B=2m
   PLAN=(--folds 2 --regions benchmarks/brats/regions.json --cpu-gflops 160)
-  JOBS=("3d_lowres 0" "3d_lowres 1" "3d_cascade_fullres 0" "3d_cascade_fullres 1" "3d_fullres 0" "3d_fullres 1");;
+  # 3d_lowres validates with TTA (its predictions are the cascade's inputs); the cascade and 3d_fullres were
+  # trained by train_no_tta_validation.py (closing validation without TTA), the two chains side by side:
+  #   python benchmarks/brats/train_no_tta_validation.py $W 3d_fullres|3d_cascade_fullres 0|1 2m
+  JOBS=("3d_lowres 0" "3d_lowres 1");;
 ct)
   python benchmarks/brats/make_ct.py
   D=$H/ct/Dataset901_SyntheticCT; W=$H/ct/work; R=$H/ct_stages/records.json; B=2m
