@@ -66,6 +66,12 @@ def main() -> None:
         lines += [f"    {c}" for c in e["commands"]]
         lines += ["", f"{e['byte_identical']} of {e['cases']} label maps byte-identical"
                   + (f"; different: {e['different']}" if e["different"] else "") + "."]
+    p = r.get("predictor_vs_cli")
+    if p:
+        lines += ["", "## The Python predictor against the CLI", "",
+                  f"`{p['code']}`, on the first {p['cases']} of those images: {p['same_labels_sitk']} of {p['cases']} "
+                  f"identical label arrays from SimpleITK images, {p['same_labels_numpy']} of {p['cases']} from numpy "
+                  f"arrays ({p['seconds']:.0f} s including loading, shared CPU)."]
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
 
 

@@ -137,8 +137,32 @@ def export_identity() -> None:
                                "cases": len(names), "byte_identical": len(match), "different": mismatch + errors})
 
 
+def predictor_vs_cli(count: int = 10) -> None:
+    """autoseg.Predictor on the exported zip, fed SimpleITK images and numpy arrays, against the CLI's label maps
+    of export_identity (same model, default settings)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from autoseg import Predictor
+    root = SCRATCH / "identity"
+    started = time.monotonic()
+    predictor = Predictor.load(root / "model.zip", device="cpu")
+    same_sitk = same_numpy = 0
+    images = sorted((root / "images").glob("*.nii.gz"))[:count]
+    for path in images:
+        cli = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "from_zip" / path.name)))
+        image = sitk.ReadImage(str(path))
+        same_sitk += np.array_equal(sitk.GetArrayFromImage(predictor.predict(image)), cli)
+        array = sitk.GetArrayFromImage(image)
+        same_numpy += np.array_equal(predictor.predict(array, spacing=image.GetSpacing()[::-1]), cli)
+    record("predictor_vs_cli", {"code": "Predictor.load(model.zip).predict(sitk image) and "
+                                        ".predict(array, spacing=...) vs predict --model's label maps",
+                                "cases": len(images), "same_labels_sitk": same_sitk, "same_labels_numpy": same_numpy,
+                                "seconds": round(time.monotonic() - started, 1)})
+
+
 if __name__ == "__main__":
     steps = {"prepare": prepare, "finetune": lambda: fold1("finetune", True),
              "scratch": lambda: fold1("scratch", False),
-             "transfer": transfer, "export-identity": export_identity}
+             "transfer": transfer, "export-identity": export_identity, "predictor": predictor_vs_cli}
     steps[sys.argv[1]]()
