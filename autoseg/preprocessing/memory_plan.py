@@ -1,9 +1,10 @@
 """How many cases may be preprocessed at once: workers bounded by memory, not only by cores.
 
 Each worker holds one case from reading to writing; its peak is a few float32 copies of the case at the larger
-of its raw and resampled sizes. The estimate below is calibrated on the synthetic 512x512x400 int16 CT
-(benchmarks/resampling/results.md: ~1.9 GB for 105 M voxels, i.e. ~18 bytes per voxel and channel); headers
-are read without the voxels, so the estimate costs milliseconds per case.
+of its raw and resampled sizes. The estimate below errs high: for the synthetic 512x512x400 int16 CT it says
+2.5 GB where one worker peaked at 1.6 GB (benchmarks/resampling/results.md), so such cases go one at a time
+under the 4 GB budget and smaller ones (BraTS) two at a time. Headers are read without the voxels, so the
+estimate costs milliseconds per case.
 """
 from __future__ import annotations
 
