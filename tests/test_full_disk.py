@@ -41,6 +41,7 @@ def trained(tmp_path_factory) -> SimpleNamespace:
     plans = json.loads((work / "plans.json").read_text())
     for cfg in plans["configurations"].values():
         cfg["training"]["iterations_per_epoch"] = 2
+        cfg["training"].update(precision="fp32", compile="off")   # no timing or compiling: these tests are fast
         cfg["training"]["val_iterations"] = 0
     (work / "plans.json").write_text(json.dumps(plans))
     train(work, "3d_fullres", 0, epochs=1, workers=0, validate=False, progress=False)
