@@ -84,8 +84,8 @@ def direct_dice(prediction: Path, reference: Path, groups: dict[str, list[int]])
     before the deadline (the same definition: 2|P&R| / (|P|+|R|), 1 when both are empty)."""
     if not prediction.is_file() or not reference.is_file():
         return None
-    pred = sitk.GetArrayViewFromImage(sitk.ReadImage(str(prediction)))
-    ref = sitk.GetArrayViewFromImage(sitk.ReadImage(str(reference)))
+    pred = sitk.GetArrayFromImage(sitk.ReadImage(str(prediction)))
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(str(reference)))
     dice = {}
     for name, values in groups.items():
         p, r = np.isin(pred, values), np.isin(ref, values)
