@@ -4,7 +4,7 @@ A spline (or linear, or nearest-neighbour) resampling of a grid onto another gri
 linear maps, one per axis: resampling the whole volume equals resampling axis after axis. Each 1D map is a
 (new, old) matrix, built once by resampling the identity with scipy.ndimage.zoom exactly as skimage.resize
 calls it (grid_mode=True, edge mode 'nearest'), so the result is what resize gave on the whole volume (up to
-float32 rounding) at the cost of three matrix products, which BLAS runs on every core: seconds for a
+float32 rounding) at the cost of three matrix products, which BLAS (numpy, fork-safe) runs on every core: seconds for a
 512x512x400 volume where resize took minutes.
 """
 from __future__ import annotations
@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 # Weights below this are treated as zero when finding which output rows a box of input voxels reaches (the
@@ -35,15 +34,16 @@ def apply_axis(data: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
     """`data` (float32, any dims) with `axis` mapped through weights (new, old): a matrix product per line."""
     shape = data.shape
     before, after = int(np.prod(shape[:axis])), int(np.prod(shape[axis + 1:]))
-    x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).reshape(before, shape[axis], after)
-    w = torch.from_numpy(np.ascontiguousarray(weights))
+    # numpy (OpenBLAS), not torch: torch's OpenMP pool hangs in a worker forked after the parent used it
+    # (plan measures training speed, then preprocesses in forked workers).
+    x = np.ascontiguousarray(data, dtype=np.float32).reshape(before, shape[axis], after)
     if after == 1:
-        out = x[:, :, 0] @ w.T
+        out = x[:, :, 0] @ weights.T
     elif before == 1:
-        out = w @ x[0]
+        out = weights @ x[0]
     else:
-        out = torch.matmul(w, x)
-    return out.numpy().reshape(*shape[:axis], weights.shape[0], *shape[axis + 1:])
+        out = np.matmul(weights, x)
+    return out.reshape(*shape[:axis], weights.shape[0], *shape[axis + 1:])
 
 
 def take_nearest(data: np.ndarray, new: int, axis: int) -> np.ndarray:
