@@ -250,6 +250,11 @@ def markdown(r: dict) -> str:
     for run, p in c["predict_400_slices"].items():
         d = (p["scores"] or {}).get("dice", {})
         g = p["geometry"] or {}
+        if p["stage"]["returncode"] != 0:
+            lines.append(f"| predict 400x512x512, {run} | stopped after {fmt(p['stage']['seconds'])} (deadline, "
+                         f"unfinished) | {fmt(p['stage']['peak_ram_mb'], 0)} so far | exclusive | "
+                         f"`{p['stage']['command']}` |")
+            continue
         lines.append(f"| predict 400x512x512, {run} | {fmt(p['stage']['seconds'])} | "
                      f"{fmt(p['stage']['peak_ram_mb'], 0)} | exclusive | Dice " + ", ".join(
                          f"{k} {v:.4f}" for k, v in d.items()) + f"; geometry identical {g.get('identical')}, "
