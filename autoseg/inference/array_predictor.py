@@ -25,6 +25,7 @@ from autoseg.data.image_io import _channels_of, label_dtype
 from autoseg.errors import AutosegError
 from autoseg.inference.export import uncertainty
 from autoseg.inference.precision import precision_of_models
+from autoseg.inference.precision import precision_of_models
 from autoseg.inference.predictor import InferenceSettings
 from autoseg.inference.run import choose_selection, load_selected_models, segment_case
 from autoseg.planning.budget import detect_device

@@ -20,10 +20,10 @@ from autoseg.inference.models import trained_folds
 from autoseg.inference.run import default_selection
 from autoseg.schema.plans import Plans, load_plans, plans_to_dict
 from autoseg.sharing.archive import write_zip
-from autoseg.sharing.layout import MODEL_CARD, README, weights_path
-from autoseg.sharing.model_card import build_card, file_digests, readme
+from autoseg.sharing.layout import MODEL_CARD, README, SUMMARY, weights_path
+from autoseg.sharing.model_card import build_card, file_digests, fold_record, readme
 from autoseg.training.checkpoint import FORMAT
-from autoseg.utils.files import atomic_write, read_json, write_json
+from autoseg.utils.files import atomic_write, write_json
 from autoseg.utils.logs import get_logger
 from autoseg.utils.torch_files import safe_torch_load
 
@@ -106,13 +106,17 @@ def _write_model(work: Path, plans: Plans, selection: dict[str, Any], chosen: di
         for fold in fold_list:
             source = work / "models" / name / f"fold_{fold}"
             state = safe_torch_load(source / checkpoint)
-            summary = source / "training_summary.json"
+            record = fold_record(source)
             slim = {**{k: state[k] for k in _KEPT if k in state}, "format": FORMAT,
-                    # a plain field the inference side may use to run at the precision the network trained in
-                    "precision": read_json(summary).get("precision") if summary.is_file() else None}
+                    # a plain field: the precision the network trained in, which predict runs it at by default
+                    "precision": record.get("precision")}
             target = folder / weights_path(name, fold)
             atomic_write(target, lambda tmp, s=slim: torch.save(s, tmp), suffix=".pt")
             names.append(weights_path(name, fold))
+            if record:  # predict reads the training precision from here, as in a WORK folder
+                summary = f"models/{name}/fold_{fold}/{SUMMARY}"
+                write_json(folder / summary, record)
+                names.append(summary)
     card = build_card(work, plans, selection, chosen, checkpoint)
     (folder / README).write_text(readme(card))
     card["files"] = file_digests(folder, names + [README])

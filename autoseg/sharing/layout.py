@@ -10,11 +10,13 @@ FORMAT = "autoseg-model"
 FORMAT_VERSION = 1
 TOP_LEVEL = (MODEL_CARD, README, "plans.json", "inference.json")
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
-_WEIGHTS = re.compile(rf"models/{_NAME}/fold_[A-Za-z0-9]+/{re.escape(CHECKPOINT)}")
+SUMMARY = "training_summary.json"  # the fold's training record (precision, budget, scores); predict reads precision
+_WEIGHTS = re.compile(rf"models/{_NAME}/fold_[A-Za-z0-9]+/({re.escape(CHECKPOINT)}|{re.escape(SUMMARY)})")
 
 
 def is_model_file(name: str) -> bool:
-    """A relative POSIX path an exported model may hold: the four top-level files or a fold's weights."""
+    """A relative POSIX path an exported model may hold: the four top-level files, a fold's weights and its
+    training record."""
     return name in TOP_LEVEL or _WEIGHTS.fullmatch(name) is not None
 
 

@@ -16,8 +16,8 @@ from autoseg.sharing.layout import FORMAT, FORMAT_VERSION, MODEL_CARD, README
 from autoseg.utils.files import read_json
 
 # What each fold's training_summary.json contributes to the card.
-_FOLD_KEYS = ("epochs", "iterations", "training_seconds", "budget", "device", "precision", "patch_size",
-              "batch_size", "validation_dice", "validation_dice_per_class", "init_from")
+_FOLD_KEYS = ("configuration", "fold", "epochs", "iterations", "training_seconds", "budget", "device", "precision",
+              "patch_size", "batch_size", "validation_dice", "validation_dice_per_class", "init_from")
 
 
 def build_card(work: Path, plans: Plans, selection: dict[str, Any], folds: dict[str, list[str]],
@@ -28,7 +28,7 @@ def build_card(work: Path, plans: Plans, selection: dict[str, Any], folds: dict[
     configurations = {}
     for name, names_folds in folds.items():
         config = plans.configuration(name)
-        runs = {f: _fold_record(work / "models" / name / f"fold_{f}") for f in names_folds}
+        runs = {f: fold_record(work / "models" / name / f"fold_{f}") for f in names_folds}
         configurations[name] = {
             "spatial_dims": config.spatial_dims, "spacing": config.spacing, "patch_size": config.patch_size,
             "architecture": config.network.architecture, "previous_stage": config.previous_stage,
@@ -50,7 +50,8 @@ def build_card(work: Path, plans: Plans, selection: dict[str, Any], folds: dict[
                             "in each input's own geometry", "transpose_forward": plans.transpose_forward}}
 
 
-def _fold_record(folder: Path) -> dict[str, Any]:
+def fold_record(folder: Path) -> dict[str, Any]:
+    """What an export keeps of a fold's training_summary.json: how it trained and scored, nothing of the data."""
     summary = _optional_json(folder / "training_summary.json")
     return {k: summary[k] for k in _FOLD_KEYS if k in summary}
 
