@@ -12,6 +12,14 @@ from autoseg.planning.run import plan
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def _no_console_logging(monkeypatch):
+    """Every test: cli.main() would attach a logging handler to the stream it finds, which under capture dies
+    with that test, and every later log record would then print a 'Logging error' traceback into other tests'
+    stderr (one-line error checks fail far from the cause)."""
+    monkeypatch.setattr("autoseg.utils.logs.setup_console", lambda verbose=True: None)
+
+
 def shrink_epochs(work: Path, iterations: int = 10, val_iterations: int = 2) -> None:
     """Short epochs so tests train a few hundred iterations at most."""
     path = work / "plans.json"
