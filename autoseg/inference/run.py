@@ -29,8 +29,8 @@ from autoseg.planning.budget import detect_device
 from autoseg.inference.regions import stage_input
 from autoseg.preprocessing.case import label_on_preprocessed_grid, preprocess_arrays
 from autoseg.schema.plans import Plans, load_plans
-from autoseg.inference.prediction_ledger import PredictionLedger
-from autoseg.utils.files import read_json, remove_partial_writes, write_json
+from autoseg.inference.prediction_ledger import PredictionLedger, previous_cases
+from autoseg.utils.files import read_json, remove_partial_writes
 from autoseg.utils.locks import output_lock
 from autoseg.utils.logs import get_logger
 
@@ -114,7 +114,7 @@ def _predict_locked(work, plans, info, cases, selection, names, rules, output, c
                     tta_axes=None) -> dict[str, Any]:
     # Checked before the models load: an unreadable report, and files in the way that no earlier run of this
     # tool reported (whether a reported case can be reused needs the settings, so the models, below).
-    previous = _previous_cases(output / REPORT_NAME)
+    previous = previous_cases(output / REPORT_NAME)
     _refuse_overwrite(output, [c for c in cases if c.case_id not in previous], overwrite, save_probabilities)
     kind = detect_device(device)
     settings = InferenceSettings(device=torch.device(kind), tta=tta, step=step,
@@ -174,23 +174,6 @@ def _record_written(ledger: PredictionLedger, records: dict[str, Any], case, job
     for job in jobs:
         job.result()
     ledger.mark_done(case, records[case.case_id])
-
-
-def write_report(path: Path, report: dict[str, Any]) -> Path:
-    """The run's report with the cases already in `path` kept (this run's entry wins for a case in both),
-    written atomically so a crash or a reader never sees half a report."""
-    return write_json(path, {**report, "cases": {**_previous_cases(path), **report["cases"]}})
-
-
-def _previous_cases(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    data = read_json(path, "prediction report")
-    cases = data.get("cases") if isinstance(data, dict) else None
-    if not isinstance(cases, dict):
-        raise AutosegError("this is not a prediction report (no \"cases\" object), so new cases cannot be added "
-                           "to it", path, "move or delete the file, or predict into another output folder")
-    return cases
 
 
 def _models(work: Path, plans: Plans, name: str, folds, device, checkpoint,
