@@ -115,3 +115,24 @@ def test_training_precision_is_read_from_the_training_summary(tmp_path):
     assert training_precision(tmp_path, "3d_fullres", "0") is None
     (fold / "training_summary.json").write_text('{"precision": "bf16"}')
     assert training_precision(tmp_path, "3d_fullres", "0") == "bf16"
+
+
+def test_a_cascade_input_stack_slides_like_the_concatenated_array():
+    """ChannelStack (image + uint8 previous-stage masks joined per window) gives the sliding window exactly the
+    inputs np.concatenate would, without the whole-volume float32 copy."""
+    from autoseg.inference.channel_stack import ChannelStack
+    from autoseg.inference.sliding_window import sliding_window_logits
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(1, 9, 14, 11)).astype(np.float32)
+    masks = (rng.random((2, 9, 14, 11)) > 0.5).astype(np.uint8)
+    joined = np.concatenate([image, masks.astype(np.float32)])
+    stack = ChannelStack(image, masks)
+    assert stack.shape == joined.shape
+    np.testing.assert_array_equal(stack[:, 2:5, 3:9, 0:4], joined[:, 2:5, 3:9, 0:4])
+    np.testing.assert_array_equal(np.asarray(stack, dtype=np.float32), joined)
+    torch.manual_seed(0)
+    net = torch.nn.Conv3d(3, 2, 3, padding=1).eval()
+    for patch in ([4, 8, 8], [12, 16, 8]):  # windows cut from it, and the zero-padded path (patch > image)
+        expected = sliding_window_logits(net, joined, patch, 2, 3, mirror_axes=(0, 2))
+        got = sliding_window_logits(net, stack, patch, 2, 3, mirror_axes=(0, 2))
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)

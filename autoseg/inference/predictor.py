@@ -10,7 +10,9 @@ import numpy as np
 import torch
 
 from autoseg.data.geometry import Geometry
+from autoseg.inference.channel_stack import ChannelStack
 from autoseg.inference.models import LoadedModel
+from autoseg.inference.placement import accumulation_dtype
 from autoseg.inference.regions import probabilities_from_logits, restore_output
 from autoseg.inference.sliding_window import MAX_BATCH_VOXELS, check_step, sliding_window_logits
 from autoseg.preprocessing.case import preprocess_arrays
@@ -85,10 +87,19 @@ def activate_in_place(logits: torch.Tensor, activation: Callable[[torch.Tensor],
 
 def predict_case(image: np.ndarray, geometry: Geometry, plans: Plans, config: Configuration,
                  models: list[LoadedModel], settings: InferenceSettings,
-                 extra_channels: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """Probabilities (K, *original shape) for a raw image (C, Z, Y, X) and its geometry."""
+                 extra_channels: Callable[[dict[str, Any]], np.ndarray] | np.ndarray | None = None
+                 ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Probabilities (K, *original shape) for a raw image (C, Z, Y, X) and its geometry. `extra_channels`: a
+    cascade stage's previous-stage masks on the preprocessed grid, or a function of the case's preprocessing
+    properties that makes them (so the image is preprocessed once). Large outputs come back in float16."""
     data, _, properties = preprocess_arrays(image, geometry, plans, config)
+    if callable(extra_channels):
+        extra_channels = extra_channels(properties)
     if extra_channels is not None:
-        data = np.concatenate([data, extra_channels], axis=0)
+        data = ChannelStack(data, extra_channels)
     probs = predict_preprocessed(models, data, config, settings, bool(plans.regions))
+    del data, extra_channels
+    original = [properties["shape_transposed"][a] for a in plans.transpose_backward]
+    if accumulation_dtype(probs.shape[0], original) == torch.float16:
+        probs = probs.astype(np.float16, copy=False)  # a small grid (a low-resolution stage) restored to a large one
     return restore_output(probs, properties, plans.transpose_backward, bool(plans.regions)), properties

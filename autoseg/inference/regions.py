@@ -32,12 +32,9 @@ def label_map(probabilities: np.ndarray, regions_class_order: Sequence[int] | No
 
 def restore_output(probabilities: np.ndarray, properties: dict[str, Any], transpose_backward: list[int],
                    regions: bool) -> np.ndarray:
-    """restore_probabilities, with region probabilities 0 outside the cropped box (it writes background 1 into
-    channel 0 there, right for classes, wrong for a region): a throw-away leading channel takes that 1."""
-    if not regions:
-        return restore_probabilities(probabilities, properties, transpose_backward)
-    padded = np.concatenate([np.zeros_like(probabilities[:1]), probabilities])
-    return restore_probabilities(padded, properties, transpose_backward)[1:]
+    """restore_probabilities; outside the cropped box softmax outputs are background (channel 0 is 1) while every
+    region is absent (all 0)."""
+    return restore_probabilities(probabilities, properties, transpose_backward, background=not regions)
 
 
 def region_uncertainty(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -50,9 +47,9 @@ def region_uncertainty(probabilities: np.ndarray, labels: np.ndarray) -> dict[st
     return {"mean_entropy_foreground": float(entropy.mean()), "foreground_voxels": int(foreground.sum())}
 
 
-def stage_input(label: np.ndarray, plans) -> np.ndarray:
+def stage_input(label: np.ndarray, plans, dtype=np.float32) -> np.ndarray:
     """A previous stage's label map (on this stage's grid) as extra input channels for a cascade stage: its region
-    masks, or one channel per foreground class."""
+    masks, or one channel per foreground class (0/1 values; uint8 keeps a large volume's masks small)."""
     if plans.regions:
-        return region_masks(label, list(plans.regions.values())).astype(np.float32)
-    return one_hot_foreground(label, plans.num_classes)
+        return region_masks(label, list(plans.regions.values())).astype(dtype)
+    return one_hot_foreground(label, plans.num_classes, dtype)

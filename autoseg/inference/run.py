@@ -8,6 +8,7 @@ them to the report (a case predicted again gets its new entry); each case's "set
 from __future__ import annotations
 
 import time
+from functools import partial
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from autoseg.inference.sliding_window import check_step
 from autoseg.data.image_io import write_label
 from autoseg.planning.budget import detect_device
 from autoseg.inference.regions import stage_input
-from autoseg.preprocessing.case import label_on_preprocessed_grid, preprocess_arrays
+from autoseg.preprocessing.case import label_on_preprocessed_grid
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.inference.prediction_ledger import PredictionLedger, previous_cases
 from autoseg.utils.files import read_json, remove_partial_writes
@@ -208,18 +209,23 @@ def _ensemble(image, geometry, plans: Plans, names: list[str], models, settings)
         if config.previous_stage:
             previous = plans.configuration(config.previous_stage)
             low, _ = predict_case(image, geometry, plans, previous, models[config.previous_stage], settings)
-            extra = cascade_channels(labels_from_probabilities(low, plans.regions_class_order), image, geometry,
-                                     plans, config)
+            seg = labels_from_probabilities(low, plans.regions_class_order)
+            del low  # K full-size maps: gone before the full-resolution stage allocates its own
+            extra = partial(cascade_channels, seg, plans=plans, config=config)
         probs, _ = predict_case(image, geometry, plans, config, models[name], settings, extra)
-        total = probs if total is None else total + probs
-    return total / len(names)
+        if total is None:
+            total = probs
+        else:
+            total += probs
+    if len(names) > 1:
+        total /= len(names)
+    return total
 
 
-def cascade_channels(seg: np.ndarray, image: np.ndarray, geometry, plans: Plans, config) -> np.ndarray:
-    """The previous stage's segmentation on this configuration's preprocessed grid, one-hot per foreground class
-    (or its region masks, when the plan trains regions)."""
-    _, _, properties = preprocess_arrays(image, geometry, plans, config)
-    return stage_input(label_on_preprocessed_grid(seg, properties, plans, config), plans)
+def cascade_channels(seg: np.ndarray, properties: dict[str, Any], plans: Plans, config) -> np.ndarray:
+    """The previous stage's segmentation on this configuration's preprocessed grid (the case's `properties`),
+    one uint8 0/1 channel per foreground class (or its region masks, when the plan trains regions)."""
+    return stage_input(label_on_preprocessed_grid(seg, properties, plans, config), plans, np.uint8)
 
 
 def _refuse_overwrite(output: Path, cases, overwrite: bool, save_probabilities: bool = False) -> None:

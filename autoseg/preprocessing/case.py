@@ -93,6 +93,6 @@ def label_on_preprocessed_grid(label: np.ndarray, properties: dict[str, Any], pl
                            config.resampling.label_order, config.resampling.anisotropic_axis)
 
 
-def one_hot_foreground(label: np.ndarray, num_classes: int) -> np.ndarray:
-    """(num_classes - 1, *spatial) float32 channels: how a cascade stage receives the previous prediction."""
-    return np.stack([(label == k).astype(np.float32) for k in range(1, num_classes)])
+def one_hot_foreground(label: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:
+    """(num_classes - 1, *spatial) 0/1 channels: how a cascade stage receives the previous prediction."""
+    return np.stack([(label == k).astype(dtype) for k in range(1, num_classes)])

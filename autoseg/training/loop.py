@@ -36,6 +36,7 @@ from autoseg.training.history import plot_curves, save_history
 from autoseg.training.init_from import check_init_source, init_from_record, initialise_from
 from autoseg.training.loader import choose_workers, make_train_loader, make_val_loader
 from autoseg.training.losses import DeepSupervisionLoss
+from autoseg.training.nonfinite_guard import NonFiniteGuard, finite_mean
 from autoseg.training.optim import WeightAverage, build_optimizer
 from autoseg.training.precision import PRECISIONS, autocast, choose_precision
 from autoseg.training.schedule import learning_rate
@@ -246,6 +247,7 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
                                               )["data"].to(device))
     precision = distributed.broadcast_choice(precision, PRECISIONS)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    guard = NonFiniteGuard()
     log.info("training %s fold %s on %s (%d process(es), %d thread(s), %d loader worker(s), %s, channels-last %s, "
              "compiled %s): %d training / %d validation cases, patch %s, batch %d, %s", config.name, fold, kind,
              world, torch.get_num_threads(), n_workers, precision, channels_last, forward.is_compiled,
@@ -283,12 +285,14 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
                     scaler.unscale_(optimizer)
                 else:
                     loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tplan.grad_clip)
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tplan.grad_clip)
                 if scaler:
-                    scaler.step(optimizer)
+                    scaler.step(optimizer)  # the scaler skips non-finite steps itself
                     scaler.update()
-                else:
+                elif guard.allows(grad_norm):
                     optimizer.step()
+                else:
+                    precision = guard.precision_after_skip(precision)
                 if average is not None:
                     average.update(core)
                 losses.append(float(loss.detach()))
@@ -301,7 +305,8 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
                                      precision, channels_last, memory_format, config.network.num_classes)
             # rank 0's clock, so every rank sees the budget spent at the same epoch
             state["elapsed"] = distributed.broadcast_float(state["elapsed"] + time.monotonic() - epoch_start)
-            record.update({"epoch": state["epoch"], "train_loss": distributed.average(float(np.mean(losses))),
+            record.update({"epoch": state["epoch"], "train_loss": distributed.average(finite_mean(losses)),
+                           "skipped_steps": guard.take_epoch_count(),
                            "lr": lr, "iterations": state["iteration"], "elapsed_s": round(state["elapsed"], 2),
                            "epoch_s": round(time.monotonic() - epoch_start, 2),
                            "iterations_per_s": round(len(losses) / max(time.monotonic() - epoch_start, 1e-9), 3)})
