@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from autoseg.errors import AutosegError
 from autoseg.inference.models import LoadedModel, model_dir
+from autoseg.inference.precision import inference_precision
 from autoseg.inference.predictor import InferenceSettings
 from autoseg.networks import build_network
 from autoseg.planning.budget import detect_device, training_threads
@@ -342,8 +343,10 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
              format_duration(state["elapsed"]), summary["iterations_per_second"])
     if validate and val_cases:
         started = time.monotonic()
+        # The precision `predict --precision auto` will run this model in, so cross-validation scores (and
+        # find-best's choices) are those of the predictions users get.
         settings = InferenceSettings(device=device, tta=validation_tta,
-                                     precision=precision if kind == "cuda" else "fp32")
+                                     precision=inference_precision("auto", device, [precision]))
         loaded = LoadedModel(fold, final_model.eval(), config.network)
         result = validate_full_images(work, plans, config, loaded, val_cases, out / "validation", settings,
                                       save_probabilities, progress)
