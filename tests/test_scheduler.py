@@ -14,7 +14,7 @@ import pytest
 
 from autoseg.errors import AutosegError
 from autoseg.scheduling import schedule
-from autoseg.scheduling.candidates import Candidate, admit, rung_cost_factor
+from autoseg.scheduling.candidates import Candidate, admit, narrow_to_comparable, rung_cost_factor
 from autoseg.scheduling.halving import cut, smoothed_pseudo_dice
 from autoseg.scheduling.policy import spend_rest
 from autoseg.scheduling.units import EPOCHS, Units
@@ -140,7 +140,7 @@ def test_seconds_schedule_with_a_stand_in_trainer(planned_3d, tmp_path, monkeypa
     work = _work_with_bad_candidates(planned_3d, tmp_path)
     plans = json.loads((work / "plans.json").read_text())
     for cfg in plans["configurations"].values():
-        cfg["training"]["time_budget_s"] = 900.0          # one planned model: 15 minutes
+        cfg["training"]["time_budget_s"] = 600.0          # one planned model: 10 minutes
     (work / "plans.json").write_text(json.dumps(plans))
     ceiling = {"2d": 0.80, "3d_fullres": 0.85, "3d_frozen": 0.05}
     calls = []
@@ -179,13 +179,28 @@ def test_seconds_schedule_with_a_stand_in_trainer(planned_3d, tmp_path, monkeypa
     assert r0 == pytest.approx(3600 * 0.9 * 0.25 / 6, abs=0.1)   # 4 candidates: 4 + 2 first shares
     assert state["rungs"][0]["survivors"] == ["3d_fullres", "2d"]
     assert set(state["stopped"]) == {"3d_frozen", "3d_broken", "2d"} and state["winner"] == "3d_fullres"
-    # the rest: folds of at least 900 s each, as many as fit (the job's own wall time here is ~0 s)
+    # the rest: folds of at least 600 s each, as many as fit (the job's own wall time here is ~0 s)
     folds = state["policy"]["folds"]
     assert state["policy"]["winner_fold0_done"] == 300   # rung 1's share, 270 s, ends with the epoch past it
     assert state["policy"]["remaining"] == pytest.approx(3600 * 0.9, abs=5)   # the stand-in takes no wall time
     total = state["policy"]["remaining"] + 300
-    assert len(folds) == int(total // 900) and all(f["target"] == pytest.approx(total / len(folds), abs=1)
+    assert len(folds) == min(5, int(total // 600)) and all(f["target"] == pytest.approx(total / len(folds), abs=1)
                                                   for f in folds)
     assert calls[-len(folds) + 1:] == [("3d_fullres", f, pytest.approx(total / len(folds), abs=1), False)
                                        for f in range(1, len(folds))]
     assert state["find_best"]["folds"] == [str(f) for f in range(len(folds))]
+
+
+def test_a_first_share_too_short_to_rank_narrows_the_field_to_the_default():
+    two = [Candidate("2d"), Candidate("3d_fullres")]
+    # 15 minutes for Hippocampus: 810 s usable, 202.5 s to explore -> 101 s each, 11% of a 900 s model: too short
+    kept, skipped, r0 = narrow_to_comparable(two, explore=202.5, eta=2, unit=900.0)
+    assert [c.name for c in kept] == ["3d_fullres"] and r0 == 0.0 and "too short to rank" in skipped["2d"]
+    # 30 minutes: 202 s each, 22%: both are compared
+    kept, skipped, r0 = narrow_to_comparable(two, explore=405.0, eta=2, unit=900.0)
+    assert [c.name for c in kept] == ["2d", "3d_fullres"] and not skipped and r0 == pytest.approx(202.5)
+    # four candidates and one hour: the last ones in plans order go first, never the default
+    four = [Candidate("2d"), Candidate("3d_fullres"), Candidate("3d_lowres"), Candidate("3d_wide")]
+    kept, skipped, r0 = narrow_to_comparable(four, explore=810.0, eta=2, unit=900.0)
+    assert [c.name for c in kept] == ["2d", "3d_fullres"] and set(skipped) == {"3d_lowres", "3d_wide"}
+    assert r0 == pytest.approx(405.0)

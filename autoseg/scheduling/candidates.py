@@ -7,7 +7,9 @@ from out-of-fold low-resolution predictions. Those trainings are its entry cost,
 share at the first rung's share r0 each. So a cascade shrinks every candidate's first share: it is admitted only
 while r0 stays at least MIN_FIRST_SHARE of one planned training (below that, a first share is too short to tell
 the candidates apart, and the cascade's stage models too weak to feed it); otherwise it is skipped, and
-schedule.json says why.
+schedule.json says why. Likewise for every candidate: a first share under MIN_EXPLORE_SHARE of one planned
+training ranks configurations by how fast they start, so candidates are left out (last in plans order first,
+never the default) until the share is long enough, and with the default alone the whole budget goes to it.
 """
 from __future__ import annotations
 
@@ -19,6 +21,12 @@ from autoseg.training.dataset import previous_stage_folds
 
 # The first rung's share, as a fraction of one planned training, below which cascades are not considered.
 MIN_FIRST_SHARE = 0.1
+# ... and below which no configurations are compared at all: the budget goes to the default one (default_name).
+# Measured on Hippocampus (benchmarks/scheduler/results.md): after a first share of 11% of the planned 15 minutes
+# 2d led 3d_fullres, while trained to the end 3d_fullres scored higher; short shares reward the configuration
+# that learns fastest early, not the one that ends best.
+MIN_EXPLORE_SHARE = 0.2
+DEFAULT_ORDER = ("3d_fullres", "2d")   # nnU-Net's usual best single configuration for 3D data, then for 2D
 
 
 @dataclass
@@ -80,3 +88,30 @@ def admit(candidates: list[Candidate], explore: float, eta: int, unit: float
         skipped[worst.name] = (f"its earlier stages need {worst.entry_trainings} trainings first "
                                f"({worst.stage_folds}); with them every first share would be {r0:.1f}, under "
                                f"{MIN_FIRST_SHARE:.0%} of one planned training ({unit:.1f}): give a larger budget")
+
+
+def default_name(candidates: list[Candidate]) -> str:
+    """The configuration a budget too small to compare candidates goes to: 3d_fullres, else 2d, else the first."""
+    names = [c.name for c in candidates]
+    return next((n for n in DEFAULT_ORDER if n in names), names[0])
+
+
+def narrow_to_comparable(candidates: list[Candidate], explore: float, eta: int, unit: float
+                         ) -> tuple[list[Candidate], dict[str, str], float]:
+    """(candidates, skipped name -> why, first share r0): while r0 is under MIN_EXPLORE_SHARE of one planned
+    training (`unit`), the last candidate in plans order other than the default is dropped and r0 recomputed;
+    when only the default is left there is nothing to compare (r0 0: the whole budget goes to it)."""
+    kept, skipped = list(candidates), {}
+    default = default_name(candidates)
+    while len(kept) > 1:
+        factor = rung_cost_factor(kept, eta)
+        r0 = explore / factor if factor else explore
+        if not unit or r0 >= MIN_EXPLORE_SHARE * unit:
+            return kept, skipped, r0
+        dropped = next(c for c in reversed(kept) if c.name != default)
+        kept.remove(dropped)
+        skipped[dropped.name] = (
+            f"with it every first share would be {r0:.1f}, {r0 / unit:.0%} of one planned training ({unit:.1f}): "
+            f"too short to rank configurations (short shares favour the one that learns fastest early); "
+            f"a larger total budget lets it compete")
+    return kept, skipped, 0.0

@@ -68,6 +68,11 @@ def _fresh_state(plans: Plans, splits, total_budget, total_epochs, configuration
     every = cand.all_candidates(plans, splits, configurations)
     unit = planned_training(plans, every[0].name, units)
     admitted, skipped, r0 = cand.admit(every, explore, ETA, unit) if len(every) > 1 else (every, {}, 0.0)
+    if len(admitted) > 1:
+        admitted, narrowed, r0 = cand.narrow_to_comparable(admitted, explore, ETA, unit)
+        skipped.update(narrowed)
+        for name, why in narrowed.items():
+            log.info("schedule: %s not considered: %s", name, why)
     r0 = units.round(r0)
     if len(admitted) > 1 and r0 < (1 if units.kind == EPOCHS else 10):
         raise AutosegError(f"a total of {units.describe(total)} leaves {units.describe(r0)} for each of "
