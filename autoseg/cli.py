@@ -202,6 +202,9 @@ def _predict_args(p):
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="number format of the networks (auto: the one training chose, where this machine runs it "
                    "fast)")
+    p.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
+                   help="torch.compile the networks (auto: when training compiled them and there are at least 20 "
+                   "cases; the first case then includes the compile)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--overwrite", action="store_true", help="replace existing predictions in the output folder")
 
@@ -231,7 +234,7 @@ def _speed_options(a) -> dict:
     from autoseg.inference.fast_mode import FAST_STEP, FAST_TTA_AXES
     step = a.step if a.step is not None else (FAST_STEP if a.fast else 0.5)
     axes = a.tta_axes if a.tta_axes is not None else (FAST_TTA_AXES if a.fast else None)
-    return {"step": step, "tta_axes": axes, "precision": a.precision}
+    return {"step": step, "tta_axes": axes, "precision": a.precision, "compile_mode": getattr(a, "compile", "auto")}
 
 
 verb("predict", "segment new images (sliding window, TTA, ensembles, postprocessing)")((_predict_args, _predict))

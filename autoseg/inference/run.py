@@ -20,7 +20,8 @@ from tqdm import tqdm
 from autoseg.data.dataset import DatasetInfo, list_input_cases, read_case
 from autoseg.errors import AutosegError
 from autoseg.inference.export import labels_from_probabilities, save_probability_file, uncertainty
-from autoseg.inference.models import LoadedModel, load_model, trained_folds
+from autoseg.inference.compiled import CompiledNetwork, trained_compiled, use_inference_compile
+from autoseg.inference.models import LoadedModel, load_model, model_dir, trained_folds
 from autoseg.inference.postprocessing import apply_postprocessing
 from autoseg.inference.precision import precision_of_models
 from autoseg.inference.predictor import InferenceSettings, predict_case
@@ -90,9 +91,10 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
             folds: list[str] | None = None, tta: bool = True, save_probabilities: bool = False,
             device: str = "auto", overwrite: bool = False, checkpoint: str = "checkpoint_final.pt",
             postprocessing: bool = True, step: float = 0.5, progress: bool = True, precision: str = "auto",
-            tta_axes: tuple[int, ...] | None = None) -> dict[str, Any]:
+            tta_axes: tuple[int, ...] | None = None, compile_mode: str = "auto") -> dict[str, Any]:
     """`precision` "auto" runs the networks in the format training chose where this machine runs it fast
-    (inference/precision.py); `tta_axes` mirror only those of the plan's mirror axes."""
+    (inference/precision.py); `tta_axes` mirror only those of the plan's mirror axes; `compile_mode` (auto, on,
+    off): torch.compile the networks (inference/compiled.py)."""
     step = check_step(step)  # before anything is read: a bad step would otherwise fail after model loading
     work, output = Path(work), Path(output)
     plans = load_plans(work)
@@ -107,12 +109,12 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
     with output_lock(output, "predictions folder"):
         return _predict_locked(work, plans, info, cases, selection, names, rules, output, configurations, folds,
                                tta, save_probabilities, device, overwrite, checkpoint, step, progress,
-                               precision, tta_axes)
+                               precision, tta_axes, compile_mode)
 
 
 def _predict_locked(work, plans, info, cases, selection, names, rules, output, configurations, folds, tta,
                     save_probabilities, device, overwrite, checkpoint, step, progress, precision="auto",
-                    tta_axes=None) -> dict[str, Any]:
+                    tta_axes=None, compile_mode="auto") -> dict[str, Any]:
     # Checked before the models load: an unreadable report, and files in the way that no earlier run of this
     # tool reported (whether a reported case can be reused needs the settings, so the models, below).
     previous = previous_cases(output / REPORT_NAME)
@@ -122,6 +124,7 @@ def _predict_locked(work, plans, info, cases, selection, names, rules, output, c
                                  tta_axes=tuple(tta_axes) if tta_axes is not None else None)
     models = load_selected_models(work, plans, selection, configurations, folds, settings.device, checkpoint)
     settings.precision = precision_of_models(work, models, precision, settings.device)
+    compiled = compile_models(work, models, compile_mode, len(cases))
     used_folds = {n: [m.fold for m in ms] for n, ms in models.items()}
     settings_record = {"configurations": names, "folds": used_folds, "checkpoint": checkpoint, "tta": tta,
                        "postprocessing": rules, "step": step, "precision": settings.precision,
@@ -163,11 +166,25 @@ def _predict_locked(work, plans, info, cases, selection, names, rules, output, c
                 _record_written(ledger, records, *pending.pop(0))
         for case, jobs in pending:
             _record_written(ledger, records, case, jobs)
-    report = {"configurations": names, "tta": tta, "postprocessing": rules, "cases": records,
+    report = {"configurations": names, "tta": tta, "postprocessing": rules, "cases": records, "compiled": compiled,
               "seconds_per_case": round((time.monotonic() - started) / max(1, len(todo)), 3)}
     ledger.finish(report)
     log.info("wrote %d segmentation(s) to %s (%.2f s per case)", len(todo), output, report["seconds_per_case"])
     return report
+
+
+def compile_models(work: Path, models: dict[str, list[LoadedModel]], setting: str, cases: int) -> bool:
+    """Wrap every loaded network in CompiledNetwork when `setting` (auto, on, off) says so (True then)."""
+    trained = [trained_compiled(model_dir(work, name, m.fold) / "training_summary.json")
+               for name, ms in models.items() for m in ms]
+    if not use_inference_compile(setting, trained, cases):
+        return False
+    for ms in models.values():
+        for m in ms:
+            m.network = CompiledNetwork(m.network)
+    log.info("networks compiled for prediction (--compile %s, %d case(s)): the first case includes the compile",
+             setting, cases)
+    return True
 
 
 def _record_written(ledger: PredictionLedger, records: dict[str, Any], case, jobs) -> None:

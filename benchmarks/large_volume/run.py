@@ -109,7 +109,8 @@ def small_command(args) -> dict:
     files = sorted(Path(args.images).glob("*.nii.gz"))[:args.limit]
     started = time.monotonic()
     report = predict(args.work, [str(f) for f in files], args.output, configurations=[args.configuration],
-                     folds=["0"], tta=not args.no_tta, overwrite=True, progress=False, precision=args.precision)
+                     folds=["0"], tta=not args.no_tta, overwrite=True, progress=False, precision=args.precision,
+                     compile_mode=args.compile)
     total = time.monotonic() - started
     per_case = [c["seconds"] for c in report["cases"].values()]
     return {"what": f"{len(files)} cases of {args.images}", "import_seconds": round(imports, 2),
@@ -117,7 +118,8 @@ def small_command(args) -> dict:
             "median_case_seconds": float(np.median(per_case)),
             "start_up_seconds": round(total - report["seconds_per_case"] * len(files), 2),
             "precision": report["cases"][next(iter(report["cases"]))]["settings"].get("precision"),
-            "tta": not args.no_tta, "peak_rss_mb": round(peak_rss_mb(), 1)}
+            "tta": not args.no_tta, "compiled": report["compiled"],
+            "first_case_seconds": per_case[0] if per_case else None, "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
 def main() -> None:
@@ -139,6 +141,7 @@ def main() -> None:
     sub.choices["small"].add_argument("images")
     sub.choices["small"].add_argument("output")
     sub.choices["small"].add_argument("--limit", type=int, default=60)
+    sub.choices["small"].add_argument("--compile", default="auto", choices=["auto", "on", "off"])
     args = parser.parse_args()
     result = {"case": case_command, "ct": ct_command, "small": small_command}[args.mode](args)
     from autoseg.benchmark.machine import load_average, machine_info

@@ -15,7 +15,8 @@ def row(r: dict) -> str:
               f"{'none' if not r['tta'] else (r['tta_axes'] or 'all')}, {r['probabilities_dtype']} probabilities"
               if "windows" in r else
               f"start-up {r['start_up_seconds']} s + imports {r['import_seconds']} s, median case "
-              f"{r['median_case_seconds']} s, TTA {r['tta']}")
+              f"{r['median_case_seconds']} s, TTA {r['tta']}"
+              + (f", compiled {r['compiled']} (first case {r['first_case_seconds']:.1f} s)" if "compiled" in r else ""))
     return (f"| {r['label']} | {seconds} | {r['peak_rss_mb'] / 1024:.2f} | {r['precision']} | {detail} | "
             f"`{r['command']}` | {cpu}, load {r['load_average']} |")
 
