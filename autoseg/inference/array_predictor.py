@@ -27,7 +27,8 @@ from autoseg.inference.export import uncertainty
 from autoseg.inference.precision import precision_of_models
 from autoseg.inference.precision import precision_of_models
 from autoseg.inference.predictor import InferenceSettings
-from autoseg.inference.run import choose_selection, load_selected_models, segment_case
+from autoseg.inference.compiled import MIN_CASES
+from autoseg.inference.run import choose_selection, compile_models, load_selected_models, segment_case
 from autoseg.planning.budget import detect_device
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.sharing.importing import opened_model
@@ -50,7 +51,9 @@ class Predictor:
     def load(cls, model: str | Path, device: str = "auto", tta: bool = True, step: float = 0.5,
              configurations: list[str] | None = None, folds: list[str] | None = None,
              checkpoint: str = "checkpoint_final.pt", postprocessing: bool = True,
-             precision: str = "auto") -> "Predictor":
+             precision: str = "auto", compile: str = "off") -> "Predictor":
+        """`compile` "on" (or "auto": when the folds trained compiled) torch.compiles the networks: the first
+        prediction then takes the compile, every later one of the same patch runs faster (inference/compiled.py)."""
         settings = InferenceSettings(device=torch.device(detect_device(device)), tta=tta, step=step)
         with opened_model(model) as folder:
             plans = load_plans(folder)
@@ -58,6 +61,7 @@ class Predictor:
             models = load_selected_models(folder, plans, selection, configurations, folds, settings.device,
                                           checkpoint)
             settings.precision = precision_of_models(folder, models, precision, settings.device)
+            compile_models(folder, models, compile, cases=MIN_CASES)  # a predictor is made for many calls
         return cls(plans, names, models, rules, settings, str(model))
 
     @property
