@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+NOTES = "<!-- notes: kept by summarize.py -->"   # what follows it in results.md is written by hand
 
 
 def row(name: str, report: dict) -> dict:
@@ -40,7 +41,9 @@ def main(out: Path) -> None:
         wall = f"{r['schedule_wall_seconds'] / 60:.1f} min" if r["schedule_wall_seconds"] else "-"
         lines.append(f"| {r['run']} | {dice} | {r['heldout_cases']} | {r['configurations']} | {r['folds']} | "
                      f"{', '.join(r['stopped'] or {}) or '-'} | {wall} |")
-    (HERE / "results.md").write_text("\n".join(lines) + "\n")
+    target = HERE / "results.md"
+    notes = target.read_text().partition(NOTES)[2] if target.is_file() and NOTES in target.read_text() else ""
+    target.write_text("\n".join(lines) + "\n" + (f"\n{NOTES}{notes}" if notes else ""))
     print("\n".join(lines))
 
 
