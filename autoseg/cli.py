@@ -203,7 +203,7 @@ def _predict_args(p):
                    help="number format of the networks (auto: the one training chose, where this machine runs it "
                    "fast)")
     p.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
-                   help="torch.compile the networks (auto: when training compiled them and there are at least 20 "
+                   help="torch.compile the networks (auto: when training compiled them and there are at least 50 "
                    "cases; the first case then includes the compile)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--overwrite", action="store_true", help="replace existing predictions in the output folder")

@@ -21,7 +21,10 @@ from autoseg.utils.logs import get_logger
 log = get_logger("predict")
 
 CHOICES = ("auto", "on", "off")
-MIN_CASES = 20   # auto: fewer cases than this do not earn back a cold compile (~20-40 s on 2 CPU cores)
+# auto: fewer cases do not earn back a cold compile. Measured (benchmarks/large_volume/results.md, Hippocampus
+# 3d_fullres, mirror TTA, 2-core EPYC): first case 13.3 s cold / 2.7 s with Inductor's disk cache warm, then
+# ~0.45 s a case against 0.66 s eager: break-even after ~60 cases cold, ~10 warm.
+MIN_CASES = 50
 
 
 def use_inference_compile(setting: str, trained_compiled: list[bool | None], cases: int) -> bool:
