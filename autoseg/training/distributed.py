@@ -5,6 +5,7 @@ writes checkpoints and logs and decides when the time budget is spent, so every 
 """
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -21,6 +22,9 @@ def setup(device_kind: str) -> tuple[int, int]:
         return 0, 1
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
+        # Kept for the process's life: a second init_process_group after a destroy waits forever on torchrun's
+        # store, and a process may train several times (-f 0 1 2, a --total-budget schedule).
+        atexit.register(teardown)
     if device_kind == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return dist.get_rank(), dist.get_world_size()

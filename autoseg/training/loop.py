@@ -113,7 +113,6 @@ def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_bud
         finally:
             if handler:
                 remove_handler(handler)
-            distributed.teardown()
 
 
 def _check_fold(work: Path, fold: str) -> str:
