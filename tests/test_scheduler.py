@@ -195,7 +195,7 @@ def test_a_first_share_too_short_to_rank_narrows_the_field_to_the_default():
     two = [Candidate("2d"), Candidate("3d_fullres")]
     # 15 minutes for Hippocampus: 810 s usable, 202.5 s to explore -> 101 s each, 11% of a 900 s model: too short
     kept, skipped, r0 = narrow_to_comparable(two, explore=202.5, eta=2, unit=900.0)
-    assert [c.name for c in kept] == ["3d_fullres"] and r0 == 0.0 and "too short to rank" in skipped["2d"]
+    assert [c.name for c in kept] == ["3d_fullres"] and r0 == 0.0 and "too short to tell" in skipped["2d"]
     # 30 minutes: 202 s each, 22%: both are compared
     kept, skipped, r0 = narrow_to_comparable(two, explore=405.0, eta=2, unit=900.0)
     assert [c.name for c in kept] == ["2d", "3d_fullres"] and not skipped and r0 == pytest.approx(202.5)
