@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -56,21 +56,30 @@ def predict_preprocessed(models: list[LoadedModel], data: np.ndarray, config: Co
     (plans.regions) instead of a softmax over classes; `activation` (logits (K, ...) -> probabilities) replaces
     both. float16 for large volumes (see inference/placement.py), float32 otherwise."""
     activation = activation or partial(probabilities_from_logits, regions=regions)
-    probabilities = None
-    for model in models:
+
+    def one(model: LoadedModel) -> np.ndarray:
         logits = sliding_window_logits(model.network, data, config.patch_size, model.spec.num_classes,
                                        config.spatial_dims, settings.step, mirror_axes(config, settings.tta, settings.tta_axes),
                                        settings.batch_size, settings.device, settings.autocast(),
                                        channels_last=settings.device.type == "cpu",
                                        max_batch_voxels=settings.max_batch_voxels)
-        probs = activate_in_place(logits, activation)
-        if probabilities is None:
-            probabilities = probs
+        return activate_in_place(logits, activation)
+    return mean_in_place(one(model) for model in models)
+
+
+def mean_in_place(arrays: Iterable[np.ndarray]) -> np.ndarray:
+    """The mean of arrays made one after another, summed into the first (only one full-size array alive at a
+    time beyond the one being made)."""
+    total, count = None, 0
+    for array in arrays:
+        if total is None:
+            total = array
         else:
-            probabilities += probs
-    if len(models) > 1:
-        probabilities /= len(models)
-    return probabilities
+            total += array
+        count += 1
+    if count > 1:
+        total /= count
+    return total
 
 
 def activate_in_place(logits: torch.Tensor, activation: Callable[[torch.Tensor], np.ndarray],

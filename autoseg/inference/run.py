@@ -24,7 +24,7 @@ from autoseg.inference.compiled import CompiledNetwork, trained_compiled, use_in
 from autoseg.inference.models import LoadedModel, load_model, model_dir, trained_folds
 from autoseg.inference.postprocessing import apply_postprocessing
 from autoseg.inference.precision import precision_of_models
-from autoseg.inference.predictor import InferenceSettings, predict_case
+from autoseg.inference.predictor import InferenceSettings, mean_in_place, predict_case
 from autoseg.inference.sliding_window import check_step
 from autoseg.data.image_io import write_label
 from autoseg.planning.budget import detect_device
@@ -219,24 +219,21 @@ def segment_case(image: np.ndarray, geometry, plans: Plans, names: list[str], mo
 
 
 def _ensemble(image, geometry, plans: Plans, names: list[str], models, settings) -> np.ndarray:
-    total = None
-    for name in names:
-        config = plans.configuration(name)
-        extra = None
-        if config.previous_stage:
-            previous = plans.configuration(config.previous_stage)
-            low, _ = predict_case(image, geometry, plans, previous, models[config.previous_stage], settings)
-            seg = labels_from_probabilities(low, plans.regions_class_order)
-            del low  # K full-size maps: gone before the full-resolution stage allocates its own
-            extra = partial(cascade_channels, seg, plans=plans, config=config)
-        probs, _ = predict_case(image, geometry, plans, config, models[name], settings, extra)
-        if total is None:
-            total = probs
-        else:
-            total += probs
-    if len(names) > 1:
-        total /= len(names)
-    return total
+    return mean_in_place(_configuration_probabilities(image, geometry, plans, name, models, settings)
+                         for name in names)
+
+
+def _configuration_probabilities(image, geometry, plans: Plans, name: str, models, settings) -> np.ndarray:
+    """One configuration's probabilities; a cascade runs its previous stage first."""
+    config = plans.configuration(name)
+    extra = None
+    if config.previous_stage:
+        previous = plans.configuration(config.previous_stage)
+        low, _ = predict_case(image, geometry, plans, previous, models[config.previous_stage], settings)
+        seg = labels_from_probabilities(low, plans.regions_class_order)
+        del low  # K full-size maps: gone before the full-resolution stage allocates its own
+        extra = partial(cascade_channels, seg, plans=plans, config=config)
+    return predict_case(image, geometry, plans, config, models[name], settings, extra)[0]
 
 
 def cascade_channels(seg: np.ndarray, properties: dict[str, Any], plans: Plans, config) -> np.ndarray:

@@ -73,14 +73,19 @@ def rung_cost_factor(candidates: list[Candidate], eta: int) -> float:
     return factor + sum(c.entry_trainings for c in candidates)
 
 
+def first_share(candidates: list[Candidate], explore: float, eta: int) -> float:
+    """The first rung's share r0 when the halving of `candidates` spends `explore` in all."""
+    factor = rung_cost_factor(candidates, eta)
+    return explore / factor if factor else explore
+
+
 def admit(candidates: list[Candidate], explore: float, eta: int, unit: float
           ) -> tuple[list[Candidate], dict[str, str], float]:
     """(admitted candidates, skipped name -> why, first rung share r0). While r0 is below MIN_FIRST_SHARE of
     `unit` (one planned training), the cascade with the most entry trainings is dropped and r0 recomputed."""
     admitted, skipped = list(candidates), {}
     while True:
-        factor = rung_cost_factor(admitted, eta)
-        r0 = explore / factor if factor else explore
+        r0 = first_share(admitted, explore, eta)
         cascades = [c for c in admitted if c.entry_trainings]
         if r0 >= MIN_FIRST_SHARE * unit or not cascades:
             return admitted, skipped, r0
@@ -105,8 +110,7 @@ def narrow_to_comparable(candidates: list[Candidate], explore: float, eta: int, 
     kept, skipped = list(candidates), {}
     default = default_name(candidates)
     while len(kept) > 1:
-        factor = rung_cost_factor(kept, eta)
-        r0 = explore / factor if factor else explore
+        r0 = first_share(kept, explore, eta)
         if not unit or r0 >= MIN_EXPLORE_SHARE * unit:
             return kept, skipped, r0
         dropped = next(c for c in reversed(kept) if c.name != default)
