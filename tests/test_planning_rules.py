@@ -242,7 +242,7 @@ def test_preset_extends_cycle_and_missing_keys_name_the_file(tmp_path):
 
 
 def test_planning_on_a_busy_cpu_warns_that_plans_come_out_small():
-    from autoseg.planning.run import busy_cpu_warning
+    from autoseg.planning.budget import busy_cpu_warning
     assert busy_cpu_warning(2, load=1.2) is None  # the plan's own measuring keeps ~1 core busy
     warning = busy_cpu_warning(2, load=8.0)
     assert "load average 8.0 on 2 core(s)" in warning and "--cpu-gflops" in warning

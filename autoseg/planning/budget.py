@@ -102,3 +102,18 @@ def planned_gpu_budget(memory_gb: float | None) -> DeviceBudget:
                            fix="pass --gpu-memory GB to plan for a GPU of that size elsewhere, or use --device cpu")
     return DeviceBudget(kind="cuda", name="planned without a GPU", memory_bytes=memory_gb * 1024**3,
                         notes=[f"planned without a GPU for one with {memory_gb:g} GB (--gpu-memory)"])
+
+
+def busy_cpu_warning(cores: int, load: float | None = None) -> str | None:
+    """A warning when other programs keep the CPU busy: the plan measures this machine's training speed, and a
+    shared CPU measures slow, which sizes every patch and network too small for the idle machine (seen: a BraTS
+    plan of 16x24x24 under a load of 8 on 2 cores, 48x64x64 on the quiet machine)."""
+    if load is None:
+        if not hasattr(os, "getloadavg"):
+            return None
+        load = os.getloadavg()[0]
+    if load <= 0.5 * cores + 0.5:
+        return None
+    return (f"the CPU is busy (load average {load:.1f} on {cores} core(s)): speeds measured now are lower than "
+            f"this machine's, so patches and networks come out smaller; plan when nothing else runs, or pass "
+            f"--cpu-gflops with the speed an earlier plan measured (its plan.log)")

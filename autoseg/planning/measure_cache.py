@@ -59,6 +59,10 @@ class MeasurementCache:
                      entry["flops_per_s"] / 1e9, key, sizing.patch_size, sizing.batch_size,
                      f" ({self.path})" if self.path and entry.get("from_file") else "")
             return float(entry["flops_per_s"])
+        if not self.measured:  # once a plan: a shared CPU measures slow and sizes every patch too small
+            warning = budget_module.busy_cpu_warning(budget_module.training_threads())
+            if warning:
+                log.warning("%s", warning)
         rate = budget_module.measure_cpu_flops(sizing.network, sizing.patch_size, sizing.batch_size)
         self.measured += 1
         cost = estimate_cost(sizing.network, sizing.patch_size, sizing.batch_size)

@@ -1,7 +1,6 @@
 """`autoseg plan`: verify -> fingerprint -> plans -> splits -> preprocessed cache, each written to WORK."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -123,29 +122,9 @@ def _budget(device: str, preset: dict[str, Any], time_budget, gpu_memory_gb, cpu
         if cpu_gflops:
             budget.flops_per_s = {"2d": cpu_gflops * 1e9, "3d": cpu_gflops * 1e9}
             budget.notes.append(f"CPU speed given by the user: {cpu_gflops} GFLOP/s")
-        else:
-            warning = busy_cpu_warning(budget.threads)
-            if warning:
-                log.warning("%s", warning)
-                budget.notes.append(warning)
     for note in budget.notes:
         log.info("device: %s", note)
     return budget
-
-
-def busy_cpu_warning(cores: int, load: float | None = None) -> str | None:
-    """A warning when other programs keep the CPU busy: the plan measures this machine's training speed, and a
-    shared CPU measures slow, which sizes every patch and network too small for the idle machine (seen: a BraTS
-    plan of 16x24x24 under a load of 8 on 2 cores, 48x64x64 on the quiet machine)."""
-    if load is None:
-        if not hasattr(os, "getloadavg"):
-            return None
-        load = os.getloadavg()[0]
-    if load <= 0.5 * cores + 0.5:
-        return None
-    return (f"the CPU is busy (load average {load:.1f} on {cores} core(s)): speeds measured now are lower than "
-            f"this machine's, so patches and networks come out smaller; plan when nothing else runs, or pass "
-            f"--cpu-gflops with the speed an earlier plan measured (its plan.log)")
 
 
 def _write_splits(work: Path, fingerprint: dict[str, Any], case_ids: list[str], split_mode: str,
