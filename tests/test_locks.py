@@ -18,14 +18,17 @@ from autoseg.utils.files import remove_partial_writes
 from autoseg.utils.locks import lock_path, output_lock
 
 # Holds the lock of argv[1] until killed; with argv[2] == "fork", a forked child sleeps on after the fork.
+# The child says "child" once it runs: the at-fork hook has closed its copy of the lock by then (before that,
+# a parent killed a microsecond after forking would still leave the lock held until the child is scheduled).
 HOLDER = """
 import os, sys, time
 from autoseg.utils.locks import output_lock
 with output_lock(sys.argv[1], "test output"):
     if sys.argv[2] == "fork" and os.fork() == 0:
+        os.write(1, b"child\\n")
         time.sleep(60)
         os._exit(0)
-    print("held", flush=True)
+    os.write(1, b"held\\n")
     time.sleep(60)
 """
 
@@ -44,7 +47,8 @@ def holder():
         process = subprocess.Popen([sys.executable, "-c", HOLDER, str(output), mode], stdout=subprocess.PIPE,
                                    text=True)
         started.append(process)
-        assert process.stdout.readline().strip() == "held"
+        expected = {"held", "child"} if mode == "fork" else {"held"}
+        assert {process.stdout.readline().strip() for _ in expected} == expected
         return process
     yield start
     for process in started:
