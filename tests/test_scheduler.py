@@ -29,9 +29,23 @@ def test_halving_keeps_the_better_half_and_prefers_the_cheaper_in_a_tie():
     survivors, stopped = cut({"a": 0.8, "b": 0.3}, 1, {})
     assert survivors == ["a"] and "less than" in stopped["b"]
     survivors, stopped = cut({"3d": 0.805, "2d": 0.800}, 2, {"3d": 4.0, "2d": 1.0})
-    assert survivors == ["2d"] and "costlier" in stopped["3d"]
+    assert survivors == ["2d"] and "cheaper at inference" in stopped["3d"]
     survivors, _ = cut({"3d": 0.85, "2d": 0.80}, 2, {"3d": 4.0, "2d": 1.0})
     assert survivors == ["3d"]
+
+
+def test_a_tie_at_equal_cost_goes_to_the_usual_order_not_the_noise():
+    """Hippocampus's rung at 202 s: 2d 0.8586, 3d_fullres 0.8555 on patches, equal voxels to predict; 3d_fullres was
+    the better model on held-out cases. Outside the margin the score decides; without a preference, the score."""
+    order = ("3d_fullres", "2d")
+    scores = {"2d": 0.8586, "3d_fullres": 0.8555}
+    survivors, stopped = cut(scores, 2, {"2d": 1.0, "3d_fullres": 1.0}, order)
+    assert survivors == ["3d_fullres"] and "usual order (3d_fullres before 2d)" in stopped["2d"]
+    assert cut(scores, 2, {"2d": 1.0, "3d_fullres": 1.0})[0] == ["2d"]
+    assert cut({"2d": 0.87, "3d_fullres": 0.85}, 2, {}, order)[0] == ["2d"]
+    survivors, stopped = cut({"2d": 0.80, "3d_fullres": 0.805, "3d_lowres": 0.803}, 3, {"3d_lowres": 0.3}, order)
+    assert survivors == ["3d_lowres"] and "cheaper at inference" in stopped["3d_fullres"]
+    assert "usual order" in stopped["2d"] or "cheaper" in stopped["2d"]
 
 
 def test_smoothed_pseudo_dice_is_the_last_third_not_the_start():

@@ -173,7 +173,7 @@ class _Run:
                        for n in alive}
                 scores = {n: smoothed_pseudo_dice(history(self.work, n, 0), self.units.own_time) if ran[n] else None
                           for n in alive}
-                survivors, stopped = cut(scores, ETA, self.state["inference_cost"])
+                survivors, stopped = cut(scores, ETA, self.state["inference_cost"], cand.DEFAULT_ORDER)
                 recorded = {"rung": rung, "share": target, "scores": scores, "survivors": survivors,
                             "stopped": stopped, "decided": now_iso()}
                 self.state["rungs"].append(recorded)
