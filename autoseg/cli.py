@@ -500,11 +500,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from autoseg.utils.logs import setup_console
     setup_console()
+    from autoseg.utils.termination import Terminated, sigterm_as_interrupt
     try:
-        return int(VERBS[args.verb][2](args) or 0)
+        with sigterm_as_interrupt():
+            return int(VERBS[args.verb][2](args) or 0)
     except AutosegError as error:
         print(f"autoseg {args.verb}: error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"autoseg {args.verb}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"autoseg {args.verb}: interrupted", file=sys.stderr)
         return 130

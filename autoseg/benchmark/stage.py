@@ -109,6 +109,9 @@ def _pss(process: psutil.Process) -> int:
     return _rss(process)
 
 
+STOP_GRACE_SECONDS = 30   # for a stopped stage to clean up after SIGTERM, before SIGKILL
+
+
 def run_stage(name: str, command: Sequence[str], log_path: str | Path, env: Mapping[str, str] | None = None,
               cwd: str | Path | None = None) -> StageResult:
     """Run `command` with its output going to `log_path`; returns its measurements (also when it failed)."""
@@ -129,9 +132,13 @@ def run_stage(name: str, command: Sequence[str], log_path: str | Path, env: Mapp
         with TreeMemorySampler(process.pid) as sampler:
             try:
                 returncode = process.wait()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:   # Ctrl-C, or SIGTERM (utils/termination.py): never leave the stage running
                 process.terminate()
-                process.wait()
+                try:
+                    process.wait(timeout=STOP_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
                 raise
         seconds = time.monotonic() - started
     return StageResult(name=name, command=command, seconds=round(seconds, 2),
