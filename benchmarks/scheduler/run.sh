@@ -8,6 +8,7 @@
 # 24-29), which no model trains on. About 7.5 hours in all. Then: python benchmarks/scheduler/summarize.py OUT
 #
 # Usage: bash benchmarks/scheduler/run.sh [OUT (default /work/scratch/scheduler/bench)] [BUDGETS (default "15m 30m 1h")]
+#        DATASETS="hippocampus" bash benchmarks/scheduler/run.sh ...   (a subset; default "hippocampus isbi")
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 DATA="${DATA:-$HERE/../../../shared/data}"
@@ -16,6 +17,7 @@ BUDGETS="${2:-15m 30m 1h}"
 mkdir -p "$OUT/views"
 [ -d "$OUT/views/hippocampus" ] || python "$HERE/holdout_view.py" "$DATA/Task04_Hippocampus" "$OUT/views/hippocampus" --last 40
 [ -d "$OUT/views/isbi" ] || python "$HERE/holdout_view.py" "$DATA/Dataset002_ISBIMembranes" "$OUT/views/isbi" --last 6
+DATASETS="${DATASETS:-hippocampus isbi}"
 LOCK="${LOCK:-cpu-lock exclusive}"   # LOCK= runs without the lock (a machine of your own)
 
 run() {  # name, then the benchmark arguments; a finished run (report.json with every dataset ok) is skipped
@@ -28,10 +30,11 @@ run() {  # name, then the benchmark arguments; a finished run (report.json with 
   $LOCK autoseg benchmark "$@" -o "$OUT/$name" > "$OUT/$name.log" 2>&1 || echo "$name FAILED (see $OUT/$name.log)"
 }
 
+declare -A SIMPLE_CONFIG=([hippocampus]=3d_fullres [isbi]=2d)
 for budget in $BUDGETS; do
-  run "hippocampus_scheduler_$budget" "$OUT/views/hippocampus" --total-budget "$budget" --time-budget 15m
-  run "hippocampus_simple_$budget" "$OUT/views/hippocampus" --time-budget "$budget" --configs 3d_fullres --folds 0
-  run "isbi_scheduler_$budget" "$OUT/views/isbi" --total-budget "$budget" --time-budget 15m
-  run "isbi_simple_$budget" "$OUT/views/isbi" --time-budget "$budget" --configs 2d --folds 0
+  for ds in $DATASETS; do
+    run "${ds}_scheduler_$budget" "$OUT/views/$ds" --total-budget "$budget" --time-budget 15m
+    run "${ds}_simple_$budget" "$OUT/views/$ds" --time-budget "$budget" --configs "${SIMPLE_CONFIG[$ds]}" --folds 0
+  done
 done
 python "$HERE/summarize.py" "$OUT"
