@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -39,9 +40,8 @@ def paired(scheduler: dict[str, float], simple: dict[str, float]) -> dict | None
     if len(common) < 2:
         return None
     diffs = [scheduler[c] - simple[c] for c in common]
-    mean = sum(diffs) / len(diffs)
-    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
-    return {"cases": len(common), "mean_difference": mean, "standard_error": sd / math.sqrt(len(diffs))}
+    return {"cases": len(common), "mean_difference": statistics.fmean(diffs),
+            "standard_error": statistics.stdev(diffs) / math.sqrt(len(diffs))}
 
 
 def comparisons(rows: list[dict]) -> list[dict]:
@@ -78,7 +78,7 @@ def main(out: Path) -> None:
     lines += [f"| {p['scheduler']} | {p['simple']} | {p['cases']} | {p['mean_difference']:+.4f} | "
               f"{p['standard_error']:.4f} |" for p in pairs]
     target = HERE / "results.md"
-    notes = target.read_text().partition(NOTES)[2] if target.is_file() and NOTES in target.read_text() else ""
+    notes = target.read_text().partition(NOTES)[2] if target.is_file() else ""
     target.write_text("\n".join(lines) + "\n" + (f"\n{NOTES}{notes}" if notes else ""))
     print("\n".join(lines))
 
