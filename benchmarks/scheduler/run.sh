@@ -6,6 +6,7 @@
 #   simple:    autoseg benchmark VIEW --time-budget B --configs 3d_fullres --folds 0   (2d for ISBI)
 # Both score the same labelled test set of a view (holdout_view.py: Hippocampus's last 40 cases, ISBI's slices
 # 24-29), which no model trains on. About 7.5 hours in all. Then: python benchmarks/scheduler/summarize.py OUT
+# and, for a run whose schedule ensembled folds: python benchmarks/scheduler/members.py OUT/RUN (each fold alone).
 #
 # Usage: bash benchmarks/scheduler/run.sh [OUT (default /work/scratch/scheduler/bench)] [BUDGETS (default "15m 30m 1h")]
 #        DATASETS="hippocampus" bash benchmarks/scheduler/run.sh ...   (a subset; default "hippocampus isbi")
