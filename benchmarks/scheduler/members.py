@@ -11,22 +11,17 @@ Writes RUN/members.json and prints one Markdown table row per fold, and one for 
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import sys
 from pathlib import Path
 
 import autoseg
 from autoseg.data.dataset import load_dataset
+from summarize import paired   # this folder's: the same pairing as the benchmark's table
 
 
 def case_dice(summary: dict) -> dict[str, float]:
     return {c["case"]: statistics.fmean(m["Dice"] for m in c["metrics"].values()) for c in summary["cases"]}
-
-
-def paired(a: dict[str, float], b: dict[str, float]) -> tuple[float, float]:
-    diffs = [a[c] - b[c] for c in sorted(set(a) & set(b))]
-    return statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
 
 
 def members(run: Path) -> dict:
@@ -48,9 +43,10 @@ def members(run: Path) -> dict:
                         progress=False)
         summary = autoseg.evaluate(out, references, out_json=out / "summary.json", labels=labels)
         alone = case_dice(summary)
-        gain, se = paired(ensemble_cases, alone)
+        difference = paired(ensemble_cases, alone)
         rows.append({"fold": fold, "heldout_dice": summary["foreground_mean"]["Dice"],
-                     "ensemble_minus_fold": gain, "standard_error": se})
+                     "ensemble_minus_fold": difference["mean_difference"],
+                     "standard_error": difference["standard_error"]})
     result = {"run": run.name, "configurations": chosen, "folds": folds,
               "ensemble_heldout_dice": ensemble["foreground_mean"]["Dice"], "members": rows}
     (run / "members.json").write_text(json.dumps(result, indent=1) + "\n")
