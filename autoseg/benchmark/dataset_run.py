@@ -270,14 +270,17 @@ def _evaluate_held_out(info: DatasetInfo, dataset: Path, work: Path, held_out: H
     return result
 
 
+def case_dice(summary: dict[str, Any]) -> dict[str, float]:
+    """Each case's Dice averaged over its classes (or regions), from an evaluation summary."""
+    return {case["case"]: float(np.mean([m["Dice"] for m in case["metrics"].values()])) for case in summary["cases"]}
+
+
 def _scores(summary_path: Path, case_seconds: dict[str, float], predict_seconds: float) -> dict[str, Any]:
     summary = read_json(summary_path, "evaluation summary")
-    per_case = {case["case"]: float(np.mean([m["Dice"] for m in case["metrics"].values()]))
-                for case in summary["cases"]}
     n_cases = max(len(case_seconds), 1)
     return {"foreground_mean": summary["foreground_mean"],
             "per_class": {name: stats["mean"] for name, stats in summary["per_class"].items()},
-            "case_dice": per_case,
+            "case_dice": case_dice(summary),
             # the predictor's own time per case (read, predict, write) and the whole commands' time (start-up
             # and model loading included) divided by the cases
             "seconds_per_case": round(sum(case_seconds.values()) / n_cases, 3),

@@ -11,17 +11,13 @@ Writes RUN/members.json and prints one Markdown table row per fold, and one for 
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 from pathlib import Path
 
 import autoseg
+from autoseg.benchmark.dataset_run import case_dice
 from autoseg.data.dataset import load_dataset
 from summarize import paired   # this folder's: the same pairing as the benchmark's table
-
-
-def case_dice(summary: dict) -> dict[str, float]:
-    return {c["case"]: statistics.fmean(m["Dice"] for m in c["metrics"].values()) for c in summary["cases"]}
 
 
 def members(run: Path) -> dict:
@@ -34,8 +30,7 @@ def members(run: Path) -> dict:
     view = Path(dataset["path"])
     references = Path(dataset["evaluation"]["references"])
     labels = load_dataset(view).labels
-    ensemble = json.loads((work / "heldout" / "summary_tta.json").read_text())
-    ensemble_cases = case_dice(ensemble)
+    ensemble = dataset["evaluation"]["tta"]   # the benchmark's own scores of the ensemble
     rows = []
     for fold in folds:
         out = work / "heldout" / f"member_fold{fold}"
@@ -43,7 +38,7 @@ def members(run: Path) -> dict:
                         progress=False)
         summary = autoseg.evaluate(out, references, out_json=out / "summary.json", labels=labels)
         alone = case_dice(summary)
-        difference = paired(ensemble_cases, alone)
+        difference = paired(ensemble["case_dice"], alone)
         rows.append({"fold": fold, "heldout_dice": summary["foreground_mean"]["Dice"],
                      "ensemble_minus_fold": difference["mean_difference"],
                      "standard_error": difference["standard_error"]})
