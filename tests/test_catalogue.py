@@ -14,11 +14,6 @@ from tests.catalogue_cases import ACCEPTED, CATALOGUE, REFUSED
 PASSED: list[str] = []
 
 
-@pytest.fixture(autouse=True)
-def no_console_logging(monkeypatch):
-    monkeypatch.setattr("autoseg.utils.logs.setup_console", lambda verbose=True: None)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def count_line(request):
     yield

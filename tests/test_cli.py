@@ -16,12 +16,6 @@ import pytest
 from autoseg import cli
 
 
-@pytest.fixture(autouse=True)
-def no_console_logging(monkeypatch):
-    # main() attaches a logging handler to the stream it finds; under capture that stream dies with the test.
-    monkeypatch.setattr("autoseg.utils.logs.setup_console", lambda verbose=True: None)
-
-
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
     code = cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()

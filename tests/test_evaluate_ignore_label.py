@@ -11,11 +11,6 @@ from autoseg.data.image_io import read_label, write_label
 from autoseg.data.synthetic import make_synthetic_dataset
 
 
-@pytest.fixture(autouse=True)
-def no_console_logging(monkeypatch):
-    monkeypatch.setattr("autoseg.utils.logs.setup_console", lambda verbose=True: None)
-
-
 def test_ignore_label_leaves_its_voxels_out(tmp_path, capsys):
     root = make_synthetic_dataset(tmp_path / "ds", num_cases=1, shape=(4, 16, 16), seed=2)
     _, geometry = read_label(root / "labelsTr" / "case_000.nii.gz")

@@ -25,11 +25,6 @@ from autoseg.planning.run import plan
 from autoseg.training.loop import train
 
 
-@pytest.fixture(autouse=True)
-def no_console_logging(monkeypatch):
-    monkeypatch.setattr("autoseg.utils.logs.setup_console", lambda verbose=True: None)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> SimpleNamespace:
     tmp = tmp_path_factory.mktemp("disk")

@@ -33,11 +33,6 @@ with output_lock(sys.argv[1], "test output"):
 """
 
 
-@pytest.fixture(autouse=True)
-def no_console_logging(monkeypatch):
-    monkeypatch.setattr("autoseg.utils.logs.setup_console", lambda verbose=True: None)
-
-
 @pytest.fixture
 def holder():
     """Start processes that hold a lock; every one is killed at the end."""

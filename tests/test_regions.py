@@ -29,13 +29,6 @@ from autoseg.training.validation import confusion_counts
 from tests.conftest import shrink_epochs
 
 
-@pytest.fixture(autouse=True)
-def no_console_logging(monkeypatch):
-    # main() attaches a logging handler to the stream it finds; under capture that stream dies with the test,
-    # and later tests' log records then fail on it.
-    monkeypatch.setattr("autoseg.utils.logs.setup_console", lambda verbose=True: None)
-
-
 NESTED = [[1, 2, 3], [2, 3], [3]]
 BRATS = {"whole_tumour": [1, 2, 3, 4], "tumour_core": [1, 3, 4], "enhancing": [4]}
 BRATS_ORDER = [2, 1, 4]

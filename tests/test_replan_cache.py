@@ -22,11 +22,6 @@ PLAN = dict(preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, progres
             configurations=["3d_fullres"])
 
 
-@pytest.fixture(autouse=True)
-def no_console_logging(monkeypatch):
-    monkeypatch.setattr("autoseg.utils.logs.setup_console", lambda verbose=True: None)
-
-
 @pytest.fixture
 def dataset(tmp_path) -> Path:
     return make_synthetic_dataset(tmp_path / "ds", num_cases=4, shape=(8, 24, 24), spacing=(2.0, 1.0, 1.0), seed=2)

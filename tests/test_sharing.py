@@ -20,11 +20,6 @@ from autoseg.sharing.importing import import_model
 from tests.sharing_fixtures import make_trained_work
 
 
-@pytest.fixture(autouse=True)
-def no_console_logging(monkeypatch):
-    monkeypatch.setattr("autoseg.utils.logs.setup_console", lambda verbose=True: None)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, Path, Path, Path]:
     """(dataset, WORK, model.zip, predictions of `autoseg predict WORK` on the test images)."""

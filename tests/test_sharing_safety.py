@@ -25,11 +25,6 @@ from autoseg.training.checkpoint_convert import convert_checkpoint
 from autoseg.training.init_from import source_weights
 
 
-@pytest.fixture(autouse=True)
-def no_console_logging(monkeypatch):
-    monkeypatch.setattr("autoseg.utils.logs.setup_console", lambda verbose=True: None)
-
-
 class CreatesMarker:
     """Unpickling this calls Path.touch(marker): what a malicious checkpoint would do with os.system."""
 

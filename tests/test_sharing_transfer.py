@@ -24,11 +24,6 @@ from autoseg.training.loop import train
 from tests.sharing_fixtures import shorten
 
 
-@pytest.fixture(autouse=True)
-def no_console_logging(monkeypatch):
-    monkeypatch.setattr("autoseg.utils.logs.setup_console", lambda verbose=True: None)
-
-
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> tuple[Path, Path]:
     """(WORK, model.zip): one fold of 3d_fullres, 4 iterations, on a 1-channel 3-class dataset."""
