@@ -11,11 +11,15 @@ from autoseg.errors import AutosegError
 from autoseg.networks import build_network, reparameterize
 from autoseg.schema.convert import from_dict
 from autoseg.schema.network import NetworkSpec
+from autoseg.utils.safe_names import child_path
 from autoseg.utils.torch_files import safe_torch_load
 
 
 def model_dir(work: str | Path, configuration: str, fold: int | str) -> Path:
-    return Path(work) / "models" / configuration / f"fold_{fold}"
+    """WORK/models/<configuration>/fold_<fold>: both names may come from a shipped plans.json or inference.json."""
+    source = Path(work) / "plans.json"
+    folder = child_path(Path(work) / "models", configuration, "configuration name", source)
+    return child_path(folder, f"fold_{fold}", "fold", source)
 
 
 def trained_folds(work: str | Path, configuration: str, checkpoint: str = "checkpoint_final.pt") -> list[str]:

@@ -8,7 +8,6 @@ whose raw files changed (size or modification time) is preprocessed again; train
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -27,7 +26,9 @@ from autoseg.schema.plans import Configuration, Plans, load_plans
 from autoseg.utils.files import atomic_write, read_json, remove_partial_writes, write_json
 from autoseg.utils.locks import output_locks
 from autoseg.utils.logs import get_logger
+from autoseg.utils.owned import mark_owned, remove_owned
 from autoseg.utils.peak_memory import PeakMemory
+from autoseg.utils.safe_names import child_path, inside
 
 log = get_logger("preprocess")
 
@@ -35,7 +36,14 @@ SIGNATURE_FILE = "signature.json"
 
 
 def cache_dir(work: str | Path, config: Configuration) -> Path:
-    return Path(work) / "preprocessed" / config.data_identifier
+    # data_identifier comes from plans.json, which may have been edited or shipped by someone else
+    return child_path(Path(work) / "preprocessed", config.data_identifier, "data_identifier",
+                      Path(work) / "plans.json")
+
+
+def case_file(folder: Path, case_id: str, suffix: str) -> Path:
+    """folder/<case_id><suffix>, checked to stay in `folder`: case ids come from dataset.json and splits.json."""
+    return inside(folder, folder / f"{case_id}{suffix}", "case id")
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
@@ -44,13 +52,13 @@ def save_array(path: Path, array: np.ndarray) -> None:
 
 def load_case(folder: Path, case_id: str, mmap: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     mode = "r" if mmap else None
-    image = np.load(folder / f"{case_id}.npy", mmap_mode=mode)
-    seg = np.load(folder / f"{case_id}_seg.npy", mmap_mode=mode)
-    return image, seg, read_json(folder / f"{case_id}.json", "case properties")
+    image = np.load(case_file(folder, case_id, ".npy"), mmap_mode=mode)
+    seg = np.load(case_file(folder, case_id, "_seg.npy"), mmap_mode=mode)
+    return image, seg, read_json(case_file(folder, case_id, ".json"), "case properties")
 
 
 def is_cached(folder: Path, case_id: str) -> bool:
-    return (folder / f"{case_id}.json").is_file()
+    return case_file(folder, case_id, ".json").is_file()
 
 
 def cache_signature(plans: Plans, config: Configuration) -> dict[str, Any]:
@@ -101,7 +109,7 @@ def _is_current(folder: Path, case: Case) -> bool:
     """Cached, and made from the raw files as they are now."""
     if not is_cached(folder, case.case_id):
         return False
-    return read_json(folder / f"{case.case_id}.json", "case properties").get("source_files") == source_stamps(case)
+    return read_json(case_file(folder, case.case_id, ".json"), "case properties").get("source_files") == source_stamps(case)
 
 
 def _prepare_folder(folder: Path, signature: dict[str, Any]) -> None:
@@ -113,8 +121,10 @@ def _prepare_folder(folder: Path, signature: dict[str, Any]) -> None:
         return
     if folder.exists():
         log.info("%s was preprocessed for another plan or dataset: rebuilding it", folder)
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+        # a cache made before the ownership marker existed is recognised by its signature.json
+        remove_owned(folder, "this preprocessed cache", protected=[folder.parent.parent],
+                     legacy=lambda f: (f / SIGNATURE_FILE).is_file())
+    mark_owned(folder, "autoseg preprocess (a cache of preprocessed cases)")
     write_json(folder / SIGNATURE_FILE, signature)
 
 
@@ -123,11 +133,11 @@ def _preprocess_one(case: Case, info: DatasetInfo, plans: Plans, config: Configu
     image, geometry = read_case(case, info)
     label, _ = read_label(case.label_file)
     data, seg, properties = preprocess_arrays(image, geometry, plans, config, label, seed)
-    save_array(folder / f"{case.case_id}.npy", data)
-    save_array(folder / f"{case.case_id}_seg.npy", seg)
+    save_array(case_file(folder, case.case_id, ".npy"), data)
+    save_array(case_file(folder, case.case_id, "_seg.npy"), seg)
     properties["case_id"] = case.case_id
     properties["source_files"] = source_stamps(case)
-    write_json(folder / f"{case.case_id}.json", properties)
+    write_json(case_file(folder, case.case_id, ".json"), properties)
     return case.case_id
 
 

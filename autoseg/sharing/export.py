@@ -25,6 +25,7 @@ from autoseg.sharing.model_card import build_card, file_digests, fold_record, re
 from autoseg.training.checkpoint import FORMAT
 from autoseg.utils.files import atomic_write, write_json
 from autoseg.utils.logs import get_logger
+from autoseg.utils.owned import mark_owned, remove_owned
 from autoseg.utils.torch_files import safe_torch_load
 
 log = get_logger("export")
@@ -53,8 +54,11 @@ def export_model(work: str | Path, output: str | Path, configurations: list[str]
             write_zip(staging, output)
         else:
             if output.exists():
-                shutil.rmtree(output) if output.is_dir() else output.unlink()
+                # only an earlier exported model (marked, or recognised by its model card) is replaced
+                remove_owned(output, "this exported model folder", protected=[work],
+                             legacy=lambda f: (f / MODEL_CARD).is_file())
             shutil.move(str(staging), str(output))
+            mark_owned(output, "autoseg export")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _readable(output)

@@ -8,12 +8,14 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from autoseg.errors import AutosegError
 from autoseg.sharing.archive import check_zip, extract_zip
-from autoseg.sharing.layout import MODEL_CARD
+from autoseg.sharing.layout import MODEL_CARD, is_model_file
 from autoseg.sharing.model_card import check_model_folder
+from autoseg.utils.owned import check_removable, mark_owned, remove_owned
+from autoseg.utils.safe_names import child_path
 
 
 def default_models_folder() -> Path:
@@ -24,23 +26,39 @@ def import_model(archive: str | Path, models_folder: str | Path | None = None, n
                  overwrite: bool = False) -> Path:
     """Unpack a model zip into MODELS/<name> (default: the zip's name); returns that folder."""
     archive = Path(archive)
-    destination = Path(models_folder or default_models_folder()) / (name or archive.stem)
+    root = Path(models_folder or default_models_folder())
+    # The zip's name (or --name) becomes a folder: a plain name only, so '.', '..' or 'a/../b' cannot make
+    # --overwrite replace the models folder itself, its parent or another model.
+    destination = child_path(root, name or archive.stem, "model name", archive if name is None else None)
     if destination.exists() and not overwrite:
         raise AutosegError("a model of that name is already imported", destination,
                            "pass --overwrite to replace it, or --name to import under another name")
     check_zip(archive)  # before the models folder is even created
+    replace: dict[str, Any] = dict(protected=[root], legacy=_is_model_folder, allowed=_allowed_in_model)
+    if destination.exists():  # refused before unpacking anything when it is not an imported model
+        check_removable(destination, "this imported model", **replace)
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = destination.with_name(f".{destination.name}.import")
     shutil.rmtree(staging, ignore_errors=True)
     try:
         extract_zip(archive, staging)
         check_model_folder(staging)
+        mark_owned(staging, f"autoseg import {archive.name}")
         if destination.exists():
-            shutil.rmtree(destination)
+            remove_owned(destination, "this imported model", **replace)
         staging.rename(destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return destination
+
+
+def _is_model_folder(folder: Path) -> bool:
+    """An import made before the ownership marker existed: a model card and nothing but a model's files."""
+    return (folder / MODEL_CARD).is_file()
+
+
+def _allowed_in_model(relative: str) -> bool:
+    return relative == MODEL_CARD or is_model_file(relative)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from autoseg.errors import AutosegError
 from autoseg.schema.plans import Plans
 from autoseg.sharing.layout import FORMAT, FORMAT_VERSION, MODEL_CARD, README
 from autoseg.utils.files import read_json
+from autoseg.utils.owned import MARKER
 
 # What each fold's training_summary.json contributes to the card.
 _FOLD_KEYS = ("configuration", "fold", "epochs", "iterations", "training_seconds", "budget", "device", "precision",
@@ -95,7 +96,8 @@ def check_model_folder(folder: Path) -> dict[str, Any]:
         raise AutosegError(f"model format {card['format_version']} is newer than this autoseg reads "
                            f"({FORMAT_VERSION})", card_path, "upgrade autoseg")
     listed = card.get("files", {})
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MODEL_CARD}
+    # the ownership marker (autoseg/utils/owned.py) is written by import, after the zip's files were checked
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MODEL_CARD, MARKER}
     for name in sorted(present - set(listed)):
         raise AutosegError(f"file '{name}' is not listed in model.json", folder / name,
                            "remove it, or export the model again")

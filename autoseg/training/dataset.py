@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 
 from autoseg.errors import AutosegError
+from autoseg.inference.models import model_dir
 from autoseg.preprocessing.cache import is_cached, load_case, stale_cache_problem
 from autoseg.utils.files import read_json
+from autoseg.utils.safe_names import inside
 
 # Load every case into RAM below this total size; above it, read patches from memory-mapped files.
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
@@ -73,9 +75,9 @@ def out_of_fold_predictions(work: Path, plans, config, case_ids: list[str]) -> d
     found: dict[str, Path] = {}
     needed: dict[str, set[int]] = {}
     for fold, split in enumerate(splits):
-        folder = work / "models" / previous / f"fold_{fold}" / "validation"
+        folder = model_dir(work, previous, fold) / "validation"
         for case_id in split["val"]:
-            path = folder / f"{case_id}{plans.file_ending}"
+            path = inside(folder, folder / f"{case_id}{plans.file_ending}", "case id", work / "splits.json")
             if path.is_file():
                 found.setdefault(case_id, path)
             else:

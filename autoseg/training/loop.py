@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import resource
 from contextlib import nullcontext
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ from autoseg.utils.durations import format_duration, parse_duration
 from autoseg.utils.files import read_json, remove_partial_writes, write_json
 from autoseg.utils.locks import output_lock
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
+from autoseg.utils.owned import mark_owned, remove_owned
 
 log = get_logger("train")
 
@@ -148,7 +148,8 @@ def _interrupted_extension(out: Path) -> bool:
 def _prepare_output(out: Path, resume: bool, extend: bool, overwrite: bool) -> None:
     final, latest = out / FINAL, out / LATEST
     if overwrite and out.exists():
-        shutil.rmtree(out)
+        # a fold trained before the ownership marker existed is recognised by its training files
+        remove_owned(out, "this fold's folder", protected=[out.parent.parent], legacy=_is_fold_folder)
     elif resume and _interrupted_extension(out):
         pass
     elif extend:
@@ -165,7 +166,11 @@ def _prepare_output(out: Path, resume: bool, extend: bool, overwrite: bool) -> N
                            "pass --resume to continue it, or --overwrite to start again")
     elif resume and not latest.exists():
         raise AutosegError("nothing to resume: no checkpoint_latest.pt", out, "start the run without --resume")
-    out.mkdir(parents=True, exist_ok=True)
+    mark_owned(out, f"autoseg train (models/{out.parent.name}/{out.name})")
+
+
+def _is_fold_folder(folder: Path) -> bool:
+    return any(folder.glob("checkpoint_*.pt")) or (folder / "training_summary.json").is_file()
 
 
 def _fold_cases(work: Path, fold: str) -> tuple[list[str], list[str]]:
