@@ -144,10 +144,15 @@ class Plans:
 
 
 def plans_from_dict(data: dict[str, Any], source: str | None = None) -> Plans:
+    """Plans from parsed plans.json, after checking it against the declared schema (schema/plans_file.py):
+    types, bounds, names that are safe as paths."""
+    from autoseg.schema.load import validate_data
+    from autoseg.schema.plans_file import PlansFile
     version = data.get("version") if isinstance(data, dict) else None
-    if version != PLANS_VERSION:
+    if isinstance(version, int) and not isinstance(version, bool) and version != PLANS_VERSION:
         raise AutosegError(f"plans.json version {version!r} is not supported (this autoseg reads {PLANS_VERSION})",
                            source, "re-run 'autoseg plan' with this version of autoseg")
+    validate_data(data, PlansFile, "plans.json", source)
     return from_dict(Plans, data, "plans", source)
 
 
@@ -156,11 +161,11 @@ def plans_to_dict(plans: Plans) -> dict[str, Any]:
 
 
 def load_plans(work: str | Path) -> Plans:
-    from autoseg.utils.files import read_json
+    from autoseg.schema.json_limits import read_bounded_json
     path = Path(work) / "plans.json"
     if not path.is_file():
         raise AutosegError("plans.json not found", path, "run 'autoseg plan DATASET -o WORK' first")
-    return plans_from_dict(read_json(path, "plans.json"), str(path))
+    return plans_from_dict(read_bounded_json(path, "plans.json"), str(path))
 
 
 def save_plans(plans: Plans, work: str | Path) -> Path:

@@ -93,15 +93,10 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise AutosegError(f"{what} not found", path, "check the path, or run the stage that writes it first")
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise AutosegError(f"{what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})", path,
-                           "repair the JSON syntax") from None
+    """Parsed JSON, its size and nesting bounded first (autoseg/schema/json_limits.py): any file may come from
+    someone else. Files with a declared schema are read with autoseg.schema.load.load_validated instead."""
+    from autoseg.schema.json_limits import read_bounded_json
+    return read_bounded_json(path, what)
 
 
 def ensure_new_output(path: str | Path, overwrite: bool) -> Path:

@@ -1,0 +1,77 @@
+"""load_validated: read a JSON file with bounded size and nesting, check it against a pydantic model, and turn
+the first problem into one AutosegError line naming the file, the field (configurations.3d_fullres.
+patch_size[1]) and the fix."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from autoseg.errors import AutosegError
+from autoseg.schema.json_limits import read_bounded_json
+
+M = TypeVar("M", bound=BaseModel)
+DEFAULT_FIX = "correct that field (README, section 'Artifacts', gives each file's fields), or write the file again " \
+              "with autoseg"
+
+
+def load_validated(path: str | Path, model: type[M], what: str, fix: str | None = None) -> M:
+    """The file's content validated as `model` (see validate_data)."""
+    return validate_data(read_bounded_json(path, what), model, what, path, fix)
+
+
+def load_validated_data(path: str | Path, model: type[BaseModel], what: str, fix: str | None = None) -> Any:
+    """The parsed JSON of `path` (plain dicts and lists, as readers of that file expect) once it validates as
+    `model`. Keys the model ignores stay in it but no reader looks at them."""
+    data = read_bounded_json(path, what)
+    validate_data(data, model, what, path, fix)
+    return data
+
+
+def validate_data(data: Any, model: type[M], what: str, path: str | Path | None = None,
+                  fix: str | None = None) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise schema_error(error, data, what, path, fix or getattr(model, "FIX", None) or DEFAULT_FIX) from None
+
+
+def schema_error(error: ValidationError, data: Any, what: str, path: str | Path | None, fix: str) -> AutosegError:
+    """One line for the first problem pydantic found (and how many more there are)."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    where = field_path(first["loc"], data)
+    found = "" if first["type"] in ("missing", "model_type") and not where else f", found {_short(first)}"
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    location = f"field '{where}'" if where else "the top level"
+    return AutosegError(f"{what}: {location}: {_message(first)}{found}{more}", path, fix)
+
+
+def field_path(loc: tuple, data: Any) -> str:
+    """'configurations.3d_fullres.patch_size[1]' for pydantic's location tuple. Parts that do not address the data
+    (the name of a union member pydantic tried) are left out, found by walking the data along the location."""
+    text, node = "", data
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list) and -len(node) <= part < len(node):
+            text, node = f"{text}[{part}]", node[part]
+        elif isinstance(node, dict) and str(part) in node:
+            text, node = f"{text}.{part}" if text else str(part), node[str(part)]
+        elif isinstance(node, dict) and isinstance(part, str) and not part.startswith(("function-", "union[")) \
+                and "[" not in part and part not in ("int", "str", "float", "bool", "list", "dict", "none"):
+            text, node = f"{text}.{part}" if text else part, None    # a missing key
+    return text
+
+
+def _message(problem: dict[str, Any]) -> str:
+    message = problem["msg"]
+    if problem["type"] == "missing":
+        return "is missing"
+    if problem["type"] == "extra_forbidden":
+        return "is not a known field (misspelt, or written by a newer autoseg)"
+    return message[0].lower() + message[1:]
+
+
+def _short(problem: dict[str, Any]) -> str:
+    text = repr(problem.get("input"))
+    return text if len(text) <= 60 else text[:57] + "..."
