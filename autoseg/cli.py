@@ -156,6 +156,8 @@ def _train_args(p):
     p.add_argument("--no-validation", action="store_true", help="skip the full-image validation at the end")
     p.add_argument("--init-from", metavar="MODEL", help="start from the matching weights of a model zip, model or "
                    "WORK folder, or checkpoint_*.pt (others re-initialised; see fold_k/init_from.json)")
+    from autoseg.execution.options import add_ray_arguments
+    add_ray_arguments(p)
 
 
 def _train(a):
@@ -165,17 +167,28 @@ def _train(a):
     if not a.configuration:
         raise AutosegError("train needs -c CONFIGURATION, or --total-budget to let autoseg choose",
                            fix="e.g. autoseg train WORK -c 3d_fullres -f 0, or autoseg train WORK --total-budget 1h")
-    from autoseg.training.loop import train
-    for fold in a.fold or ["0"]:
-        summary = train(a.work, a.configuration, fold, time_budget=a.time_budget, epochs=a.epochs, device=a.device,
+    from autoseg.execution.options import executor_from_arguments
+    from autoseg.execution.training_task import run_jobs
+    from autoseg.training.job import TrainingJob
+    jobs = [TrainingJob(a.work, a.configuration, fold, time_budget=a.time_budget, epochs=a.epochs, device=a.device,
                         resume=a.resume, extend=a.extend, overwrite=a.overwrite, deterministic=a.deterministic,
                         workers=a.workers, validate=not a.no_validation, init_from=a.init_from)
-        if summary:
-            dice = summary.get("validation_dice")
-            print(f"{a.configuration} fold {fold}: {summary['iterations']} iterations in "
-                  f"{summary['training_seconds']:.0f} s ({summary['iterations_per_second']:.2f} it/s), peak RAM "
-                  f"{summary['peak_ram_mb']:.0f} MB" + (f", validation Dice {dice:.4f}" if dice is not None else ""))
+            for fold in a.fold or ["0"]]
+    with executor_from_arguments(a) as executor:
+        for job, summary in run_jobs(executor, jobs):
+            _print_training(job.fold, a.configuration, summary)
     return 0
+
+
+def _print_training(fold, configuration, summary) -> None:
+    if summary:
+        dice = summary.get("validation_dice")
+        where = summary.get("ran_on") or {}
+        print(f"{configuration} fold {fold}: {summary['iterations']} iterations in "
+              f"{summary['training_seconds']:.0f} s ({summary['iterations_per_second']:.2f} it/s), peak RAM "
+              f"{summary['peak_ram_mb']:.0f} MB" + (f", validation Dice {dice:.4f}" if dice is not None else "")
+              + (f", on node {str(where['node_id'])[:12]} ({where['host']})" if where.get("retries") is not None
+                 and where.get("node_id") != "local" else ""))
 
 
 verb("train", "train one configuration on one fold (or several) within a time budget")((_train_args, _train))

@@ -1,0 +1,25 @@
+"""The command-line options every verb that can run on a cluster shares (train, benchmark, predict, search)."""
+from __future__ import annotations
+
+
+def add_ray_arguments(p) -> None:
+    p.add_argument("--ray", metavar="ADDRESS", help="run on Ray: 'local' (an embedded Ray with this machine's "
+                   "resources), 'auto' (the cluster this node belongs to), ray://HOST:PORT (Ray Client); "
+                   "needs pip install \"autoseg[ray]\"")
+    p.add_argument("--cpus-per-training", type=float, help="with --ray: CPU cores one training takes (default: "
+                   "a node's cores on CPU nodes, 1 on GPU nodes)")
+    p.add_argument("--gpus-per-training", type=float, help="with --ray: GPUs one training takes (default 1 on "
+                   "GPU nodes)")
+
+
+def executor_from_arguments(a):
+    """The executor the options ask for: local (no --ray) or a RayExecutor; use it with `with`."""
+    from autoseg.errors import AutosegError
+    from autoseg.execution.executor import open_executor
+    given = [flag for flag, attr in (("--cpus-per-training", "cpus_per_training"),
+                                     ("--gpus-per-training", "gpus_per_training")) if getattr(a, attr, None)]
+    if given and not getattr(a, "ray", None):
+        raise AutosegError(f"{' and '.join(given)} only apply with --ray", fix="add --ray local (or a cluster's "
+                           "address), or drop " + " ".join(given))
+    return open_executor(getattr(a, "ray", None), cpus_per_training=getattr(a, "cpus_per_training", None),
+                         gpus_per_training=getattr(a, "gpus_per_training", None))
