@@ -75,7 +75,7 @@ class Executor:
         done = {id(o.task): o for o in self.as_completed()}
         return [done[id(t)] for t in tasks]
 
-    def __enter__(self) -> Executor:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:

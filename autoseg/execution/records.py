@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from autoseg.errors import AutosegError
 from autoseg.utils.files import read_json, write_json
 
 LOCAL_NODE = "local"
