@@ -1,21 +1,28 @@
 """Model zips, checked before anything is written: a zip from elsewhere must not write outside its folder
 (absolute paths, '..', symlinks), fill the disk (sizes, file count, compression ratio) or drop unexpected files
-(only an exported model's own names, layout.py). Extraction then streams each member, stopping at its declared
-size, so a header that lies about sizes cannot write more."""
+(only an exported model's own names, layout.py). Extraction then streams each member through zip_stream.py,
+which never holds more than a chunk in memory, stops at the declared size whatever the compression method, and
+checks the CRC-32 and the local header's name, so a header that lies cannot write or allocate more.
+
+AUTOSEG_MAX_ZIP_BYTES (bytes) raises the total-size limit for a genuinely huge model."""
 from __future__ import annotations
 
+import os
 import shutil
 import stat
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from autoseg.errors import AutosegError
 from autoseg.sharing.layout import is_model_file
+from autoseg.sharing.zip_stream import member_chunks
 from autoseg.utils.files import atomic_write
+from autoseg.utils.safe_names import inside
 
 MAX_FILES = 1000
-MAX_TOTAL_BYTES = 16 * 2 ** 30
+MAX_TOTAL_BYTES = int(os.environ.get("AUTOSEG_MAX_ZIP_BYTES") or 16 * 2 ** 30)
 MAX_RATIO = 200          # uncompressed / compressed for members over 1 MiB (weights compress ~1.1x, JSON ~10x)
 _CHUNK = 2 ** 20
 
@@ -34,9 +41,15 @@ def check_zip(path: str | Path, limits: Limits = Limits()) -> list[zipfile.ZipIn
         raise AutosegError("model zip not found", path, "check the path")
     if not zipfile.is_zipfile(path):
         raise AutosegError("not a zip file", path, "pass a model zip written by 'autoseg export' or its folder")
-    with zipfile.ZipFile(path) as archive:
-        members = archive.infolist()
     fix = "use a model zip written by 'autoseg export', unmodified"
+    declared = _declared_entries(path)
+    if declared is not None and declared > limits.files:  # before zipfile builds an object per entry
+        raise AutosegError(f"the zip declares {declared} entries, more than the {limits.files} allowed", path, fix)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as error:
+        raise AutosegError(f"the zip's directory is damaged ({error})", path, fix) from None
     if len(members) > limits.files:
         raise AutosegError(f"the zip holds {len(members)} entries, more than the {limits.files} allowed", path, fix)
     files, seen, total = [], set(), 0
@@ -53,8 +66,22 @@ def check_zip(path: str | Path, limits: Limits = Limits()) -> list[zipfile.ZipIn
         files.append(member)
     if total > limits.total_bytes:
         raise AutosegError(f"the zip unpacks to {total / 2 ** 30:.1f} GiB, more than the "
-                           f"{limits.total_bytes / 2 ** 30:.0f} GiB allowed", path, fix)
+                           f"{limits.total_bytes / 2 ** 30:.0f} GiB allowed", path,
+                           f"{fix}; for a genuinely larger model set AUTOSEG_MAX_ZIP_BYTES to its size in bytes")
     return files
+
+
+def _declared_entries(path: Path) -> int | None:
+    """The entry count of the end-of-central-directory record (None when it is not found or is a zip64 one)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - (22 + 0xFFFF)))
+        tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        return None
+    entries = struct.unpack("<H", tail[at + 10:at + 12])[0]
+    return None if entries == 0xFFFF else entries
 
 
 def _member_problem(member: zipfile.ZipInfo, limits: Limits) -> str | None:
@@ -79,12 +106,8 @@ def _member_problem(member: zipfile.ZipInfo, limits: Limits) -> str | None:
 
 
 def read_member(path: str | Path, member: zipfile.ZipInfo) -> bytes:
-    """One checked member's bytes, never more than its declared size."""
-    with zipfile.ZipFile(path) as archive, archive.open(member) as source:
-        data = source.read(member.file_size + 1)
-    if len(data) != member.file_size:
-        raise AutosegError(f"'{member.filename}' does not match its declared size", path, "the zip is damaged")
-    return data
+    """One checked member's bytes (its declared size was checked by check_zip; never more is decompressed)."""
+    return b"".join(member_chunks(path, member))
 
 
 def extract_zip(path: str | Path, destination: str | Path, limits: Limits = Limits()) -> Path:
@@ -98,27 +121,18 @@ def extract_zip(path: str | Path, destination: str | Path, limits: Limits = Limi
     if staging.exists():
         shutil.rmtree(staging)
     try:
-        with zipfile.ZipFile(path) as archive:
-            for member in members:
-                target = staging / member.filename
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _copy_member(archive, member, target, path)
+        staging.mkdir(parents=True)
+        for member in members:
+            target = inside(staging, staging / member.filename, "zip entry", path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as out:
+                for chunk in member_chunks(path, member):
+                    out.write(chunk)
         staging.rename(destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return destination
-
-
-def _copy_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, path: Path) -> None:
-    written = 0
-    with archive.open(member) as source, open(target, "wb") as out:
-        while chunk := source.read(_CHUNK):
-            written += len(chunk)
-            if written > member.file_size:
-                raise AutosegError(f"'{member.filename}' holds more than its declared size", path,
-                                   "the zip is damaged or crafted; do not use it")
-            out.write(chunk)
 
 
 def write_zip(folder: str | Path, path: str | Path) -> Path:
