@@ -59,9 +59,10 @@ class TrainingJob:
         return cls(**data)
 
 
-def run_job(job: TrainingJob, *, plans=None, report_epoch=None) -> dict[str, Any]:
-    """Run one training job in this process; returns its training summary."""
+def run_job(job: TrainingJob, *, plans=None, report_epoch=None, on_epoch=None) -> dict[str, Any]:
+    """Run one training job in this process; returns its training summary. `report_epoch(epoch, ema)` and
+    `on_epoch(record)` are the per-epoch hooks of train() (pruning; experiment tracking)."""
     from autoseg.training.loop import train
     kwargs = job.to_dict()
     return train(kwargs.pop("work"), kwargs.pop("configuration"), kwargs.pop("fold"), plans=plans,
-                 report_epoch=report_epoch, **kwargs)
+                 report_epoch=report_epoch, on_epoch=on_epoch, **kwargs)

@@ -42,6 +42,7 @@ from autoseg.training.precision import PRECISIONS, autocast, choose_precision
 from autoseg.training.schedule import learning_rate
 from autoseg.training.validation import confusion_counts, pseudo_dice, validate_full_images
 from autoseg.utils.durations import format_duration, parse_duration
+from autoseg.schema.splits_file import read_splits
 from autoseg.utils.files import read_json, remove_partial_writes, write_json
 from autoseg.utils.locks import output_lock
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
@@ -76,13 +77,16 @@ def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_bud
           overwrite: bool = False, deterministic: bool = False, workers: str | int | None = None,
           validate: bool = True, save_probabilities: bool = True, progress: bool = True,
           plans: Plans | None = None, report_epoch=None, validation_tta: bool = True,
-          init_from: str | Path | None = None) -> dict[str, Any]:
+          init_from: str | Path | None = None, on_epoch=None) -> dict[str, Any]:
     """Train and validate one fold; returns the run summary (also written to fold_k/training_summary.json).
 
     `validation_tta`: mirror test-time augmentation in the full-image validation (the search turns it off: it
     multiplies validation time by up to 8 for a few thousandths of Dice that every trial would gain alike).
     `report_epoch(epoch, pseudo_dice_ema)` is called after every epoch (the search uses it for pruning); it may
-    raise to stop the run. `init_from`: a model or checkpoint whose matching weights start the run (init_from.py).
+    raise to stop the run. `on_epoch(record)` receives each epoch's JSON record (a copy of its history.json
+    entry: losses, pseudo-Dice and its EMA, lr, iterations/s, epoch, elapsed) on rank 0, after the epoch's
+    checkpoint is written (experiment tracking). `init_from`: a model or checkpoint whose matching weights start
+    the run (init_from.py).
     """
     work = Path(work)
     plans = plans or load_plans(work)
@@ -109,7 +113,7 @@ def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_bud
         try:
             return _run(work, plans, config, fold, out, kind, rank, world, time_budget, epochs, resume, extend,
                         deterministic, workers, validate, save_probabilities, progress and rank == 0, report_epoch,
-                        validation_tta, init_from)
+                        validation_tta, init_from, on_epoch)
         finally:
             if handler:
                 remove_handler(handler)
@@ -119,7 +123,7 @@ def _check_fold(work: Path, fold: str) -> str:
     """Checked before anything is written, so a mistyped fold leaves no stray fold_x folder behind."""
     if fold.lower() == "all":
         return "all"
-    splits = read_json(work / "splits.json", "splits.json")
+    splits = read_splits(work / "splits.json")
     if not fold.isdigit() or int(fold) >= len(splits):
         raise AutosegError(f"fold '{fold}' does not exist (splits.json has {len(splits)} folds)",
                            work / "splits.json", f"use -f 0..{len(splits) - 1}, several as -f 0 1 2, or -f all")
@@ -174,7 +178,7 @@ def _is_fold_folder(folder: Path) -> bool:
 
 
 def _fold_cases(work: Path, fold: str) -> tuple[list[str], list[str]]:
-    splits = read_json(work / "splits.json", "splits.json")
+    splits = read_splits(work / "splits.json")
     if fold == "all":
         # Every training case of the dataset (the fingerprint lists them), not one fold's: a user's splits file
         # need not cover every case in each fold.
@@ -188,7 +192,7 @@ def _fold_cases(work: Path, fold: str) -> tuple[list[str], list[str]]:
 
 def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_budget, epochs, resume, extend,
          deterministic, workers, validate, save_probabilities, progress, report_epoch,
-         validation_tta: bool = True, init_from=None) -> dict[str, Any]:
+         validation_tta: bool = True, init_from=None, on_epoch=None) -> dict[str, Any]:
     tplan = config.training
     seed = tplan.seed + 1000 * rank
     torch.manual_seed(seed)
@@ -325,6 +329,8 @@ def _run(work, plans, config: Configuration, fold, out, kind, rank, world, time_
                 plot = time.monotonic() - last_plot >= PLOT_EVERY_S
                 last_plot = time.monotonic() if plot else last_plot
                 _epoch_outputs(out, state, record, core, average, optimizer, budget, config, plot)
+                if on_epoch is not None:
+                    on_epoch(dict(record))
             if report_epoch is not None:
                 report_epoch(state["epoch"], state["ema"])
 
