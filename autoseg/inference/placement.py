@@ -12,11 +12,12 @@ decisions take the device facts as arguments, so they are tested on a machine wi
 from __future__ import annotations
 
 import math
-from typing import Callable, TypeVar
-
-import torch
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from autoseg.utils.logs import get_logger
+
+if TYPE_CHECKING:  # torch is imported where it is used: the ONNX backend predicts without it (compact_results)
+    import torch
 
 log = get_logger("predict")
 
@@ -25,24 +26,32 @@ GPU_RESULTS_SHARE = 0.5  # results may take this share of the GPU's free memory 
 T = TypeVar("T")
 
 
-def accumulation_dtype(channels: int, spatial_shape, compact_above: int = COMPACT_ABOVE_BYTES) -> torch.dtype:
+def compact_results(channels: int, spatial_shape, compact_above: int = COMPACT_ABOVE_BYTES) -> bool:
+    """Whether `channels` float32 maps of this shape would exceed `compact_above` bytes (then float16)."""
+    return channels * math.prod(spatial_shape) * 4 > compact_above
+
+
+def accumulation_dtype(channels: int, spatial_shape, compact_above: int = COMPACT_ABOVE_BYTES) -> "torch.dtype":
     """float16 when `channels` float32 maps of this shape would exceed `compact_above` bytes, else float32."""
-    return torch.float16 if channels * math.prod(spatial_shape) * 4 > compact_above else torch.float32
+    import torch
+    return torch.float16 if compact_results(channels, spatial_shape, compact_above) else torch.float32
 
 
-def results_device(device: torch.device, nbytes: int, free_bytes: int | None = None) -> torch.device:
+def results_device(device: "torch.device", nbytes: int, free_bytes: int | None = None) -> "torch.device":
     """Accumulate on `device` when it is the CPU, or when `nbytes` fits in GPU_RESULTS_SHARE of its free memory
     (`free_bytes`; asked of CUDA when not given); the CPU otherwise."""
     if device.type != "cuda":
         return device
+    import torch
     if free_bytes is None:
         free_bytes = torch.cuda.mem_get_info(device)[0]
     return device if nbytes <= GPU_RESULTS_SHARE * free_bytes else torch.device("cpu")
 
 
-def run_with_cpu_fallback(run: Callable[[torch.device], T], device: torch.device, nbytes: int,
+def run_with_cpu_fallback(run: Callable[["torch.device"], T], device: "torch.device", nbytes: int,
                           free_bytes: int | None = None, empty_cache: Callable[[], None] | None = None) -> T:
     """run(results device) on the device results_device chose; on a GPU out-of-memory, run(cpu) again."""
+    import torch
     chosen = results_device(device, nbytes, free_bytes)
     if chosen.type == "cpu":
         return run(chosen)
