@@ -21,14 +21,13 @@ import numpy as np
 import pytest
 
 from autoseg.data.image_io import read_label
-from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.errors import AutosegError
 from autoseg.inference.find_best import find_best
 from autoseg.inference.run import predict
-from autoseg.planning.run import plan
 from autoseg.preprocessing.run import preprocess
 from autoseg.training.loop import train
 from autoseg.utils.locks import lock_path
+from tests.tiny_work import make_tiny_work
 
 CHILD = Path(__file__).with_name("crash_child.py")
 
@@ -36,22 +35,8 @@ CHILD = Path(__file__).with_name("crash_child.py")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> SimpleNamespace:
     """6 cases (+4 test images), 3d_fullres fold 0 trained for 2 short epochs (its validation written)."""
-    tmp = tmp_path_factory.mktemp("crash")
-    dataset = make_synthetic_dataset(tmp / "Crash", num_cases=6, num_test=4, shape=(8, 24, 24),
-                                     spacing=(3.0, 0.9, 0.9), seed=11, name="Crash")
-    work = tmp / "work"
-    plan(dataset, work, preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, progress=False, workers=1,
-         configurations=["3d_fullres"], preprocess=False)
-    plans = json.loads((work / "plans.json").read_text())
-    plans["configurations"] = {"3d_fullres": plans["configurations"]["3d_fullres"]}
-    for cfg in plans["configurations"].values():
-        cfg["training"]["iterations_per_epoch"] = 2
-        cfg["training"].update(precision="fp32", compile="off")   # no timing or compiling: these tests are fast
-        cfg["training"]["val_iterations"] = 1
-    (work / "plans.json").write_text(json.dumps(plans))
-    preprocess(work, workers=1, progress=False)
-    train(work, "3d_fullres", 0, epochs=2, workers=0, progress=False)
-    return SimpleNamespace(dataset=dataset, work=work, images=dataset / "imagesTs")
+    return make_tiny_work(tmp_path_factory.mktemp("crash"), "Crash", seed=11, num_cases=6, num_test=4,
+                          keep_only_these=True, val_iterations=1, fast=True, epochs=2, validate=True)
 
 
 def run_and_kill(argv: list, ready, slow: str | None = None, delay: float = 0.0, timeout: float = 120,

@@ -20,9 +20,7 @@ from autoseg.inference.export import save_probability_file
 from autoseg.inference.find_best import choose_candidate, choose_postprocessing, find_best, postprocessing_variants
 from autoseg.inference.postprocessing import apply_postprocessing
 from autoseg.inference.run import predict
-from autoseg.data.synthetic import make_synthetic_dataset
-from autoseg.planning.run import plan
-from autoseg.training.loop import train
+from tests.tiny_work import make_tiny_work
 
 CLASSES = [1, 2]
 CONFIGURATIONS = ["2d", "3d_fullres"]
@@ -96,21 +94,9 @@ def test_a_step_that_harms_any_class_is_rejected_even_if_the_mean_improves():
 @pytest.fixture(scope="module")
 def cv_work(tmp_path_factory) -> Path:
     """2 configurations x 2 folds, a few iterations each, with full-image validation (CV probabilities)."""
-    tmp = tmp_path_factory.mktemp("find_best")
-    dataset = make_synthetic_dataset(tmp / "CV", num_cases=6, num_test=2, shape=(10, 32, 32),
-                                     spacing=(3.0, 0.9, 0.9), seed=7, name="CV")
-    work = tmp / "work"
-    plan(dataset, work, preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, progress=False, workers=1,
-         configurations=CONFIGURATIONS)
-    plans = json.loads((work / "plans.json").read_text())
-    for cfg in plans["configurations"].values():
-        cfg["training"]["iterations_per_epoch"] = 4
-        cfg["training"]["val_iterations"] = 1
-    (work / "plans.json").write_text(json.dumps(plans))
-    for configuration in CONFIGURATIONS:
-        for fold in FOLDS:
-            train(work, configuration, fold, epochs=1, workers=0, progress=False)
-    return work
+    return make_tiny_work(tmp_path_factory.mktemp("find_best"), "CV", seed=7, num_cases=6, shape=(10, 32, 32),
+                          configurations=tuple(CONFIGURATIONS), iterations=4, val_iterations=1, folds=tuple(FOLDS),
+                          validate=True).work
 
 
 @pytest.fixture

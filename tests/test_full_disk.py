@@ -8,7 +8,6 @@ the test needs no small filesystem and runs anywhere.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 from pathlib import Path
@@ -20,27 +19,12 @@ import SimpleITK as sitk
 import torch
 
 from autoseg import cli
-from autoseg.data.synthetic import make_synthetic_dataset
-from autoseg.planning.run import plan
-from autoseg.training.loop import train
+from tests.tiny_work import make_tiny_work
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> SimpleNamespace:
-    tmp = tmp_path_factory.mktemp("disk")
-    dataset = make_synthetic_dataset(tmp / "Disk", num_cases=4, num_test=2, shape=(8, 24, 24),
-                                     spacing=(3.0, 0.9, 0.9), seed=13, name="Disk")
-    work = tmp / "work"
-    plan(dataset, work, preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, progress=False, workers=1,
-         configurations=["3d_fullres"])
-    plans = json.loads((work / "plans.json").read_text())
-    for cfg in plans["configurations"].values():
-        cfg["training"]["iterations_per_epoch"] = 2
-        cfg["training"].update(precision="fp32", compile="off")   # no timing or compiling: these tests are fast
-        cfg["training"]["val_iterations"] = 0
-    (work / "plans.json").write_text(json.dumps(plans))
-    train(work, "3d_fullres", 0, epochs=1, workers=0, validate=False, progress=False)
-    return SimpleNamespace(dataset=dataset, work=work, images=dataset / "imagesTs")
+    return make_tiny_work(tmp_path_factory.mktemp("disk"), "Disk", seed=13, fast=True)
 
 
 def full_disk(write_target_index: int = 1):

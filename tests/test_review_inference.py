@@ -28,10 +28,9 @@ from autoseg.inference.find_best import _class_dice, postprocessing_variants
 from autoseg.inference.predictor import InferenceSettings
 from autoseg.inference.run import default_selection, predict
 from autoseg.inference.sliding_window import sliding_window_logits
-from autoseg.planning.run import plan
 from autoseg.schema.plans import load_plans
 from autoseg.training import validation
-from autoseg.training.loop import train
+from tests.tiny_work import make_tiny_work
 
 IGNORE = 3  # synthetic datasets have background 0, organ 1, lesion 2
 
@@ -55,19 +54,7 @@ def one_line_error(capsys, *argv) -> str:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> SimpleNamespace:
     """A 4-case dataset (+2 test images) and a work folder with 3d_fullres fold 0 trained for 2 iterations."""
-    tmp = tmp_path_factory.mktemp("review")
-    dataset = make_synthetic_dataset(tmp / "Tiny", num_cases=4, num_test=2, shape=(8, 24, 24),
-                                     spacing=(3.0, 0.9, 0.9), seed=5, name="Tiny")
-    work = tmp / "work"
-    plan(dataset, work, preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, progress=False, workers=1,
-         configurations=["3d_fullres"])
-    plans = json.loads((work / "plans.json").read_text())
-    for cfg in plans["configurations"].values():
-        cfg["training"]["iterations_per_epoch"] = 2
-        cfg["training"]["val_iterations"] = 0
-    (work / "plans.json").write_text(json.dumps(plans))
-    train(work, "3d_fullres", 0, epochs=1, workers=0, validate=False, progress=False)
-    return SimpleNamespace(dataset=dataset, work=work, images=dataset / "imagesTs")
+    return make_tiny_work(tmp_path_factory.mktemp("review"), "Tiny", seed=5)
 
 
 @pytest.fixture
