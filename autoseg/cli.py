@@ -227,7 +227,7 @@ def _predict(a):
         raise AutosegError("pass either a WORK folder or --model MODEL", fix="e.g. autoseg predict --model "
                            "model.zip -i IMAGES -o OUTPUT")
     if a.model:
-        from autoseg.sharing.importing import opened_model
+        from autoseg.layout.model_folder import opened_model
         with opened_model(a.model) as folder:
             return _predict_with(folder, a)
     return _predict_with(a.work, a)

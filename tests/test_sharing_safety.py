@@ -19,7 +19,7 @@ import torch
 from autoseg import cli
 from autoseg.errors import AutosegError
 from autoseg.inference.models import load_model
-from autoseg.sharing.archive import Limits, check_zip, extract_zip
+from autoseg.layout.archive import Limits, check_zip, extract_zip
 from autoseg.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from autoseg.training.checkpoint_convert import convert_checkpoint
 from autoseg.training.init_from import source_weights

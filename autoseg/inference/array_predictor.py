@@ -29,9 +29,9 @@ from autoseg.inference.precision import precision_of_models
 from autoseg.inference.predictor import InferenceSettings
 from autoseg.inference.compiled import MIN_CASES
 from autoseg.inference.run import choose_selection, compile_models, load_selected_models, segment_case
+from autoseg.layout.model_folder import opened_model
 from autoseg.planning.budget import detect_device
 from autoseg.schema.plans import Plans, load_plans
-from autoseg.sharing.importing import opened_model
 
 
 @dataclass

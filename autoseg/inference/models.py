@@ -8,25 +8,11 @@ from pathlib import Path
 import torch
 
 from autoseg.errors import AutosegError
+from autoseg.layout.work import CHECKPOINT_FINAL, model_dir, trained_folds
 from autoseg.networks import build_network, reparameterize
 from autoseg.schema.convert import from_dict
 from autoseg.schema.network import NetworkSpec
-from autoseg.utils.safe_names import child_path
 from autoseg.utils.torch_files import safe_torch_load
-
-
-def model_dir(work: str | Path, configuration: str, fold: int | str) -> Path:
-    """WORK/models/<configuration>/fold_<fold>: both names may come from a shipped plans.json or inference.json."""
-    source = Path(work) / "plans.json"
-    folder = child_path(Path(work) / "models", configuration, "configuration name", source)
-    return child_path(folder, f"fold_{fold}", "fold", source)
-
-
-def trained_folds(work: str | Path, configuration: str, checkpoint: str = "checkpoint_final.pt") -> list[str]:
-    root = Path(work) / "models" / configuration
-    if not root.is_dir():
-        return []
-    return sorted(p.name.removeprefix("fold_") for p in root.glob("fold_*") if (p / checkpoint).is_file())
 
 
 @dataclass
@@ -37,7 +23,7 @@ class LoadedModel:
 
 
 def load_model(work: str | Path, configuration: str, fold: int | str, device: torch.device,
-               checkpoint: str = "checkpoint_final.pt") -> LoadedModel:
+               checkpoint: str = CHECKPOINT_FINAL) -> LoadedModel:
     path = model_dir(work, configuration, fold) / checkpoint
     if not path.is_file():
         available = trained_folds(work, configuration, checkpoint)

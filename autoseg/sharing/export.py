@@ -19,8 +19,8 @@ from autoseg.errors import AutosegError
 from autoseg.inference.models import trained_folds
 from autoseg.inference.run import default_selection
 from autoseg.schema.plans import Plans, load_plans, plans_to_dict
-from autoseg.sharing.archive import write_zip
-from autoseg.sharing.layout import MODEL_CARD, README, SUMMARY, weights_path
+from autoseg.layout.archive import write_zip
+from autoseg.layout.work import MODEL_CARD, README, TRAINING_SUMMARY, fold_file, weights_path
 from autoseg.sharing.model_card import build_card, file_digests, fold_record, readme
 from autoseg.training.checkpoint import FORMAT
 from autoseg.utils.files import atomic_write, write_json
@@ -118,7 +118,7 @@ def _write_model(work: Path, plans: Plans, selection: dict[str, Any], chosen: di
             atomic_write(target, lambda tmp, s=slim: torch.save(s, tmp), suffix=".pt")
             names.append(weights_path(name, fold))
             if record:  # predict reads the training precision from here, as in a WORK folder
-                summary = f"models/{name}/fold_{fold}/{SUMMARY}"
+                summary = fold_file(name, fold, TRAINING_SUMMARY)
                 write_json(folder / summary, record)
                 names.append(summary)
     card = build_card(work, plans, selection, chosen, checkpoint)

@@ -1,19 +1,18 @@
 """Using an exported model: `autoseg import model.zip` unpacks it into a models folder; `predict --model` and
 autoseg.Predictor open a zip (into a temporary folder, removed afterwards), an exported folder or a WORK folder.
-A zip is checked whole before anything is written (archive.py) and every file against model.json's sha256."""
+A zip is checked whole before anything is written (layout/archive.py) and every file against model.json's
+sha256 (layout/model_folder.py)."""
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from autoseg.errors import AutosegError
-from autoseg.sharing.archive import check_zip, extract_zip
-from autoseg.sharing.layout import MODEL_CARD, is_model_file
-from autoseg.sharing.model_card import check_model_folder
+from autoseg.layout.archive import check_zip, extract_zip
+from autoseg.layout.model_folder import check_model_folder
+from autoseg.layout.work import MODEL_CARD, is_model_file
 from autoseg.utils.owned import check_removable, mark_owned, remove_owned
 from autoseg.utils.safe_names import child_path
 
@@ -59,26 +58,3 @@ def _is_model_folder(folder: Path) -> bool:
 
 def _allowed_in_model(relative: str) -> bool:
     return relative == MODEL_CARD or is_model_file(relative)
-
-
-@contextmanager
-def opened_model(source: str | Path) -> Iterator[Path]:
-    """A folder with a WORK layout for `source`: a model zip (unpacked into a temporary folder for the duration),
-    an exported model folder (its files checked against model.json) or a WORK folder."""
-    source = Path(source)
-    if source.is_file():
-        with tempfile.TemporaryDirectory(prefix="autoseg-model-") as temporary:
-            folder = extract_zip(source, Path(temporary) / "model")
-            check_model_folder(folder)
-            yield folder
-        return
-    if (source / MODEL_CARD).is_file():
-        check_model_folder(source)
-        yield source
-        return
-    if (source / "plans.json").is_file():
-        yield source
-        return
-    raise AutosegError("not a model: neither a zip nor a folder with model.json or plans.json", source,
-                       "pass a zip written by 'autoseg export', an imported or exported model folder, or a WORK "
-                       "folder")

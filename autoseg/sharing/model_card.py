@@ -2,7 +2,6 @@
 every file, checked on import) and README.md (the same for people)."""
 from __future__ import annotations
 
-import hashlib
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,11 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from autoseg.errors import AutosegError
+from autoseg.layout.model_folder import sha256
+from autoseg.layout.work import FINGERPRINT, MODEL_FORMAT, MODEL_FORMAT_VERSION, TRAINING_SUMMARY
 from autoseg.schema.plans import Plans
-from autoseg.sharing.layout import FORMAT, FORMAT_VERSION, MODEL_CARD, README
 from autoseg.utils.files import read_json
-from autoseg.utils.owned import MARKER
 
 # What each fold's training_summary.json contributes to the card.
 _FOLD_KEYS = ("configuration", "fold", "epochs", "iterations", "training_seconds", "budget", "device", "precision",
@@ -25,7 +23,7 @@ def build_card(work: Path, plans: Plans, selection: dict[str, Any], folds: dict[
                checkpoint: str) -> dict[str, Any]:
     """model.json without its file list (export adds it once the files are written)."""
     from autoseg import __version__
-    fingerprint = _optional_json(work / "fingerprint.json")
+    fingerprint = _optional_json(work / FINGERPRINT)
     configurations = {}
     for name, names_folds in folds.items():
         config = plans.configuration(name)
@@ -34,7 +32,7 @@ def build_card(work: Path, plans: Plans, selection: dict[str, Any], folds: dict[
             "spatial_dims": config.spatial_dims, "spacing": config.spacing, "patch_size": config.patch_size,
             "architecture": config.network.architecture, "previous_stage": config.previous_stage,
             "folds": names_folds, "training": runs, "cross_validation": _cv_summary(runs)}
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "autoseg_version": __version__,
+    return {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "autoseg_version": __version__,
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "dataset": {"name": plans.dataset_name, "training_cases": len(fingerprint.get("cases", [])) or None,
                         "channel_names": plans.channel_names, "labels": plans.labels, "regions": plans.regions,
@@ -53,7 +51,7 @@ def build_card(work: Path, plans: Plans, selection: dict[str, Any], folds: dict[
 
 def fold_record(folder: Path) -> dict[str, Any]:
     """What an export keeps of a fold's training_summary.json: how it trained and scored, nothing of the data."""
-    summary = _optional_json(folder / "training_summary.json")
+    summary = _optional_json(folder / TRAINING_SUMMARY)
     return {k: summary[k] for k in _FOLD_KEYS if k in summary}
 
 
@@ -75,37 +73,6 @@ def _optional_json(path: Path) -> dict[str, Any]:
 
 def file_digests(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
     return {name: {"bytes": (folder / name).stat().st_size, "sha256": sha256(folder / name)} for name in names}
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(2 ** 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_model_folder(folder: Path) -> dict[str, Any]:
-    """model.json of an exported model folder, after checking that every file it lists is there unchanged and
-    that nothing else is (a model is refused rather than run half-replaced)."""
-    card_path = folder / MODEL_CARD
-    card = read_json(card_path, "model card")
-    if not isinstance(card, dict) or card.get("format") != FORMAT:
-        raise AutosegError("not an autoseg model card", card_path, "export the model with 'autoseg export'")
-    if card.get("format_version", 0) > FORMAT_VERSION:
-        raise AutosegError(f"model format {card['format_version']} is newer than this autoseg reads "
-                           f"({FORMAT_VERSION})", card_path, "upgrade autoseg")
-    listed = card.get("files", {})
-    # the ownership marker (autoseg/utils/owned.py) is written by import, after the zip's files were checked
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MODEL_CARD, MARKER}
-    for name in sorted(present - set(listed)):
-        raise AutosegError(f"file '{name}' is not listed in model.json", folder / name,
-                           "remove it, or export the model again")
-    for name, entry in sorted(listed.items()):
-        if name not in present or sha256(folder / name) != entry.get("sha256"):
-            raise AutosegError(f"'{name}' is missing or differs from what model.json records", folder / name,
-                               "copy or unpack the model again; it is incomplete or was modified")
-    return card
 
 
 def readme(card: dict[str, Any]) -> str:

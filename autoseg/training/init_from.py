@@ -12,9 +12,9 @@ from typing import Any
 import torch
 
 from autoseg.errors import AutosegError
-from autoseg.sharing.archive import check_zip, read_member
-from autoseg.sharing.layout import CHECKPOINT, MODEL_CARD
-from autoseg.sharing.model_card import check_model_folder
+from autoseg.layout.archive import check_zip, read_member
+from autoseg.layout.model_folder import check_model_folder
+from autoseg.layout.work import CHECKPOINT_FINAL, MODEL_CARD
 from autoseg.utils.files import read_json, write_json
 from autoseg.utils.logs import get_logger
 from autoseg.utils.torch_files import safe_torch_load
@@ -44,19 +44,19 @@ def source_weights(source: str | Path, configuration: str) -> tuple[dict[str, to
         return _weights(safe_torch_load(source), source), str(source)
     if source.is_file():
         members = {m.filename: m for m in check_zip(source)}
-        name = _choose(sorted(n for n in members if n.endswith(CHECKPOINT)), configuration, source)
+        name = _choose(sorted(n for n in members if n.endswith(CHECKPOINT_FINAL)), configuration, source)
         return _weights(safe_torch_load(read_member(source, members[name]), f"{source}:{name}"), source), \
             f"{source}:{name}"
     if (source / MODEL_CARD).is_file():
         check_model_folder(source)
-    found = sorted(p.relative_to(source).as_posix() for p in source.glob(f"models/*/fold_*/{CHECKPOINT}"))
+    found = sorted(p.relative_to(source).as_posix() for p in source.glob(f"models/*/fold_*/{CHECKPOINT_FINAL}"))
     name = _choose(found, configuration, source)
     return _weights(safe_torch_load(source / name), source / name), str(source / name)
 
 
 def _choose(names: list[str], configuration: str, source: Path) -> str:
     if not names:
-        raise AutosegError(f"no trained model ({CHECKPOINT}) in the --init-from source", source,
+        raise AutosegError(f"no trained model ({CHECKPOINT_FINAL}) in the --init-from source", source,
                            "pass a model with at least one trained fold, or a checkpoint_*.pt")
     same = [n for n in names if n.split("/")[1] == configuration]
     return (same or names)[0]

@@ -1,6 +1,6 @@
 """Model zips, checked before anything is written: a zip from elsewhere must not write outside its folder
 (absolute paths, '..', symlinks), fill the disk (sizes, file count, compression ratio) or drop unexpected files
-(only an exported model's own names, layout.py). Extraction then streams each member through zip_stream.py,
+(only an exported model's own names, work.py). Extraction then streams each member through zip_stream.py,
 which never holds more than a chunk in memory, stops at the declared size whatever the compression method, and
 checks the CRC-32 and the local header's name, so a header that lies cannot write or allocate more.
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from autoseg.errors import AutosegError
-from autoseg.sharing.layout import is_model_file
-from autoseg.sharing.zip_stream import member_chunks
+from autoseg.layout.work import is_model_file
+from autoseg.layout.zip_stream import member_chunks
 from autoseg.utils.files import atomic_write
 from autoseg.utils.safe_names import inside
 
