@@ -16,8 +16,11 @@ def run_schedule_command(a) -> int:
                            f"{', '.join(given)} cannot be combined with it",
                            fix="drop " + " ".join(given) + ", or train one model with -c CONFIG -f FOLD "
                            "--time-budget T instead")
+    from autoseg.execution.options import executor_from_arguments
     from autoseg.scheduling import schedule
-    state = schedule(a.work, a.total_budget, resume=a.resume, device=a.device, workers=a.workers)
+    with executor_from_arguments(a) as executor:
+        state = schedule(a.work, a.total_budget, resume=a.resume, device=a.device, workers=a.workers,
+                         executor=executor)
     if not state or "winner" not in state:
         return 0   # a torchrun rank other than 0: rank 0 prints the outcome
     chosen = state.get("find_best") or {}
