@@ -22,10 +22,11 @@ from typing import Any
 from autoseg.errors import AutosegError
 from autoseg.inference.find_best import inference_costs
 from autoseg.scheduling import candidates as cand
+from autoseg.scheduling.batch import StepSpec, run_steps
 from autoseg.scheduling.halving import cut, smoothed_pseudo_dice
 from autoseg.scheduling.policy import spend_rest
 from autoseg.scheduling.schedule_file import ScheduleFile, is_writer, now_iso
-from autoseg.scheduling.steps import execute, history, own_time
+from autoseg.scheduling.steps import history, own_time
 from autoseg.scheduling.units import EPOCHS, SECONDS, Units, parse_total
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.utils.files import read_json
@@ -40,8 +41,12 @@ ETA = 2
 def schedule(work: str | Path, total_budget: str | float | None = None, *, total_epochs: int | None = None,
              resume: bool = False, configurations: list[str] | None = None, device: str = "auto",
              workers: str | int | None = None, progress: bool = True,
-             explore_fraction: float = EXPLORE_FRACTION) -> dict[str, Any]:
-    """Run (or with resume=True continue) a schedule in WORK; returns the schedule (also WORK/schedule.json)."""
+             explore_fraction: float = EXPLORE_FRACTION, executor=None) -> dict[str, Any]:
+    """Run (or with resume=True continue) a schedule in WORK; returns the schedule (also WORK/schedule.json).
+
+    `executor` (autoseg.execution): where the trainings run; default this process, one after the other. On Ray
+    the trainings a decision does not separate (a rung's candidates, the cascades' entry folds, the final folds)
+    run side by side; the decisions stay here."""
     work = Path(work)
     plans = load_plans(work)
     splits = read_json(work / "splits.json", "splits.json")
@@ -56,7 +61,7 @@ def schedule(work: str | Path, total_budget: str | float | None = None, *, total
     handler = log_to_file(work / "schedule.log")
     try:
         file.save()
-        return _Run(work, plans, splits, file, device, workers, progress).run()
+        return _Run(work, plans, splits, file, device, workers, progress, executor).run()
     finally:
         remove_handler(handler)
 
@@ -102,8 +107,11 @@ def _check_same_total(state, total_budget, total_epochs) -> None:
 
 
 class _Run:
-    def __init__(self, work: Path, plans: Plans, splits, file: ScheduleFile, device, workers, progress):
+    def __init__(self, work: Path, plans: Plans, splits, file: ScheduleFile, device, workers, progress,
+                 executor=None):
+        from autoseg.execution.local import LocalExecutor
         self.work, self.plans, self.splits, self.file = work, plans, splits, file
+        self.executor = executor or LocalExecutor()
         self.state = file.state
         self.units = Units(self.state["total"]["units"])
         self.device, self.workers, self.progress = device, workers, progress
@@ -123,34 +131,22 @@ class _Run:
         return self.state
 
     # -- steps ---------------------------------------------------------------------------------------------
-    def _step(self, step_id: str, name: str, fold: int, target: float, validate: bool, why: str,
-              must_succeed: bool = False) -> bool:
-        """Run a step (or nothing, when schedule.json says it is done); False when it failed."""
-        step = self.file.add_step({"id": step_id, "configuration": name, "fold": fold, "target": target,
-                                   "validate": validate, "why": why})
-        if step["status"] == "done":
-            return True
-        if step["status"] == "failed":
-            return False
-        try:
-            execute(self.work, step, self.units, self.device, self.workers, self.progress, self.file.save)
-            return True
-        except Exception as error:  # a broken candidate stops; the schedule goes on with the others
-            if must_succeed:
-                raise
-            log.exception("schedule: %s failed", step_id)
-            step.update({"status": "failed", "error": str(error).splitlines()[0] if str(error) else repr(error)})
-            self.file.save()
-            return False
+    def _steps(self, specs: list[StepSpec]) -> dict[str, bool]:
+        """Run steps the schedule's decisions do not separate, side by side where the executor can (a step
+        already done in schedule.json is not run again); {step id: succeeded}."""
+        return run_steps(self.executor, self.work, self.file, self.units, specs,
+                         {"device": self.device, "workers": self.workers, "progress": self.progress})
 
     def _enter_cascades(self, candidates: list[cand.Candidate]) -> list[str]:
         """Train every cascade's earlier stages (validated: the cascade learns from their predictions)."""
         alive = []
         r0 = self.state["first_share"] or self._unit(candidates[0].name)
+        entries = {c.name: [StepSpec(f"entry:{stage}:fold{f}", stage, f, r0, True,
+                                     f"{c.name} learns from {stage}'s out-of-fold predictions")
+                            for stage, folds in c.stage_folds.items() for f in folds] for c in candidates}
+        ran = self._steps([spec for specs in entries.values() for spec in specs])
         for c in candidates:
-            ok = all(self._step(f"entry:{stage}:fold{f}", stage, f, r0, True,
-                                f"{c.name} learns from {stage}'s out-of-fold predictions")
-                     for stage, folds in c.stage_folds.items() for f in folds)
+            ok = all(ran[spec.id] for spec in entries[c.name])
             if ok:
                 alive.append(c.name)
             else:
@@ -168,9 +164,10 @@ class _Run:
             target = r0 * ETA ** rung
             recorded = next((r for r in self.state["rungs"] if r["rung"] == rung), None)
             if recorded is None:
-                ran = {n: self._step(f"rung{rung}:{n}", n, 0, target, False,
-                                     f"rung {rung}: every candidate trains {self.units.describe(target)} on fold 0")
-                       for n in alive}
+                ran = self._steps([StepSpec(f"rung{rung}:{n}", n, 0, target, False, f"rung {rung}: every "
+                                            f"candidate trains {self.units.describe(target)} on fold 0")
+                                   for n in alive])
+                ran = {n: ran[f"rung{rung}:{n}"] for n in alive}
                 scores = {n: smoothed_pseudo_dice(history(self.work, n, 0), self.units.own_time) if ran[n] else None
                           for n in alive}
                 survivors, stopped = cut(scores, ETA, self.state["inference_cost"], cand.DEFAULT_ORDER)
@@ -231,23 +228,30 @@ class _Run:
             self.state["policy"] = policy
             self.file.save()
             log.info("schedule: %s wins; %s", winner, reason)
-        stages = self.plans.configuration(winner).previous_stage
+        specs: dict[str, StepSpec] = {}
         for entry in policy["folds"]:
             fold = entry["fold"]
-            if stages:
-                self._enter_fold_stages(winner, fold)
-            self._step(f"final:{winner}:fold{fold}", winner, fold, entry["target"], True, policy["reason"],
-                       must_succeed=fold == 0)
+            needs = self._fold_stages(winner, fold)   # the cascade waits for the low-resolution folds it needs
+            specs.update({s.id: s for s in needs if s.id not in specs})
+            final = StepSpec(f"final:{winner}:fold{fold}", winner, fold, entry["target"], True, policy["reason"],
+                             must_succeed=fold == 0, after=[s.id for s in needs])
+            specs[final.id] = final
+        self._steps(list(specs.values()))
 
-    def _enter_fold_stages(self, name: str, fold: int) -> None:
+    def _fold_stages(self, name: str, fold: int) -> list[StepSpec]:
+        """The earlier-stage steps a cascade's fold needs, earliest stage first."""
         from autoseg.training.dataset import previous_stage_folds
-        previous, folds = self.plans.configuration(name).previous_stage, [fold]
+        previous, folds, specs = self.plans.configuration(name).previous_stage, [fold], []
         while previous:
             folds = previous_stage_folds(self.splits, folds)
-            for f in folds:
-                self._step(f"entry:{previous}:fold{f}", previous, f, self.state["first_share"] or
-                           self._unit(previous), True, f"{name} fold {fold} needs it", must_succeed=True)
+            earlier = [StepSpec(f"entry:{previous}:fold{f}", previous, f, self.state["first_share"] or
+                                self._unit(previous), True, f"{name} fold {fold} needs it", must_succeed=True)
+                       for f in folds]
+            for later in specs:   # a stage trains on the predictions of the stage before it
+                later.after.extend(s.id for s in earlier)
+            specs[:0] = earlier
             previous = self.plans.configuration(previous).previous_stage
+        return specs
 
     def _find_best(self, winner: str) -> None:
         from autoseg.inference.find_best import find_best
