@@ -17,6 +17,9 @@ SPACING_OF_2D_Z_AXIS = 999.0
 # Two files "agree" when their spacing, origin and direction differ by less than this (relative) amount:
 # scanners and converters round these values differently, and such noise must not be reported as a mismatch.
 GEOMETRY_TOLERANCE = 1e-4
+# Origins agree when they differ by less than this fraction of a voxel (along the finest axis).
+ORIGIN_VOXEL_FRACTION = 0.05
+_FLOAT32_ROUNDING = 4 * float(np.finfo(np.float32).eps)
 
 
 @dataclass(frozen=True)
@@ -77,9 +80,12 @@ class Geometry:
         a_spacing, b_spacing = np.array(self.spacing_itk), np.array(other.spacing_itk)
         if np.any(np.abs(a_spacing - b_spacing) > tolerance * np.maximum(np.abs(a_spacing), np.abs(b_spacing))):
             return f"spacing {self.spacing} vs {other.spacing}"
-        # Origins are compared relative to their magnitude, plus a thousandth of a voxel so values near 0 work.
+        # Origins are compared in voxels, as nnU-Net's verify does: a fraction of the smallest voxel, plus the
+        # rounding of a float32 header at that distance from zero. Relative to the origin's magnitude alone, a label
+        # 6 voxels off passed when the origin was far from zero.
         a_origin, b_origin = np.array(self.origin_itk), np.array(other.origin_itk)
-        origin_tolerance = tolerance * np.maximum(np.abs(a_origin), np.abs(b_origin)) + 1e-3 * a_spacing
+        origin_tolerance = (ORIGIN_VOXEL_FRACTION * float(np.min(np.abs(a_spacing)))
+                            + _FLOAT32_ROUNDING * np.maximum(np.abs(a_origin), np.abs(b_origin)))
         if np.any(np.abs(a_origin - b_origin) > origin_tolerance):
             return f"origin {self.origin_itk} vs {other.origin_itk} (ITK order)"
         if np.any(np.abs(np.array(self.direction_itk) - np.array(other.direction_itk)) > tolerance):

@@ -17,6 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from autoseg.data.geometry import Geometry
+from autoseg.data.image_header import check_image_header, itk_reason
 from autoseg.data.integrity import check_file
 from autoseg.data.naming import PLAIN_2D_ENDINGS, SUPPORTED_ENDINGS, split_ending
 from autoseg.errors import AutosegError
@@ -74,9 +75,10 @@ def read_label(path: Path | str) -> tuple[np.ndarray, Geometry]:
                                "save label maps as single-channel (greyscale) images whose values are class "
                                "indices")
         array = array[..., 0]
+    low, high = _label_range(array, path)  # in the stored dtype, before any cast could wrap a value
     if not np.issubdtype(array.dtype, np.integer):
         array = _whole_numbers(array, path)
-    array = array.astype(label_dtype(int(array.min(initial=0)), int(array.max(initial=0))), copy=False)
+    array = array.astype(label_dtype(low, high), copy=False)
     geometry = _geometry_of(image, path)
     return (array if geometry.ndim == 3 else array[None]), geometry
 
@@ -140,12 +142,12 @@ def label_dtype(low: int, high: int) -> type:
 def _read_sitk(path: Path) -> sitk.Image:
     if not path.is_file():
         raise AutosegError("file not found", path, "add the file or correct its name")
+    check_image_header(path)  # sizes and geometry fields, before any reader allocates what a header claims
     check_file(path)  # a NIfTI cut short would otherwise read as an image padded with zeros
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
-        reason = str(error).split("sitk::ERROR:")[-1].strip().splitlines()[0]
-        raise AutosegError(f"cannot read image ({reason})", path, _REEXPORT_FIX) from None
+        raise AutosegError(f"cannot read image ({itk_reason(error)})", path, _REEXPORT_FIX) from None
 
 
 def _geometry_of(image: sitk.Image, path: Path) -> Geometry:
@@ -182,9 +184,29 @@ def _components_identical(array: np.ndarray) -> bool:
     return bool(np.all(array == array[..., :1]))
 
 
-def _whole_numbers(array: np.ndarray, path: Path) -> np.ndarray:
+def _label_range(array: np.ndarray, path: Path) -> tuple[int, int]:
+    """The smallest and largest label value, read in the file's own dtype: a uint64/int64 or float value outside
+    the int32 range would otherwise wrap, on the cast, into a valid-looking class index."""
+    if array.size == 0:
+        return 0, 0
+    if not np.issubdtype(array.dtype, np.integer):
+        _refuse_non_finite_labels(array, path)
+    low, high = array.min(), array.max()
+    if low < -(2 ** 31) or high > 2 ** 31 - 1:
+        example = high if high > 2 ** 31 - 1 else low
+        raise AutosegError(f"label map holds the value {example} (stored as {array.dtype}), outside the range "
+                           "of class indices autoseg reads (32-bit integers)", path,
+                           "labels must be small whole-number class indices 0, 1, 2 ...; re-export the label map")
+    return int(np.floor(low)), int(np.ceil(high))
+
+
+def _refuse_non_finite_labels(array: np.ndarray, path: Path) -> None:
     if not np.all(np.isfinite(array)):
         raise AutosegError("label map contains NaN or Inf", path, "labels must be whole-number class indices")
+
+
+def _whole_numbers(array: np.ndarray, path: Path) -> np.ndarray:
+    _refuse_non_finite_labels(array, path)
     rounded = np.rint(array)
     if not np.array_equal(rounded, array):
         example = array[rounded != array].flat[0]
