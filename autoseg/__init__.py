@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 _API = {
     "verify": ("autoseg.data.verify", "verify_dataset"),
-    "plan": ("autoseg.planning.run", "plan"),
+    "plan": ("autoseg.plan_command", "plan"),
     "preprocess": ("autoseg.preprocessing.run", "preprocess"),
     "train": ("autoseg.training.loop", "train"),
     "predict": ("autoseg.inference.run", "predict"),

@@ -85,7 +85,7 @@ def _plan_args(p):
 
 
 def _plan(a):
-    from autoseg.planning.run import plan
+    from autoseg.plan_command import plan
     from autoseg.planning.summary import describe_plans
     plans = plan(a.dataset, a.output, preset=a.preset, device=a.device, time_budget=a.time_budget,
                  gpu_memory_gb=a.gpu_memory, cpu_gflops=a.cpu_gflops, configurations=a.configurations,

@@ -17,7 +17,7 @@ from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.errors import AutosegError
 from autoseg.evaluation.summary import evaluate_folders
 from autoseg.inference.run import predict
-from autoseg.planning.run import plan
+from autoseg.plan_command import plan
 from autoseg.training.loop import train
 from autoseg.utils.durations import format_duration, parse_duration
 from autoseg.utils.files import write_json

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autoseg.data.synthetic import make_synthetic_dataset
-from autoseg.planning.run import plan
+from autoseg.plan_command import plan
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

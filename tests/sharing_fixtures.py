@@ -7,7 +7,7 @@ from pathlib import Path
 
 from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.inference.find_best import find_best
-from autoseg.planning.run import plan
+from autoseg.plan_command import plan
 from autoseg.training.loop import train
 
 

@@ -15,7 +15,7 @@ from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.errors import AutosegError
 from autoseg.inference.find_best import choose_candidate, inference_costs
 from autoseg.inference.run import predict
-from autoseg.planning.run import plan
+from autoseg.plan_command import plan
 from tests.conftest import shrink_epochs
 from autoseg.training.dataset import out_of_fold_predictions, previous_stage_folds
 from autoseg.training.loop import train

@@ -19,7 +19,7 @@ from autoseg.data.image_io import write_image
 from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.data.synthetic_case import synthetic_case
 from autoseg.inference.run import predict
-from autoseg.planning.run import plan
+from autoseg.plan_command import plan
 from autoseg.training.loop import train
 
 NUM_3D, NUM_2D = 30, 20

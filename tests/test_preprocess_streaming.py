@@ -5,7 +5,7 @@ import pytest
 
 from autoseg.data.dataset import load_dataset
 from autoseg.data.synthetic import make_synthetic_dataset
-from autoseg.planning.run import plan
+from autoseg.plan_command import plan
 from autoseg.preprocessing import cache as cache_module
 from autoseg.preprocessing import memory_plan
 from autoseg.preprocessing.memory_plan import case_peak_bytes, plan_workers

@@ -22,7 +22,7 @@ from autoseg.inference.export import labels_from_probabilities, uncertainty
 from autoseg.inference.find_best import find_best
 from autoseg.inference.regions import restore_output, stage_input
 from autoseg.inference.run import predict
-from autoseg.planning.run import plan
+from autoseg.plan_command import plan
 from autoseg.training.losses import DeepSupervisionLoss
 from autoseg.training.loop import train
 from autoseg.training.validation import confusion_counts

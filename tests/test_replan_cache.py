@@ -13,7 +13,7 @@ from autoseg import cli
 from autoseg.data.image_io import read_label, write_label
 from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.errors import AutosegError
-from autoseg.planning.run import plan
+from autoseg.plan_command import plan
 from autoseg.preprocessing.run import preprocess
 from autoseg.training.dataset import load_cases
 from autoseg.training.loop import _fold_cases

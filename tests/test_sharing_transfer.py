@@ -16,7 +16,7 @@ from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.data.synthetic_regions import make_region_dataset
 from autoseg.inference.run import predict
 from autoseg.networks import build_network
-from autoseg.planning.run import plan
+from autoseg.plan_command import plan
 from autoseg.schema.plans import load_plans
 from autoseg.sharing.export import export_model
 from autoseg.training.init_from import initialise_from

@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from autoseg.data.synthetic import make_synthetic_dataset
-from autoseg.planning.run import plan
+from autoseg.plan_command import plan
 
 PINNED_TORCH = "2.13.0+cpu"
 PINNED = {

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from autoseg.data.synthetic import make_synthetic_dataset
-from autoseg.planning.run import plan
+from autoseg.plan_command import plan
 from autoseg.preprocessing.run import preprocess
 from autoseg.training.loop import train
 

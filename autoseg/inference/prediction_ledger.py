@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.errors import AutosegError
-from autoseg.planning.fingerprint import source_stamps
+from autoseg.data.file_stamps import source_stamps
 from autoseg.utils.files import read_json, write_json
 
 PENDING = "pending"

@@ -1,7 +1,7 @@
 """The dataset fingerprint: what the data is, measured once, from which every planning rule derives.
 
 Per case: spacing, shape, shape after cropping to the non-background region (zero, or a constant found on the
-image border: nonzero.py), the background value per channel, class voxel counts, a seeded sample
+image border: data/nonzero.py), the background value per channel, class voxel counts, a seeded sample
 of foreground intensities per channel, and image derivative profiles around label edges. Dataset level: medians
 and percentiles of the above, how similar neighbouring cases are (consecutive slices of one stack must not be
 split at random), and along which axes the labels sit shifted from the image edges (label_offsets.py).
@@ -17,9 +17,10 @@ from skimage.transform import downscale_local_mean
 from tqdm import tqdm
 
 from autoseg.data.dataset import Case, DatasetInfo, read_case
+from autoseg.data.file_stamps import source_stamps
 from autoseg.data.image_io import read_label
+from autoseg.data.nonzero import channel_backgrounds, nonzero_bbox
 from autoseg.planning.label_offsets import combine, edge_profiles
-from autoseg.planning.nonzero import channel_backgrounds, nonzero_bbox
 from autoseg.planning.normalization import may_use_constant_background
 
 FINGERPRINT_VERSION = 4  # 2: label_edge_shift; 3: dataset_path, ignore_label and per-case file stamps;
@@ -112,16 +113,6 @@ def summarise(per_case: list[dict[str, Any]], info: DatasetInfo, seed: int) -> d
         "label_edge_shift": edge_shift,
         "cases": per_case,
     }
-
-
-def source_stamps(case: Case) -> list[list[Any]]:
-    """[path, size, mtime_ns] of each image and label file of a case: what tells a re-plan that a file changed."""
-    files = list(case.image_files) + ([case.label_file] if case.label_file is not None else [])
-    stamps = []
-    for path in files:
-        stat = path.stat() if path.is_file() else None
-        stamps.append([str(path.resolve()), stat.st_size if stat else None, stat.st_mtime_ns if stat else None])
-    return stamps
 
 
 def fingerprint_matches(old: dict[str, Any], info: DatasetInfo, seed: int) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from autoseg.preprocessing.normalize import normalize_image
+from autoseg.data.normalize import normalize_image
 from autoseg.schema.plans import ChannelNormalization
 
 RADIUS = 5            # voxels either side of an edge in each profile

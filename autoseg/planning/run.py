@@ -1,7 +1,7 @@
-"""`autoseg plan`: verify -> fingerprint -> plans -> splits -> preprocessed cache, each written to WORK."""
+"""Planning a dataset into WORK: verify -> fingerprint -> plans -> splits, each written to WORK. The `autoseg plan`
+command adds the preprocessed cache on top (autoseg/plan_command.py, above both planning and preprocessing)."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ import torch
 from autoseg.data.dataset import DatasetInfo, load_dataset
 from autoseg.data.verify import verify_dataset
 from autoseg.errors import AutosegError
+from autoseg.layout.work import FINGERPRINT, PLANS, SPLITS
 from autoseg.planning.budget import (DeviceBudget, cpu_name, cuda_budget, detect_device, planned_gpu_budget,
                                      training_threads)
 from autoseg.planning.fingerprint import compute_fingerprint, fingerprint_matches
@@ -19,83 +20,72 @@ from autoseg.planning.plans_transfer import load_source_plans, transfer_configur
 from autoseg.planning.presets import load_preset
 from autoseg.planning.regions import apply_regions, choose_regions
 from autoseg.planning.splits import check_split_options, choose_split_mode, load_user_splits, make_splits
-from autoseg.preprocessing.cache import preprocess_dataset
 from autoseg.schema.plans import PLANS_VERSION, Plans, save_plans
 from autoseg.utils.durations import parse_duration
 from autoseg.utils.files import read_json, write_json
-from autoseg.utils.logs import get_logger, log_to_file, remove_handler
+from autoseg.utils.logs import get_logger
 
 log = get_logger("plan")
 
 
-def plan(dataset: str | Path, work: str | Path, preset: str = "default", device: str = "auto",
-         time_budget: str | float | None = None, gpu_memory_gb: float | None = None,
-         cpu_gflops: float | None = None, configurations: list[str] | None = None,
-         split_mode: str = "auto", splits_file: str | Path | None = None, groups_file: str | Path | None = None,
-         folds: int = 5, seed: int = 0, preprocess: bool = True, overwrite: bool = False,
-         workers: int | None = None, progress: bool = True, regions_file: str | Path | None = None,
-         plans_from: str | Path | None = None) -> Plans:
-    """Plan a dataset into WORK; returns the Plans written to WORK/plans.json.
-
-    `regions_file`: region-based labels overriding dataset.json's (autoseg/data/regions.py).
-    `plans_from`: another WORK folder or plans.json whose configurations are transferred (plans_transfer.py)."""
-    work = Path(work)
-    if (work / "plans.json").exists() and not overwrite:
-        raise AutosegError("plans.json already exists", work / "plans.json",
+def check_replan(work: Path, overwrite: bool) -> None:
+    """Refuse to plan over an existing plan unless asked to (before any file is written)."""
+    if (work / PLANS).exists() and not overwrite:
+        raise AutosegError("plans.json already exists", work / PLANS,
                            "choose another -o WORK folder, or pass --overwrite to re-plan (models trained on the "
                            "old plan are kept but may no longer match it)")
-    work.mkdir(parents=True, exist_ok=True)
-    handler = log_to_file(work / "plan.log")
-    try:
-        started = time.time()
-        # Flags are checked before verify and fingerprint, which take minutes on a large dataset.
-        preset_data = load_preset(preset)
-        budget = _budget(device, preset_data, time_budget, gpu_memory_gb, cpu_gflops)
-        source_plans = load_source_plans(plans_from) if plans_from else None
-        if not splits_file:
-            check_split_options(folds, split_mode, bool(groups_file))
-        info = load_dataset(dataset)
-        log.info("dataset %s: %d training cases, %d channel(s) %s, labels %s (%s layout)", info.name,
-                 len(info.training), info.num_channels, info.channel_names, info.labels, info.layout)
-        regions, regions_order, regions_source, regions_note = choose_regions(info, regions_file)
-        log.info("labels: %s", regions_note)
-        report = verify_dataset(info, max_workers=workers or 2, progress=progress)
-        report.raise_if_problems()
-        log.info("verify: no problems found")
-        fingerprint = _fingerprint(info, work, seed, workers, progress)
-        # A transferred plan (--plans-from) keeps the other plan's sizes: measuring this CPU would size nothing.
-        measurements = None if (budget.kind != "cpu" or cpu_gflops or source_plans) else \
-            MeasurementCache(work / CACHE_FILE)
-        decided = plan_configurations(fingerprint, preset_data, budget, measurements.rate if measurements else None,
-                                      seed=seed)
-        if measurements is not None:
-            log.info("device: %s", measurements.summary())
-        if source_plans:
-            decided = transfer_configurations(*source_plans, decided, fingerprint)
-            log.info("plans transferred from %s: configurations %s", source_plans[1], list(decided["configurations"]))
-        apply_regions(decided["configurations"], regions, info.num_classes)
-        plans = Plans(version=PLANS_VERSION, dataset_name=info.name, dataset_path=str(Path(dataset).resolve()),
-                      layout=info.layout, file_ending=info.file_ending, channel_names=info.channel_names,
-                      labels=info.labels, transpose_forward=decided["transpose_forward"],
-                      transpose_backward=decided["transpose_backward"], preset=preset_data["name"],
-                      device=budget.to_dict(), seed=seed, configurations=decided["configurations"],
-                      ignore_label=info.ignore_label, regions=regions, regions_class_order=regions_order,
-                      regions_source=regions_source)
-        plans.split_mode = _write_splits(work, fingerprint, [c.case_id for c in info.training], split_mode,
-                                         splits_file, groups_file, folds, seed)
-        save_plans(plans, work)
-        log.info("wrote %s", work / "plans.json")
-        if preprocess:
-            chosen = configurations or list(plans.configurations)
-            preprocess_dataset(info, plans, work, chosen, workers=workers, progress=progress)
-        log.info("plan finished in %.0f s", time.time() - started)
-        return plans
-    finally:
-        remove_handler(handler)
+
+
+def plan_dataset(dataset: str | Path, work: Path, *, preset: str = "default", device: str = "auto",
+                 time_budget: str | float | None = None, gpu_memory_gb: float | None = None,
+                 cpu_gflops: float | None = None, split_mode: str = "auto", splits_file: str | Path | None = None,
+                 groups_file: str | Path | None = None, folds: int = 5, seed: int = 0, workers: int | None = None,
+                 progress: bool = True, regions_file: str | Path | None = None,
+                 plans_from: str | Path | None = None) -> tuple[Plans, DatasetInfo]:
+    """Plan a dataset into WORK (which exists); returns the Plans written to WORK/plans.json and the dataset.
+    The options are autoseg.plan_command.plan's."""
+    # Flags are checked before verify and fingerprint, which take minutes on a large dataset.
+    preset_data = load_preset(preset)
+    budget = _budget(device, preset_data, time_budget, gpu_memory_gb, cpu_gflops)
+    source_plans = load_source_plans(plans_from) if plans_from else None
+    if not splits_file:
+        check_split_options(folds, split_mode, bool(groups_file))
+    info = load_dataset(dataset)
+    log.info("dataset %s: %d training cases, %d channel(s) %s, labels %s (%s layout)", info.name,
+             len(info.training), info.num_channels, info.channel_names, info.labels, info.layout)
+    regions, regions_order, regions_source, regions_note = choose_regions(info, regions_file)
+    log.info("labels: %s", regions_note)
+    report = verify_dataset(info, max_workers=workers or 2, progress=progress)
+    report.raise_if_problems()
+    log.info("verify: no problems found")
+    fingerprint = _fingerprint(info, work, seed, workers, progress)
+    # A transferred plan (--plans-from) keeps the other plan's sizes: measuring this CPU would size nothing.
+    measurements = None if (budget.kind != "cpu" or cpu_gflops or source_plans) else \
+        MeasurementCache(work / CACHE_FILE)
+    decided = plan_configurations(fingerprint, preset_data, budget, measurements.rate if measurements else None,
+                                  seed=seed)
+    if measurements is not None:
+        log.info("device: %s", measurements.summary())
+    if source_plans:
+        decided = transfer_configurations(*source_plans, decided, fingerprint)
+        log.info("plans transferred from %s: configurations %s", source_plans[1], list(decided["configurations"]))
+    apply_regions(decided["configurations"], regions, info.num_classes)
+    plans = Plans(version=PLANS_VERSION, dataset_name=info.name, dataset_path=str(Path(dataset).resolve()),
+                  layout=info.layout, file_ending=info.file_ending, channel_names=info.channel_names,
+                  labels=info.labels, transpose_forward=decided["transpose_forward"],
+                  transpose_backward=decided["transpose_backward"], preset=preset_data["name"],
+                  device=budget.to_dict(), seed=seed, configurations=decided["configurations"],
+                  ignore_label=info.ignore_label, regions=regions, regions_class_order=regions_order,
+                  regions_source=regions_source)
+    plans.split_mode = _write_splits(work, fingerprint, [c.case_id for c in info.training], split_mode,
+                                     splits_file, groups_file, folds, seed)
+    save_plans(plans, work)
+    log.info("wrote %s", work / PLANS)
+    return plans, info
 
 
 def _fingerprint(info: DatasetInfo, work: Path, seed: int, workers: int | None, progress: bool) -> dict[str, Any]:
-    path = work / "fingerprint.json"
+    path = work / FINGERPRINT
     if path.is_file():
         old = read_json(path, "fingerprint")
         if fingerprint_matches(old, info, seed):
@@ -136,6 +126,6 @@ def _write_splits(work: Path, fingerprint: dict[str, Any], case_ids: list[str], 
         groups = read_json(groups_file, "groups file") if groups_file else None
         mode, reason = choose_split_mode(fingerprint, "grouped" if groups and split_mode == "auto" else split_mode)
         splits = make_splits(case_ids, folds, seed=12345 + seed, mode=mode, groups=groups)
-    write_json(work / "splits.json", splits)
+    write_json(work / SPLITS, splits)
     log.info("splits: %d folds, %s (%s)", len(splits), mode, reason)
     return mode

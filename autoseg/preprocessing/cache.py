@@ -17,8 +17,8 @@ import numpy as np
 from tqdm import tqdm
 
 from autoseg.data.dataset import Case, DatasetInfo, read_case
+from autoseg.data.file_stamps import source_stamps
 from autoseg.data.image_io import read_label
-from autoseg.planning.fingerprint import source_stamps
 from autoseg.preprocessing.case import preprocess_arrays
 from autoseg.preprocessing.memory_plan import plan_workers
 from autoseg.schema.convert import to_dict

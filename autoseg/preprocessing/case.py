@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from autoseg.data.geometry import Geometry
-from autoseg.planning.nonzero import channel_backgrounds, nonzero_bbox, nonzero_mask
-from autoseg.preprocessing.normalize import normalize_image
+from autoseg.data.nonzero import channel_backgrounds, nonzero_bbox, nonzero_mask
+from autoseg.data.normalize import normalize_image
 from autoseg.preprocessing.resample import resample_array, resample_labels, shape_at_spacing
 from autoseg.schema.plans import Configuration, Plans
 
