@@ -50,6 +50,9 @@ def output_lock(output: str | Path, what: str) -> Iterator[None]:
     """Hold the lock of `output` (a folder) for the duration; refuse with the holder named when it is held.
 
     `what` says what the output is, for the message ("training fold", "predictions folder" ...)."""
+    if Path(output).exists() and not Path(output).is_dir():  # else mkdir fails later with a traceback
+        raise AutosegError(f"the {what} to write is an existing file, not a folder", output,
+                           "choose a folder path for the output, or move that file away")
     path = lock_path(Path(output))
     fd = _acquire(path, Path(output), what)
     _HELD.add(fd)
