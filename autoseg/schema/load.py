@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from autoseg.errors import AutosegError
-from autoseg.schema.json_limits import read_bounded_json
+from autoseg.utils.json_limits import read_bounded_json
 
 M = TypeVar("M", bound=BaseModel)
 DEFAULT_FIX = "correct that field (README, section 'Artifacts', gives each file's fields), or write the file again " \

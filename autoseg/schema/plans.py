@@ -161,7 +161,7 @@ def plans_to_dict(plans: Plans) -> dict[str, Any]:
 
 
 def load_plans(work: str | Path) -> Plans:
-    from autoseg.schema.json_limits import read_bounded_json
+    from autoseg.utils.json_limits import read_bounded_json
     path = Path(work) / "plans.json"
     if not path.is_file():
         raise AutosegError("plans.json not found", path, "run 'autoseg plan DATASET -o WORK' first")

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autoseg.errors import AutosegError
+from autoseg.utils.json_limits import read_bounded_json
 
 
 def _json_default(obj: Any):
@@ -93,9 +94,8 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:
-    """Parsed JSON, its size and nesting bounded first (autoseg/schema/json_limits.py): any file may come from
+    """Parsed JSON, its size and nesting bounded first (autoseg/utils/json_limits.py): any file may come from
     someone else. Files with a declared schema are read with autoseg.schema.load.load_validated instead."""
-    from autoseg.schema.json_limits import read_bounded_json
     return read_bounded_json(path, what)
 
 
