@@ -10,6 +10,7 @@ from autoseg.layout.work import PLAN_LOG
 from autoseg.planning.run import check_replan, plan_dataset
 from autoseg.preprocessing.cache import preprocess_dataset
 from autoseg.schema.plans import Plans
+from autoseg.utils.locks import refuse_file_in_place
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
 
 log = get_logger("plan")
@@ -28,6 +29,7 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
     `plans_from`: another WORK folder or plans.json whose configurations are transferred (plans_transfer.py)."""
     work = Path(work)
     check_replan(work, overwrite)
+    refuse_file_in_place(work, "WORK folder")
     work.mkdir(parents=True, exist_ok=True)
     handler = log_to_file(work / PLAN_LOG)
     try:

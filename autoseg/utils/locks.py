@@ -50,9 +50,7 @@ def output_lock(output: str | Path, what: str) -> Iterator[None]:
     """Hold the lock of `output` (a folder) for the duration; refuse with the holder named when it is held.
 
     `what` says what the output is, for the message ("training fold", "predictions folder" ...)."""
-    if Path(output).exists() and not Path(output).is_dir():  # else mkdir fails later with a traceback
-        raise AutosegError(f"the {what} to write is an existing file, not a folder", output,
-                           "choose a folder path for the output, or move that file away")
+    refuse_file_in_place(output, what)
     path = lock_path(Path(output))
     fd = _acquire(path, Path(output), what)
     _HELD.add(fd)
@@ -61,6 +59,13 @@ def output_lock(output: str | Path, what: str) -> Iterator[None]:
     finally:
         _HELD.discard(fd)
         _release(path, fd)
+
+
+def refuse_file_in_place(output: str | Path, what: str) -> None:
+    """An output folder whose path is an existing file: one line, instead of mkdir's traceback later."""
+    if Path(output).exists() and not Path(output).is_dir():
+        raise AutosegError(f"the {what} to write is an existing file, not a folder", output,
+                           "choose a folder path for the output, or move that file away")
 
 
 @contextmanager
