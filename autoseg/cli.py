@@ -41,11 +41,14 @@ verb("demo", "plan, train, predict and evaluate a small synthetic dataset in a f
 
 
 def _verify_args(p):
-    p.add_argument("dataset", help="dataset folder (nnU-Net v2 or MSD layout)")
+    p.add_argument("dataset", help="dataset folder (nnU-Net v2 or MSD layout), or a folder of DICOM series")
     p.add_argument("--workers", type=int, default=2)
 
 
 def _verify(a):
+    from autoseg.data.dicom.commands import is_dicom_folder, verify as verify_dicom
+    if is_dicom_folder(a.dataset):
+        return verify_dicom(a.dataset)  # a folder of DICOM series: modality, slices, spacing, problems per series
     from autoseg.data.verify import verify_dataset
     report = verify_dataset(a.dataset, max_workers=a.workers)
     if report.ok:
@@ -197,7 +200,11 @@ verb("train", "train one configuration on one fold (or several) within a time bu
 def _predict_args(p):
     p.add_argument("work", nargs="?", help="work folder with plans.json and trained models (or use --model)")
     p.add_argument("--model", help="an exported model instead of WORK: model.zip or its (imported) folder")
-    p.add_argument("-i", "--input", required=True, nargs="+", help="folder of images (dataset naming) or files")
+    p.add_argument("-i", "--input", required=True, nargs="+", help="folder of images (dataset naming) or files, "
+                   "or a folder of DICOM series (one series per case; README 'DICOM')")
+    p.add_argument("--output-format", default="nifti", choices=["nifti", "dicom-seg", "both"],
+                   help="nifti: label maps in the input's format (NIfTI for DICOM input); dicom-seg: one DICOM "
+                   "Segmentation per case referencing its series (DICOM input); both")
     p.add_argument("-o", "--output", required=True, help="folder for the segmentations")
     p.add_argument("-c", "--configurations", nargs="+", help="configuration(s) to ensemble (default: find-best's "
                    "choice, else 3d_fullres or 2d)")
@@ -237,7 +244,8 @@ def _predict_with(work, a):
     from autoseg.inference.run import predict
     report = predict(work, a.input, a.output, configurations=a.configurations, folds=a.folds, tta=not a.no_tta,
                      save_probabilities=a.save_probabilities, device=a.device, overwrite=a.overwrite,
-                     checkpoint=a.checkpoint, postprocessing=not a.no_postprocessing, **_speed_options(a))
+                     checkpoint=a.checkpoint, postprocessing=not a.no_postprocessing,
+                     output_format=getattr(a, "output_format", "nifti"), **_speed_options(a))
     print(f"{len(report['cases'])} case(s) segmented into {a.output} ({report['seconds_per_case']:.2f} s per case)")
     return 0
 
@@ -287,6 +295,19 @@ def _sharing(name: str):
 verb("export", "write a trained model to a zip or folder for predicting elsewhere (with a model card)")(
     _sharing("export"))
 verb("import", "check and unpack a model zip into a models folder")(_sharing("import"))
+def _dicom_convert():
+    """`convert dicom` lives in autoseg/data/dicom/commands.py; imported only when the parser is built."""
+    def configure(p):
+        from autoseg.data.dicom.commands import convert_args
+        convert_args(p)
+
+    def run(a):
+        from autoseg.data.dicom.commands import convert
+        return convert(a)
+    return configure, run
+
+
+verb("convert", "convert DICOM series with DICOM-SEG annotations into an nnU-Net v2 dataset")(_dicom_convert())
 verb("convert-checkpoint", "make a trusted checkpoint of an older autoseg load weights-only")(_sharing("convert"))
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from autoseg.data.dicom.cases import series_folder_arrays
 from autoseg.data.geometry import Geometry, default_geometry
 from autoseg.data.image_io import _channels_of, label_dtype
 from autoseg.errors import AutosegError
@@ -100,9 +101,13 @@ class Predictor:
         elif isinstance(image, np.ndarray):
             array, geometry = numpy_arrays(image, spacing, origin, direction, channels)
             as_sitk = False
+        elif isinstance(image, (str, Path)) and Path(image).is_dir():
+            array, geometry = series_folder_arrays(Path(image), self.plans.channel_names)
+            as_sitk = True  # the labels come back as a SimpleITK image on the series' grid
         else:
             raise AutosegError(f"cannot segment a {type(image).__name__}",
-                               fix="pass a SimpleITK image, a list of them (one per channel) or a numpy array")
+                               fix="pass a SimpleITK image, a list of them (one per channel), a numpy array or "
+                               "a folder holding one DICOM series")
         if array.shape[0] != channels:
             raise AutosegError(f"the image has {array.shape[0]} channel(s) but the model expects {channels} "
                                f"{self.plans.channel_names}", fix="pass every channel, in the model's order")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.errors import AutosegError
+from autoseg.inference.outputs import output_files
 from autoseg.data.file_stamps import source_stamps
 from autoseg.utils.files import read_json, write_json
 
@@ -42,7 +43,7 @@ class PredictionLedger:
                 and entry.get("source_files") == plain(source_stamps(case)))
 
     def targets(self, case, output: Path) -> list[Path]:
-        files = [output / f"{case.case_id}{case.file_ending}"]
+        files = output_files(case, output, self.settings.get("output_format", "nifti"))
         return files + ([output / f"{case.case_id}.npz"] if self.save_probabilities else [])
 
     def reusable(self, case, output: Path) -> bool:

@@ -17,16 +17,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from autoseg.data.dataset import DatasetInfo, list_input_cases, read_case
+from autoseg.data.dataset import DatasetInfo
+from autoseg.data.dicom.cases import input_cases, read_input_case
 from autoseg.errors import AutosegError
 from autoseg.inference.export import labels_from_probabilities, save_probability_file, uncertainty
 from autoseg.inference.compiled import CompiledNetwork, trained_compiled, use_inference_compile
 from autoseg.inference.models import LoadedModel, load_model, model_dir, trained_folds
+from autoseg.inference.outputs import check_output_format, output_files, seg_writer, submit_label_writes
 from autoseg.inference.postprocessing import apply_postprocessing
 from autoseg.inference.precision import precision_of_models
 from autoseg.inference.predictor import InferenceSettings, mean_in_place, predict_case
 from autoseg.inference.sliding_window import check_step
-from autoseg.data.image_io import write_label
 from autoseg.planning.budget import detect_device
 from autoseg.inference.regions import stage_input
 from autoseg.preprocessing.case import label_on_preprocessed_grid
@@ -91,15 +92,18 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
             folds: list[str] | None = None, tta: bool = True, save_probabilities: bool = False,
             device: str = "auto", overwrite: bool = False, checkpoint: str = "checkpoint_final.pt",
             postprocessing: bool = True, step: float = 0.5, progress: bool = True, precision: str = "auto",
-            tta_axes: tuple[int, ...] | None = None, compile_mode: str = "auto") -> dict[str, Any]:
+            tta_axes: tuple[int, ...] | None = None, compile_mode: str = "auto",
+            output_format: str = "nifti") -> dict[str, Any]:
     """`precision` "auto" runs the networks in the format training chose where this machine runs it fast
     (inference/precision.py); `tta_axes` mirror only those of the plan's mirror axes; `compile_mode` (auto, on,
-    off): torch.compile the networks (inference/compiled.py)."""
+    off): torch.compile the networks (inference/compiled.py). `inputs` may be folders of DICOM series
+    (data/dicom/cases.py); `output_format` nifti, dicom-seg or both (inference/outputs.py)."""
     step = check_step(step)  # before anything is read: a bad step would otherwise fail after model loading
     work, output = Path(work), Path(output)
     plans = load_plans(work)
     info = info_from_plans(plans)
-    cases = list_input_cases(inputs, info)
+    cases = input_cases(inputs, info)
+    check_output_format(output_format, cases)
     names, rules, selection = choose_selection(work, plans, configurations, checkpoint, postprocessing)
     if any(f.parent.resolve() == output.resolve() for c in cases for f in c.image_files):
         raise AutosegError("the output folder is the input folder: predictions could replace input images", output,
@@ -109,16 +113,17 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
     with output_lock(output, "predictions folder"):
         return _predict_locked(work, plans, info, cases, selection, names, rules, output, configurations, folds,
                                tta, save_probabilities, device, overwrite, checkpoint, step, progress,
-                               precision, tta_axes, compile_mode)
+                               precision, tta_axes, compile_mode, output_format)
 
 
 def _predict_locked(work, plans, info, cases, selection, names, rules, output, configurations, folds, tta,
                     save_probabilities, device, overwrite, checkpoint, step, progress, precision="auto",
-                    tta_axes=None, compile_mode="auto") -> dict[str, Any]:
+                    tta_axes=None, compile_mode="auto", output_format="nifti") -> dict[str, Any]:
     # Checked before the models load: an unreadable report, and files in the way that no earlier run of this
     # tool reported (whether a reported case can be reused needs the settings, so the models, below).
     previous = previous_cases(output / REPORT_NAME)
-    _refuse_overwrite(output, [c for c in cases if c.case_id not in previous], overwrite, save_probabilities)
+    _refuse_overwrite(output, [c for c in cases if c.case_id not in previous], overwrite, save_probabilities,
+                      output_format)
     kind = detect_device(device)
     settings = InferenceSettings(device=torch.device(kind), tta=tta, step=step,
                                  tta_axes=tuple(tta_axes) if tta_axes is not None else None)
@@ -128,12 +133,15 @@ def _predict_locked(work, plans, info, cases, selection, names, rules, output, c
     used_folds = {n: [m.fold for m in ms] for n, ms in models.items()}
     settings_record = {"configurations": names, "folds": used_folds, "checkpoint": checkpoint, "tta": tta,
                        "postprocessing": rules, "step": step, "precision": settings.precision,
-                       **({"tta_axes": list(settings.tta_axes)} if settings.tta_axes is not None else {})}
+                       **({"tta_axes": list(settings.tta_axes)} if settings.tta_axes is not None else {}),
+                       **({"output_format": output_format} if output_format != "nifti" else {})}
+    dicom_seg = seg_writer(output_format, plans, work)
     ledger = PredictionLedger(output / REPORT_NAME, settings_record, save_probabilities)
     # A case this command already finished (same settings, same input files) is kept: a killed run resumes.
     reused = [] if overwrite else [c for c in cases if ledger.reusable(c, output)]
     todo = [c for c in cases if c.case_id not in {r.case_id for r in reused}]
-    _refuse_overwrite(output, [c for c in todo if not ledger.ours_unfinished(c)], overwrite, save_probabilities)
+    _refuse_overwrite(output, [c for c in todo if not ledger.ours_unfinished(c)], overwrite, save_probabilities,
+                      output_format)
     log.info("predicting %d case(s) with %s (folds %s, %s), TTA %s%s", len(todo), names, used_folds, checkpoint,
              "on" if tta else "off", f", postprocessing {rules}" if rules else "")
     if reused:
@@ -147,14 +155,13 @@ def _predict_locked(work, plans, info, cases, selection, names, rules, output, c
         pending = []
         for case in tqdm(todo, desc="predict", disable=not progress):
             t0 = time.monotonic()
-            image, geometry = read_case(case, info)
+            image, geometry = read_input_case(case, info)
             probabilities, seg = segment_case(image, geometry, plans, names, models, settings, rules)
             order = plans.regions_class_order
             records[case.case_id] = {"seconds": round(time.monotonic() - t0, 3),
                                      **uncertainty(probabilities, seg, order),
                                      "settings": settings_record}
-            path = output / f"{case.case_id}{case.file_ending}"
-            jobs = [writer.submit(write_label, seg if geometry.ndim == 3 else seg[0], geometry, path)]
+            jobs = submit_label_writes(writer, seg, geometry, case, output, output_format, dicom_seg)
             if save_probabilities:
                 jobs.append(writer.submit(save_probability_file, output / f"{case.case_id}.npz", probabilities))
             elif overwrite and (output / f"{case.case_id}.npz").exists():
@@ -242,12 +249,13 @@ def cascade_channels(seg: np.ndarray, properties: dict[str, Any], plans: Plans, 
     return stage_input(label_on_preprocessed_grid(seg, properties, plans, config), plans, np.uint8)
 
 
-def _refuse_overwrite(output: Path, cases, overwrite: bool, save_probabilities: bool = False) -> None:
+def _refuse_overwrite(output: Path, cases, overwrite: bool, save_probabilities: bool = False,
+                      output_format: str = "nifti") -> None:
     """Without --overwrite, no file this run would write may exist already: label maps, and .npz probabilities
     when they are saved (a user's earlier probabilities are as much theirs as the label maps)."""
     if overwrite or not output.exists():
         return
-    targets = [output / f"{c.case_id}{c.file_ending}" for c in cases]
+    targets = [f for c in cases for f in output_files(c, output, output_format)]
     if save_probabilities:
         targets += [output / f"{c.case_id}.npz" for c in cases]
     clashes = [target for target in targets if target.exists()]

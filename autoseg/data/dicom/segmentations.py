@@ -1,0 +1,80 @@
+"""DICOM-SEG annotations read back as label maps on their source series' grid (highdicom).
+
+A SEG names its source series in ReferencedSeriesSequence, and each of its frames the source slice it lies on;
+its pixels are read per source slice, in the series' reading order, so the label map lands on exactly the grid
+SimpleITK reads from the series (reading.py). Each segment's label (SegmentLabel) names a class; overlapping
+segments cannot be one label map and are refused.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from autoseg.data.dicom.checks import check_series
+from autoseg.data.dicom.series import SEG_SOP_CLASS, DicomSeries, read_header
+from autoseg.errors import AutosegError
+
+
+@dataclass(frozen=True)
+class SegAnnotation:
+    path: Path
+    sop_instance_uid: str
+    source_series_uid: str
+    segments: dict[int, str]          # segment number -> segment label
+
+
+def require_highdicom():
+    try:
+        import highdicom
+    except ImportError:
+        raise AutosegError("reading DICOM-SEG needs highdicom", fix='pip install "autoseg[dicom]"') from None
+    return highdicom
+
+
+def find_annotations(all_series: list[DicomSeries]) -> list[SegAnnotation]:
+    """Every DICOM-SEG instance among the series found in a folder."""
+    return [_annotation(s.path) for series in all_series for s in series.slices
+            if series.sop_class_uid == SEG_SOP_CLASS or series.modality == "SEG"]
+
+
+def _annotation(path: Path) -> SegAnnotation:
+    header = read_header(path)
+    referenced = header.get("ReferencedSeriesSequence")
+    if not referenced or not referenced[0].get("SeriesInstanceUID"):
+        raise AutosegError("DICOM-SEG without ReferencedSeriesSequence: its source series is unknown", path,
+                           "export the SEG from a tool that records its source series (3D Slicer, OHIF, highdicom)")
+    segments = {int(item.SegmentNumber): str(item.get("SegmentLabel", "") or f"segment_{item.SegmentNumber}")
+                for item in header.get("SegmentSequence", [])}
+    labels = list(segments.values())
+    duplicated = sorted({name for name in labels if labels.count(name) > 1})
+    if duplicated:
+        raise AutosegError(f"DICOM-SEG has several segments labelled {duplicated[0]!r}", path,
+                           "give every segment of a SEG its own label (SegmentLabel names the class)")
+    return SegAnnotation(path, str(header.SOPInstanceUID), str(referenced[0].SeriesInstanceUID), segments)
+
+
+def label_map(annotation: SegAnnotation, series: DicomSeries, values: dict[str, int]) -> np.ndarray:
+    """(Z, Y, X) label map on the series' grid; segment label L gets values[L]."""
+    hd = require_highdicom()
+    ordered = check_series(series)
+    numbers = sorted(annotation.segments)
+    try:
+        seg = hd.seg.segread(str(annotation.path))
+        masks = seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=[s.sop_instance_uid for s in ordered], segment_numbers=numbers,
+            assert_missing_frames_are_empty=True, rescale_fractional=False)
+    except (ValueError, KeyError, AttributeError, RuntimeError) as error:
+        raise AutosegError(f"cannot place the DICOM-SEG's frames on {series.describe()} ({error})", annotation.path,
+                           "export the SEG with per-frame references to its source slices "
+                           "(DerivationImageSequence), from the same series") from None
+    masks = masks > (0.5 * np.max(masks, initial=1) if seg.SegmentationType == "FRACTIONAL" else 0)
+    overlap = masks.sum(axis=-1) > 1
+    if overlap.any():
+        raise AutosegError(f"segments overlap in {int(overlap.sum())} voxel(s); a label map holds one class per "
+                           "voxel", annotation.path, "edit the segmentation so segments do not overlap")
+    labels = np.zeros(masks.shape[:3], dtype=np.uint8 if max(values.values(), default=0) < 256 else np.int16)
+    for index, number in enumerate(numbers):
+        labels[masks[..., index]] = values[annotation.segments[number]]
+    return labels
