@@ -161,6 +161,8 @@ def _train_args(p):
                    "WORK folder, or checkpoint_*.pt (others re-initialised; see fold_k/init_from.json)")
     from autoseg.execution.options import add_ray_arguments
     add_ray_arguments(p)
+    from autoseg.tracking.options import add_arguments as add_mlflow_arguments
+    add_mlflow_arguments(p)
 
 
 def _train(a):
@@ -177,8 +179,10 @@ def _train(a):
                         resume=a.resume, extend=a.extend, overwrite=a.overwrite, deterministic=a.deterministic,
                         workers=a.workers, validate=not a.no_validation, init_from=a.init_from)
             for fold in a.fold or ["0"]]
+    from autoseg.tracking.options import context_from_arguments, work_experiment
+    tracking = context_from_arguments(a, a.work, lambda: work_experiment(a.work))
     with executor_from_arguments(a) as executor:
-        for job, summary in run_jobs(executor, jobs):
+        for job, summary in run_jobs(executor, jobs, tracking=tracking):
             _print_training(job.fold, a.configuration, summary)
     return 0
 

@@ -36,7 +36,9 @@ def run_training(payload: dict[str, Any], attempts: list[dict[str, Any]]) -> dic
         if job is None:
             return read_json(model_dir(payload["job"]["work"], payload["job"]["configuration"],
                                        payload["job"]["fold"]) / "training_summary.json", "training summary")
-    return run_job(job)
+    from autoseg.tracking.training import tracked_training
+    with tracked_training(payload.get("tracking"), job) as on_epoch:   # an MLflow run when --mlflow asks
+        return run_job(job, on_epoch=on_epoch)
 
 
 def continued_job(job: TrainingJob, lost: list[dict[str, Any]], now: dict[str, Any]) -> TrainingJob | None:
@@ -64,20 +66,22 @@ def _note(out: Path, message: str) -> None:
         remove_handler(handler)
 
 
-def training_tasks(jobs: list[TrainingJob], recorded: bool = True) -> list[Task]:
-    """`recorded`: keep an attempts file per fold (on a cluster; in this process there is one attempt)."""
+def training_tasks(jobs: list[TrainingJob], recorded: bool = True, tracking=None) -> list[Task]:
+    """`recorded`: keep an attempts file per fold (on a cluster; in this process there is one attempt).
+    `tracking`: the TrackingContext each training logs an MLflow run into (it travels with the task)."""
     # On a cluster no progress bars: Ray forwards every worker's output to the driver, interleaved.
-    return [Task(job.name, run_training, {"job": (job.with_(progress=False) if recorded else job).to_dict()},
-                 attempts_file(job) if recorded else None) for job in jobs]
+    return [Task(job.name, run_training, {"job": (job.with_(progress=False) if recorded else job).to_dict(),
+                                          "tracking": tracking.to_dict() if tracking else None}, attempts_file(job) if recorded else None)
+            for job in jobs]
 
 
-def run_jobs(executor: Executor, jobs: list[TrainingJob]):
+def run_jobs(executor: Executor, jobs: list[TrainingJob], tracking=None):
     """Run the jobs (side by side where the executor can); yields (job, summary) as each finishes, its summary
     stamped with where it ran. A failed job raises its own error."""
     by_name = {job.name: job for job in jobs}
     check_shared_storage(executor, [Path(jobs[0].work) / "plans.json"],
                          sorted({model_dir(j.work, j.configuration, j.fold).parent for j in jobs}))
-    for task in training_tasks(jobs, recorded=executor.where != "local"):
+    for task in training_tasks(jobs, recorded=executor.where != "local", tracking=tracking):
         executor.submit(task)
     for outcome in executor.as_completed():
         summary = outcome.result()

@@ -1,0 +1,110 @@
+"""MLflow tracking (issue 31): a training, a schedule and a search with --mlflow, read back from the SQLite store
+in WORK with MlflowClient: runs, params, per-epoch metrics (step = epoch), artifacts and nesting."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autoseg.cli import main
+from tests.conftest import shrink_epochs
+
+mlflow = pytest.importorskip("mlflow")
+from mlflow.tracking import MlflowClient
+
+PARENT = "mlflow.parentRunId"
+
+
+def _work(planned: Path, folder: Path) -> Path:
+    shutil.copytree(planned, folder, ignore=shutil.ignore_patterns("models", "schedule.log", "inference.json",
+                                                                    "mlflow.db", "mlruns", "search"))
+    shrink_epochs(folder, iterations=3, val_iterations=1)   # what is tested is the record, not the learning
+    return folder
+
+
+def _client(work: Path) -> MlflowClient:
+    assert (work / "mlflow.db").is_file(), "without a URI the store is WORK/mlflow.db"
+    return MlflowClient(tracking_uri=f"sqlite:///{(work / 'mlflow.db').resolve()}")
+
+
+def _runs(client: MlflowClient, experiment: str):
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, [e.name for e in client.search_experiments()]
+    return client.search_runs([found.experiment_id], max_results=1000)
+
+
+def _artifacts(client: MlflowClient, run_id: str) -> set[str]:
+    return {a.path for a in client.list_artifacts(run_id)}
+
+
+def _steps(client: MlflowClient, run_id: str, metric: str) -> list[int]:
+    return sorted(m.step for m in client.get_metric_history(run_id, metric))
+
+
+def test_training_of_two_folds_is_two_runs_with_params_epochs_and_artifacts(planned_3d, tmp_path, capsys):
+    work = _work(planned_3d, tmp_path / "W")
+    assert main(["train", str(work), "-c", "3d_fullres", "-f", "0", "1", "--epochs", "2", "--workers", "0",
+                 "--no-validation", "--mlflow"]) == 0
+    client = _client(work)
+    dataset = json.loads((work / "plans.json").read_text())["dataset_name"]
+    runs = {r.info.run_name: r for r in _runs(client, dataset)}
+    assert set(runs) == {"3d_fullres fold 0", "3d_fullres fold 1"}
+    for fold, run in enumerate(runs.values()):
+        assert run.info.status == "FINISHED" and PARENT not in run.data.tags
+        params = run.data.params
+        plans = json.loads((work / "plans.json").read_text())["configurations"]["3d_fullres"]
+        assert params["patch_size"] == json.dumps(plans["patch_size"])
+        assert params["batch_size"] == str(plans["batch_size"])
+        assert params["network.architecture"] == plans["network"]["architecture"]
+        assert params["training.precision"] == plans["training"]["precision"]
+        assert params["job.epochs"] == "2" and params["job.configuration"] == "3d_fullres"
+        for metric in ("train_loss", "val_loss", "pseudo_dice", "pseudo_dice_ema", "lr", "iterations_per_s"):
+            assert _steps(client, run.info.run_id, metric) == [0, 1], metric
+        assert "pseudo_dice/organ" in run.data.metrics and "pseudo_dice/lesion" in run.data.metrics
+        assert run.data.metrics["epochs"] == 2
+        assert {"curves.png", "training_summary.json", "train.log", "plan.log"} <= _artifacts(client, run.info.run_id)
+        artifact_root = Path(run.info.artifact_uri.removeprefix("file://"))
+        assert artifact_root.is_relative_to(work / "mlruns")   # next to the store, not in the current folder
+
+
+def test_bad_store_is_one_line_and_companions_need_mlflow(planned_3d, tmp_path, capsys):
+    work = _work(planned_3d, tmp_path / "W")
+    assert main(["train", str(work), "-c", "3d_fullres", "--epochs", "1", "--mlflow", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot use the MLflow tracking store http://127.0.0.1:9" in err
+    assert main(["train", str(work), "-c", "3d_fullres", "--epochs", "1", "--mlflow-experiment", "x"]) == 2
+    assert "only apply with --mlflow" in capsys.readouterr().err
+    assert not (work / "models").exists()
+
+
+def test_without_mlflow_the_flag_says_how_to_install_it(planned_3d, tmp_path, capsys, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_mlflow(name, *args, **kwargs):
+        if name == "mlflow" or name.startswith("mlflow."):
+            raise ImportError("No module named 'mlflow'")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_mlflow)
+    work = _work(planned_3d, tmp_path / "W")
+    assert main(["train", str(work), "-c", "3d_fullres", "--epochs", "1", "--mlflow"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'pip install "autoseg[mlflow]"' in err
+
+
+def test_a_store_that_fails_mid_training_warns_once_and_the_training_finishes(planned_3d, tmp_path, caplog):
+    from autoseg.tracking.store import open_tracking
+    from autoseg.tracking.training import tracked_training
+    from autoseg.training.job import TrainingJob, run_job
+    work = _work(planned_3d, tmp_path / "W")
+    context = open_tracking(None, work, "broken")
+    job = TrainingJob(str(work), "3d_fullres", "0", epochs=2, validate=False, progress=False, workers=0)
+    (work / "mlflow.db").unlink()                 # the store goes away after the start
+    (work / "mlflow.db").mkdir()                  # and cannot come back as a file
+    with caplog.at_level("WARNING", logger="autoseg.tracking"), tracked_training(context, job) as on_epoch:
+        summary = run_job(job, on_epoch=on_epoch)
+    assert summary["epochs"] == 2
+    warnings = [r for r in caplog.records if "MLflow tracking stopped" in r.getMessage()]
+    assert len(warnings) == 1
