@@ -7,9 +7,8 @@ Architectures register themselves by name (autoseg/networks/architectures/, one 
 is a `SegmentationNetwork` (see base.py for the size and output contract).
 """
 from autoseg.networks import architectures  # noqa: F401  (registers every architecture)
-from autoseg.networks.base import SegmentationNetwork
+from autoseg.networks.base import SegmentationNetwork, reparameterize
 from autoseg.networks.factory import build_network
 from autoseg.networks.registry import register, registered_architectures
-from autoseg.networks.reparam import reparameterize
 
 __all__ = ["SegmentationNetwork", "build_network", "register", "registered_architectures", "reparameterize"]

@@ -54,8 +54,23 @@ class SegmentationNetwork(nn.Module, ABC):
 
     def reparameterize(self) -> "SegmentationNetwork":
         """Fuse every re-parameterisable block for inference (no-op for architectures without any)."""
-        from autoseg.networks.reparam import reparameterize
         return reparameterize(self)
+
+
+def reparameterize(model: nn.Module) -> nn.Module:
+    """Inference-time re-parameterisation: call `reparameterize()` in place on every sub-module that has one
+    (RepMLP units fuse into their single operator); a no-op for other networks.
+
+    Use it after loading trained weights and before inference; the fused model's state_dict no longer has the
+    branch parameters, so save checkpoints from the unfused model.
+    """
+    for module in list(model.modules()):
+        if module is model or isinstance(module, SegmentationNetwork):
+            continue
+        fuse = getattr(module, "reparameterize", None)
+        if callable(fuse):
+            fuse()
+    return model
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: Sequence[int]) -> torch.Tensor:
