@@ -31,6 +31,10 @@ from autoseg.errors import AutosegError
 from autoseg.evaluation.overlays import save_overlays
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.utils.durations import format_duration, parse_duration
+from autoseg.schema.inference_file import InferenceFile
+from autoseg.schema.load import load_validated_data
+from autoseg.schema.schedule_file import ScheduleFile
+from autoseg.schema.splits_file import read_splits
 from autoseg.utils.files import read_json
 from autoseg.utils.logs import get_logger
 
@@ -107,7 +111,7 @@ def _run(dataset: Path, key: str, report_dir: Path, settings: Settings, record: 
         settings = _run_schedule(work, plans, settings, stages, record, pictures, report_dir)
     else:
         _train_each(work, plans, settings, stages, record, pictures, report_dir)
-    selection = read_json(work / "inference.json", "inference.json")
+    selection = load_validated_data(work / "inference.json", InferenceFile, "inference.json")
     record["selection"] = {k: selection.get(k) for k in ("configurations", "cv_dice", "chosen_dice", "postprocessing",
                                                          "inference_cost", "choice")}
     held_out = heldout_set(info, work, settings.folds)
@@ -121,7 +125,7 @@ def _train_each(work: Path, plans: Plans, settings: Settings, stages: Stages, re
     """The requested configurations on the requested folds, each with the same budget; then find-best."""
     names, skipped = choose_configurations(plans, settings.configs)
     record["skipped_configurations"] = skipped
-    folds = training_folds(plans, names, read_json(work / "splits.json", "splits.json"), settings.folds)
+    folds = training_folds(plans, names, read_splits(work / "splits.json"), settings.folds)
     for name in names:
         for fold in folds[name]:
             stages.run(f"train {name} fold {fold}",
@@ -137,9 +141,9 @@ def _run_schedule(work: Path, plans: Plans, settings: Settings, stages: Stages, 
     become the benchmarked folds (the held-out cases: the test set, else each fold's validation cases)."""
     stages.run("schedule", autoseg_command("train", work, "--total-budget", settings.total_budget, "--device",
                                            settings.device))
-    record["schedule"] = read_json(work / "schedule.json", "schedule")
+    record["schedule"] = load_validated_data(work / "schedule.json", ScheduleFile, "schedule.json")
     winner = record["schedule"]["winner"]
-    folds = [int(f) for f in read_json(work / "inference.json", "inference.json")["folds"]]
+    folds = [int(f) for f in load_validated_data(work / "inference.json", InferenceFile, "inference.json")["folds"]]
     record["configurations"][winner] = _configuration_record(work, plans, winner, settings, folds, pictures,
                                                              report_dir)
     return dataclasses.replace(settings, folds=folds)

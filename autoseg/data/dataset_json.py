@@ -17,6 +17,9 @@ from typing import Any
 
 from autoseg.data.naming import split_ending
 from autoseg.data.regions import is_region_value, region_problems
+from autoseg.errors import AutosegError
+from autoseg.schema.dataset_file import DatasetJsonFile
+from autoseg.schema.load import validate_data
 
 NNUNET_V2 = "nnunet_v2"
 MSD = "msd"
@@ -63,7 +66,17 @@ def dataset_json_problems(data: Any) -> list[str]:
                             "e.g. \"file_ending\": \".nii.gz\"")
     else:
         problems += _training_list_problems(data.get("training"))
-    return problems
+    return problems or _schema_problems(data)
+
+
+def _schema_problems(data: dict[str, Any]) -> list[str]:
+    """What the declared schema (autoseg/schema/dataset_file.py) finds once the checks above pass: types,
+    bounds, and case ids that are not plain names."""
+    try:
+        validate_data(data, DatasetJsonFile, "dataset.json")
+    except AutosegError as error:
+        return [error.problem]
+    return []
 
 
 def detect_layout(data: dict[str, Any]) -> str | None:

@@ -72,6 +72,8 @@ def region_problems(regions: Mapping[str, Any], order: Any, declared: set[int] |
 def load_regions_file(path: str | Path, declared: set[int], ignore_label: int | None = None
                       ) -> tuple[dict[str, list[int]], list[int]]:
     """(regions, regions_class_order) from a regions JSON file, checked against the dataset's label values."""
+    from autoseg.schema.load import validate_data
+    from autoseg.schema.regions_file import RegionsFile
     from autoseg.utils.files import read_json
     data = read_json(path, "regions file")
     labels = data.get("labels") if isinstance(data, dict) else None
@@ -83,6 +85,7 @@ def load_regions_file(path: str | Path, declared: set[int], ignore_label: int | 
     problems = region_problems(regions, data.get("regions_class_order"), declared, ignore_label)
     if problems:
         raise AutosegError("; ".join(problems), path, "correct the regions file, e.g. " + REGIONS_EXAMPLE)
+    validate_data(data, RegionsFile, "regions file", path)   # bounds and types of what the checks above allow
     return {name: [int(v) for v in values] for name, values in regions.items()}, list(data["regions_class_order"])
 
 

@@ -27,7 +27,8 @@ from autoseg.inference.export import labels_from_probabilities, load_probability
 from autoseg.inference.models import model_dir, trained_folds
 from autoseg.inference.postprocessing import apply_postprocessing
 from autoseg.schema.plans import load_plans
-from autoseg.utils.files import read_json, write_json
+from autoseg.schema.splits_file import read_splits
+from autoseg.utils.files import write_json
 from autoseg.utils.logs import get_logger
 
 log = get_logger("find-best")
@@ -37,7 +38,7 @@ TIE = 1e-4
 def find_best(work: str | Path, configurations: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
     work = Path(work)
     plans = load_plans(work)
-    splits = read_json(work / "splits.json", "splits.json")
+    splits = read_splits(work / "splits.json")
     names = configurations or [n for n in plans.configurations if _cv_folds(work, n)]
     if not names:
         raise AutosegError("no configuration has cross-validation predictions", work / "models",

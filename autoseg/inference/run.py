@@ -33,7 +33,9 @@ from autoseg.inference.regions import stage_input
 from autoseg.preprocessing.case import label_on_preprocessed_grid
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.inference.prediction_ledger import PredictionLedger, previous_cases
-from autoseg.utils.files import read_json, remove_partial_writes
+from autoseg.schema.inference_file import InferenceFile
+from autoseg.schema.load import load_validated_data
+from autoseg.utils.files import remove_partial_writes
 from autoseg.utils.locks import output_lock
 from autoseg.utils.logs import get_logger
 
@@ -53,7 +55,7 @@ def default_selection(work: Path, plans: Plans, checkpoint: str = "checkpoint_fi
     (3d_fullres before 2d). Folds without `checkpoint` are left out later, by _models."""
     chosen = work / "inference.json"
     if chosen.is_file():
-        return read_json(chosen, "inference.json")
+        return load_validated_data(chosen, InferenceFile, "inference.json")
     for name in ("3d_fullres", "2d", *plans.configurations):
         if name in plans.configurations and trained_folds(work, name, checkpoint):
             return {"configurations": [name], "postprocessing": None}

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.scheduling.schedule_file import NAME
-from autoseg.utils.files import read_json
+from autoseg.schema.load import load_validated_data
+from autoseg.schema.schedule_file import ScheduleFile
 
 POLL_S = 1.0
 
@@ -39,6 +40,6 @@ def follow(work: Path, device: str, workers) -> dict[str, Any]:
 
 def _read(path: Path) -> dict[str, Any] | None:
     try:
-        return read_json(path, "schedule") if path.is_file() else None
+        return load_validated_data(path, ScheduleFile, "schedule.json") if path.is_file() else None
     except Exception:
         return None

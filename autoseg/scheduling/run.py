@@ -29,7 +29,7 @@ from autoseg.scheduling.schedule_file import ScheduleFile, is_writer, now_iso
 from autoseg.scheduling.steps import history, own_time
 from autoseg.scheduling.units import EPOCHS, SECONDS, Units, parse_total
 from autoseg.schema.plans import Plans, load_plans
-from autoseg.utils.files import read_json
+from autoseg.schema.splits_file import read_splits
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
 
 log = get_logger("schedule")
@@ -49,7 +49,7 @@ def schedule(work: str | Path, total_budget: str | float | None = None, *, total
     run side by side; the decisions stay here."""
     work = Path(work)
     plans = load_plans(work)
-    splits = read_json(work / "splits.json", "splits.json")
+    splits = read_splits(work / "splits.json")
     if not is_writer():
         from autoseg.scheduling.follow import follow
         return follow(work, device, workers)

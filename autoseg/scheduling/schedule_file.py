@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.errors import AutosegError
-from autoseg.utils.files import read_json, write_json
+from autoseg.schema.load import load_validated_data
+from autoseg.schema.schedule_file import ScheduleFile as ScheduleSchema
+from autoseg.utils.files import write_json
 
 SCHEDULE_VERSION = 1
 NAME = "schedule.json"
@@ -45,7 +47,7 @@ class ScheduleFile:
             if not resume:
                 raise AutosegError("a schedule already ran (or is running) in this work folder", path,
                                    "pass --resume to continue it, or plan a new work folder")
-            state = read_json(path, "schedule")
+            state = load_validated_data(path, ScheduleSchema, NAME)
             if state.get("version") != SCHEDULE_VERSION:
                 raise AutosegError(f"schedule.json version {state.get('version')} is not {SCHEDULE_VERSION}", path,
                                    "plan a new work folder for a new schedule")

@@ -15,6 +15,7 @@ from typing import Any
 from autoseg.inference.models import model_dir
 from autoseg.scheduling.units import EPOCHS, Units
 from autoseg.training.checkpoint import FINAL, LATEST
+from autoseg.schema.splits_file import read_splits
 from autoseg.utils.files import read_json, write_json
 from autoseg.utils.logs import get_logger
 
@@ -101,7 +102,7 @@ def validate_fold(work: Path, name: str, fold: int | str, device: str, progress:
     config = plans.configuration(name)
     kind = detect_device(device)
     torch_device = torch.device("cuda", torch.cuda.current_device()) if kind == "cuda" else torch.device("cpu")
-    val_ids = read_json(Path(work) / "splits.json", "splits.json")[int(fold)]["val"]
+    val_ids = read_splits(Path(work) / "splits.json")[int(fold)]["val"]
     cases = load_cases(cache_dir(work, config), val_ids)
     if config.previous_stage:
         add_previous_stage(cases, Path(work), plans, config)

@@ -26,7 +26,7 @@ from autoseg.search.report import write_report
 from autoseg.search.space import Choice, SearchSpace, plan_values
 from autoseg.search.storage import (check_study_name, default_storage_url, open_storage, safe_url, study_dir)
 from autoseg.utils.durations import format_duration, parse_duration
-from autoseg.utils.files import read_json
+from autoseg.schema.splits_file import read_splits
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
 
 log = get_logger("search")
@@ -123,7 +123,7 @@ def _check_inputs(work: Path, plans: Plans, configuration: str, fold: str) -> No
                            f"run 'autoseg preprocess {work} -c {configuration}'")
     if fold == "all":
         raise AutosegError("a search needs validation cases to score trials", fix="use a fold number, e.g. -f 0")
-    splits = read_json(work / "splits.json", "splits.json")
+    splits = read_splits(work / "splits.json")
     if not fold.isdigit() or int(fold) >= len(splits) or not splits[int(fold)]["val"]:
         raise AutosegError(f"fold {fold} does not exist or has no validation cases", work / "splits.json",
                            f"use -f 0..{len(splits) - 1}")

@@ -10,7 +10,7 @@ import numpy as np
 from autoseg.errors import AutosegError
 from autoseg.inference.models import model_dir
 from autoseg.preprocessing.cache import is_cached, load_case, stale_cache_problem
-from autoseg.utils.files import read_json
+from autoseg.schema.splits_file import read_splits
 from autoseg.utils.safe_names import inside
 
 # Load every case into RAM below this total size; above it, read patches from memory-mapped files.
@@ -71,7 +71,7 @@ def out_of_fold_predictions(work: Path, plans, config, case_ids: list[str]) -> d
     case (per splits.json). Predictions in a fold's validation folder of cases that fold trained on are never used; a case
     no trained fold held out is an error naming the folds to train."""
     previous = config.previous_stage
-    splits = read_json(work / "splits.json", "splits.json")
+    splits = read_splits(work / "splits.json")
     found: dict[str, Path] = {}
     needed: dict[str, set[int]] = {}
     for fold, split in enumerate(splits):

@@ -1,0 +1,29 @@
+"""The declared schema of splits.json (WORK/splits.json, or a user's file given to `plan --splits`): a list of
+folds, each {"train": [case ids], "val": [case ids]}. Case ids name cache files, so they are plain names."""
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from autoseg.schema.bounds import MAX_CASES, MAX_FOLDS, SafeName
+
+CaseIds = Annotated[list[SafeName], Field(max_length=MAX_CASES)]
+
+
+class Fold(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+    train: CaseIds
+    val: CaseIds
+
+
+class SplitsFile(RootModel[Annotated[list[Fold], Field(min_length=1, max_length=MAX_FOLDS)]]):
+    model_config = ConfigDict(strict=True)
+    FIX: ClassVar[str] = ("write it as a JSON list of {\"train\": [case ids], \"val\": [case ids]}, one object per "
+                          "fold (or re-run 'autoseg plan')")
+
+
+def read_splits(path) -> list[dict]:
+    """The folds of a splits.json, validated (plain dicts and lists, as every reader of it expects)."""
+    from autoseg.schema.load import load_validated_data
+    return load_validated_data(path, SplitsFile, "splits.json")
