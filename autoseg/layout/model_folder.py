@@ -12,7 +12,8 @@ from typing import Any, Iterator
 from autoseg.errors import AutosegError
 from autoseg.layout.archive import extract_zip
 from autoseg.layout.work import MODEL_CARD, MODEL_FORMAT, MODEL_FORMAT_VERSION, PLANS
-from autoseg.utils.files import read_json
+from autoseg.schema.load import load_validated_data
+from autoseg.schema.model_card_file import ModelCardFile
 from autoseg.utils.owned import MARKER
 
 
@@ -28,7 +29,7 @@ def check_model_folder(folder: Path) -> dict[str, Any]:
     """model.json of an exported model folder, after checking that every file it lists is there unchanged and
     that nothing else is."""
     card_path = folder / MODEL_CARD
-    card = read_json(card_path, "model card")
+    card = load_validated_data(card_path, ModelCardFile, "model.json")   # types, bounds, member names
     if not isinstance(card, dict) or card.get("format") != MODEL_FORMAT:
         raise AutosegError("not an autoseg model card", card_path, "export the model with 'autoseg export'")
     if card.get("format_version", 0) > MODEL_FORMAT_VERSION:
