@@ -230,6 +230,9 @@ def _predict_args(p):
                    help="torch.compile the networks (auto: when training compiled them and there are at least 50 "
                    "cases; the first case then includes the compile)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
+                   help="torch (default), or onnxruntime: the ONNX networks of a model exported with --onnx, "
+                   "predicted without PyTorch (CPU, fp32)")
     p.add_argument("--overwrite", action="store_true", help="replace existing predictions in the output folder")
 
 
@@ -259,7 +262,8 @@ def _speed_options(a) -> dict:
     from autoseg.inference.fast_mode import FAST_STEP, FAST_TTA_AXES
     step = a.step if a.step is not None else (FAST_STEP if a.fast else 0.5)
     axes = a.tta_axes if a.tta_axes is not None else (FAST_TTA_AXES if a.fast else None)
-    return {"step": step, "tta_axes": axes, "precision": a.precision, "compile_mode": getattr(a, "compile", "auto")}
+    return {"step": step, "tta_axes": axes, "precision": a.precision, "compile_mode": getattr(a, "compile", "auto"),
+            "backend": getattr(a, "backend", "torch")}
 
 
 verb("predict", "segment new images (sliding window, TTA, ensembles, postprocessing)")((_predict_args, _predict))

@@ -12,26 +12,23 @@ an exported or imported model folder, or a WORK folder. Cases are segmented exac
 from __future__ import annotations
 
 import dataclasses
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import SimpleITK as sitk
-import torch
 
 from autoseg.data.dicom.cases import series_folder_arrays
 from autoseg.data.geometry import Geometry, default_geometry
 from autoseg.data.image_io import _channels_of, label_dtype
 from autoseg.errors import AutosegError
 from autoseg.inference.export import uncertainty
-from autoseg.inference.precision import precision_of_models
-from autoseg.inference.precision import precision_of_models
 from autoseg.inference.predictor import InferenceSettings
-from autoseg.inference.compiled import MIN_CASES
-from autoseg.inference.run import choose_selection, compile_models, load_selected_models, segment_case
+from autoseg.inference.backends import check_backend
+from autoseg.inference.run import choose_selection, compile_models, load_backend_models, segment_case
 from autoseg.layout.model_folder import opened_model
-from autoseg.planning.budget import detect_device
 from autoseg.schema.plans import Plans, load_plans
 
 
@@ -52,17 +49,19 @@ class Predictor:
     def load(cls, model: str | Path, device: str = "auto", tta: bool = True, step: float = 0.5,
              configurations: list[str] | None = None, folds: list[str] | None = None,
              checkpoint: str = "checkpoint_final.pt", postprocessing: bool = True,
-             precision: str = "auto", compile: str = "off") -> "Predictor":
+             precision: str = "auto", compile: str = "off", backend: str = "torch") -> "Predictor":
         """`compile` "on" (or "auto": when the folds trained compiled) torch.compiles the networks: the first
-        prediction then takes the compile, every later one of the same patch runs faster (inference/compiled.py)."""
-        settings = InferenceSettings(device=torch.device(detect_device(device)), tta=tta, step=step)
+        prediction then takes the compile, every later one of the same patch runs faster (inference/compiled.py).
+        `backend` "onnxruntime" predicts with the ONNX networks of a model exported with --onnx, without torch."""
+        settings = InferenceSettings(tta=tta, step=step, backend=check_backend(backend))
         with opened_model(model) as folder:
             plans = load_plans(folder)
             names, rules, selection = choose_selection(folder, plans, configurations, checkpoint, postprocessing)
-            models = load_selected_models(folder, plans, selection, configurations, folds, settings.device,
-                                          checkpoint)
-            settings.precision = precision_of_models(folder, models, precision, settings.device)
-            compile_models(folder, models, compile, cases=MIN_CASES)  # a predictor is made for many calls
+            models = load_backend_models(folder, plans, selection, configurations, folds, checkpoint, settings,
+                                         device, precision)
+            if backend == "torch":
+                from autoseg.inference.compiled import MIN_CASES
+                compile_models(folder, models, compile, cases=MIN_CASES)  # a predictor is made for many calls
         return cls(plans, names, models, rules, settings, str(model))
 
     @property
@@ -82,7 +81,7 @@ class Predictor:
         several. For numpy, `spacing` (required) and `origin` are in the array's axis order; `direction` is the
         flat row-major matrix in ITK order, as SimpleITK's GetDirection() returns it."""
         array, geometry, as_sitk = self._arrays(image, spacing, origin, direction)
-        with torch.inference_mode():
+        with _inference_mode(self.settings.backend):
             probabilities, seg = segment_case(array, geometry, self.plans, self.names, self.models, self.settings,
                                               self.rules)
         spread = uncertainty(probabilities, seg, self.plans.regions_class_order)
@@ -112,6 +111,14 @@ class Predictor:
             raise AutosegError(f"the image has {array.shape[0]} channel(s) but the model expects {channels} "
                                f"{self.plans.channel_names}", fix="pass every channel, in the model's order")
         return array, geometry, as_sitk
+
+
+def _inference_mode(backend: str):
+    """torch's inference mode for torch networks; nothing to switch (and no torch to import) for onnxruntime."""
+    if backend != "torch":
+        return nullcontext()
+    import torch
+    return torch.inference_mode()
 
 
 def sitk_arrays(images: list[sitk.Image], channels: int) -> tuple[np.ndarray, Geometry]:

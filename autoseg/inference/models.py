@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from autoseg.errors import AutosegError
 from autoseg.layout.work import CHECKPOINT_FINAL, model_dir, trained_folds
-from autoseg.networks import build_network, reparameterize
 from autoseg.schema.convert import from_dict
 from autoseg.schema.network import NetworkSpec
-from autoseg.utils.torch_files import safe_torch_load
+
+if TYPE_CHECKING:  # torch is imported where a network is loaded: model_dir and trained_folds need no torch
+    import torch
 
 
 @dataclass
@@ -22,7 +22,7 @@ class LoadedModel:
     spec: NetworkSpec
 
 
-def load_model(work: str | Path, configuration: str, fold: int | str, device: torch.device,
+def load_model(work: str | Path, configuration: str, fold: int | str, device: "torch.device",
                checkpoint: str = CHECKPOINT_FINAL) -> LoadedModel:
     path = model_dir(work, configuration, fold) / checkpoint
     if not path.is_file():
@@ -30,14 +30,16 @@ def load_model(work: str | Path, configuration: str, fold: int | str, device: to
         raise AutosegError(f"no trained model for configuration '{configuration}' fold {fold}", path,
                            f"train it with 'autoseg train {work} -c {configuration} -f {fold}'"
                            + (f", or use the trained folds {available}" if available else ""))
+    from autoseg.utils.torch_files import safe_torch_load
     return network_from_state(safe_torch_load(path), str(fold), device, path)
 
 
-def network_from_state(state: dict, fold: str, device: torch.device, path: str | Path) -> LoadedModel:
+def network_from_state(state: dict, fold: str, device: "torch.device", path: str | Path) -> LoadedModel:
     """The inference network of a checkpoint's state (a WORK's or an exported model's), ready to predict."""
     if not isinstance(state, dict) or "weights" not in state or "network_spec" not in state:
         raise AutosegError("not an autoseg checkpoint (no weights or network_spec)", path,
                            "use a checkpoint_*.pt written by 'autoseg train' or 'autoseg export'")
+    from autoseg.networks import build_network, reparameterize
     spec = from_dict(NetworkSpec, state["network_spec"], "checkpoint.network_spec", str(path))
     network = build_network(spec)
     network.load_state_dict(state["weights"])

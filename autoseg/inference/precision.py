@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from autoseg.errors import AutosegError
 from autoseg.inference.models import model_dir
-from autoseg.planning.budget import cpu_has_fast_bf16
+
+if TYPE_CHECKING:  # imported where used: predict's import path stays torch-free for the onnxruntime backend
+    import torch
 
 CHOICES = ("auto", "fp32", "bf16", "fp16")
 
@@ -29,7 +30,7 @@ def training_precision(work: str | Path, configuration: str, fold: str) -> str |
     return value if value in CHOICES[1:] else None
 
 
-def inference_precision(requested: str, device: torch.device, trained: list[str | None],
+def inference_precision(requested: str, device: "torch.device", trained: list[str | None],
                         fast_bf16: bool | None = None) -> str:
     """`requested` unless it is "auto"; then bf16 when every model trained in bf16 and this device runs bf16 at
     speed (a CUDA GPU with bf16, or a CPU with bf16 units: `fast_bf16`, detected when not given), fp16 on a GPU
@@ -43,11 +44,13 @@ def inference_precision(requested: str, device: torch.device, trained: list[str 
     if not trained or any(p != "bf16" for p in trained):
         return "fp32"
     if device.type == "cuda":
+        import torch
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    from autoseg.planning.budget import cpu_has_fast_bf16
     return "bf16" if (cpu_has_fast_bf16() if fast_bf16 is None else fast_bf16) else "fp32"
 
 
-def precision_of_models(work: str | Path, models: dict, requested: str, device: torch.device) -> str:
+def precision_of_models(work: str | Path, models: dict, requested: str, device: "torch.device") -> str:
     """inference_precision for the loaded models {configuration: [LoadedModel]} of a WORK (or model) folder."""
     trained = [training_precision(work, name, m.fold) for name, loaded in models.items() for m in loaded]
     return inference_precision(requested, device, trained)

@@ -4,37 +4,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
-import torch
 
 from autoseg.data.geometry import Geometry
 from autoseg.inference.channel_stack import ChannelStack
 from autoseg.inference.models import LoadedModel
-from autoseg.inference.placement import accumulation_dtype
+from autoseg.inference.placement import compact_results
 from autoseg.inference.regions import probabilities_from_logits, restore_output
-from autoseg.inference.sliding_window import MAX_BATCH_VOXELS, check_step, sliding_window_logits
+from autoseg.inference.window_splitter import MAX_BATCH_VOXELS, check_step
 from autoseg.preprocessing.case import preprocess_arrays
 from autoseg.schema.plans import Configuration, Plans
+
+if TYPE_CHECKING:  # torch is imported where the torch backend runs: the onnxruntime backend runs without it
+    import torch
 
 
 @dataclass
 class InferenceSettings:
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    device: Any = None  # a torch.device (the CPU when not given); None for the onnxruntime backend
     tta: bool = True
     step: float = 0.5
     batch_size: int = 2
     precision: str = "fp32"
     max_batch_voxels: int = MAX_BATCH_VOXELS  # network inputs per forward pass (windows x mirror variants)
     tta_axes: tuple[int, ...] | None = None  # mirror only these of the plan's mirror axes (None: all of them)
+    backend: str = "torch"  # or "onnxruntime" (inference/backends/): the networks are then ONNX graphs
 
     def __post_init__(self):
         self.step = check_step(self.step)  # refuse a bad step before any model is loaded or case read
+        if self.device is None and self.backend == "torch":
+            import torch
+            self.device = torch.device("cpu")
 
     def autocast(self):
         if self.precision == "fp32":
             return None
+        import torch
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
@@ -51,11 +58,14 @@ def mirror_axes(config: Configuration, tta: bool, only: tuple[int, ...] | None =
 
 def predict_preprocessed(models: list[LoadedModel], data: np.ndarray, config: Configuration,
                          settings: InferenceSettings, regions: bool = False,
-                         activation: Callable[[torch.Tensor], np.ndarray] | None = None) -> np.ndarray:
+                         activation: Callable[[Any], np.ndarray] | None = None) -> np.ndarray:
     """Probabilities (K, *data spatial) averaged over the models (folds); `regions`: sigmoid per region output
     (plans.regions) instead of a softmax over classes; `activation` (logits (K, ...) -> probabilities) replaces
     both. float16 for large volumes (see inference/placement.py), float32 otherwise."""
     activation = activation or partial(probabilities_from_logits, regions=regions)
+    if settings.backend == "onnxruntime":
+        return mean_in_place(_onnx_probabilities(model, data, config, settings, activation) for model in models)
+    from autoseg.inference.sliding_window import sliding_window_logits
 
     def one(model: LoadedModel) -> np.ndarray:
         logits = sliding_window_logits(model.network, data, config.patch_size, model.spec.num_classes,
@@ -65,6 +75,27 @@ def predict_preprocessed(models: list[LoadedModel], data: np.ndarray, config: Co
                                        max_batch_voxels=settings.max_batch_voxels)
         return activate_in_place(logits, activation)
     return mean_in_place(one(model) for model in models)
+
+
+def _onnx_probabilities(model, data: np.ndarray, config: Configuration, settings: InferenceSettings,
+                        activation: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """One fold's probabilities with the onnxruntime backend (inference/backends/onnx_backend.py)."""
+    from autoseg.inference.backends.onnx_backend import onnx_window_logits
+    logits = onnx_window_logits(model.network, data, config.patch_size, model.num_classes, config.spatial_dims,
+                                settings.step, mirror_axes(config, settings.tta, settings.tta_axes),
+                                settings.batch_size, settings.max_batch_voxels)
+    return activate_array_in_place(logits, activation)
+
+
+def activate_array_in_place(logits: np.ndarray, activation: Callable[[np.ndarray], np.ndarray],
+                            chunk_voxels: int = 1 << 22) -> np.ndarray:
+    """activate_in_place for numpy logits: a block of voxels at a time, written back into the logits' memory."""
+    buffer = np.ascontiguousarray(logits)
+    flat = buffer.reshape(buffer.shape[0], -1)
+    for start in range(0, flat.shape[1], chunk_voxels):
+        block = flat[:, start:start + chunk_voxels]
+        block[...] = activation(block.astype(np.float32))
+    return buffer
 
 
 def mean_in_place(arrays: Iterable[np.ndarray]) -> np.ndarray:
@@ -82,10 +113,11 @@ def mean_in_place(arrays: Iterable[np.ndarray]) -> np.ndarray:
     return total
 
 
-def activate_in_place(logits: torch.Tensor, activation: Callable[[torch.Tensor], np.ndarray],
+def activate_in_place(logits: "torch.Tensor", activation: Callable[["torch.Tensor"], np.ndarray],
                       chunk_voxels: int = 1 << 22) -> np.ndarray:
     """activation over every voxel, a block of voxels at a time, written back into the logits' own memory: no
     second K x volume array (softmax and sigmoid act per voxel, so blocks give the same numbers)."""
+    import torch
     buffer = logits.contiguous()
     flat = buffer.view(buffer.shape[0], -1)
     for start in range(0, flat.shape[1], chunk_voxels):
@@ -109,6 +141,6 @@ def predict_case(image: np.ndarray, geometry: Geometry, plans: Plans, config: Co
     probs = predict_preprocessed(models, data, config, settings, bool(plans.regions))
     del data, extra_channels
     original = [properties["shape_transposed"][a] for a in plans.transpose_backward]
-    if accumulation_dtype(probs.shape[0], original) == torch.float16:
+    if compact_results(probs.shape[0], original):
         probs = probs.astype(np.float16, copy=False)  # a small grid (a low-resolution stage) restored to a large one
     return restore_output(probs, properties, plans.transpose_backward, bool(plans.regions)), properties

@@ -11,16 +11,26 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from autoseg.data.regions import labels_from_regions, region_masks
 from autoseg.preprocessing.case import one_hot_foreground
 from autoseg.preprocessing.undo import restore_probabilities
 
 
-def probabilities_from_logits(logits: torch.Tensor, regions: bool) -> np.ndarray:
-    """(K, *spatial) logits -> probabilities: sigmoid per region, or softmax over classes."""
+def probabilities_from_logits(logits, regions: bool) -> np.ndarray:
+    """(K, *spatial) logits (a torch tensor, or numpy for the onnxruntime backend) -> probabilities: sigmoid per
+    region, or softmax over classes."""
+    if isinstance(logits, np.ndarray):
+        return _numpy_probabilities(logits, regions)
+    import torch
     return (torch.sigmoid(logits) if regions else torch.softmax(logits, 0)).numpy()
+
+
+def _numpy_probabilities(logits: np.ndarray, regions: bool) -> np.ndarray:
+    if regions:
+        return 1 / (1 + np.exp(-logits))
+    shifted = np.exp(logits - logits.max(0, keepdims=True))  # no overflow: the largest exponent is 0
+    return shifted / shifted.sum(0, keepdims=True)
 
 
 def label_map(probabilities: np.ndarray, regions_class_order: Sequence[int] | None = None) -> np.ndarray:

@@ -14,21 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from autoseg.data.dataset import DatasetInfo
 from autoseg.data.dicom.cases import input_cases, read_input_case
 from autoseg.errors import AutosegError
 from autoseg.inference.export import labels_from_probabilities, save_probability_file, uncertainty
-from autoseg.inference.compiled import CompiledNetwork, trained_compiled, use_inference_compile
+from autoseg.inference.backends import check_backend
 from autoseg.inference.models import LoadedModel, load_model, model_dir, trained_folds
 from autoseg.inference.outputs import check_output_format, output_files, seg_writer, submit_label_writes
 from autoseg.inference.postprocessing import apply_postprocessing
 from autoseg.inference.precision import precision_of_models
 from autoseg.inference.predictor import InferenceSettings, mean_in_place, predict_case
-from autoseg.inference.sliding_window import check_step
-from autoseg.planning.budget import detect_device
+from autoseg.inference.window_splitter import check_step
 from autoseg.inference.regions import stage_input
 from autoseg.preprocessing.case import label_on_preprocessed_grid
 from autoseg.schema.plans import Plans, load_plans
@@ -74,19 +72,38 @@ def choose_selection(work: Path, plans: Plans, configurations: list[str] | None,
     return selection["configurations"], rules, selection
 
 
+def load_backend_models(work: Path, plans: Plans, selection: dict[str, Any], configurations, folds, checkpoint: str,
+                        settings: InferenceSettings, device: str = "auto", precision: str = "auto") -> dict[str, list]:
+    """load_selected_models for settings.backend, setting settings.device and .precision to what the networks
+    run on: torch modules on `device` (auto: a GPU when there is one) in `precision` (auto: inference/precision.py),
+    or an export's ONNX graphs on the CPU in float32 (no torch imported)."""
+    if settings.backend == "onnxruntime":
+        from autoseg.inference.backends.onnx_backend import check_backend_options, load_onnx_model
+        check_backend_options(device, precision)
+        settings.precision = "fp32"
+        return load_selected_models(work, plans, selection, configurations, folds, None, checkpoint, load_onnx_model)
+    import torch
+    from autoseg.planning.budget import detect_device
+    settings.device = torch.device(detect_device(device))
+    models = load_selected_models(work, plans, selection, configurations, folds, settings.device, checkpoint)
+    settings.precision = precision_of_models(work, models, precision, settings.device)
+    return models
+
+
 def load_selected_models(work: Path, plans: Plans, selection: dict[str, Any], configurations, folds, device,
-                         checkpoint: str) -> dict[str, list[LoadedModel]]:
+                         checkpoint: str, loader=load_model) -> dict[str, list[LoadedModel]]:
     """The networks of the chosen configurations (and of their cascade's previous stages), per configuration;
-    shared by `autoseg predict` and autoseg.Predictor, so both segment with the same models."""
+    shared by `autoseg predict` and autoseg.Predictor, so both segment with the same models. `loader` (work,
+    configuration, fold, device, checkpoint) -> a fold's model: load_model, or the ONNX backend's."""
     # find-best's cross-validated folds, when it chose: not a later 'all' run or a fold it never scored.
     chosen_folds = folds or (selection.get("folds") if not configurations else None)
-    models = {name: _models(work, plans, name, chosen_folds, device, checkpoint, explicit=bool(folds))
+    models = {name: _models(work, plans, name, chosen_folds, device, checkpoint, bool(folds), loader)
               for name in selection["configurations"]}
     for name in list(models):
         previous = plans.configuration(name).previous_stage
         if previous and previous not in models:
-            models[previous] = _models(work, plans, previous, chosen_folds, device, checkpoint,
-                                       explicit=bool(folds))
+            models[previous] = _models(work, plans, previous, chosen_folds, device, checkpoint, bool(folds),
+                                       loader)
     return models
 
 
@@ -94,13 +111,15 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
             folds: list[str] | None = None, tta: bool = True, save_probabilities: bool = False,
             device: str = "auto", overwrite: bool = False, checkpoint: str = "checkpoint_final.pt",
             postprocessing: bool = True, step: float = 0.5, progress: bool = True, precision: str = "auto",
-            tta_axes: tuple[int, ...] | None = None, compile_mode: str = "auto",
+            tta_axes: tuple[int, ...] | None = None, compile_mode: str = "auto", backend: str = "torch",
             output_format: str = "nifti") -> dict[str, Any]:
     """`precision` "auto" runs the networks in the format training chose where this machine runs it fast
-    (inference/precision.py); `tta_axes` mirror only those of the plan's mirror axes; `compile_mode` (auto, on,
+    (inference/precision.py), `backend` "onnxruntime" runs an export's ONNX networks without torch
+    (inference/backends/); `tta_axes` mirror only those of the plan's mirror axes; `compile_mode` (auto, on,
     off): torch.compile the networks (inference/compiled.py). `inputs` may be folders of DICOM series
     (data/dicom/cases.py); `output_format` nifti, dicom-seg or both (inference/outputs.py)."""
     step = check_step(step)  # before anything is read: a bad step would otherwise fail after model loading
+    check_backend(backend)
     work, output = Path(work), Path(output)
     plans = load_plans(work)
     info = info_from_plans(plans)
@@ -115,26 +134,26 @@ def predict(work: str | Path, inputs, output: str | Path, configurations: list[s
     with output_lock(output, "predictions folder"):
         return _predict_locked(work, plans, info, cases, selection, names, rules, output, configurations, folds,
                                tta, save_probabilities, device, overwrite, checkpoint, step, progress,
-                               precision, tta_axes, compile_mode, output_format)
+                               precision, tta_axes, compile_mode, backend, output_format)
 
 
 def _predict_locked(work, plans, info, cases, selection, names, rules, output, configurations, folds, tta,
                     save_probabilities, device, overwrite, checkpoint, step, progress, precision="auto",
-                    tta_axes=None, compile_mode="auto", output_format="nifti") -> dict[str, Any]:
+                    tta_axes=None, compile_mode="auto", backend="torch", output_format="nifti") -> dict[str, Any]:
     # Checked before the models load: an unreadable report, and files in the way that no earlier run of this
     # tool reported (whether a reported case can be reused needs the settings, so the models, below).
     previous = previous_cases(output / REPORT_NAME)
     _refuse_overwrite(output, [c for c in cases if c.case_id not in previous], overwrite, save_probabilities,
                       output_format)
-    kind = detect_device(device)
-    settings = InferenceSettings(device=torch.device(kind), tta=tta, step=step,
-                                 tta_axes=tuple(tta_axes) if tta_axes is not None else None)
-    models = load_selected_models(work, plans, selection, configurations, folds, settings.device, checkpoint)
-    settings.precision = precision_of_models(work, models, precision, settings.device)
-    compiled = compile_models(work, models, compile_mode, len(cases))
+    settings = InferenceSettings(tta=tta, step=step, tta_axes=tuple(tta_axes) if tta_axes is not None else None,
+                                 backend=backend)
+    models = load_backend_models(work, plans, selection, configurations, folds, checkpoint, settings, device,
+                                 precision)
+    compiled = compile_models(work, models, compile_mode, len(cases)) if backend == "torch" else False
     used_folds = {n: [m.fold for m in ms] for n, ms in models.items()}
     settings_record = {"configurations": names, "folds": used_folds, "checkpoint": checkpoint, "tta": tta,
                        "postprocessing": rules, "step": step, "precision": settings.precision,
+                       **({"backend": backend} if backend != "torch" else {}),
                        **({"tta_axes": list(settings.tta_axes)} if settings.tta_axes is not None else {}),
                        **({"output_format": output_format} if output_format != "nifti" else {})}
     dicom_seg = seg_writer(output_format, plans, work)
@@ -184,6 +203,7 @@ def _predict_locked(work, plans, info, cases, selection, names, rules, output, c
 
 def compile_models(work: Path, models: dict[str, list[LoadedModel]], setting: str, cases: int) -> bool:
     """Wrap every loaded network in CompiledNetwork when `setting` (auto, on, off) says so (True then)."""
+    from autoseg.inference.compiled import CompiledNetwork, trained_compiled, use_inference_compile
     trained = [trained_compiled(model_dir(work, name, m.fold) / "training_summary.json")
                for name, ms in models.items() for m in ms]
     if not use_inference_compile(setting, trained, cases):
@@ -204,7 +224,7 @@ def _record_written(ledger: PredictionLedger, records: dict[str, Any], case, job
 
 
 def _models(work: Path, plans: Plans, name: str, folds, device, checkpoint,
-            explicit: bool = True) -> list[LoadedModel]:
+            explicit: bool = True, loader=load_model) -> list[LoadedModel]:
     """Folds the user named are loaded as named (a missing one is an error); folds find-best chose are kept
     where they have `checkpoint`."""
     plans.configuration(name)
@@ -214,7 +234,7 @@ def _models(work: Path, plans: Plans, name: str, folds, device, checkpoint,
         raise AutosegError(f"configuration '{name}' has no trained fold with {checkpoint}", work / "models" / name,
                            f"train it (autoseg train {work} -c {name} -f 0), or pass another --checkpoint "
                            "or configuration (-c)")
-    return [load_model(work, name, f, device, checkpoint) for f in chosen]
+    return [loader(work, name, f, device, checkpoint) for f in chosen]
 
 
 def segment_case(image: np.ndarray, geometry, plans: Plans, names: list[str], models, settings,
