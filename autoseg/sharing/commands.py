@@ -10,13 +10,16 @@ def export_args(p):
     p.add_argument("-f", "--folds", nargs="+", help="only these folds (default: the ones predict would use)")
     p.add_argument("--checkpoint", default="checkpoint_final.pt", help="or checkpoint_best.pt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--onnx", action="store_true", help="also write each network as ONNX, so the model predicts "
+                   "without PyTorch (predict --backend onnxruntime; needs onnx and onnxruntime)")
 
 
 def export(a):
     from autoseg.sharing.export import export_model
     path = export_model(a.work, a.output, configurations=a.configurations, folds=a.folds,
-                        checkpoint=a.checkpoint, overwrite=a.overwrite)
-    print(f"exported to {path}; use it with: autoseg predict --model {path} -i IMAGES -o OUTPUT")
+                        checkpoint=a.checkpoint, overwrite=a.overwrite, onnx=a.onnx)
+    print(f"exported to {path}; use it with: autoseg predict --model {path} -i IMAGES -o OUTPUT"
+          + (" [--backend onnxruntime]" if a.onnx else ""))
     return 0
 
 

@@ -36,8 +36,9 @@ _KEPT = ("weights", "network_spec", "configuration", "epoch", "iteration")
 
 def export_model(work: str | Path, output: str | Path, configurations: list[str] | None = None,
                  folds: list[str] | None = None, checkpoint: str = "checkpoint_final.pt",
-                 overwrite: bool = False) -> Path:
-    """Write the model of WORK to `output` (a .zip file, or else a new folder); returns its path."""
+                 overwrite: bool = False, onnx: bool = False) -> Path:
+    """Write the model of WORK to `output` (a .zip file, or else a new folder); returns its path. `onnx`: each
+    network also as an ONNX graph (sharing/onnx_export.py), for `predict --backend onnxruntime` without torch."""
     work, output = Path(work), Path(output)
     plans = load_plans(work)
     if output.exists() and not overwrite:
@@ -49,7 +50,7 @@ def export_model(work: str | Path, output: str | Path, configurations: list[str]
     chosen = choose_folds(work, plans, selection, configurations, folds, checkpoint)
     staging = Path(tempfile.mkdtemp(prefix=".export.", dir=output.parent if output.parent.exists() else None))
     try:
-        _write_model(work, plans, selection, chosen, checkpoint, staging)
+        _write_model(work, plans, selection, chosen, checkpoint, staging, onnx)
         if output.suffix.lower() == ".zip":
             write_zip(staging, output)
         else:
@@ -101,7 +102,7 @@ def choose_folds(work: Path, plans: Plans, selection: dict[str, Any], configurat
 
 
 def _write_model(work: Path, plans: Plans, selection: dict[str, Any], chosen: dict[str, list[str]],
-                 checkpoint: str, folder: Path) -> None:
+                 checkpoint: str, folder: Path, onnx: bool = False) -> None:
     write_json(folder / "plans.json", exported_plans(plans, list(chosen)))
     write_json(folder / "inference.json", {**{k: v for k, v in selection.items() if k not in ("folds", "named")},
                                            "exported_folds": chosen})
@@ -122,6 +123,10 @@ def _write_model(work: Path, plans: Plans, selection: dict[str, Any], chosen: di
                 write_json(folder / summary, record)
                 names.append(summary)
     card = build_card(work, plans, selection, chosen, checkpoint)
+    if onnx:
+        from autoseg.sharing.onnx_export import export_onnx_networks
+        card["onnx"] = export_onnx_networks(folder, plans, chosen, weights_path)
+        names += list(card["onnx"])
     (folder / README).write_text(readme(card))
     card["files"] = file_digests(folder, names + [README])
     write_json(folder / MODEL_CARD, card)
