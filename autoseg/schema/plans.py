@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.errors import AutosegError
-from autoseg.layout.work import PLANS
 from autoseg.schema.convert import from_dict, to_dict
 from autoseg.schema.network import NetworkSpec
 
@@ -163,7 +162,7 @@ def plans_to_dict(plans: Plans) -> dict[str, Any]:
 
 def load_plans(work: str | Path) -> Plans:
     from autoseg.utils.json_limits import read_bounded_json
-    path = Path(work) / PLANS
+    path = Path(work) / "plans.json"
     if not path.is_file():
         raise AutosegError("plans.json not found", path, "run 'autoseg plan DATASET -o WORK' first")
     return plans_from_dict(read_bounded_json(path, "plans.json"), str(path))
@@ -171,4 +170,4 @@ def load_plans(work: str | Path) -> Plans:
 
 def save_plans(plans: Plans, work: str | Path) -> Path:
     from autoseg.utils.files import write_json
-    return write_json(Path(work) / PLANS, plans_to_dict(plans))
+    return write_json(Path(work) / "plans.json", plans_to_dict(plans))
