@@ -16,9 +16,9 @@ from autoseg.errors import AutosegError
 from autoseg.inference.find_best import choose_candidate, inference_costs
 from autoseg.inference.run import predict
 from autoseg.plan_command import plan
-from tests.conftest import shrink_epochs
 from autoseg.training.dataset import out_of_fold_predictions, previous_stage_folds
 from autoseg.training.loop import train
+from tests.conftest import shrink_epochs
 
 
 def test_cascade_trains_on_lowres_cv_predictions_and_predicts(tmp_path):

@@ -6,12 +6,12 @@ import json
 import numpy as np
 
 from autoseg.data.dataset import load_dataset
+from autoseg.data.nonzero import channel_backgrounds, constant_background, nonzero_bbox, nonzero_mask
 from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.data.synthetic_case import synthetic_case
-from autoseg.planning.fingerprint import compute_fingerprint
-from autoseg.data.nonzero import channel_backgrounds, constant_background, nonzero_bbox, nonzero_mask
-from autoseg.planning.normalization import choose_normalization
 from autoseg.plan_command import plan
+from autoseg.planning.fingerprint import compute_fingerprint
+from autoseg.planning.normalization import choose_normalization
 from autoseg.preprocessing.case import preprocess_arrays
 from autoseg.schema.plans import load_plans
 from tests.test_preprocessing import make_case, make_plans

@@ -3,11 +3,11 @@ over; a forked worker does not keep its parent's lock alive; the CLI verbs that 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
-import shutil
 from pathlib import Path
 
 import pytest
@@ -55,9 +55,8 @@ def holder():
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path, holder):
     output = tmp_path / "predictions"
     process = holder(output)
-    with pytest.raises(AutosegError) as error:
-        with output_lock(output, "predictions folder"):
-            pass
+    with pytest.raises(AutosegError) as error, output_lock(output, "predictions folder"):
+        pass
     message = str(error.value)
     assert error.value.path == str(output)
     assert f"pid {process.pid}" in message and socket.gethostname() in message and "started 20" in message
@@ -88,13 +87,11 @@ def test_a_forked_worker_does_not_keep_the_lock(tmp_path, holder):
 
 def test_the_lock_is_released_after_an_error_and_reusable(tmp_path):
     output = tmp_path / "out"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError), output_lock(output, "test output"):
+        raise ValueError("boom")
+    with output_lock(output, "test output"), pytest.raises(AutosegError, match="another autoseg run"):
         with output_lock(output, "test output"):
-            raise ValueError("boom")
-    with output_lock(output, "test output"):
-        with pytest.raises(AutosegError, match="another autoseg run"):
-            with output_lock(output, "test output"):
-                pass
+            pass
 
 
 def test_partial_writes_of_a_killed_run_are_removed_but_nothing_else(tmp_path):

@@ -8,8 +8,8 @@ import shutil
 
 import torch
 
-from autoseg.training.nonfinite_guard import NonFiniteGuard, finite_mean
 from autoseg.training.loop import train
+from autoseg.training.nonfinite_guard import NonFiniteGuard, finite_mean
 
 
 def test_guard_skips_non_finite_steps_and_falls_back_to_fp32_after_a_run_of_them():

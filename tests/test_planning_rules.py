@@ -6,13 +6,13 @@ import json
 import numpy as np
 import pytest
 
+from autoseg.errors import AutosegError
 from autoseg.planning.budget import DeviceBudget
 from autoseg.planning.normalization import choose_normalization
 from autoseg.planning.patch_and_batch import size_to_budget
 from autoseg.planning.planner import plan_configurations
 from autoseg.planning.presets import available_presets, load_preset
 from autoseg.planning.spacing import axis_transpose, target_spacing
-from autoseg.errors import AutosegError
 from autoseg.planning.splits import choose_split_mode, load_user_splits, make_splits
 from autoseg.planning.topology import plan_topology, topology_for_patch
 

@@ -23,11 +23,10 @@ from autoseg.inference.find_best import find_best
 from autoseg.inference.regions import restore_output, stage_input
 from autoseg.inference.run import predict
 from autoseg.plan_command import plan
-from autoseg.training.losses import DeepSupervisionLoss
 from autoseg.training.loop import train
+from autoseg.training.losses import DeepSupervisionLoss
 from autoseg.training.validation import confusion_counts
 from tests.conftest import shrink_epochs
-
 
 NESTED = [[1, 2, 3], [2, 3], [3]]
 BRATS = {"whole_tumour": [1, 2, 3, 4], "tumour_core": [1, 3, 4], "enhancing": [4]}

@@ -3,7 +3,6 @@ checkpoint of the old format needs the explicit, trusted conversion; a model zip
 folder, fill the disk or drop unexpected files is refused before anything is written."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import pathlib

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 # A verb that runs one benchmark stage: a child that says its pid and sleeps.
 PARENT = """

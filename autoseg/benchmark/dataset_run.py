@@ -29,12 +29,12 @@ from autoseg.benchmark.throughput import training_throughput
 from autoseg.data.dataset import DatasetInfo, load_dataset
 from autoseg.errors import AutosegError
 from autoseg.evaluation.overlays import save_overlays
-from autoseg.schema.plans import Plans, load_plans
-from autoseg.utils.durations import format_duration, parse_duration
 from autoseg.schema.inference_file import InferenceFile
 from autoseg.schema.load import load_validated_data
+from autoseg.schema.plans import Plans, load_plans
 from autoseg.schema.schedule_file import ScheduleFile
 from autoseg.schema.splits_file import read_splits
+from autoseg.utils.durations import format_duration, parse_duration
 from autoseg.utils.files import read_json
 from autoseg.utils.logs import get_logger
 

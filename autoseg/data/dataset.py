@@ -12,12 +12,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from autoseg.data.dataset_json import (NNUNET_V2, DatasetDescription, dataset_json_problems,
-                                       describe_dataset)
+from autoseg.data.dataset_json import NNUNET_V2, DatasetDescription, dataset_json_problems, describe_dataset
 from autoseg.data.geometry import Geometry
 from autoseg.data.image_io import read_image
-from autoseg.data.naming import (COLOUR_ENDINGS, channel_file_name, group_channel_files, is_visible_image_file,
-                                 parse_channel_file, split_ending)
+from autoseg.data.naming import (
+    COLOUR_ENDINGS,
+    channel_file_name,
+    group_channel_files,
+    is_visible_image_file,
+    parse_channel_file,
+    split_ending,
+)
 from autoseg.errors import AutosegError
 from autoseg.utils.files import read_json
 from autoseg.utils.safe_names import check_name

@@ -134,7 +134,7 @@ def label_dtype(low: int, high: int) -> type:
     """The smallest integer type that holds label values in [low, high]."""
     if low >= 0 and high < 256:
         return np.uint8
-    if -(2 ** 15) <= low and high < 2 ** 15:
+    if low >= -(2 ** 15) and high < 2 ** 15:
         return np.int16
     return np.int32
 

@@ -39,8 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
-from autoseg.evaluation.surfaces import (image_diagonal_mm, spatial_axes_and_spacing, squeeze_to_axes,
-                                         surface_distances)
+from autoseg.evaluation.surfaces import image_diagonal_mm, spatial_axes_and_spacing, squeeze_to_axes, surface_distances
 
 METRIC_NAMES = ("Dice", "IoU", "HD95", "ASSD", "NSD", "VOE", "RVD", "precision", "recall")
 DEFAULT_TOLERANCE_MM = 1.0

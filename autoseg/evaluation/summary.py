@@ -26,8 +26,13 @@ from tqdm import tqdm
 from autoseg.data.dataset_json import IGNORE_LABEL_NAME
 from autoseg.data.image_io import read_label
 from autoseg.errors import AutosegError
-from autoseg.evaluation.metrics import (DEFAULT_TOLERANCE_MM, METRIC_NAMES, absent_label_metrics,
-                                        evaluate_case, exclude_ignored)
+from autoseg.evaluation.metrics import (
+    DEFAULT_TOLERANCE_MM,
+    METRIC_NAMES,
+    absent_label_metrics,
+    evaluate_case,
+    exclude_ignored,
+)
 from autoseg.evaluation.pairing import CasePair, pair_cases
 from autoseg.utils.files import write_json
 

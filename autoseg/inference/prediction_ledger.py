@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from autoseg.data.file_stamps import source_stamps
 from autoseg.errors import AutosegError
 from autoseg.inference.outputs import output_files
-from autoseg.data.file_stamps import source_stamps
 from autoseg.utils.files import read_json, write_json
 
 PENDING = "pending"

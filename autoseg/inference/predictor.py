@@ -2,7 +2,7 @@
 networks over it, average folds, and undo preprocessing so probabilities sit on the input's own voxel grid."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 

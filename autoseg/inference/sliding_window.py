@@ -26,12 +26,20 @@ import numpy as np
 import torch
 
 from autoseg.inference.placement import accumulation_dtype
-from autoseg.inference.window_merger import (FLOAT16_MIN_WEIGHT, FLOAT16_WEIGHT_SCALE, TorchMerger,  # noqa: F401
-                                             merge_on_best_device)
-from autoseg.inference.window_splitter import (MAX_BATCH_VOXELS, WindowGrid, check_step,  # noqa: F401
-                                               gaussian_weight_array, inputs_per_pass, mirror_variants,
-                                               padded_source, read_window, run_passes, window_corners,
-                                               window_starts)
+from autoseg.inference.window_merger import FLOAT16_MIN_WEIGHT, FLOAT16_WEIGHT_SCALE, TorchMerger, merge_on_best_device  # noqa: F401
+from autoseg.inference.window_splitter import (  # noqa: F401
+    MAX_BATCH_VOXELS,
+    WindowGrid,
+    check_step,
+    gaussian_weight_array,
+    inputs_per_pass,
+    mirror_variants,
+    padded_source,
+    read_window,
+    run_passes,
+    window_corners,
+    window_starts,
+)
 from autoseg.utils.logs import get_logger
 
 log = get_logger("predict")

@@ -11,8 +11,14 @@ from autoseg.data.dataset import DatasetInfo, load_dataset
 from autoseg.data.verify import verify_dataset
 from autoseg.errors import AutosegError
 from autoseg.layout.work import FINGERPRINT, PLANS, SPLITS
-from autoseg.planning.budget import (DeviceBudget, cpu_name, cuda_budget, detect_device, planned_gpu_budget,
-                                     training_threads)
+from autoseg.planning.budget import (
+    DeviceBudget,
+    cpu_name,
+    cuda_budget,
+    detect_device,
+    planned_gpu_budget,
+    training_threads,
+)
 from autoseg.planning.fingerprint import compute_fingerprint, fingerprint_matches
 from autoseg.planning.measure_cache import CACHE_FILE, MeasurementCache
 from autoseg.planning.planner import plan_configurations

@@ -14,8 +14,8 @@ from typing import Any
 
 from autoseg.inference.models import model_dir
 from autoseg.scheduling.units import EPOCHS, Units
-from autoseg.training.checkpoint import FINAL, LATEST
 from autoseg.schema.splits_file import read_splits
+from autoseg.training.checkpoint import FINAL, LATEST
 from autoseg.utils.files import read_json, write_json
 from autoseg.utils.logs import get_logger
 

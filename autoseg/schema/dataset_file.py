@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autoseg.schema.bounds import (MAX_CASES, MAX_CHANNELS, MAX_CLASSES, FileEnding, LabelValue, SafeName,
-                                   ShortText)
+from autoseg.schema.bounds import MAX_CASES, MAX_CHANNELS, MAX_CLASSES, FileEnding, LabelValue, SafeName, ShortText
 
 ChannelIndex = Annotated[str, Field(pattern=r"^[0-9]{1,4}$")]
 Channels = Annotated[dict[ChannelIndex, ShortText], Field(min_length=1, max_length=MAX_CHANNELS)]

@@ -8,8 +8,16 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autoseg.schema.bounds import (MAX_CHANNELS, MAX_CLASSES, MAX_FOLDS, LabelValue, PatchAxis, SafeName,
-                                   ShortText, Spacing)
+from autoseg.schema.bounds import (
+    MAX_CHANNELS,
+    MAX_CLASSES,
+    MAX_FOLDS,
+    LabelValue,
+    PatchAxis,
+    SafeName,
+    ShortText,
+    Spacing,
+)
 
 # models/<configuration>/fold_<k>/<file> or a top-level file: plain components, never '.', '..' or absolute.
 MemberName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){0,5}$",

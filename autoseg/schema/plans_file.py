@@ -8,8 +8,21 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from autoseg.schema.bounds import (MAX_BATCH, MAX_CHANNELS, MAX_CLASSES, MAX_ITERATIONS, FileEnding, Fraction,
-                                   Iterations, LabelValue, PatchAxis, SafeName, ShapeAxis, ShortText, Spacing)
+from autoseg.schema.bounds import (
+    MAX_BATCH,
+    MAX_CHANNELS,
+    MAX_CLASSES,
+    MAX_ITERATIONS,
+    FileEnding,
+    Fraction,
+    Iterations,
+    LabelValue,
+    PatchAxis,
+    SafeName,
+    ShapeAxis,
+    ShortText,
+    Spacing,
+)
 from autoseg.schema.network_file import STRICT, NetworkSpecFile
 
 Axis = Annotated[int, Field(ge=0, le=2)]

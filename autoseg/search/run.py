@@ -19,14 +19,14 @@ import optuna
 from autoseg.errors import AutosegError
 from autoseg.preprocessing.cache import cache_dir
 from autoseg.schema.plans import Plans, load_plans
+from autoseg.schema.splits_file import read_splits
 from autoseg.search.export import export_best
 from autoseg.search.objective import Objective, TrialSettings
 from autoseg.search.pruning import PRUNERS, budget_steps, make_pruner
 from autoseg.search.report import write_report
 from autoseg.search.space import Choice, SearchSpace, plan_values
-from autoseg.search.storage import (check_study_name, default_storage_url, open_storage, safe_url, study_dir)
+from autoseg.search.storage import check_study_name, default_storage_url, open_storage, safe_url, study_dir
 from autoseg.utils.durations import format_duration, parse_duration
-from autoseg.schema.splits_file import read_splits
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
 
 log = get_logger("search")

@@ -18,9 +18,9 @@ import torch
 from autoseg.errors import AutosegError
 from autoseg.inference.models import trained_folds
 from autoseg.inference.run import default_selection
-from autoseg.schema.plans import Plans, load_plans, plans_to_dict
 from autoseg.layout.archive import write_zip
 from autoseg.layout.work import MODEL_CARD, README, TRAINING_SUMMARY, fold_file, weights_path
+from autoseg.schema.plans import Plans, load_plans, plans_to_dict
 from autoseg.sharing.model_card import build_card, file_digests, fold_record, readme
 from autoseg.training.checkpoint import FORMAT
 from autoseg.utils.files import atomic_write, write_json

@@ -9,8 +9,8 @@ file the user trusts.
 from __future__ import annotations
 
 import io
-import re
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
