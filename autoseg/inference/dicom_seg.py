@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from autoseg.data.dicom.checks import sorted_slices
-from autoseg.data.dicom.series import DicomSeries, read_header
+from autoseg.data.dicom.series import DicomSeries, read_header, require_dicom_library
 from autoseg.data.regions import region_masks
 from autoseg.errors import AutosegError
 from autoseg.schema.plans import Plans
@@ -43,11 +43,7 @@ class SegmentSpec:
 
 
 def require_highdicom():
-    try:
-        import highdicom
-    except ImportError:
-        raise AutosegError("writing DICOM-SEG needs highdicom", fix='pip install "autoseg[dicom]"') from None
-    return highdicom
+    return require_dicom_library("highdicom", "writing DICOM-SEG")
 
 
 def segment_specs(plans: Plans, model_folder: Path) -> list[SegmentSpec]:

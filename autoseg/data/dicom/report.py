@@ -21,7 +21,8 @@ class SeriesReport:
     def line(self) -> str:
         s = self.series
         if not s.is_image:
-            return f"{s.uid} ({s.folder}): {s.modality or s.sop_class_uid}, {len(s.slices)} file(s), not an image series"
+            kind = s.modality or s.sop_class_uid
+            return f"{s.uid} ({s.folder}): {kind}, {len(s.slices)} file(s), not an image series"
         grid = (f", {self.shape[2]}x{self.shape[1]} pixels, spacing {_mm(self.spacing)} mm (z, y, x)"
                 if self.shape else "")
         status = "OK" if not self.problems else f"{len(self.problems)} problem(s)"

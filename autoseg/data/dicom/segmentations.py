@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from autoseg.data.dicom.checks import check_series
-from autoseg.data.dicom.series import SEG_SOP_CLASS, DicomSeries, read_header
+from autoseg.data.dicom.series import SEG_SOP_CLASS, DicomSeries, read_header, require_dicom_library
 from autoseg.errors import AutosegError
 
 
@@ -23,14 +23,6 @@ class SegAnnotation:
     sop_instance_uid: str
     source_series_uid: str
     segments: dict[int, str]          # segment number -> segment label
-
-
-def require_highdicom():
-    try:
-        import highdicom
-    except ImportError:
-        raise AutosegError("reading DICOM-SEG needs highdicom", fix='pip install "autoseg[dicom]"') from None
-    return highdicom
 
 
 def find_annotations(all_series: list[DicomSeries]) -> list[SegAnnotation]:
@@ -57,7 +49,7 @@ def _annotation(path: Path) -> SegAnnotation:
 
 def label_map(annotation: SegAnnotation, series: DicomSeries, values: dict[str, int]) -> np.ndarray:
     """(Z, Y, X) label map on the series' grid; segment label L gets values[L]."""
-    hd = require_highdicom()
+    hd = require_dicom_library("highdicom", "reading DICOM-SEG")
     ordered = check_series(series)
     numbers = sorted(annotation.segments)
     try:

@@ -6,6 +6,7 @@ Only headers are read here (pydicom, pixels skipped); pixels are read later by S
 """
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,7 @@ def image_series(folder: str | Path) -> list[DicomSeries]:
 
 def read_header(path: Path, pixels: bool = False):
     """The pydicom dataset of one file (without its pixels unless asked); a damaged file is an error naming it."""
-    pydicom = require_pydicom()
+    pydicom = require_dicom_library()
     try:
         return pydicom.dcmread(str(path), stop_before_pixels=not pixels)
     except Exception as error:  # noqa: BLE001 (pydicom raises many types for damaged files)
@@ -126,12 +127,12 @@ def read_header(path: Path, pixels: bool = False):
                            "export the series again from its source, or remove the damaged file") from None
 
 
-def require_pydicom():
+def require_dicom_library(name: str = "pydicom", purpose: str = "reading DICOM"):
+    """pydicom or highdicom, imported when first needed; without the `dicom` extra, one line saying how to add it."""
     try:
-        import pydicom
+        return importlib.import_module(name)
     except ImportError:
-        raise AutosegError("reading DICOM needs pydicom", fix='pip install "autoseg[dicom]"') from None
-    return pydicom
+        raise AutosegError(f"{purpose} needs {name}", fix='pip install "autoseg[dicom]"') from None
 
 
 def _series_of(header, uid: str) -> DicomSeries:
