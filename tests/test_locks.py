@@ -89,9 +89,9 @@ def test_the_lock_is_released_after_an_error_and_reusable(tmp_path):
     output = tmp_path / "out"
     with pytest.raises(ValueError), output_lock(output, "test output"):
         raise ValueError("boom")
-    with output_lock(output, "test output"), pytest.raises(AutosegError, match="another autoseg run"):
-        with output_lock(output, "test output"):
-            pass
+    with output_lock(output, "test output"), pytest.raises(AutosegError, match="another autoseg run"), \
+            output_lock(output, "test output"):
+        pass
 
 
 def test_partial_writes_of_a_killed_run_are_removed_but_nothing_else(tmp_path):

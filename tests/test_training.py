@@ -95,7 +95,7 @@ def test_two_torchrun_processes_agree_on_weights(planned_3d):
         # One rank died of a native abort once in CI (cause not found; 46 runs here all passed). Retry once;
         # a second failure reports what the ranks printed in both attempts.
         first = _worker_lines(result.stderr)
-        warnings.warn(f"torchrun run aborted (SIGABRT), retrying once; ranks printed:\n{first}")
+        warnings.warn(f"torchrun run aborted (SIGABRT), retrying once; ranks printed:\n{first}", stacklevel=1)
         result = _torchrun_train(planned_3d)
     assert result.returncode == 0, (f"first attempt:\n{first}\n\nretry:\n" if first else "") + \
         _worker_lines(result.stderr)

@@ -242,10 +242,10 @@ def check_channel_files(case: Case, info: DatasetInfo) -> None:
     """A case given as several channel files needs exactly _0000 .. _{n-1}; one file may hold all channels.
     Raises AutosegError naming the first missing or unexpected file."""
     indices = [parsed[1] for parsed in map(parse_channel_file, (f.name for f in case.image_files)) if parsed]
-    if len(case.image_files) == 1 and info.num_channels > 1:
-        # One file may hold all channels: an MSD 4D volume (no suffix) or a colour picture; read_case checks.
-        if not indices or (indices == [0] and case.file_ending.lower() in COLOUR_ENDINGS):
-            return
+    # One file may hold all channels: an MSD 4D volume (no suffix) or a colour picture; read_case checks.
+    if len(case.image_files) == 1 and info.num_channels > 1 and (
+            not indices or (indices == [0] and case.file_ending.lower() in COLOUR_ENDINGS)):
+        return
     if len(indices) != len(case.image_files):
         return
     ending = case.file_ending

@@ -56,9 +56,9 @@ def dataset_json_problems(data: Any) -> list[str]:
     problems += label_problems
     problems += _consecutive_label_problems(label_values)
     problems += _ignore_label_problems(label_values)
-    if not isinstance(data.get("numTraining"), int) or isinstance(data.get("numTraining"), bool):
-        if layout == NNUNET_V2 or "numTraining" in data:
-            problems.append("'numTraining' must be an integer: the number of training cases")
+    count = data.get("numTraining")
+    if (not isinstance(count, int) or isinstance(count, bool)) and (layout == NNUNET_V2 or "numTraining" in data):
+        problems.append("'numTraining' must be an integer: the number of training cases")
     if layout == NNUNET_V2:
         ending = data.get("file_ending")
         if not isinstance(ending, str) or not ending.startswith("."):
@@ -73,7 +73,7 @@ def _schema_problems(data: dict[str, Any]) -> list[str]:
     """What the declared schema (autoseg/schema/dataset_file.py) finds once the checks above pass: types,
     bounds, and case ids that are not plain names."""
     try:
-        validate_data(data, DatasetJsonFile, "dataset.json")
+        validate_data(data, DatasetJsonFile, "dataset.json", "dataset.json")   # the caller names the full path
     except AutosegError as error:
         return [error.problem]
     return []

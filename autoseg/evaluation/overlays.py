@@ -7,7 +7,7 @@ matplotlib's Agg canvas directly, so no display and no global backend switch are
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -19,9 +19,9 @@ from autoseg.errors import AutosegError
 from autoseg.evaluation.metrics import overlap_metrics
 from autoseg.utils.files import atomic_write
 
-PathLike = Union[str, Path]
-ImageSource = Union[np.ndarray, PathLike, Sequence[PathLike]]   # array or the file(s) of its channels
-LabelSource = Union[np.ndarray, PathLike]
+PathLike = str | Path
+ImageSource = np.ndarray | PathLike | Sequence[PathLike]   # array or the file(s) of its channels
+LabelSource = np.ndarray | PathLike
 
 FILL_OPACITY = 0.35
 # Label value v is drawn in LABEL_COLOURS[(v - 1) % len]: tab10's colours, which stay apart on grey images.

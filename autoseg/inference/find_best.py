@@ -86,7 +86,8 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
         (None, {"skipped": "the plan trains regions: no connected-component postprocessing is tried"})
     result = {"configurations": list(best), "folds": common, "cv_cases": len(cases),
               "cv_dice": table,
-              "inference_cost": {"+".join(c): round(v, 3) for c, v in costs.items()}, "chosen_dice": table["+".join(best)], "choice": reason, "postprocessing": rules,
+              "inference_cost": {"+".join(c): round(v, 3) for c, v in costs.items()},
+              "chosen_dice": table["+".join(best)], "choice": reason, "postprocessing": rules,
               "postprocessing_report": pp_report}
     write_json(work / "inference.json", result)
     log.info("find-best: %s (CV Dice %.4f over %d cases, folds %s); postprocessing %s", "+".join(best),

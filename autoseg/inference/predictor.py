@@ -69,7 +69,8 @@ def predict_preprocessed(models: list[LoadedModel], data: np.ndarray, config: Co
 
     def one(model: LoadedModel) -> np.ndarray:
         logits = sliding_window_logits(model.network, data, config.patch_size, model.spec.num_classes,
-                                       config.spatial_dims, settings.step, mirror_axes(config, settings.tta, settings.tta_axes),
+                                       config.spatial_dims, settings.step,
+                                       mirror_axes(config, settings.tta, settings.tta_axes),
                                        settings.batch_size, settings.device, settings.autocast(),
                                        channels_last=settings.device.type == "cpu",
                                        max_batch_voxels=settings.max_batch_voxels)

@@ -109,7 +109,8 @@ def _is_current(folder: Path, case: Case) -> bool:
     """Cached, and made from the raw files as they are now."""
     if not is_cached(folder, case.case_id):
         return False
-    return read_json(case_file(folder, case.case_id, ".json"), "case properties").get("source_files") == source_stamps(case)
+    properties = read_json(case_file(folder, case.case_id, ".json"), "case properties")
+    return properties.get("source_files") == source_stamps(case)
 
 
 def _prepare_folder(folder: Path, signature: dict[str, Any]) -> None:

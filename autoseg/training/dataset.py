@@ -68,8 +68,8 @@ def add_previous_stage(cases: list[TrainingCase], work: Path, plans, config) -> 
 
 def out_of_fold_predictions(work: Path, plans, config, case_ids: list[str]) -> dict[str, Path]:
     """case -> the validation prediction of config's previous stage by the fold whose validation set holds the
-    case (per splits.json). Predictions in a fold's validation folder of cases that fold trained on are never used; a case
-    no trained fold held out is an error naming the folds to train."""
+    case (per splits.json). Predictions in a fold's validation folder of cases that fold trained on are never
+    used; a case no trained fold held out is an error naming the folds to train."""
     previous = config.previous_stage
     splits = read_splits(work / "splits.json")
     found: dict[str, Path] = {}

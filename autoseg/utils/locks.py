@@ -8,6 +8,7 @@ writer prints.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -30,10 +31,8 @@ def _close_in_child() -> None:
     """A forked worker (augmentation, preprocessing pool) must not keep a lock alive after its parent is killed:
     the lock belongs to the parent alone."""
     for fd in list(_HELD):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
     _HELD.clear()
 
 
