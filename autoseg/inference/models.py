@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from autoseg.errors import AutosegError
 from autoseg.layout.work import CHECKPOINT_FINAL, model_dir, trained_folds
-from autoseg.schema.convert import from_dict
 from autoseg.schema.network import NetworkSpec
+from autoseg.schema.plans import Configuration
 
 if TYPE_CHECKING:  # torch is imported where a network is loaded: model_dir and trained_folds need no torch
     import torch
@@ -23,7 +23,7 @@ class LoadedModel:
 
 
 def load_model(work: str | Path, configuration: str, fold: int | str, device: "torch.device",
-               checkpoint: str = CHECKPOINT_FINAL) -> LoadedModel:
+               checkpoint: str = CHECKPOINT_FINAL, expected: Configuration | None = None) -> LoadedModel:
     path = model_dir(work, configuration, fold) / checkpoint
     if not path.is_file():
         available = trained_folds(work, configuration, checkpoint)
@@ -31,16 +31,19 @@ def load_model(work: str | Path, configuration: str, fold: int | str, device: "t
                            f"train it with 'autoseg train {work} -c {configuration} -f {fold}'"
                            + (f", or use the trained folds {available}" if available else ""))
     from autoseg.utils.torch_files import safe_torch_load
-    return network_from_state(safe_torch_load(path), str(fold), device, path)
+    return network_from_state(safe_torch_load(path), str(fold), device, path, expected)
 
 
-def network_from_state(state: dict, fold: str, device: "torch.device", path: str | Path) -> LoadedModel:
-    """The inference network of a checkpoint's state (a WORK's or an exported model's), ready to predict."""
+def network_from_state(state: dict, fold: str, device: "torch.device", path: str | Path,
+                       expected: Configuration | None = None) -> LoadedModel:
+    """The inference network of a checkpoint's state (a WORK's or an exported model's), ready to predict; its spec
+    and weights are checked first (checkpoint_checks.py), against the plan's configuration `expected` if given."""
     if not isinstance(state, dict) or "weights" not in state or "network_spec" not in state:
         raise AutosegError("not an autoseg checkpoint (no weights or network_spec)", path,
                            "use a checkpoint_*.pt written by 'autoseg train' or 'autoseg export'")
     from autoseg.networks import build_network, reparameterize
-    spec = from_dict(NetworkSpec, state["network_spec"], "checkpoint.network_spec", str(path))
+    from autoseg.inference.checkpoint_checks import checked_spec
+    spec = checked_spec(state, path, expected)   # before anything is allocated
     network = build_network(spec)
     network.load_state_dict(state["weights"])
     network.eval()

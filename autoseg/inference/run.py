@@ -24,6 +24,7 @@ from autoseg.inference.backends import check_backend
 from autoseg.inference.models import LoadedModel, load_model, model_dir, trained_folds
 from autoseg.inference.outputs import check_output_format, output_files, seg_writer, submit_label_writes
 from autoseg.inference.postprocessing import apply_postprocessing
+from autoseg.inference.plans_sanity import check_plans_for_prediction
 from autoseg.inference.precision import precision_of_models
 from autoseg.inference.predictor import InferenceSettings, mean_in_place, predict_case
 from autoseg.inference.window_splitter import check_step
@@ -96,6 +97,8 @@ def load_selected_models(work: Path, plans: Plans, selection: dict[str, Any], co
     shared by `autoseg predict` and autoseg.Predictor, so both segment with the same models. `loader` (work,
     configuration, fold, device, checkpoint) -> a fold's model: load_model, or the ONNX backend's."""
     # find-best's cross-validated folds, when it chose: not a later 'all' run or a fold it never scored.
+    # A plan from elsewhere is checked for sense (spacings, strides, patch, memory) before any network is built.
+    check_plans_for_prediction(plans, list(selection["configurations"]), work / "plans.json")
     chosen_folds = folds or (selection.get("folds") if not configurations else None)
     models = {name: _models(work, plans, name, chosen_folds, device, checkpoint, bool(folds), loader)
               for name in selection["configurations"]}
@@ -227,14 +230,16 @@ def _models(work: Path, plans: Plans, name: str, folds, device, checkpoint,
             explicit: bool = True, loader=load_model) -> list[LoadedModel]:
     """Folds the user named are loaded as named (a missing one is an error); folds find-best chose are kept
     where they have `checkpoint`."""
-    plans.configuration(name)
+    config = plans.configuration(name)
     trained = trained_folds(work, name, checkpoint)
     chosen = folds if folds and explicit else [f for f in trained if not folds or f in {str(x) for x in folds}]
     if not chosen:
         raise AutosegError(f"configuration '{name}' has no trained fold with {checkpoint}", work / "models" / name,
                            f"train it (autoseg train {work} -c {name} -f 0), or pass another --checkpoint "
                            "or configuration (-c)")
-    return [loader(work, name, f, device, checkpoint) for f in chosen]
+    # a checkpoint is checked against its configuration before its network is allocated (checkpoint_checks.py)
+    load = partial(load_model, expected=config) if loader is load_model else loader
+    return [load(work, name, f, device, checkpoint) for f in chosen]
 
 
 def segment_case(image: np.ndarray, geometry, plans: Plans, names: list[str], models, settings,

@@ -45,7 +45,8 @@ def schema_error(error: ValidationError, data: Any, what: str, path: str | Path 
     found = "" if first["type"] in ("missing", "model_type") and not where else f", found {_short(first)}"
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
     location = f"field '{where}'" if where else "the top level"
-    return AutosegError(f"{what}: {location}: {_message(first)}{found}{more}", path, fix)
+    named = "" if path is not None else f"{what}: "   # the path names the file already
+    return AutosegError(f"{named}{location}: {_message(first)}{found}{more}", path, fix)
 
 
 def field_path(loc: tuple, data: Any) -> str:
@@ -53,7 +54,9 @@ def field_path(loc: tuple, data: Any) -> str:
     (the name of a union member pydantic tried) are left out, found by walking the data along the location."""
     text, node = "", data
     for part in loc:
-        if isinstance(part, int) and isinstance(node, list) and -len(node) <= part < len(node):
+        if part == "[key]":
+            text += " (the name itself)"
+        elif isinstance(part, int) and isinstance(node, list) and -len(node) <= part < len(node):
             text, node = f"{text}[{part}]", node[part]
         elif isinstance(node, dict) and str(part) in node:
             text, node = f"{text}.{part}" if text else str(part), node[str(part)]
@@ -69,6 +72,7 @@ def _message(problem: dict[str, Any]) -> str:
         return "is missing"
     if problem["type"] == "extra_forbidden":
         return "is not a known field (misspelt, or written by a newer autoseg)"
+    message = message.removeprefix("Value error, ")
     return message[0].lower() + message[1:]
 
 
