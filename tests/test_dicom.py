@@ -215,3 +215,20 @@ def test_segments_named_and_coded_from_the_model_card(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "highdicom", None)   # as if the dicom extra were missing
     with pytest.raises(AutosegError, match=r'writing DICOM-SEG needs highdicom.*pip install "autoseg\[dicom\]"'):
         require_highdicom()
+
+
+def test_oblique_series_reads_with_its_own_geometry(tmp_path):
+    """Slices sorted along the normal whatever their file names: an oblique sagittal-like stack reads back with
+    the grid it was written from (ITK's geometry)."""
+    image = _volume(3)
+    angle = np.radians(20)
+    rotation = np.array([[0, np.sin(angle), np.cos(angle)], [0, np.cos(angle), -np.sin(angle)], [-1, 0, 0]])
+    image.SetDirection(tuple(rotation.ravel()))
+    write_series(image, tmp_path / "s", names="{:d}")
+    for index in range(6):   # file names in the reverse of the slice order: the order must come from positions
+        (tmp_path / "s" / str(index)).rename(tmp_path / "s" / f"x{5 - index}")
+    array, geometry = read_input_case(dicom_cases(tmp_path, ["MR"])[0], None)
+    assert np.array_equal(array[0], sitk.GetArrayFromImage(image))
+    assert np.allclose(geometry.direction_itk, image.GetDirection(), atol=1e-5)
+    assert np.allclose(geometry.origin_itk, image.GetOrigin(), atol=1e-4)
+    assert np.allclose(geometry.spacing_itk, image.GetSpacing(), atol=1e-5)
