@@ -51,7 +51,7 @@ def test_training_of_two_folds_is_two_runs_with_params_epochs_and_artifacts(plan
     dataset = json.loads((work / "plans.json").read_text())["dataset_name"]
     runs = {r.info.run_name: r for r in _runs(client, dataset)}
     assert set(runs) == {"3d_fullres fold 0", "3d_fullres fold 1"}
-    for fold, run in enumerate(runs.values()):
+    for run in runs.values():
         assert run.info.status == "FINISHED" and PARENT not in run.data.tags
         params = run.data.params
         plans = json.loads((work / "plans.json").read_text())["configurations"]["3d_fullres"]
@@ -108,3 +108,36 @@ def test_a_store_that_fails_mid_training_warns_once_and_the_training_finishes(pl
     assert summary["epochs"] == 2
     warnings = [r for r in caplog.records if "MLflow tracking stopped" in r.getMessage()]
     assert len(warnings) == 1
+
+
+@pytest.mark.slow
+def test_schedule_is_a_parent_run_with_its_trainings_nested(planned_3d, tmp_path):
+    from autoseg.scheduling import schedule
+    from autoseg.tracking.store import open_tracking
+    work = _work(planned_3d, tmp_path / "W")
+    plans = json.loads((work / "plans.json").read_text())
+    for cfg in plans["configurations"].values():
+        cfg["training"].update(epochs=4, precision="fp32")   # one planned training: 4 epochs
+    (work / "plans.json").write_text(json.dumps(plans))
+    tracking = open_tracking(None, work, "schedules")
+    # 8 epochs, half to explore: 2d and 3d_fullres train 2 epochs each, the winner's fold 0 then 4 more
+    state = schedule(work, total_epochs=8, explore_fraction=0.5, configurations=["2d", "3d_fullres"], workers=0,
+                     progress=False, tracking=tracking)
+    client = _client(work)
+    runs = _runs(client, "schedules")
+    parents = [r for r in runs if PARENT not in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.run_name == "schedule 8 epochs"
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and parent.info.run_id == state["mlflow"]["run_id"]
+    assert parent.data.tags["winner"] == state["winner"] and "chosen_dice" in parent.data.metrics
+    assert parent.data.params["candidates"] == json.dumps(["2d", "3d_fullres"])
+    children = {r.info.run_name: r for r in runs if r.data.tags.get(PARENT) == parent.info.run_id}
+    winner = state["winner"]
+    assert set(children) == {"rung0:2d", "rung0:3d_fullres", f"final:{winner}:fold0"}
+    for name, epochs in (("rung0:2d", [0, 1]), ("rung0:3d_fullres", [0, 1]), (f"final:{winner}:fold0", [2, 3, 4, 5])):
+        run = children[name]
+        assert run.info.status == "FINISHED" and run.data.params["schedule.step"] == name
+        assert _steps(client, run.info.run_id, "pseudo_dice") == epochs, name   # each logs the epochs it trained
+        assert "curves.png" in _artifacts(client, run.info.run_id)
+    assert children[f"final:{winner}:fold0"].data.params["job.extend"] == "True"
+    assert "validation_dice" in children[f"final:{winner}:fold0"].data.metrics

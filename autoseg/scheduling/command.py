@@ -18,9 +18,11 @@ def run_schedule_command(a) -> int:
                            "--time-budget T instead")
     from autoseg.execution.options import executor_from_arguments
     from autoseg.scheduling import schedule
+    from autoseg.tracking.options import context_from_arguments, work_experiment
+    tracking = context_from_arguments(a, a.work, lambda: work_experiment(a.work))
     with executor_from_arguments(a) as executor:
         state = schedule(a.work, a.total_budget, resume=a.resume, device=a.device, workers=a.workers,
-                         executor=executor)
+                         executor=executor, tracking=tracking)
     if not state or "winner" not in state:
         return 0   # a torchrun rank other than 0: rank 0 prints the outcome
     chosen = state.get("find_best") or {}

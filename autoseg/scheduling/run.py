@@ -30,6 +30,7 @@ from autoseg.scheduling.steps import history, own_time
 from autoseg.scheduling.units import EPOCHS, SECONDS, Units, parse_total
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.schema.splits_file import read_splits
+from autoseg.tracking.schedule import schedule_run
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
 
 log = get_logger("schedule")
@@ -41,12 +42,13 @@ ETA = 2
 def schedule(work: str | Path, total_budget: str | float | None = None, *, total_epochs: int | None = None,
              resume: bool = False, configurations: list[str] | None = None, device: str = "auto",
              workers: str | int | None = None, progress: bool = True,
-             explore_fraction: float = EXPLORE_FRACTION, executor=None) -> dict[str, Any]:
+             explore_fraction: float = EXPLORE_FRACTION, executor=None, tracking=None) -> dict[str, Any]:
     """Run (or with resume=True continue) a schedule in WORK; returns the schedule (also WORK/schedule.json).
 
     `executor` (autoseg.execution): where the trainings run; default this process, one after the other. On Ray
     the trainings a decision does not separate (a rung's candidates, the cascades' entry folds, the final folds)
-    run side by side; the decisions stay here."""
+    run side by side; the decisions stay here. `tracking` (autoseg.tracking.TrackingContext): the schedule is an
+    MLflow run and each of its trainings a run nested in it."""
     work = Path(work)
     plans = load_plans(work)
     splits = read_splits(work / "splits.json")
@@ -61,7 +63,8 @@ def schedule(work: str | Path, total_budget: str | float | None = None, *, total
     handler = log_to_file(work / "schedule.log")
     try:
         file.save()
-        return _Run(work, plans, splits, file, device, workers, progress, executor).run()
+        with schedule_run(tracking, file.state, file.save) as nested:
+            return _Run(work, plans, splits, file, device, workers, progress, executor, nested).run()
     finally:
         remove_handler(handler)
 
@@ -108,8 +111,9 @@ def _check_same_total(state, total_budget, total_epochs) -> None:
 
 class _Run:
     def __init__(self, work: Path, plans: Plans, splits, file: ScheduleFile, device, workers, progress,
-                 executor=None):
+                 executor=None, tracking=None):
         from autoseg.execution.local import LocalExecutor
+        self.tracking = tracking   # where the trainings log their MLflow runs (None: not tracked)
         self.work, self.plans, self.splits, self.file = work, plans, splits, file
         self.executor = executor or LocalExecutor()
         self.state = file.state
@@ -135,7 +139,8 @@ class _Run:
         """Run steps the schedule's decisions do not separate, side by side where the executor can (a step
         already done in schedule.json is not run again); {step id: succeeded}."""
         return run_steps(self.executor, self.work, self.file, self.units, specs,
-                         {"device": self.device, "workers": self.workers, "progress": self.progress})
+                         {"device": self.device, "workers": self.workers, "progress": self.progress,
+                          "tracking": self.tracking.to_dict() if self.tracking else None})
 
     def _enter_cascades(self, candidates: list[cand.Candidate]) -> list[str]:
         """Train every cascade's earlier stages (validated: the cascade learns from their predictions)."""

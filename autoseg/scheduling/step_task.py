@@ -26,7 +26,7 @@ def run_step(payload: dict[str, Any], attempts: list[dict[str, Any]]) -> dict[st
     if lost:
         _note_retry(work, step, units, lost, attempts[-1])
     execute(work, step, units, payload["device"], payload["workers"], payload["progress"],
-            payload.get("save") or (lambda: None))
+            payload.get("save") or (lambda: None), tracking=payload.get("tracking"))
     return step
 
 

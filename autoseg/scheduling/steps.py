@@ -51,9 +51,12 @@ def train_call(work: Path, step: dict[str, Any], units: Units) -> dict[str, Any]
 
 
 def execute(work: Path, step: dict[str, Any], units: Units, device: str, workers, progress: bool,
-            save) -> None:
+            save, tracking=None) -> None:
     """Run the step (train/resume/extend, then validation when asked); records times and outcome in `step`
-    and calls `save()` before and after, so schedule.json always says what is running."""
+    and calls `save()` before and after, so schedule.json always says what is running. `tracking`: the
+    TrackingContext (or its dict) the step's training logs an MLflow run into."""
+    from autoseg.tracking.training import tracked_training
+    from autoseg.training.job import TrainingJob
     from autoseg.training.loop import train
     name, fold = step["configuration"], step["fold"]
     started = time.monotonic()
@@ -65,8 +68,12 @@ def execute(work: Path, step: dict[str, Any], units: Units, device: str, workers
     if call is not None:
         log.info("schedule: %s %s fold %s (%s): %s", "resuming" if call.get("resume") else
                  "extending" if call.get("extend") else "training", name, fold, step["why"], call)
-        train(work, name, fold, device=device, workers=workers, validate=step["validate"], progress=progress,
-              **call)
+        job = TrainingJob(str(work), name, str(fold), device=device, workers=workers, validate=step["validate"],
+                          progress=progress, **call)
+        with tracked_training(tracking, job, run_name=step["id"], params={"schedule.step": step["id"],
+                                                                          "schedule.why": step["why"]}) as on_epoch:
+            train(work, name, fold, device=device, workers=workers, validate=step["validate"], progress=progress,
+                  on_epoch=on_epoch, **call)
     if step["validate"] and not validation_current(work, name, fold):
         validate_fold(work, name, fold, device, progress)
     step["own_after"] = own_time(work, name, fold, units)

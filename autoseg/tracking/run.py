@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +79,10 @@ class TrackedRun:
         if not self.failed:
             self._safely("end the run", self.client.set_terminated, self.run_id, status, end_ms)
             return
-        try:   # a run that stopped logging is still closed if the store answers, so it does not show as running
+        # A run that stopped logging is still closed if the store answers, so it does not show as running; the
+        # store already failed and was warned about once.
+        with suppress(Exception):
             self.client.set_terminated(self.run_id, "FAILED" if status == "FINISHED" else status, end_ms)
-        except Exception:  # noqa: BLE001, S110 -- the store already failed and was warned about once
-            pass
 
     def _batch(self, **items) -> None:
         self.client.log_batch(self.run_id, **items)
