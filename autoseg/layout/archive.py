@@ -48,7 +48,7 @@ def check_zip(path: str | Path, limits: Limits = Limits()) -> list[zipfile.ZipIn
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as error:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError, OSError, EOFError) as error:
         raise AutosegError(f"the zip's directory is damaged ({error})", path, fix) from None
     if len(members) > limits.files:
         raise AutosegError(f"the zip holds {len(members)} entries, more than the {limits.files} allowed", path, fix)
@@ -56,11 +56,11 @@ def check_zip(path: str | Path, limits: Limits = Limits()) -> list[zipfile.ZipIn
     for member in members:
         problem = _member_problem(member, limits)
         if problem:
-            raise AutosegError(f"unsafe or unexpected zip entry '{member.filename}': {problem}", path, fix)
+            raise AutosegError(f"unsafe or unexpected zip entry {member.filename!r}: {problem}", path, fix)
         if member.is_dir():
             continue
         if member.filename in seen:
-            raise AutosegError(f"the zip holds '{member.filename}' twice", path, fix)
+            raise AutosegError(f"the zip holds {member.filename!r} twice", path, fix)
         seen.add(member.filename)
         total += member.file_size
         files.append(member)
@@ -86,6 +86,8 @@ def _declared_entries(path: Path) -> int | None:
 
 def _member_problem(member: zipfile.ZipInfo, limits: Limits) -> str | None:
     name = member.filename
+    if not name:
+        return "empty name"
     if "\\" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         return "absolute or Windows path"
     parts = PurePosixPath(name).parts

@@ -35,30 +35,34 @@ def member_chunks(path: str | Path, member: zipfile.ZipInfo, limit: int | None =
         for chunk in _decompressed(_raw(file, start, member.compress_size, path, member), member, path):
             produced += len(chunk)
             if produced > limit:
-                raise AutosegError(f"'{member.filename}' unpacks to more than its declared {member.file_size} bytes "
+                raise AutosegError(f"{member.filename!r} unpacks to more than its declared {member.file_size} bytes "
                                    f"(stopped at {limit})", path, _FIX)
             crc = zlib.crc32(chunk, crc)
             yield chunk
     if produced != member.file_size:
-        raise AutosegError(f"'{member.filename}' unpacks to {produced} bytes, its header declares "
+        raise AutosegError(f"{member.filename!r} unpacks to {produced} bytes, its header declares "
                            f"{member.file_size}", path, _FIX)
     if crc != member.CRC:
-        raise AutosegError(f"'{member.filename}' fails its CRC-32 check (corrupted)", path, _FIX)
+        raise AutosegError(f"{member.filename!r} fails its CRC-32 check (corrupted)", path, _FIX)
 
 
 def _data_start(file: BinaryIO, member: zipfile.ZipInfo, path: Path) -> int:
     """Offset of the member's data, after checking its local header against the central directory."""
+    if not 0 <= member.header_offset < path.stat().st_size:
+        raise AutosegError(f"{member.filename!r} starts at offset {member.header_offset}, outside the file", path,
+                           _FIX)
     file.seek(member.header_offset)
     header = file.read(_LOCAL.size)
     if len(header) != _LOCAL.size or header[:4] != b"PK\x03\x04":
-        raise AutosegError(f"'{member.filename}' has no valid local header", path, _FIX)
+        raise AutosegError(f"{member.filename!r} has no valid local header", path, _FIX)
     fields = _LOCAL.unpack(header)
     name_length, extra_length = fields[9], fields[10]
     local_name = file.read(name_length)
     encoding = "utf-8" if fields[2] & 0x800 else "cp437"
-    if local_name.decode(encoding, errors="replace") != member.orig_filename:
-        raise AutosegError(f"the local header names '{local_name.decode(encoding, errors='replace')}' but the "
-                           f"directory names '{member.filename}'", path, _FIX)
+    shown = local_name.decode(encoding, errors="replace")
+    if shown != member.orig_filename:
+        raise AutosegError(f"the local header names {shown[:100]!r} but the directory names "
+                           f"{member.filename[:100]!r}", path, _FIX)
     return member.header_offset + _LOCAL.size + name_length + extra_length
 
 
@@ -68,7 +72,7 @@ def _raw(file: BinaryIO, start: int, size: int, path: Path, member: zipfile.ZipI
     while left > 0:
         block = file.read(min(CHUNK, left))
         if not block:
-            raise AutosegError(f"'{member.filename}' is cut short (the file ends inside it)", path, _FIX)
+            raise AutosegError(f"{member.filename!r} is cut short (the file ends inside it)", path, _FIX)
         left -= len(block)
         yield block
 
@@ -86,10 +90,10 @@ def _decompressed(raw: Iterator[bytes], member: zipfile.ZipInfo, path: Path) -> 
         elif method == zipfile.ZIP_LZMA:
             yield from _bounded(raw, _LzmaMember())
         else:
-            raise AutosegError(f"'{member.filename}' uses compression method {method}, which autoseg does not "
+            raise AutosegError(f"{member.filename!r} uses compression method {method}, which autoseg does not "
                                "read", path, "write the zip with 'autoseg export'")
     except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as error:
-        raise AutosegError(f"'{member.filename}' holds damaged compressed data ({error})", path, _FIX) from None
+        raise AutosegError(f"{member.filename!r} holds damaged compressed data ({error})", path, _FIX) from None
 
 
 def _bounded(raw: Iterator[bytes], decoder) -> Iterator[bytes]:
