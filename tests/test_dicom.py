@@ -155,6 +155,16 @@ def _check_seg(path: Path, source, labels: np.ndarray) -> None:
     assert np.array_equal(back, labels)
 
 
+def test_predict_refuses_a_broken_series_before_predicting(trained, tmp_path, capsys):
+    work, image, _, _, _ = trained
+    uid = write_series(image, tmp_path / "export" / "gappy", skip=(2,))
+    write_series(image, tmp_path / "export" / "fine")
+    assert main(["predict", str(work), "-i", str(tmp_path / "export"), "-o", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and uid in error and "missing slice" in error and "Fix:" in error
+    assert not (tmp_path / "out").exists()
+
+
 def test_dicom_seg_needs_dicom_input(trained, tmp_path):
     work, _, nifti, _, _ = trained
     with pytest.raises(AutosegError, match="--output-format dicom-seg needs DICOM input"):

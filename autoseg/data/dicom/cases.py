@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from autoseg.data.dataset import Case, DatasetInfo, list_input_cases, read_case
+from autoseg.data.dicom.checks import check_series
 from autoseg.data.dicom.reading import read_channels
 from autoseg.data.dicom.series import DicomSeries, holds_dicom, image_series
 from autoseg.data.geometry import Geometry
@@ -59,6 +60,9 @@ def input_cases(source: str | Path | Sequence[str | Path], info: DatasetInfo) ->
     cases: list[Case] = list_input_cases(others, info) if others else []
     for folder in dicom:
         cases += dicom_cases(folder, info.channel_names)
+    for case in cases:
+        for series in getattr(case, "channels", []):
+            check_series(series)  # a broken series is refused before any model loads, not after hours of others
     _refuse_duplicate_ids(cases)
     return sorted(cases, key=lambda c: c.case_id)
 
