@@ -15,6 +15,7 @@ Functions are imported on first use, so `import autoseg` stays light.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -39,7 +40,7 @@ _API = {
 __all__ = sorted(_API)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _API:
         module, attribute = _API[name]
         return getattr(importlib.import_module(module), attribute)

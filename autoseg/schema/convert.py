@@ -19,7 +19,7 @@ def from_dict(cls: type[T], data: Any, where: str, source: str | None = None) ->
         raise AutosegError(f"'{where}' must be a JSON object, got {type(data).__name__}", source,
                            "compare it with the schema in the README (section 'Artifacts')")
     hints = typing.get_type_hints(cls)
-    names = {f.name: f for f in dataclasses.fields(cls)}
+    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # cls is a dataclass
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise AutosegError(f"unknown field(s) {unknown} in '{where}'", source,
@@ -37,7 +37,7 @@ def from_dict(cls: type[T], data: Any, where: str, source: str | None = None) ->
 def _convert(tp: Any, value: Any, where: str, source: str | None) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where, source)
     if origin is typing.Union or str(origin) == "types.UnionType":
         if value is None and type(None) in args:
@@ -46,11 +46,11 @@ def _convert(tp: Any, value: Any, where: str, source: str | None) -> Any:
         if len(inner) == 1:
             return _convert(inner[0], value, where, source)
         return value
-    if origin is dict and args and dataclasses.is_dataclass(args[1]):
+    if origin is dict and args and isinstance(args[1], type) and dataclasses.is_dataclass(args[1]):
         if not isinstance(value, dict):
             raise AutosegError(f"'{where}' must be a JSON object", source, "see the README's schema")
         return {k: from_dict(args[1], v, f"{where}.{k}", source) for k, v in value.items()}
-    if origin is list and args and dataclasses.is_dataclass(args[0]):
+    if origin is list and args and isinstance(args[0], type) and dataclasses.is_dataclass(args[0]):
         if not isinstance(value, list):
             raise AutosegError(f"'{where}' must be a JSON list", source, "see the README's schema")
         return [from_dict(args[0], v, f"{where}[{i}]", source) for i, v in enumerate(value)]

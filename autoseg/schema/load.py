@@ -4,7 +4,7 @@ patch_size[1]) and the fix."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Mapping, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,18 +30,21 @@ def load_validated_data(path: str | Path, model: type[BaseModel], what: str, fix
 
 
 def validate_data(data: Any, model: type[M], what: str, path: str | Path | None = None,
-                  fix: str | None = None) -> M:
+                  fix: str | None = None, within: str = "") -> M:
+    """`data` validated as `model`; `within`: where `data` sits in its file (e.g. "network_spec"), for the error."""
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise schema_error(error, data, what, path, fix or getattr(model, "FIX", None) or DEFAULT_FIX) from None
+        fix = fix or getattr(model, "FIX", None) or DEFAULT_FIX
+        raise schema_error(error, data, what, path, fix, within) from None
 
 
-def schema_error(error: ValidationError, data: Any, what: str, path: str | Path | None, fix: str) -> AutosegError:
+def schema_error(error: ValidationError, data: Any, what: str, path: str | Path | None, fix: str,
+                 within: str = "") -> AutosegError:
     """One line for the first problem pydantic found (and how many more there are)."""
     problems = error.errors(include_url=False)
     first = problems[0]
-    where = field_path(first["loc"], data)
+    where = ".".join(part for part in (within, field_path(first["loc"], data)) if part)
     found = "" if first["type"] in ("missing", "model_type") and not where else f", found {_short(first)}"
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
     location = f"field '{where}'" if where else "the top level"
@@ -66,7 +69,7 @@ def field_path(loc: tuple, data: Any) -> str:
     return text
 
 
-def _message(problem: dict[str, Any]) -> str:
+def _message(problem: Mapping[str, Any]) -> str:
     message = problem["msg"]
     if problem["type"] == "missing":
         return "is missing"
@@ -76,6 +79,6 @@ def _message(problem: dict[str, Any]) -> str:
     return message[0].lower() + message[1:]
 
 
-def _short(problem: dict[str, Any]) -> str:
+def _short(problem: Mapping[str, Any]) -> str:
     text = repr(problem.get("input"))
     return text if len(text) <= 60 else text[:57] + "..."

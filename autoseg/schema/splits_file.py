@@ -2,6 +2,7 @@
 folds, each {"train": [case ids], "val": [case ids]}. Case ids name cache files, so they are plain names."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
@@ -23,7 +24,7 @@ class SplitsFile(RootModel[Annotated[list[Fold], Field(min_length=1, max_length=
                           "fold (or re-run 'autoseg plan')")
 
 
-def read_splits(path) -> list[dict]:
+def read_splits(path: str | Path) -> list[dict]:
     """The folds of a splits.json, validated (plain dicts and lists, as every reader of it expects)."""
     from autoseg.schema.load import load_validated_data
     return load_validated_data(path, SplitsFile, "splits.json")
