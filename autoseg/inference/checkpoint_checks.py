@@ -22,7 +22,7 @@ FIX = "export or copy the model again; this checkpoint does not belong to its pl
 def checked_spec(state: dict[str, Any], path: str | Path, expected: Configuration | None = None) -> NetworkSpec:
     """The checkpoint's NetworkSpec once its schema, structure, agreement with the plan's configuration
     (`expected`), memory need and weight shapes are checked."""
-    validate_data(state["network_spec"], NetworkSpecFile, "checkpoint network_spec", path)
+    validate_data(state["network_spec"], NetworkSpecFile, "checkpoint", path, FIX, within="network_spec")
     spec = from_dict(NetworkSpec, state["network_spec"], "checkpoint.network_spec", str(path))
     check_spec_structure(spec, "the checkpoint's network_spec", path)
     if expected is not None:
