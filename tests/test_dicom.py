@@ -242,3 +242,19 @@ def test_oblique_series_reads_with_its_own_geometry(tmp_path):
     assert np.allclose(geometry.direction_itk, image.GetDirection(), atol=1e-5)
     assert np.allclose(geometry.origin_itk, image.GetOrigin(), atol=1e-4)
     assert np.allclose(geometry.spacing_itk, image.GetSpacing(), atol=1e-5)
+
+
+def test_region_segments_overlap_in_the_seg(tmp_path):
+    """Regions (a tumour core inside the whole tumour) are overlapping segments, each the union of its values."""
+    write_series(_volume(4), tmp_path / "s")
+    series = find_series(tmp_path)[0]
+    labels = np.zeros((6, 16, 16), np.uint8)
+    labels[1:5, 2:12, 2:12] = 1
+    labels[2:4, 4:8, 4:8] = 2
+    whole = SegmentSpec("whole", (1, 2), GENERIC_CODE, GENERIC_CODE)
+    core = SegmentSpec("core", (2,), GENERIC_CODE, GENERIC_CODE)
+    DicomSegWriter([whole, core], "regions").write(labels, series, tmp_path / "seg.dcm")
+    seg = highdicom.seg.segread(str(tmp_path / "seg.dcm"))
+    masks = seg.get_pixels_by_source_instance([s.sop_instance_uid for s in sorted_slices(series)],
+                                              assert_missing_frames_are_empty=True)
+    assert np.array_equal(masks[..., 0], labels > 0) and np.array_equal(masks[..., 1], labels == 2)

@@ -76,7 +76,7 @@ class DicomSegWriter:
             raise ValueError(f"label map {labels.shape} does not fit the series' "
                              f"{(len(ordered), ordered[0].rows, ordered[0].columns)}")
         sources = [read_header(s.path) for s in ordered]
-        masks = np.moveaxis(region_masks(labels, [s.values for s in self.segments]), 0, -1).astype(np.uint8)
+        masks = self._pixel_array(labels)
         from autoseg import __version__
         seg = hd.seg.Segmentation(
             source_images=sources, pixel_array=masks, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -87,6 +87,19 @@ class DicomSegWriter:
             content_label="AUTOSEG", content_description=f"autoseg segmentation ({self.model_name})"[:64],
             omit_empty_frames=bool(masks.any()))  # an empty prediction keeps its frames (a SEG needs one)
         return atomic_write(path, lambda tmp: seg.save_as(tmp, enforce_file_format=True), suffix=SEG_ENDING)
+
+    def _pixel_array(self, labels: np.ndarray) -> np.ndarray:
+        """Segments that are single label values cannot overlap: highdicom takes them as one map of segment numbers
+        (one volume, not one per class: a 100-class CT would otherwise need 100 volumes of memory); regions
+        overlap, so they go as a stack of masks (Z, Y, X, segments)."""
+        values = [spec.values[0] for spec in self.segments if len(spec.values) == 1]
+        if len(values) < len(self.segments) or len(set(values)) < len(values) or labels.min(initial=0) < 0:
+            return np.moveaxis(region_masks(labels, [s.values for s in self.segments]), 0, -1).astype(np.uint8)
+        lookup = np.zeros(max(int(labels.max(initial=0)), *values) + 1,
+                          dtype=np.uint8 if len(values) < 256 else np.uint16)
+        for number, value in enumerate(values, start=1):
+            lookup[value] = number
+        return lookup[labels]
 
     def _descriptions(self, hd, version: str) -> list[Any]:
         from pydicom.sr.codedict import codes
