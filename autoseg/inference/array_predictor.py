@@ -21,6 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from autoseg.data.dicom.cases import series_folder_arrays
+from autoseg.data.finite import refuse_non_finite
 from autoseg.data.geometry import Geometry, default_geometry
 from autoseg.data.image_io import _channels_of, label_dtype
 from autoseg.errors import AutosegError
@@ -110,6 +111,7 @@ class Predictor:
         if array.shape[0] != channels:
             raise AutosegError(f"the image has {array.shape[0]} channel(s) but the model expects {channels} "
                                f"{self.plans.channel_names}", fix="pass every channel, in the model's order")
+        refuse_non_finite(array)  # refused, not replaced: autoseg/data/finite.py says why
         return array, geometry, as_sitk
 
 
