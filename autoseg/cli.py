@@ -342,15 +342,20 @@ def _search_args(p):
                    help="do not start a new study with one trial per architecture at the plan's other values")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--workers", help="background augmentation processes per trial (default: auto)")
+    from autoseg.tracking.options import add_arguments as add_mlflow_arguments
+    add_mlflow_arguments(p, parent=False)
 
 
 def _search(a):
     from autoseg.search.run import search
+    from autoseg.tracking.options import context_from_arguments, work_experiment
+    tracking = context_from_arguments(a, a.work, lambda: work_experiment(a.work, a.study or
+                                                                         f"{a.configuration}_search"))
     result = search(a.work, a.configuration, trials=a.trials, time_budget=a.time_budget, storage=a.storage,
                     study=a.study, space=a.space, pruner=a.pruner, fold=a.fold, trial_budget=a.trial_budget,
                     trial_epochs=a.trial_epochs, seed=a.seed, export="" if a.no_export else a.export,
                     overwrite=a.overwrite, baseline=not a.no_baseline, architecture_sweep=not a.no_architecture_sweep,
-                    device=a.device, workers=a.workers)
+                    device=a.device, workers=a.workers, tracking=tracking)
     states = ", ".join(f"{n} {s.lower()}" for s, n in result["states"].items())
     print(f"study {result['study']}: {result['trials']} trials ({states}); report {result['report']}")
     if result["best"]:

@@ -141,3 +141,30 @@ def test_schedule_is_a_parent_run_with_its_trainings_nested(planned_3d, tmp_path
         assert "curves.png" in _artifacts(client, run.info.run_id)
     assert children[f"final:{winner}:fold0"].data.params["job.extend"] == "True"
     assert "validation_dice" in children[f"final:{winner}:fold0"].data.metrics
+
+
+@pytest.mark.slow
+def test_search_trials_are_runs_of_one_experiment_with_their_values(planned_3d, tmp_path):
+    from autoseg.search.run import search
+    from autoseg.tracking.store import open_tracking
+    from tests.test_search import TINY_SPACE
+    work = _work(planned_3d, tmp_path / "W")
+    tracking = open_tracking(None, work, "Synthetic tiny")
+    # trial 0: the plan's values, trained 2 epochs; trial 1: 128 base features, over the budget and not trained
+    search(work, "3d_fullres", trials=2, trial_epochs=2, study="tiny", seed=0, workers=0, progress=False,
+           space={**TINY_SPACE, "base_features": {"choices": [8, 128]}}, export="",
+           enqueue=[{"base_features": 128}], tracking=tracking)
+    client = _client(work)
+    runs = {r.info.run_name: r for r in _runs(client, "Synthetic tiny")}
+    assert set(runs) == {"trial 0", "trial 1"}
+    trained, skipped = runs["trial 0"], runs["trial 1"]
+    assert trained.data.tags["trial_state"] == "COMPLETE" and trained.info.status == "FINISHED"
+    assert trained.data.params["trial.base_features"] == "8"
+    assert trained.data.params["network.architecture"] == "unet"
+    assert 0 <= trained.data.metrics["value"] <= 1
+    assert trained.data.metrics["value"] == pytest.approx(trained.data.metrics["validation_dice"])
+    assert _steps(client, trained.info.run_id, "train_loss") == [0, 1]
+    assert {"curves.png", "training_summary.json", "train.log"} <= _artifacts(client, trained.info.run_id)
+    assert skipped.data.tags["trial_state"] == "PRUNED" and "not_trained" in skipped.data.tags
+    assert skipped.data.params["trial.base_features"] == "128" and "value" not in skipped.data.metrics
+    assert all(PARENT not in r.data.tags for r in runs.values())

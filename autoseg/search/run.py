@@ -21,11 +21,12 @@ from autoseg.preprocessing.cache import cache_dir
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.schema.splits_file import read_splits
 from autoseg.search.export import export_best
-from autoseg.search.objective import Objective, TrialSettings
+from autoseg.search.objective import Objective, TrialSettings, trial_name
 from autoseg.search.pruning import PRUNERS, budget_steps, make_pruner
 from autoseg.search.report import write_report
 from autoseg.search.space import Choice, SearchSpace, plan_values
 from autoseg.search.storage import check_study_name, default_storage_url, open_storage, safe_url, study_dir
+from autoseg.tracking.trials import log_trial
 from autoseg.utils.durations import format_duration, parse_duration
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
 
@@ -44,7 +45,7 @@ def search(work: str | Path, configuration: str, trials: int | None = None,
            trial_budget: str | float | None = None, trial_epochs: int | None = None, seed: int | None = None,
            export: str | None = None, overwrite: bool = False, baseline: bool = True,
            architecture_sweep: bool = True, enqueue: list[dict[str, Any]] | None = None, device: str = "auto",
-           workers: str | int | None = None, progress: bool = True) -> dict[str, Any]:
+           workers: str | int | None = None, progress: bool = True, tracking=None) -> dict[str, Any]:
     """Run this worker's share of the study and export its best trial; returns a summary of the study.
 
     trials: trials this worker runs (Optuna's n_trials; N workers with --trials 3 run 3N); 0 only reports and
@@ -56,6 +57,7 @@ def search(work: str | Path, configuration: str, trials: int | None = None,
     `<configuration>_search`, "" for none); overwrite: replace an export that already has trained models.
     baseline: a new study's first trial is the plan's own configuration. enqueue: parameter sets to try first.
     architecture_sweep: after those, one trial per other architecture of the space at the plan's other values.
+    tracking: a TrackingContext (autoseg.tracking): each trial this worker runs becomes an MLflow run.
     """
     work = Path(work)
     plans = load_plans(work)
@@ -87,8 +89,10 @@ def search(work: str | Path, configuration: str, trials: int | None = None,
                                  progress=progress, archive=out / "trials")
         log.info("search %s on %s: %s per trial, pruner %s, storage %s", study_name, configuration,
                  format_duration(seconds) if seconds else f"{epochs} epochs", pruner, safe_url(url))
+        on_trial = None if tracking is None else lambda t: log_trial(
+            tracking, t, plans, work, out / "trials" / trial_name(study_name, t.number) / f"fold_{fold}")
         if trials != 0:
-            _optimize(optuna_study, Objective(settings), trials, total_seconds, seconds, out, url)
+            _optimize(optuna_study, Objective(settings), trials, total_seconds, seconds, out, url, on_trial)
         report = write_report(optuna_study, out, safe_url(url))
         exported = None
         export_name = f"{configuration}_search" if export is None else export
@@ -181,12 +185,15 @@ def _architecture_points(space: SearchSpace, point: dict[str, Any]) -> list[dict
 
 
 def _optimize(study: optuna.Study, objective: Objective, trials: int | None, total_seconds: float | None,
-              trial_seconds: float | None, out: Path, url: str) -> None:
+              trial_seconds: float | None, out: Path, url: str, on_trial=None) -> None:
+    """`on_trial(frozen_trial)` is called as each trial ends (MLflow tracking)."""
     started = time.monotonic()
     states: list[optuna.trial.TrialState] = []
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         states.append(trial.state)
+        if on_trial is not None:
+            on_trial(trial)
         try:
             write_report(study, out, safe_url(url))
         except Exception as error:  # a report problem must not end a long search; the final report retries
