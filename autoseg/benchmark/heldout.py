@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from autoseg.data.dataset import DatasetInfo
+from autoseg.layout.work import SPLITS
 from autoseg.schema.splits_file import read_splits
 
 
@@ -41,7 +42,7 @@ def heldout_set(info: DatasetInfo, work: Path, folds: Sequence[int]) -> HeldOutS
     if info.test and all(case.label_file is not None for case in info.test):
         return HeldOutSet("test", f"the dataset's {len(info.test)} test cases (imagesTs, references in labelsTs)",
                           [c.case_id for c in info.test], info.root / "labelsTs", {"": info.root / "imagesTs"})
-    splits = read_splits(work / "splits.json")
+    splits = read_splits(work / SPLITS)
     cases = {c.case_id: c for c in info.training}
     root = work / "heldout"
     images_dirs, case_ids = {}, []

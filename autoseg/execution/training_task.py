@@ -14,6 +14,7 @@ from autoseg.execution.executor import Executor, Task
 from autoseg.execution.records import lost_attempts, stamp_summary
 from autoseg.execution.storage_check import check_shared_storage
 from autoseg.inference.models import model_dir
+from autoseg.layout.work import PLANS, TRAIN_LOG, TRAINING_SUMMARY
 from autoseg.training.checkpoint import FINAL, LATEST
 from autoseg.training.job import TrainingJob, run_job
 from autoseg.utils.files import read_json
@@ -35,7 +36,7 @@ def run_training(payload: dict[str, Any], attempts: list[dict[str, Any]]) -> dic
         job = continued_job(job, lost, attempts[-1])
         if job is None:
             return read_json(model_dir(payload["job"]["work"], payload["job"]["configuration"],
-                                       payload["job"]["fold"]) / "training_summary.json", "training summary")
+                                       payload["job"]["fold"]) / TRAINING_SUMMARY, "training summary")
     from autoseg.tracking.training import tracked_training
     with tracked_training(payload.get("tracking"), job) as on_epoch:   # an MLflow run when --mlflow asks
         return run_job(job, on_epoch=on_epoch)
@@ -50,7 +51,7 @@ def continued_job(job: TrainingJob, lost: list[dict[str, Any]], now: dict[str, A
         _note(out, f"resuming {job.name} from checkpoint {LATEST}: attempt {now['attempt']} on node "
                    f"{str(now['node_id'])[:12]} ({now['host']}); lost: {where}")
         return job.with_(resume=True, extend=False, overwrite=False, init_from=None, time_budget=None, epochs=None)
-    if final.exists() and (out / "training_summary.json").is_file():
+    if final.exists() and (out / TRAINING_SUMMARY).is_file():
         _note(out, f"{job.name} had finished before its node was lost ({where}); nothing to redo")
         return None
     _note(out, f"restarting {job.name} from the start: the lost attempt ({where}) left no checkpoint")
@@ -59,7 +60,7 @@ def continued_job(job: TrainingJob, lost: list[dict[str, Any]], now: dict[str, A
 
 def _note(out: Path, message: str) -> None:
     """Into the fold's train.log (the file people read) as well as the task's own log."""
-    handler = log_to_file(out / "train.log")
+    handler = log_to_file(out / TRAIN_LOG)
     try:
         log.info(message)
     finally:
@@ -79,14 +80,14 @@ def run_jobs(executor: Executor, jobs: list[TrainingJob], tracking=None):
     """Run the jobs (side by side where the executor can); yields (job, summary) as each finishes, its summary
     stamped with where it ran. A failed job raises its own error."""
     by_name = {job.name: job for job in jobs}
-    check_shared_storage(executor, [Path(jobs[0].work) / "plans.json"],
+    check_shared_storage(executor, [Path(jobs[0].work) / PLANS],
                          sorted({model_dir(j.work, j.configuration, j.fold).parent for j in jobs}))
     for task in training_tasks(jobs, recorded=executor.where != "local", tracking=tracking):
         executor.submit(task)
     for outcome in executor.as_completed():
         summary = outcome.result()
         job = by_name[outcome.task.name]
-        path = model_dir(job.work, job.configuration, job.fold) / "training_summary.json"
+        path = model_dir(job.work, job.configuration, job.fold) / TRAINING_SUMMARY
         if summary:   # {} on the other ranks of a torchrun training: rank 0 writes the summary
             stamp_summary(path, outcome.attempts)
             summary = read_json(path, "training summary") if path.is_file() else summary

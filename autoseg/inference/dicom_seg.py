@@ -26,12 +26,13 @@ from autoseg.data.dicom.checks import sorted_slices
 from autoseg.data.dicom.series import DicomSeries, read_header, require_dicom_library
 from autoseg.data.regions import region_masks
 from autoseg.errors import AutosegError
+from autoseg.layout.work import MODEL_CARD
 from autoseg.schema.plans import Plans
 from autoseg.utils.files import atomic_write, read_json
 
 GENERIC_CODE = {"scheme": "SCT", "value": "85756007", "meaning": "Tissue"}
 SEG_ENDING = ".dcm"
-_CARD = "model.json"
+_CARD = MODEL_CARD
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from autoseg.evaluation.regions import region_dice
 from autoseg.inference.export import labels_from_probabilities, load_probability_file
 from autoseg.inference.models import model_dir, trained_folds
 from autoseg.inference.postprocessing import apply_postprocessing
+from autoseg.layout.work import INFERENCE, MODELS, SPLITS, VALIDATION
 from autoseg.schema.plans import load_plans
 from autoseg.schema.splits_file import read_splits
 from autoseg.utils.files import write_json
@@ -38,15 +39,15 @@ TIE = 1e-4
 def find_best(work: str | Path, configurations: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
     work = Path(work)
     plans = load_plans(work)
-    splits = read_splits(work / "splits.json")
+    splits = read_splits(work / SPLITS)
     names = configurations or [n for n in plans.configurations if _cv_folds(work, n)]
     if not names:
-        raise AutosegError("no configuration has cross-validation predictions", work / "models",
+        raise AutosegError("no configuration has cross-validation predictions", work / MODELS,
                            "train at least one configuration on its folds (autoseg train WORK -c CONFIG -f 0 1 2 3 4)")
     folds = {n: _cv_folds(work, n) for n in names}
     common = sorted(set.intersection(*(set(f) for f in folds.values())))
     if not common:
-        raise AutosegError(f"the configurations share no trained fold: {folds}", work / "models",
+        raise AutosegError(f"the configurations share no trained fold: {folds}", work / MODELS,
                            "train the same folds for every configuration you want compared")
     cases = {c: k for k in common for c in splits[int(k)]["val"]}
     info = load_dataset(plans.dataset_path)
@@ -62,7 +63,7 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
     scores: dict[tuple[str, ...], list[list[float]]] = {c: [] for c in candidates}
 
     def case_data(case, fold):
-        probs = {n: load_probability_file(model_dir(work, n, fold) / "validation" / f"{case}.npz") for n in names}
+        probs = {n: load_probability_file(model_dir(work, n, fold) / VALIDATION / f"{case}.npz") for n in names}
         return probs, read_label(references[case])[0]
 
     # Pass 1: score every candidate; one case in memory at a time.
@@ -89,7 +90,7 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
               "inference_cost": {"+".join(c): round(v, 3) for c, v in costs.items()},
               "chosen_dice": table["+".join(best)], "choice": reason, "postprocessing": rules,
               "postprocessing_report": pp_report}
-    write_json(work / "inference.json", result)
+    write_json(work / INFERENCE, result)
     log.info("find-best: %s (CV Dice %.4f over %d cases, folds %s); postprocessing %s", "+".join(best),
              result["chosen_dice"], len(cases), common, rules or "none")
     return result
@@ -195,4 +196,4 @@ def _class_dice(seg: np.ndarray, ref: np.ndarray, classes: list[int], ignore_lab
 
 
 def _cv_folds(work: Path, name: str) -> list[str]:
-    return [f for f in trained_folds(work, name) if f != "all" and (model_dir(work, name, f) / "validation").is_dir()]
+    return [f for f in trained_folds(work, name) if f != "all" and (model_dir(work, name, f) / VALIDATION).is_dir()]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from autoseg.errors import AutosegError
 from autoseg.inference.models import model_dir
+from autoseg.layout.work import TRAINING_SUMMARY
 
 if TYPE_CHECKING:  # imported where used: predict's import path stays torch-free for the onnxruntime backend
     import torch
@@ -22,7 +23,7 @@ CHOICES = ("auto", "fp32", "bf16", "fp16")
 
 def training_precision(work: str | Path, configuration: str, fold: str) -> str | None:
     """The precision a fold trained in (its training_summary.json), None when not recorded."""
-    path = model_dir(work, configuration, fold) / "training_summary.json"
+    path = model_dir(work, configuration, fold) / TRAINING_SUMMARY
     try:
         value = json.loads(path.read_text()).get("precision")
     except (OSError, ValueError, AttributeError):

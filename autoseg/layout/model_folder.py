@@ -29,7 +29,7 @@ def check_model_folder(folder: Path) -> dict[str, Any]:
     """model.json of an exported model folder, after checking that every file it lists is there unchanged and
     that nothing else is."""
     card_path = folder / MODEL_CARD
-    card = load_validated_data(card_path, ModelCardFile, "model.json")   # types, bounds, member names
+    card = load_validated_data(card_path, ModelCardFile, MODEL_CARD)   # types, bounds, member names
     if not isinstance(card, dict) or card.get("format") != MODEL_FORMAT:
         raise AutosegError("not an autoseg model card", card_path, "export the model with 'autoseg export'")
     if card.get("format_version", 0) > MODEL_FORMAT_VERSION:

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from autoseg.layout.work import MEASUREMENTS
 from autoseg.networks.cost import estimate_cost
 from autoseg.planning import budget as budget_module
 from autoseg.planning.patch_and_batch import Sizing
@@ -25,7 +26,7 @@ from autoseg.utils.files import write_json
 
 log = logging.getLogger("autoseg.plan")
 
-CACHE_FILE = "measurements.json"
+CACHE_FILE = MEASUREMENTS
 CACHE_VERSION = 1
 
 

@@ -12,16 +12,17 @@ from typing import Any
 import numpy as np
 
 from autoseg.errors import AutosegError
+from autoseg.layout.work import PLANS
 from autoseg.schema.plans import Configuration, Plans, load_plans
 
 
 def load_source_plans(source: str | Path) -> tuple[Plans, Path]:
     source = Path(source)
-    folder = source.parent if source.name == "plans.json" else source
-    if not (folder / "plans.json").is_file():
+    folder = source.parent if source.name == PLANS else source
+    if not (folder / PLANS).is_file():
         raise AutosegError("--plans-from: no plans.json there", source,
                            "pass another WORK folder (or an exported model folder) or its plans.json")
-    return load_plans(folder), folder / "plans.json"
+    return load_plans(folder), folder / PLANS
 
 
 def transfer_configurations(source: Plans, origin: Path, decided: dict[str, Any],

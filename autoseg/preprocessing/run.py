@@ -8,6 +8,7 @@ from pathlib import Path
 
 from autoseg.data.dataset import load_dataset
 from autoseg.errors import AutosegError
+from autoseg.layout.work import PLANS
 from autoseg.preprocessing.cache import preprocess_dataset
 from autoseg.schema.plans import load_plans
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
@@ -25,7 +26,7 @@ def preprocess(work: str | Path, configurations: list[str] | None = None, worker
         plans.configuration(name)  # an unknown name fails now, not after the first configuration's cases
     dataset = Path(plans.dataset_path)
     if not (dataset / "dataset.json").is_file():
-        raise AutosegError(f"the plan's dataset {dataset} is not there (no dataset.json)", work / "plans.json",
+        raise AutosegError(f"the plan's dataset {dataset} is not there (no dataset.json)", work / PLANS,
                            "put the dataset back at that path, or set dataset_path in plans.json to where it is now")
     handler = log_to_file(work / "preprocess.log")
     try:

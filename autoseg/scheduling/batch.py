@@ -16,6 +16,7 @@ from autoseg.execution.executor import Task
 from autoseg.execution.records import placement, stamp_summary
 from autoseg.execution.storage_check import check_shared_storage
 from autoseg.inference.models import model_dir
+from autoseg.layout.work import PLANS, TRAINING_SUMMARY
 from autoseg.scheduling.schedule_file import ScheduleFile
 from autoseg.scheduling.step_task import run_step
 from autoseg.scheduling.units import Units
@@ -75,7 +76,7 @@ def _record(work: Path, file: ScheduleFile, spec: StepSpec, outcome) -> bool:
     step["ran_on"] = placement(outcome.attempts)
     if outcome.ok:
         if step.get("call") is not None:
-            stamp_summary(model_dir(work, spec.configuration, spec.fold) / "training_summary.json", outcome.attempts)
+            stamp_summary(model_dir(work, spec.configuration, spec.fold) / TRAINING_SUMMARY, outcome.attempts)
         if step["ran_on"]["retries"]:
             log.info("schedule: %s finished on node %s after %d retr%s", spec.id, str(step["ran_on"]["node_id"])[:12],
                      step["ran_on"]["retries"], "y" if step["ran_on"]["retries"] == 1 else "ies")
@@ -92,6 +93,6 @@ def _record(work: Path, file: ScheduleFile, spec: StepSpec, outcome) -> bool:
 
 
 def _check_storage(executor, work: Path, specs: list[StepSpec]) -> None:
-    check_shared_storage(executor, [Path(work) / "plans.json"],
+    check_shared_storage(executor, [Path(work) / PLANS],
                          sorted({model_dir(work, s.configuration, s.fold).parent for s in specs}
                                 | {Path(work) / ATTEMPTS}))

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autoseg.layout.work import SCHEDULE
 from autoseg.scheduling.schedule_file import NAME
 from autoseg.schema.load import load_validated_data
 from autoseg.schema.schedule_file import ScheduleFile
@@ -40,6 +41,6 @@ def follow(work: Path, device: str, workers) -> dict[str, Any]:
 
 def _read(path: Path) -> dict[str, Any] | None:
     try:
-        return load_validated_data(path, ScheduleFile, "schedule.json") if path.is_file() else None
+        return load_validated_data(path, ScheduleFile, SCHEDULE) if path.is_file() else None
     except Exception:
         return None

@@ -21,6 +21,7 @@ from typing import Any
 
 from autoseg.errors import AutosegError
 from autoseg.inference.find_best import inference_costs
+from autoseg.layout.work import SCHEDULE, SPLITS
 from autoseg.scheduling import candidates as cand
 from autoseg.scheduling.batch import StepSpec, run_steps
 from autoseg.scheduling.halving import cut, smoothed_pseudo_dice
@@ -51,7 +52,7 @@ def schedule(work: str | Path, total_budget: str | float | None = None, *, total
     MLflow run and each of its trainings a run nested in it."""
     work = Path(work)
     plans = load_plans(work)
-    splits = read_splits(work / "splits.json")
+    splits = read_splits(work / SPLITS)
     if not is_writer():
         from autoseg.scheduling.follow import follow
         return follow(work, device, workers)
@@ -106,7 +107,7 @@ def _check_same_total(state, total_budget, total_epochs) -> None:
     units, total = parse_total(total_budget, total_epochs)
     if units.kind != state["total"]["units"] or abs(total - state["total"]["amount"]) > 1e-6:
         raise AutosegError(f"this schedule was started with a total of {state['total']['described']}",
-                           Path("schedule.json"), "resume with the same --total-budget, or without one")
+                           Path(SCHEDULE), "resume with the same --total-budget, or without one")
 
 
 class _Run:

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.errors import AutosegError
+from autoseg.layout.work import SCHEDULE
 from autoseg.schema.load import load_validated_data
 from autoseg.schema.schedule_file import ScheduleFile as ScheduleSchema
 from autoseg.utils.files import write_json
 
 SCHEDULE_VERSION = 1
-NAME = "schedule.json"
+NAME = SCHEDULE
 
 
 def now_iso() -> str:

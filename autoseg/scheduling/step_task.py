@@ -13,6 +13,7 @@ from typing import Any
 
 from autoseg.execution.records import lost_attempts
 from autoseg.inference.models import model_dir
+from autoseg.layout.work import TRAIN_LOG
 from autoseg.scheduling.steps import execute, train_call
 from autoseg.scheduling.units import Units
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
@@ -35,7 +36,7 @@ def _note_retry(work: Path, step: dict[str, Any], units: Units, lost, now) -> No
     what = ("resuming from checkpoint checkpoint_latest.pt" if call and call.get("resume") else
             "its training was finished; validating" if call is None else f"starting again ({call})")
     out = model_dir(work, step["configuration"], step["fold"])
-    handler = log_to_file(out / "train.log")
+    handler = log_to_file(out / TRAIN_LOG)
     try:
         log.info("schedule: %s %s: attempt %d on node %s (%s); lost: %s", step["id"], what, now["attempt"],
                  str(now["node_id"])[:12], now["host"],

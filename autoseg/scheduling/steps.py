@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.inference.models import model_dir
+from autoseg.layout.work import SPLITS, TRAINING_SUMMARY, VALIDATION
 from autoseg.scheduling.units import EPOCHS, Units
 from autoseg.schema.splits_file import read_splits
 from autoseg.training.checkpoint import FINAL, LATEST
@@ -85,8 +86,8 @@ def execute(work: Path, step: dict[str, Any], units: Units, device: str, workers
 
 def validation_current(work: Path, name: str, fold: int | str) -> bool:
     out = model_dir(work, name, fold)
-    summary, final = out / "training_summary.json", out / FINAL
-    if not (summary.is_file() and final.is_file() and (out / "validation").is_dir()):
+    summary, final = out / TRAINING_SUMMARY, out / FINAL
+    if not (summary.is_file() and final.is_file() and (out / VALIDATION).is_dir()):
         return False
     return summary.stat().st_mtime >= final.stat().st_mtime and \
         read_json(summary, "training summary").get("validation_dice") is not None
@@ -109,16 +110,16 @@ def validate_fold(work: Path, name: str, fold: int | str, device: str, progress:
     config = plans.configuration(name)
     kind = detect_device(device)
     torch_device = torch.device("cuda", torch.cuda.current_device()) if kind == "cuda" else torch.device("cpu")
-    val_ids = read_splits(Path(work) / "splits.json")[int(fold)]["val"]
+    val_ids = read_splits(Path(work) / SPLITS)[int(fold)]["val"]
     cases = load_cases(cache_dir(work, config), val_ids)
     if config.previous_stage:
         add_previous_stage(cases, Path(work), plans, config)
     started = time.monotonic()
     model = load_model(work, name, fold, torch_device)
     out = model_dir(work, name, fold)
-    result = validate_full_images(Path(work), plans, config, model, cases, out / "validation",
+    result = validate_full_images(Path(work), plans, config, model, cases, out / VALIDATION,
                                   InferenceSettings(device=torch_device, tta=True), True, progress)
-    path = out / "training_summary.json"
+    path = out / TRAINING_SUMMARY
     summary = read_json(path, "training summary") if path.is_file() else {}
     summary.update({"validation_dice": result["foreground_mean"]["Dice"],
                     "validation_dice_per_class": {k: v["mean"]["Dice"] for k, v in result["per_class"].items()},

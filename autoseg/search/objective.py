@@ -22,6 +22,7 @@ import optuna
 
 from autoseg.errors import AutosegError
 from autoseg.inference.models import model_dir
+from autoseg.layout.work import SPLITS
 from autoseg.schema.convert import to_dict
 from autoseg.schema.plans import Plans
 from autoseg.search.budget_check import check_budget
@@ -107,7 +108,7 @@ class Objective:
         dice = summary.get("validation_dice")
         if dice is None:
             raise AutosegError(f"fold {s.fold} has no validation cases, so a trial has no score",
-                               s.work / "splits.json", "search on a cross-validation fold (-f 0), not 'all'")
+                               s.work / SPLITS, "search on a cross-validation fold (-f 0), not 'all'")
         log.info("trial %d: validation Dice %.4f (%d iterations in %.0f s)", trial.number, dice,
                  summary.get("iterations", 0), summary.get("training_seconds", 0))
         return float(dice)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.inference.models import model_dir
+from autoseg.layout.work import PLAN_LOG, TRAIN_LOG, TRAINING_SUMMARY
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.tracking.context import TrackingContext, as_context
 from autoseg.tracking.run import TrackedRun, ended
@@ -23,8 +24,8 @@ from autoseg.tracking.values import (
 from autoseg.training.job import TrainingJob
 from autoseg.utils.files import read_json
 
-FOLD_ARTIFACTS = ("curves.png", "training_summary.json", "history.json", "train.log")
-WORK_ARTIFACTS = ("plan.log",)
+FOLD_ARTIFACTS = ("curves.png", TRAINING_SUMMARY, "history.json", TRAIN_LOG)
+WORK_ARTIFACTS = (PLAN_LOG,)
 
 
 class TrainingTracker:
@@ -92,7 +93,7 @@ def history(out: Path) -> list[dict[str, Any]]:
 
 def fold_summary(out: Path, since: float = 0.0) -> dict[str, Any]:
     """The training summary this run wrote (one older than the run is an earlier training's)."""
-    path = out / "training_summary.json"
+    path = out / TRAINING_SUMMARY
     try:
         return read_json(path, "training summary") if path.is_file() and path.stat().st_mtime >= since else {}
     except Exception:  # noqa: BLE001 -- an unreadable summary is not logged; the training's own result stands

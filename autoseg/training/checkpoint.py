@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from autoseg.errors import AutosegError
+from autoseg.layout.work import CHECKPOINT_BEST, CHECKPOINT_FINAL, CHECKPOINT_LATEST
 from autoseg.utils.files import atomic_write
 from autoseg.utils.torch_files import safe_torch_load
 
-LATEST, BEST, FINAL = "checkpoint_latest.pt", "checkpoint_best.pt", "checkpoint_final.pt"
+LATEST, BEST, FINAL = CHECKPOINT_LATEST, CHECKPOINT_BEST, CHECKPOINT_FINAL
 FORMAT = 2  # 1: older autoseg (numpy RNG state as an array, needs an unsafe load); 2: tensors and plain values
 
 
