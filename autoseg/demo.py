@@ -17,6 +17,7 @@ from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.errors import AutosegError
 from autoseg.evaluation.summary import evaluate_folders
 from autoseg.inference.run import predict
+from autoseg.layout.work import CHECKPOINT_FINAL, MODELS, PLAN_LOG, PLANS, PREDICTION_REPORT, TRAIN_LOG, VALIDATION
 from autoseg.plan_command import plan
 from autoseg.training.loop import train
 from autoseg.utils.durations import format_duration, parse_duration
@@ -101,7 +102,7 @@ def _labels(dataset: Path) -> dict[str, int]:
 
 
 def _report(out, dataset, work, predictions, evaluation, summary, training, seconds) -> dict[str, Any]:
-    fold = work / "models" / CONFIGURATION / "fold_0"
+    fold = work / MODELS / CONFIGURATION / "fold_0"
     return {
         "dice": {name: stats["mean"]["Dice"] for name, stats in summary["per_class"].items()},
         "mean_dice": summary["foreground_mean"]["Dice"],
@@ -109,11 +110,11 @@ def _report(out, dataset, work, predictions, evaluation, summary, training, seco
         "training_iterations": training.get("iterations"),
         "validation_dice": training.get("validation_dice"),
         "seconds": seconds,
-        "paths": {"folder": out, "dataset": dataset, "plans": work / "plans.json",
-                  "plan_log": work / "plan.log", "model": fold / "checkpoint_final.pt",
-                  "training_log": fold / "train.log", "curves": fold / "curves.png",
-                  "validation": fold / "validation", "predictions": predictions,
-                  "prediction_report": predictions / "prediction_report.json", "evaluation": evaluation},
+        "paths": {"folder": out, "dataset": dataset, "plans": work / PLANS,
+                  "plan_log": work / PLAN_LOG, "model": fold / CHECKPOINT_FINAL,
+                  "training_log": fold / TRAIN_LOG, "curves": fold / "curves.png",
+                  "validation": fold / VALIDATION, "predictions": predictions,
+                  "prediction_report": predictions / PREDICTION_REPORT, "evaluation": evaluation},
     }
 
 

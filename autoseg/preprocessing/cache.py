@@ -19,6 +19,7 @@ from tqdm import tqdm
 from autoseg.data.dataset import Case, DatasetInfo, read_case
 from autoseg.data.file_stamps import source_stamps
 from autoseg.data.image_io import read_label
+from autoseg.layout.work import PLANS, PREPROCESSED
 from autoseg.preprocessing.case import preprocess_arrays
 from autoseg.preprocessing.memory_plan import plan_workers
 from autoseg.schema.convert import to_dict
@@ -37,8 +38,8 @@ SIGNATURE_FILE = "signature.json"
 
 def cache_dir(work: str | Path, config: Configuration) -> Path:
     # data_identifier comes from plans.json, which may have been edited or shipped by someone else
-    return child_path(Path(work) / "preprocessed", config.data_identifier, "data_identifier",
-                      Path(work) / "plans.json")
+    return child_path(Path(work) / PREPROCESSED, config.data_identifier, "data_identifier",
+                      Path(work) / PLANS)
 
 
 def case_file(folder: Path, case_id: str, suffix: str) -> Path:
@@ -88,7 +89,7 @@ def read_signature(folder: Path) -> dict[str, Any] | None:
 def stale_cache_problem(folder: Path) -> str | None:
     """Why the cache in `folder` (WORK/preprocessed/<id>) does not match WORK/plans.json, or None when it does
     (or when there is no plan next to it to compare with)."""
-    plans_path = folder.parent.parent / "plans.json"
+    plans_path = folder.parent.parent / PLANS
     if not plans_path.is_file():
         return None
     plans = load_plans(folder.parent.parent)

@@ -14,6 +14,7 @@ import optuna
 
 from autoseg.errors import AutosegError
 from autoseg.inference.models import trained_folds
+from autoseg.layout.work import MODELS, PLANS
 from autoseg.schema.convert import from_dict, to_dict
 from autoseg.schema.plans import Configuration, load_plans, save_plans
 from autoseg.search.space import plan_values
@@ -49,13 +50,13 @@ def export_best(work: str | Path, study: optuna.Study, name: str, overwrite: boo
     if existing is not None:
         if not any(r.startswith(SEARCH_MARK) for r in existing.reasons):
             raise AutosegError(f"configuration '{name}' in plans.json was not written by a search",
-                               work / "plans.json", "export under another name (--export NAME)")
+                               work / PLANS, "export under another name (--export NAME)")
         if to_dict(existing) == to_dict(config):
             return {**result, "changed": False}
         folds = trained_folds(work, name)
         if folds and not overwrite:
             raise AutosegError(f"configuration '{name}' (an earlier search result) has trained folds {folds}",
-                               work / "models" / name, "pass --overwrite to replace it with this study's best, "
+                               work / MODELS / name, "pass --overwrite to replace it with this study's best, "
                                "or export under another name (--export NAME)")
         if folds:
             log.warning("%s: folds %s were trained with the earlier export; retrain them with 'autoseg train %s "
@@ -63,7 +64,7 @@ def export_best(work: str | Path, study: optuna.Study, name: str, overwrite: boo
     plans.configurations[name] = config
     save_plans(plans, work)
     log.info("exported trial %d (validation Dice %.4f) as configuration '%s' in %s", best.number, best.value, name,
-             work / "plans.json")
+             work / PLANS)
     return result
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from autoseg.layout.model_folder import sha256
-from autoseg.layout.work import FINGERPRINT, MODEL_FORMAT, MODEL_FORMAT_VERSION, TRAINING_SUMMARY
+from autoseg.layout.work import FINGERPRINT, MODEL_FORMAT, MODEL_FORMAT_VERSION, TRAINING_SUMMARY, model_dir
 from autoseg.schema.plans import Plans
 from autoseg.utils.files import read_json
 
@@ -27,7 +27,7 @@ def build_card(work: Path, plans: Plans, selection: dict[str, Any], folds: dict[
     configurations = {}
     for name, names_folds in folds.items():
         config = plans.configuration(name)
-        runs = {f: fold_record(work / "models" / name / f"fold_{f}") for f in names_folds}
+        runs = {f: fold_record(model_dir(work, name, f)) for f in names_folds}
         configurations[name] = {
             "spatial_dims": config.spatial_dims, "spacing": config.spacing, "patch_size": config.patch_size,
             "architecture": config.network.architecture, "previous_stage": config.previous_stage,
