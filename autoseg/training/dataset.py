@@ -9,6 +9,7 @@ import numpy as np
 
 from autoseg.errors import AutosegError
 from autoseg.inference.models import model_dir
+from autoseg.layout.work import MODELS, SPLITS, VALIDATION
 from autoseg.preprocessing.cache import is_cached, load_case, stale_cache_problem
 from autoseg.schema.splits_file import read_splits
 from autoseg.utils.safe_names import inside
@@ -71,13 +72,13 @@ def out_of_fold_predictions(work: Path, plans, config, case_ids: list[str]) -> d
     case (per splits.json). Predictions in a fold's validation folder of cases that fold trained on are never
     used; a case no trained fold held out is an error naming the folds to train."""
     previous = config.previous_stage
-    splits = read_splits(work / "splits.json")
+    splits = read_splits(work / SPLITS)
     found: dict[str, Path] = {}
     needed: dict[str, set[int]] = {}
     for fold, split in enumerate(splits):
-        folder = model_dir(work, previous, fold) / "validation"
+        folder = model_dir(work, previous, fold) / VALIDATION
         for case_id in split["val"]:
-            path = inside(folder, folder / f"{case_id}{plans.file_ending}", "case id", work / "splits.json")
+            path = inside(folder, folder / f"{case_id}{plans.file_ending}", "case id", work / SPLITS)
             if path.is_file():
                 found.setdefault(case_id, path)
             else:
@@ -90,7 +91,7 @@ def out_of_fold_predictions(work: Path, plans, config, case_ids: list[str]) -> d
             "no fold of splits.json holds these cases out; re-plan with splits whose validation sets cover them"
         raise AutosegError(f"{config.name} needs {previous}'s out-of-fold prediction of every "
                            f"training case; {len(missing)} missing (e.g. {missing[:3]}), held out by fold(s) "
-                           f"{folds}", work / "models" / previous, fix)
+                           f"{folds}", work / MODELS / previous, fix)
     return found
 
 
