@@ -10,12 +10,12 @@ Inductor fuses the instance norms and activations that dominate a narrow U-Net (
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import torch
 
 from autoseg.errors import AutosegError
+from autoseg.utils.files import read_json
 from autoseg.utils.logs import get_logger
 
 log = get_logger("predict")
@@ -38,8 +38,8 @@ def use_inference_compile(setting: str, trained_compiled: list[bool | None], cas
 def trained_compiled(summary_path) -> bool | None:
     """Whether a fold's training ran compiled (its training_summary.json), None when not recorded."""
     try:
-        value = json.loads(summary_path.read_text()).get("compiled")
-    except (OSError, ValueError, AttributeError):
+        value = read_json(summary_path, "training summary").get("compiled")   # size and nesting bounded
+    except (AutosegError, OSError, ValueError, AttributeError):
         return None
     return value if isinstance(value, bool) else None
 

@@ -7,13 +7,13 @@ trained in bf16 elsewhere would be emulated here, many times slower than fp32.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autoseg.errors import AutosegError
 from autoseg.inference.models import model_dir
 from autoseg.layout.work import TRAINING_SUMMARY
+from autoseg.utils.files import read_json
 
 if TYPE_CHECKING:  # imported where used: predict's import path stays torch-free for the onnxruntime backend
     import torch
@@ -25,8 +25,8 @@ def training_precision(work: str | Path, configuration: str, fold: str) -> str |
     """The precision a fold trained in (its training_summary.json), None when not recorded."""
     path = model_dir(work, configuration, fold) / TRAINING_SUMMARY
     try:
-        value = json.loads(path.read_text()).get("precision")
-    except (OSError, ValueError, AttributeError):
+        value = read_json(path, "training summary").get("precision")   # a shipped model's file: bounded read
+    except (AutosegError, OSError, ValueError, AttributeError):
         return None
     return value if value in CHOICES[1:] else None
 
