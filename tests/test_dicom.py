@@ -21,6 +21,7 @@ import pydicom
 from autoseg.cli import main
 from autoseg.data.dicom.cases import dicom_cases, read_input_case
 from autoseg.data.dicom.checks import check_series, sorted_slices
+from autoseg.data.dicom.convert import convert_dicom
 from autoseg.data.dicom.series import find_series, image_series
 from autoseg.errors import AutosegError
 from autoseg.inference.dicom_seg import GENERIC_CODE, DicomSegWriter, SegmentSpec
@@ -258,3 +259,17 @@ def test_region_segments_overlap_in_the_seg(tmp_path):
     masks = seg.get_pixels_by_source_instance([s.sop_instance_uid for s in sorted_slices(series)],
                                               assert_missing_frames_are_empty=True)
     assert np.array_equal(masks[..., 0], labels > 0) and np.array_equal(masks[..., 1], labels == 2)
+
+
+def test_converter_refuses_overlapping_segments(tmp_path):
+    write_series(_volume(5), tmp_path / "export" / "image")
+    series = find_series(tmp_path / "export")[0]
+    labels = np.zeros((6, 16, 16), np.uint8)
+    labels[1:5, 2:12, 2:12] = 1
+    labels[2:4, 4:8, 4:8] = 2
+    overlapping = [SegmentSpec("whole", (1, 2), GENERIC_CODE, GENERIC_CODE),
+                   SegmentSpec("core", (2,), GENERIC_CODE, GENERIC_CODE)]
+    DicomSegWriter(overlapping, "regions").write(labels, series, tmp_path / "export" / "seg.dcm")
+    with pytest.raises(AutosegError, match="segments overlap"):
+        convert_dicom(tmp_path / "export", tmp_path / "Dataset001_X")
+    assert not (tmp_path / "Dataset001_X").exists() and not list(tmp_path.glob(".Dataset001_X*"))

@@ -50,23 +50,37 @@ def _annotation(path: Path) -> SegAnnotation:
 def label_map(annotation: SegAnnotation, series: DicomSeries, values: dict[str, int]) -> np.ndarray:
     """(Z, Y, X) label map on the series' grid; segment label L gets values[L]."""
     hd = require_dicom_library("highdicom", "reading DICOM-SEG")
-    ordered = check_series(series)
+    sources = [s.sop_instance_uid for s in check_series(series)]
     numbers = sorted(annotation.segments)
     try:
         seg = hd.seg.segread(str(annotation.path))
-        masks = seg.get_pixels_by_source_instance(
-            source_sop_instance_uids=[s.sop_instance_uid for s in ordered], segment_numbers=numbers,
-            assert_missing_frames_are_empty=True, rescale_fractional=False)
+        segment_numbers = (_combined(seg, sources, numbers) if seg.SegmentationType == "BINARY"
+                           else _thresholded(seg, sources, numbers))
     except (ValueError, KeyError, AttributeError, RuntimeError) as error:
+        if "overlap" in str(error):
+            raise AutosegError("segments overlap; a label map holds one class per voxel", annotation.path,
+                               "edit the segmentation so segments do not overlap") from None
         raise AutosegError(f"cannot place the DICOM-SEG's frames on {series.describe()} ({error})", annotation.path,
                            "export the SEG with per-frame references to its source slices "
                            "(DerivationImageSequence), from the same series") from None
-    masks = masks > (0.5 * np.max(masks, initial=1) if seg.SegmentationType == "FRACTIONAL" else 0)
-    overlap = masks.sum(axis=-1) > 1
-    if overlap.any():
-        raise AutosegError(f"segments overlap in {int(overlap.sum())} voxel(s); a label map holds one class per "
-                           "voxel", annotation.path, "edit the segmentation so segments do not overlap")
-    labels = np.zeros(masks.shape[:3], dtype=np.uint8 if max(values.values(), default=0) < 256 else np.int16)
-    for index, number in enumerate(numbers):
-        labels[masks[..., index]] = values[annotation.segments[number]]
-    return labels
+    lookup = np.zeros(max(numbers, default=0) + 1, dtype=np.uint8 if max(values.values(), default=0) < 256
+                      else np.int16)
+    for number in numbers:
+        lookup[number] = values[annotation.segments[number]]
+    return lookup[segment_numbers]
+
+
+def _combined(seg, sources: list[str], numbers: list[int]) -> np.ndarray:
+    """BINARY: one map of segment numbers (highdicom refuses overlapping segments)."""
+    return seg.get_pixels_by_source_instance(sources, segment_numbers=numbers, combine_segments=True,
+                                             relabel=False, assert_missing_frames_are_empty=True)
+
+
+def _thresholded(seg, sources: list[str], numbers: list[int]) -> np.ndarray:
+    """FRACTIONAL: each segment where its value is at least half the maximum, as a map of segment numbers."""
+    values = seg.get_pixels_by_source_instance(sources, segment_numbers=numbers, rescale_fractional=False,
+                                               assert_missing_frames_are_empty=True)
+    masks = values >= 0.5 * float(seg.MaximumFractionalValue)
+    if (masks.sum(axis=-1) > 1).any():
+        raise ValueError("segments overlap")
+    return np.where(masks.any(axis=-1), np.asarray(numbers)[np.argmax(masks, axis=-1)], 0)
