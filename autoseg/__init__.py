@@ -34,6 +34,7 @@ _API = {
     "Predictor": ("autoseg.inference.array_predictor", "Predictor"),
     "export_model": ("autoseg.sharing.export", "export_model"),
     "import_model": ("autoseg.sharing.importing", "import_model"),
+    "convert_dicom": ("autoseg.data.dicom.convert", "convert_dicom"),
     "AutosegError": ("autoseg.errors", "AutosegError"),
 }
 
