@@ -198,3 +198,20 @@ def test_plain_read_json_has_the_limits_too(tmp_path):
         read_json(path, "training history")
     one_line(error, "history.json", "nests 5000 levels")
     shutil.rmtree(tmp_path)
+
+
+def test_groups_and_user_splits_files(tmp_path):
+    from autoseg.planning.splits import load_user_splits
+    from autoseg.schema.splits_file import GroupsFile
+    path = tmp_path / "groups.json"
+    path.write_text(json.dumps({"a": "p1", "b": 2}))
+    assert load_validated_data(path, GroupsFile, "groups file") == {"a": "p1", "b": 2}
+    path.write_text(json.dumps({"../a": "p1"}))
+    with pytest.raises(AutosegError) as error:
+        load_validated_data(path, GroupsFile, "groups file")
+    one_line(error, "groups.json", "not a plain name")
+    path = tmp_path / "my_splits.json"
+    path.write_text(json.dumps([{"train": ["a"], "val": [["b"]]}]))
+    with pytest.raises(AutosegError) as error:
+        load_user_splits(path, ["a", "b"])
+    one_line(error, "my_splits.json", "[0].val[0]")

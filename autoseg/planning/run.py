@@ -26,7 +26,9 @@ from autoseg.planning.plans_transfer import load_source_plans, transfer_configur
 from autoseg.planning.presets import load_preset
 from autoseg.planning.regions import apply_regions, choose_regions
 from autoseg.planning.splits import check_split_options, choose_split_mode, load_user_splits, make_splits
+from autoseg.schema.load import load_validated_data
 from autoseg.schema.plans import PLANS_VERSION, Plans, save_plans
+from autoseg.schema.splits_file import GroupsFile
 from autoseg.utils.durations import parse_duration
 from autoseg.utils.files import read_json, write_json
 from autoseg.utils.logs import get_logger
@@ -129,7 +131,9 @@ def _write_splits(work: Path, fingerprint: dict[str, Any], case_ids: list[str], 
         splits = load_user_splits(splits_file, case_ids)
         mode, reason = "user", f"taken from {splits_file}"
     else:
-        groups = read_json(groups_file, "groups file") if groups_file else None
+        # validated (plain case ids; a group is a string or a number, compared as text so both may mix)
+        groups = ({case: str(group) for case, group in
+                   load_validated_data(groups_file, GroupsFile, "groups file").items()} if groups_file else None)
         mode, reason = choose_split_mode(fingerprint, "grouped" if groups and split_mode == "auto" else split_mode)
         splits = make_splits(case_ids, folds, seed=12345 + seed, mode=mode, groups=groups)
     write_json(work / SPLITS, splits)

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from autoseg.errors import AutosegError
+from autoseg.schema.load import validate_data
+from autoseg.schema.splits_file import SplitsFile
 from autoseg.utils.files import read_json
 
 SPLIT_MODES = ("auto", "random", "grouped", "consecutive")
@@ -87,6 +89,7 @@ def load_user_splits(path: str | Path, case_ids: list[str]) -> list[dict[str, li
     if not isinstance(data, list) or not all(isinstance(f, dict) and "train" in f and "val" in f for f in data):
         raise AutosegError("splits must be a JSON list of {\"train\": [...], \"val\": [...]}", path,
                            "rewrite it in that form (one object per fold)")
+    validate_data(data, SplitsFile, "splits file", path)   # types and case ids that are plain names
     for k, fold in enumerate(data):
         unknown = sorted((set(fold["train"]) | set(fold["val"])) - known)
         if unknown:

@@ -24,6 +24,13 @@ class SplitsFile(RootModel[Annotated[list[Fold], Field(min_length=1, max_length=
                           "fold (or re-run 'autoseg plan')")
 
 
+class GroupsFile(RootModel[Annotated[dict[SafeName, Annotated[str, Field(max_length=256)] | int],
+                                     Field(max_length=MAX_CASES)]]):
+    """`plan --groups FILE`: case id -> group (a patient, a volume); cases of one group share a fold."""
+    model_config = ConfigDict(strict=True)
+    FIX: ClassVar[str] = 'write it as a JSON object {"case id": "group", ...}'
+
+
 def read_splits(path: str | Path) -> list[dict]:
     """The folds of a splits.json, validated (plain dicts and lists, as every reader of it expects)."""
     from autoseg.schema.load import load_validated_data
