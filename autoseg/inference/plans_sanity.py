@@ -44,10 +44,12 @@ def check_configuration(plans: Plans, config: Configuration, source: str | Path 
 
 
 def check_spec_structure(spec, where: str, source: str | Path | None) -> None:
-    """networks.factory.validate_spec (one kernel and stride list per stage, odd kernels, ...) naming the file."""
-    from autoseg.networks.factory import validate_spec
+    """networks.spec_checks.validate_structure (one kernel and stride list per stage, odd kernels, ...) naming the
+    file; torch-free, so the onnxruntime backend checks a plan too (norm and activation names are checked when a
+    torch network is built)."""
+    from autoseg.networks.spec_checks import validate_structure
     try:
-        validate_spec(spec)
+        validate_structure(spec)
     except AutosegError as error:
         raise AutosegError(f"{where}: {error.problem}", source, error.fix) from None
 

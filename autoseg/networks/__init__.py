@@ -5,10 +5,23 @@
 
 Architectures register themselves by name (autoseg/networks/architectures/, one file each); every one of them
 is a `SegmentationNetwork` (see base.py for the size and output contract).
-"""
-from autoseg.networks import architectures  # noqa: F401  (registers every architecture)
-from autoseg.networks.base import SegmentationNetwork, reparameterize
-from autoseg.networks.factory import build_network
-from autoseg.networks.registry import register, registered_architectures
 
-__all__ = ["SegmentationNetwork", "build_network", "register", "registered_architectures", "reparameterize"]
+The names below are imported on first use, so the torch-free modules of this package (memory_limit.py,
+spec_checks.py) can be imported where torch is not installed (predict --backend onnxruntime); the registry loads
+the architectures the first time one is looked up.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {"SegmentationNetwork": "autoseg.networks.base", "reparameterize": "autoseg.networks.base",
+            "build_network": "autoseg.networks.factory", "register": "autoseg.networks.registry",
+            "registered_architectures": "autoseg.networks.registry"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'autoseg.networks' has no attribute {name!r}")
+    importlib.import_module("autoseg.networks.architectures")  # registers every architecture
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

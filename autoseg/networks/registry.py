@@ -22,11 +22,19 @@ def register(name: str) -> Callable[[Builder], Builder]:
     return add
 
 
+def _load_architectures() -> None:
+    """Import every architecture file (each registers itself); the package no longer does it on import."""
+    import autoseg.networks.architectures  # noqa: F401
+
+
 def registered_architectures() -> list[str]:
+    _load_architectures()
     return sorted(_BUILDERS)
 
 
 def get_builder(name: str) -> Builder:
+    if name not in _BUILDERS:
+        _load_architectures()
     if name not in _BUILDERS:
         raise AutosegError(f"unknown network architecture '{name}'",
                            fix=f"set network.architecture to one of {registered_architectures()}")
