@@ -114,8 +114,9 @@ def connect(ray, address: str) -> bool:
     if address == "local":
         ray.init(num_cpus=os.cpu_count() or 1, num_gpus=_local_gpus(), _node_ip_address="127.0.0.1", **quiet)
         return True
+    options = {} if address.startswith("ray://") else dict(quiet)
     try:
-        ray.init(address=address, **({} if address.startswith("ray://") else quiet))
+        ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise AutosegError(f"cannot connect to the Ray cluster at '{address}': {str(error).splitlines()[0]}",
                            fix="start Ray first (ray start --head on the head node), pass its address "

@@ -13,8 +13,7 @@ from typing import Any
 from autoseg.execution.executor import Executor, Task
 from autoseg.execution.records import lost_attempts, stamp_summary
 from autoseg.execution.storage_check import check_shared_storage
-from autoseg.inference.models import model_dir
-from autoseg.layout.work import PLANS, TRAIN_LOG, TRAINING_SUMMARY
+from autoseg.layout.work import PLANS, TRAIN_LOG, TRAINING_SUMMARY, model_dir
 from autoseg.training.checkpoint import FINAL, LATEST
 from autoseg.training.job import TrainingJob, run_job
 from autoseg.utils.files import read_json
@@ -72,8 +71,8 @@ def training_tasks(jobs: list[TrainingJob], recorded: bool = True, tracking=None
     `tracking`: the TrackingContext each training logs an MLflow run into (it travels with the task)."""
     # On a cluster no progress bars: Ray forwards every worker's output to the driver, interleaved.
     return [Task(job.name, run_training, {"job": (job.with_(progress=False) if recorded else job).to_dict(),
-                                          "tracking": tracking.to_dict() if tracking else None}, attempts_file(job) if recorded else None)
-            for job in jobs]
+                                          "tracking": tracking.to_dict() if tracking else None},
+                 attempts_file(job) if recorded else None) for job in jobs]
 
 
 def run_jobs(executor: Executor, jobs: list[TrainingJob], tracking=None):

@@ -1,0 +1,101 @@
+"""Trainings on a real 2-node Ray cluster (tests/ray_cluster.py): folds side by side on different nodes, a
+schedule whose record names the nodes, and a node removed under a training that then resumes elsewhere."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.ray_cluster import add_worker, cli, start_cluster, stop_cluster, tiny_work
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster = start_cluster()
+    yield cluster
+    stop_cluster(cluster)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return tiny_work(tmp_path_factory.mktemp("ray"))[1]
+
+
+def _summary(work, fold, name="3d_fullres"):
+    return json.loads((work / "models" / name / f"fold_{fold}" / "training_summary.json").read_text())
+
+
+def test_folds_train_side_by_side_on_two_nodes(cluster, work):
+    result = cli("train", work, "-c", "3d_fullres", "-f", "0", "1", "--epochs", "1", "--workers", "0",
+                 "--no-validation", "--ray", cluster.address)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ran_on = [_summary(work, fold)["ran_on"] for fold in (0, 1)]
+    assert all(r["retries"] == 0 and r["host"] for r in ran_on)
+    assert ran_on[0]["node_id"] != ran_on[1]["node_id"], "the two folds ran on the same node"
+    worker_nodes = {n.node_id for n in cluster.worker_nodes}
+    assert {r["node_id"] for r in ran_on} == worker_nodes
+
+
+def test_schedule_on_the_cluster_names_the_nodes(cluster, work, tmp_path):
+    import shutil
+
+    from autoseg.execution.executor import open_executor
+    from autoseg.scheduling import schedule
+    own = tmp_path / "W"
+    shutil.copytree(work, own, ignore=shutil.ignore_patterns("models", ".*"))
+    plans = json.loads((own / "plans.json").read_text())
+    plans["configurations"]["3d_fullres"]["training"]["epochs"] = 1   # the policy's unit: 2 epochs buy 2 folds
+    (own / "plans.json").write_text(json.dumps(plans))
+    with open_executor(cluster.address) as executor:
+        state = schedule(own, total_epochs=2, workers=0, progress=False, executor=executor)
+    assert state["status"] == "finished" and state["find_best"]
+    trained = [s for s in state["steps"] if s.get("call") is not None]
+    assert len(trained) >= 2
+    worker_nodes = {n.node_id for n in cluster.worker_nodes}
+    for step in trained:
+        assert step["status"] == "done" and step["ran_on"]["node_id"] in worker_nodes
+        assert step["ran_on"]["started"] and step["ran_on"]["ended"] and step["ran_on"]["retries"] == 0
+    on_disk = json.loads((own / "schedule.json").read_text())
+    assert [s["ran_on"]["node_id"] for s in on_disk["steps"] if s.get("call") is not None] == \
+        [s["ran_on"]["node_id"] for s in trained]
+    assert _summary(own, trained[0]["fold"])["ran_on"]["node_id"] == trained[0]["ran_on"]["node_id"]
+
+
+def test_bad_job_fails_once_with_its_own_error(cluster, work):
+    result = cli("train", work, "-c", "3d_nonexistent", "-f", "0", "--epochs", "1", "--ray", cluster.address)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("autoseg train: error:")
+
+
+def test_removed_node_training_resumes_elsewhere_from_its_checkpoint(cluster, work):
+    """Last in this file: it removes a node (and adds a fresh one back)."""
+    fold = work / "models" / "3d_fullres" / "fold_all"
+    driver = subprocess.Popen([sys.executable, "-m", "autoseg.cli", "train", str(work), "-c", "3d_fullres", "-f",
+                               "all", "--epochs", "4", "--workers", "0", "--no-validation", "--ray",
+                               cluster.address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    attempts = fold.parent / ".fold_all.attempts.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and driver.poll() is None:   # at least one epoch's checkpoint, not the last
+        history = fold / "history.json"
+        if attempts.is_file() and history.is_file() and len(json.loads(history.read_text())) in (1, 2):
+            break
+        time.sleep(0.2)
+    assert driver.poll() is None, "the training ended before a node could be removed"
+    first = json.loads(attempts.read_text())[0]["node_id"]
+    epochs_before = len(json.loads((fold / "history.json").read_text()))
+    node = next(n for n in cluster.worker_nodes if n.node_id == first)
+    cluster.remove_node(node)
+    add_worker(cluster)
+    output, _ = driver.communicate(timeout=300)
+    assert driver.returncode == 0, output[-3000:]
+    ran_on = _summary(work, "all")["ran_on"]
+    assert ran_on["retries"] == 1 and ran_on["attempts"][0]["node_id"] == first != ran_on["node_id"]
+    log = (fold / "train.log").read_text()
+    assert "resuming 3d_fullres fold all from checkpoint" in log and "resuming from epoch" in log
+    history = json.loads((fold / "history.json").read_text())
+    assert len(history) == 4 and epochs_before >= 1   # continued, not started over
