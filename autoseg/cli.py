@@ -234,6 +234,8 @@ def _predict_args(p):
                    help="torch (default), or onnxruntime: the ONNX networks of a model exported with --onnx, "
                    "predicted without PyTorch (CPU, fp32)")
     p.add_argument("--overwrite", action="store_true", help="replace existing predictions in the output folder")
+    from autoseg.execution.options import add_ray_arguments
+    add_ray_arguments(p)
 
 
 def _predict(a):
@@ -249,6 +251,16 @@ def _predict(a):
 
 def _predict_with(work, a):
     from autoseg.inference.run import predict
+    if a.ray:
+        from autoseg.execution.options import executor_from_arguments
+        from autoseg.execution.predict_shards import predict_on_cluster
+        with executor_from_arguments(a) as executor:
+            report = predict_on_cluster(executor, work, a.input, a.output, configurations=a.configurations,
+                                        folds=a.folds, tta=not a.no_tta, save_probabilities=a.save_probabilities,
+                                        device=a.device, overwrite=a.overwrite, checkpoint=a.checkpoint,
+                                        postprocessing=not a.no_postprocessing, **_speed_options(a))
+        print(f"{len(report['cases'])} case(s) segmented into {a.output} in {len(report['shards'])} shard(s)")
+        return 0
     report = predict(work, a.input, a.output, configurations=a.configurations, folds=a.folds, tta=not a.no_tta,
                      save_probabilities=a.save_probabilities, device=a.device, overwrite=a.overwrite,
                      checkpoint=a.checkpoint, postprocessing=not a.no_postprocessing,
