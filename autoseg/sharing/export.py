@@ -19,7 +19,7 @@ from autoseg.errors import AutosegError
 from autoseg.inference.models import trained_folds
 from autoseg.inference.run import default_selection
 from autoseg.layout.archive import write_zip
-from autoseg.layout.work import MODEL_CARD, README, TRAINING_SUMMARY, fold_file, weights_path
+from autoseg.layout.work import MODEL_CARD, README, TRAINING_SUMMARY, fold_file, model_dir, weights_path
 from autoseg.schema.plans import Plans, load_plans, plans_to_dict
 from autoseg.sharing.model_card import build_card, file_digests, fold_record, readme
 from autoseg.training.checkpoint import FORMAT
@@ -109,7 +109,7 @@ def _write_model(work: Path, plans: Plans, selection: dict[str, Any], chosen: di
     names = ["plans.json", "inference.json"]
     for name, fold_list in chosen.items():
         for fold in fold_list:
-            source = work / "models" / name / f"fold_{fold}"
+            source = model_dir(work, name, fold)  # names from plans/inference.json: checked before use
             state = safe_torch_load(source / checkpoint)
             record = fold_record(source)
             slim = {**{k: state[k] for k in _KEPT if k in state}, "format": FORMAT,
