@@ -11,7 +11,7 @@ import pytest
 
 from autoseg.cli import main
 from autoseg.errors import AutosegError
-from autoseg.inference.models import model_dir
+from autoseg.layout.work import model_dir
 from autoseg.schema.plans import load_plans
 from autoseg.search import objective
 from autoseg.search.run import search

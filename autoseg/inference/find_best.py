@@ -24,9 +24,8 @@ from autoseg.errors import AutosegError
 from autoseg.evaluation.metrics import exclude_ignored, overlap_metrics
 from autoseg.evaluation.regions import region_dice
 from autoseg.inference.export import labels_from_probabilities, load_probability_file
-from autoseg.inference.models import model_dir, trained_folds
 from autoseg.inference.postprocessing import apply_postprocessing
-from autoseg.layout.work import INFERENCE, MODELS, SPLITS, VALIDATION
+from autoseg.layout.work import INFERENCE, MODELS, SPLITS, VALIDATION, model_dir, trained_folds
 from autoseg.schema.plans import load_plans
 from autoseg.schema.splits_file import read_splits
 from autoseg.utils.files import write_json

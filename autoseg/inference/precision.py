@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autoseg.errors import AutosegError
-from autoseg.inference.models import model_dir
-from autoseg.layout.work import TRAINING_SUMMARY
+from autoseg.layout.work import TRAINING_SUMMARY, model_dir
 from autoseg.utils.files import read_json
 
 if TYPE_CHECKING:  # imported where used: predict's import path stays torch-free for the onnxruntime backend

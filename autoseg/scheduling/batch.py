@@ -15,8 +15,7 @@ from typing import Any
 from autoseg.execution.executor import Task
 from autoseg.execution.records import placement, stamp_summary
 from autoseg.execution.storage_check import check_shared_storage
-from autoseg.inference.models import model_dir
-from autoseg.layout.work import PLANS, TRAINING_SUMMARY
+from autoseg.layout.work import PLANS, TRAINING_SUMMARY, model_dir
 from autoseg.scheduling.schedule_file import ScheduleFile
 from autoseg.scheduling.step_task import run_step
 from autoseg.scheduling.units import Units

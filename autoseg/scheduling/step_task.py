@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.execution.records import lost_attempts
-from autoseg.inference.models import model_dir
-from autoseg.layout.work import TRAIN_LOG
+from autoseg.layout.work import TRAIN_LOG, model_dir
 from autoseg.scheduling.steps import execute, train_call
 from autoseg.scheduling.units import Units
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler

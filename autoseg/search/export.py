@@ -13,8 +13,7 @@ from typing import Any
 import optuna
 
 from autoseg.errors import AutosegError
-from autoseg.inference.models import trained_folds
-from autoseg.layout.work import MODELS, PLANS
+from autoseg.layout.work import MODELS, PLANS, trained_folds
 from autoseg.schema.convert import from_dict, to_dict
 from autoseg.schema.plans import Configuration, load_plans, save_plans
 from autoseg.search.space import plan_values

@@ -21,8 +21,7 @@ from typing import Any
 import optuna
 
 from autoseg.errors import AutosegError
-from autoseg.inference.models import model_dir
-from autoseg.layout.work import SPLITS
+from autoseg.layout.work import SPLITS, model_dir
 from autoseg.schema.convert import to_dict
 from autoseg.schema.plans import Plans
 from autoseg.search.budget_check import check_budget

@@ -9,8 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from autoseg.inference.models import model_dir
-from autoseg.layout.work import PLAN_LOG, TRAIN_LOG, TRAINING_SUMMARY
+from autoseg.layout.work import PLAN_LOG, TRAIN_LOG, TRAINING_SUMMARY, model_dir
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.tracking.context import TrackingContext, as_context
 from autoseg.tracking.run import TrackedRun, ended

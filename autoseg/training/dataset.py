@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from autoseg.errors import AutosegError
-from autoseg.inference.models import model_dir
-from autoseg.layout.work import MODELS, SPLITS, VALIDATION
+from autoseg.layout.work import MODELS, SPLITS, VALIDATION, model_dir
 from autoseg.preprocessing.cache import is_cached, load_case, stale_cache_problem
 from autoseg.schema.splits_file import read_splits
 from autoseg.utils.safe_names import inside
