@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from autoseg.data.dataset import DatasetInfo
 from autoseg.data.dicom.cases import input_cases, read_input_case
+from autoseg.data.finite import refuse_non_finite
 from autoseg.errors import AutosegError
 from autoseg.inference.export import labels_from_probabilities, save_probability_file, uncertainty
 from autoseg.inference.backends import check_backend
@@ -180,6 +181,7 @@ def _predict_locked(work, plans, info, cases, selection, names, rules, output, c
         for case in tqdm(todo, desc="predict", disable=not progress):
             t0 = time.monotonic()
             image, geometry = read_input_case(case, info)
+            refuse_non_finite(image, getattr(case, "image_files", None))  # refused, not replaced: data/finite.py
             probabilities, seg = segment_case(image, geometry, plans, names, models, settings, rules)
             order = plans.regions_class_order
             records[case.case_id] = {"seconds": round(time.monotonic() - t0, 3),
