@@ -41,9 +41,10 @@ def _integers(path: Path, field: str, value: str | None) -> list[int]:
 
 
 def _finite(path: Path, field: str, value: str | None) -> None:
-    for number in _NUMBER.findall(value or ""):
+    text = (value or "").strip()
+    for number in _NUMBER.findall(text):
         if not math.isfinite(float(number)):
-            raise AutosegError(f"the image header's {field} is not finite ({value.strip()})", path, _FIX)
+            raise AutosegError(f"the image header's {field} is not finite ({text[:200]})", path, _FIX)
 
 
 _NRRD_TYPES = [(("longlong", "long long", "int64", "uint64", "double"), 8), (("short", "int16"), 2),
