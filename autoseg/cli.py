@@ -517,12 +517,20 @@ def _benchmark_args(p):
     p.add_argument("--regions", metavar="REGIONS.json", help="plan --regions: train and score these regions")
     p.add_argument("--total-budget", help="one training budget per dataset, spent by the scheduler (train "
                    "--total-budget): it chooses configurations and folds; --time-budget then sizes the plan")
+    from autoseg.execution.options import add_ray_arguments
+    add_ray_arguments(p)   # --ray: the datasets side by side, one Ray task each
 
 
 def _benchmark(a):
+    from autoseg.execution.options import executor_from_arguments
+    with executor_from_arguments(a) as executor:
+        return _benchmark_on(a, executor if a.ray else None)
+
+
+def _benchmark_on(a, executor):
     from autoseg.benchmark.run import benchmark
     report = benchmark(a.datasets, a.output, time_budget=a.time_budget, configs=a.configs, folds=a.folds,
-                       preset=a.preset, device=a.device, epochs=a.epochs, cpu_gflops=a.cpu_gflops,
+                       preset=a.preset, device=a.device, epochs=a.epochs, cpu_gflops=a.cpu_gflops, executor=executor,
                        cv_folds=a.cv_folds, regions=a.regions, total_budget=a.total_budget)
     for record in report["datasets"]:
         scores = (record.get("evaluation") or {}).get("tta")

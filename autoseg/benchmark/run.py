@@ -16,11 +16,12 @@ import shlex
 from pathlib import Path
 from typing import Any, Sequence
 
-from autoseg.benchmark.dataset_run import Settings, benchmark_dataset
+from autoseg.benchmark.dataset_run import Settings
 from autoseg.benchmark.machine import machine_info, software_versions
 from autoseg.benchmark.report_content import report_blocks
 from autoseg.benchmark.report_html import render_html
 from autoseg.benchmark.report_markdown import render_markdown
+from autoseg.benchmark.side_by_side import dataset_records
 from autoseg.errors import AutosegError
 from autoseg.utils.durations import parse_duration
 from autoseg.utils.files import atomic_write, write_json
@@ -34,7 +35,7 @@ def benchmark(datasets: Sequence[str | Path], report_dir: str | Path, time_budge
               configs: Sequence[str] | None = None, folds: Sequence[int] = (0,), preset: str = "default",
               device: str = "auto", progress: bool = True, *, epochs: int | None = None,
               cpu_gflops: float | None = None, cv_folds: int | None = None,
-              regions: str | Path | None = None, total_budget: str | None = None) -> dict[str, Any]:
+              regions: str | Path | None = None, total_budget: str | None = None, executor=None) -> dict[str, Any]:
     """Benchmark every dataset into report_dir; returns the report (also REPORT/report.json).
 
     time_budget is the training time of each configuration on each fold (and what the plan is sized for);
@@ -43,7 +44,8 @@ def benchmark(datasets: Sequence[str | Path], report_dir: str | Path, time_budge
 datasets need fewer than 5); regions a regions file passed to plan --regions (trained and scored per region). A
 dataset whose stage fails is recorded as failed and the next one runs. total_budget, when given, is the wall
 time of each dataset's whole training, spent by the scheduler (autoseg train WORK --total-budget); time_budget then
-only sizes the plan (one model's training), and configs/folds are the scheduler's choice.
+only sizes the plan (one model's training), and configs/folds are the scheduler's choice. executor
+(autoseg.execution), when given, runs the datasets side by side (side_by_side.py).
     """
     report_dir = Path(report_dir)
     datasets = [Path(d) for d in datasets]
@@ -60,8 +62,10 @@ only sizes the plan (one model's training), and configs/folds are the scheduler'
                      "folds": settings.folds, "preset": preset, "device": device, "cpu_gflops": cpu_gflops,
                      "cv_folds": cv_folds, "regions": settings.regions, "total_budget": settings.total_budget},
         "machine": machine_info(), "versions": software_versions(), "datasets": []}
-    for dataset, key in zip(datasets, dataset_keys(datasets)):
-        report["datasets"].append(benchmark_dataset(dataset, key, report_dir, settings))
+    done: dict[int, dict[str, Any]] = {}
+    for index, record in dataset_records(datasets, dataset_keys(datasets), report_dir, settings, executor):
+        done[index] = record
+        report["datasets"] = [done[i] for i in sorted(done)]   # the datasets' order, whichever finishes first
         write_report(report, report_dir)
     log.info("benchmark report: %s", report_dir / "report.html")
     return report
