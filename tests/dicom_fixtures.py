@@ -42,7 +42,8 @@ def write_series(image: sitk.Image, folder: Path, modality: str = "MR", study_ui
                 "0010|0010": "Synthetic^Patient", "0020|0037": orientation,
                 "0020|0032": "\\".join(f"{v:.6f}" for v in position),
                 "0028|0030": "\\".join(f"{v:.6f}" for v in (image.GetSpacing()[1], image.GetSpacing()[0])),
-                "0018|0050": f"{image.GetSpacing()[2]:.6f}", "0008|0020": "20260101", "0008|0030": "120000",
+                "0018|0050": f"{image.GetSpacing()[2]:.6f}", "0018|0088": f"{image.GetSpacing()[2]:.6f}",
+                "0008|103e": "synthetic", "0008|0020": "20260101", "0008|0030": "120000",
                 "0008|0021": "20260101", "0008|0031": "120000", "0008|0050": "ACC1", "0020|0010": "1",
                 "0008|0090": "", "0010|0030": "19700101", "0010|0040": "O", "0008|0070": "Synthetic"}
         for tag, value in tags.items():

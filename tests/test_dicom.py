@@ -90,8 +90,8 @@ def test_verify_reports_each_series(tmp_path, capsys):
     bad = write_series(_volume(2), tmp_path / "bad", skip=(2,))
     assert main(["verify", str(tmp_path)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert any(good in line and "MR, 6 slice(s), 16x16 pixels, spacing 3 x 0.9 x 0.9 mm" in line and "OK" in line
-               for line in out)
+    summary = "MR #1 'synthetic', 6 slice(s), 16x16 pixels, spacing 3 x 0.9 x 0.9 mm (z, y, x): OK"
+    assert any(good in line and summary in line for line in out)
     assert any(bad in line and "5 slice(s)" in line and "1 problem(s)" in line for line in out)
     assert any(line.startswith(f"{tmp_path / 'bad'}: DICOM series {bad}: 1 missing slice(s)") for line in out)
 

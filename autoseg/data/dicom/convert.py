@@ -96,7 +96,8 @@ def _write_cases(folder: Path, pairs, values: dict[str, int], images: dict[str, 
         image, geometry = read_series(series)
         write_image(image[None], geometry, folder / "imagesTr" / f"{series.case_id}_0000{ENDING}")
         write_label(label_map(annotation, series, values), geometry, folder / "labelsTr" / f"{series.case_id}{ENDING}")
-        sources["training"][series.case_id] = {"series": str(series.folder), "seg": str(annotation.path)}
+        sources["training"][series.case_id] = {"series": str(series.folder), "seg": str(annotation.path),
+                                               "seg_sop_instance_uid": annotation.sop_instance_uid}
     for uid, series in sorted(images.items()):
         if uid in annotated:
             continue

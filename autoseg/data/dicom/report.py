@@ -26,7 +26,9 @@ class SeriesReport:
         grid = (f", {self.shape[2]}x{self.shape[1]} pixels, spacing {_mm(self.spacing)} mm (z, y, x)"
                 if self.shape else "")
         status = "OK" if not self.problems else f"{len(self.problems)} problem(s)"
-        return f"{s.uid} ({s.folder}): {s.modality}, {len(s.slices)} slice(s){grid}: {status}"
+        named = f" '{s.description}'" if s.description else ""
+        number = f" #{s.series_number}" if s.series_number is not None else ""
+        return f"{s.uid} ({s.folder}): {s.modality}{number}{named}, {len(s.slices)} slice(s){grid}: {status}"
 
 
 def verify_dicom_folder(folder: str | Path) -> list[SeriesReport]:
