@@ -19,12 +19,18 @@ from autoseg.schema.load import load_validated, load_validated_data
 from autoseg.schema.network import NetworkSpec
 from autoseg.schema.network_file import NetworkSpecFile
 from autoseg.schema.plans import load_plans
-from autoseg.schema.plans_file import (AugmentationPlanFile, ChannelNormalizationFile, ConfigurationFile,
-                                       PlansFile, ResamplingFile, TrainingPlanFile)
+from autoseg.schema.plans_file import (
+    AugmentationPlanFile,
+    ChannelNormalizationFile,
+    ConfigurationFile,
+    PlansFile,
+    ResamplingFile,
+    TrainingPlanFile,
+)
 from autoseg.schema.schedule_file import ScheduleFile
 from autoseg.schema.splits_file import read_splits
-from autoseg.utils.json_limits import nesting_depth
 from autoseg.utils.files import read_json
+from autoseg.utils.json_limits import nesting_depth
 
 
 def one_line(error: pytest.ExceptionInfo, *fragments: str) -> str:

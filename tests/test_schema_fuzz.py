@@ -95,7 +95,7 @@ def test_generated_json_for_every_file(real_files, value):
                        ("model.json", lambda p: check_model_folder(p.parent))]:
         path = root / name
         path.write_text(text)
-        load_or_one_line(lambda: load(path), path)
+        load_or_one_line(lambda load=load, path=path: load(path), path)
 
 
 @FUZZ

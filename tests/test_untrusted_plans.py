@@ -137,7 +137,8 @@ def test_terabyte_networks_are_refused_before_allocation(trained, tmp_path, wher
     if where == "plans":
         model = model_copy(trained, tmp_path, plans_change=terabyte_widths)
     else:
-        model = model_copy(trained, tmp_path, checkpoint_change=lambda s: terabyte_widths({"network": s["network_spec"]}))
+        model = model_copy(trained, tmp_path,
+                           checkpoint_change=lambda s: terabyte_widths({"network": s["network_spec"]}))
     script = textwrap.dedent(f"""
         import resource
         from autoseg.errors import AutosegError

@@ -25,9 +25,9 @@ from autoseg.data.finite import refuse_non_finite
 from autoseg.data.geometry import Geometry, default_geometry
 from autoseg.data.image_io import _channels_of, label_dtype
 from autoseg.errors import AutosegError
+from autoseg.inference.backends import check_backend
 from autoseg.inference.export import uncertainty
 from autoseg.inference.predictor import InferenceSettings
-from autoseg.inference.backends import check_backend
 from autoseg.inference.run import choose_selection, compile_models, load_backend_models, segment_case
 from autoseg.layout.model_folder import opened_model
 from autoseg.schema.plans import Plans, load_plans

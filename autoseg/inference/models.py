@@ -41,8 +41,8 @@ def network_from_state(state: dict, fold: str, device: "torch.device", path: str
     if not isinstance(state, dict) or "weights" not in state or "network_spec" not in state:
         raise AutosegError("not an autoseg checkpoint (no weights or network_spec)", path,
                            "use a checkpoint_*.pt written by 'autoseg train' or 'autoseg export'")
-    from autoseg.networks import build_network, reparameterize
     from autoseg.inference.checkpoint_checks import checked_spec
+    from autoseg.networks import build_network, reparameterize
     spec = checked_spec(state, path, expected)   # before anything is allocated
     network = build_network(spec)
     network.load_state_dict(state["weights"])

@@ -6,7 +6,6 @@ import contextlib
 import torch
 from torch import nn
 
-from autoseg.errors import AutosegError
 from autoseg.networks.ops import ACTIVATIONS, NORMS, kaiming_init
 from autoseg.networks.registry import get_builder
 from autoseg.networks.spec_checks import spec_problem, validate_structure

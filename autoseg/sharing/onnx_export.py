@@ -45,7 +45,7 @@ def export_onnx_networks(folder: Path, plans: Plans, chosen: dict[str, list[str]
             model = network_from_state(safe_torch_load(weights), str(fold), torch.device("cpu"), weights)
             shape = (model.spec.in_channels, *config.patch_size)
             target = weights.parent / ONNX_NETWORK
-            atomic_write(target, lambda tmp, m=model.network: _export(m, shape, tmp), suffix=".onnx")
+            atomic_write(target, lambda tmp, m=model.network, s=shape: _export(m, s, tmp), suffix=".onnx")
             difference = check_against_torch(model.network, target, shape)
             records[target.relative_to(folder).as_posix()] = {
                 "input": ["batch", *shape], "output": ["batch", model.spec.num_classes, *config.patch_size],
