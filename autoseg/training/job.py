@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from autoseg.errors import AutosegError
+
+if TYPE_CHECKING:
+    from autoseg.schema.plans import Plans
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class TrainingJob:
     init_from: str | None = None
     progress: bool = True
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "work", str(self.work))
         object.__setattr__(self, "fold", str(self.fold))
         if self.init_from is not None:
@@ -59,7 +62,9 @@ class TrainingJob:
         return cls(**data)
 
 
-def run_job(job: TrainingJob, *, plans=None, report_epoch=None, on_epoch=None) -> dict[str, Any]:
+def run_job(job: TrainingJob, *, plans: Plans | None = None,
+            report_epoch: Callable[[int, float | None], Any] | None = None,
+            on_epoch: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
     """Run one training job in this process; returns its training summary. `report_epoch(epoch, ema)` and
     `on_epoch(record)` are the per-epoch hooks of train() (pruning; experiment tracking)."""
     from autoseg.training.loop import train
