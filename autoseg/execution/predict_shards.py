@@ -20,6 +20,7 @@ from autoseg.execution.storage_check import check_shared_storage
 from autoseg.inference.prediction_ledger import previous_cases
 from autoseg.inference.run import REPORT_NAME, info_from_plans, predict
 from autoseg.inference.run import _refuse_overwrite as refuse_overwrite
+from autoseg.layout.work import PLANS
 from autoseg.schema.plans import load_plans
 from autoseg.utils.files import write_json
 from autoseg.utils.locks import output_lock
@@ -55,7 +56,7 @@ def predict_on_cluster(executor: Executor, work: str | Path, inputs, output: str
     with output_lock(output, "predictions folder"):
         refuse_overwrite(output, cases, overwrite, save_probabilities)
         staging = output / f"{STAGING}{uuid.uuid4().hex[:8]}"
-        check_shared_storage(executor, [work / "plans.json"], [staging])
+        check_shared_storage(executor, [work / PLANS], [staging])
         groups = shards(cases, executor.workers())
         for i, group in enumerate(groups):
             files = [str(Path(f).absolute()) for case in group for f in case.image_files]

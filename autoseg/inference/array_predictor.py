@@ -30,6 +30,7 @@ from autoseg.inference.export import uncertainty
 from autoseg.inference.predictor import InferenceSettings
 from autoseg.inference.run import choose_selection, compile_models, load_backend_models, segment_case
 from autoseg.layout.model_folder import opened_model
+from autoseg.layout.work import CHECKPOINT_FINAL
 from autoseg.schema.plans import Plans, load_plans
 
 
@@ -49,7 +50,7 @@ class Predictor:
     @classmethod
     def load(cls, model: str | Path, device: str = "auto", tta: bool = True, step: float = 0.5,
              configurations: list[str] | None = None, folds: list[str] | None = None,
-             checkpoint: str = "checkpoint_final.pt", postprocessing: bool = True,
+             checkpoint: str = CHECKPOINT_FINAL, postprocessing: bool = True,
              precision: str = "auto", compile: str = "off", backend: str = "torch") -> "Predictor":
         """`compile` "on" (or "auto": when the folds trained compiled) torch.compiles the networks: the first
         prediction then takes the compile, every later one of the same patch runs faster (inference/compiled.py).

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from autoseg.errors import AutosegError
+from autoseg.layout.work import SPLITS
 from autoseg.preprocessing.cache import cache_dir
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.schema.splits_file import read_splits
@@ -127,9 +128,9 @@ def _check_inputs(work: Path, plans: Plans, configuration: str, fold: str) -> No
                            f"run 'autoseg preprocess {work} -c {configuration}'")
     if fold == "all":
         raise AutosegError("a search needs validation cases to score trials", fix="use a fold number, e.g. -f 0")
-    splits = read_splits(work / "splits.json")
+    splits = read_splits(work / SPLITS)
     if not fold.isdigit() or int(fold) >= len(splits) or not splits[int(fold)]["val"]:
-        raise AutosegError(f"fold {fold} does not exist or has no validation cases", work / "splits.json",
+        raise AutosegError(f"fold {fold} does not exist or has no validation cases", work / SPLITS,
                            f"use -f 0..{len(splits) - 1}")
 
 

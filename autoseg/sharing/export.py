@@ -16,10 +16,21 @@ from typing import Any
 import torch
 
 from autoseg.errors import AutosegError
-from autoseg.inference.models import trained_folds
 from autoseg.inference.run import default_selection
 from autoseg.layout.archive import write_zip
-from autoseg.layout.work import MODEL_CARD, README, TRAINING_SUMMARY, fold_file, model_dir, weights_path
+from autoseg.layout.work import (
+    CHECKPOINT_FINAL,
+    INFERENCE,
+    MODEL_CARD,
+    MODELS,
+    PLANS,
+    README,
+    TRAINING_SUMMARY,
+    fold_file,
+    model_dir,
+    trained_folds,
+    weights_path,
+)
 from autoseg.schema.plans import Plans, load_plans, plans_to_dict
 from autoseg.sharing.model_card import build_card, file_digests, fold_record, readme
 from autoseg.training.checkpoint import FORMAT
@@ -35,7 +46,7 @@ _KEPT = ("weights", "network_spec", "configuration", "epoch", "iteration")
 
 
 def export_model(work: str | Path, output: str | Path, configurations: list[str] | None = None,
-                 folds: list[str] | None = None, checkpoint: str = "checkpoint_final.pt",
+                 folds: list[str] | None = None, checkpoint: str = CHECKPOINT_FINAL,
                  overwrite: bool = False, onnx: bool = False) -> Path:
     """Write the model of WORK to `output` (a .zip file, or else a new folder); returns its path. `onnx`: each
     network also as an ONNX graph (sharing/onnx_export.py), for `predict --backend onnxruntime` without torch."""
@@ -91,22 +102,22 @@ def choose_folds(work: Path, plans: Plans, selection: dict[str, Any], configurat
             missing = [str(f) for f in folds if str(f) not in trained]
             if missing:
                 raise AutosegError(f"configuration '{name}' has no {checkpoint} for fold(s) {missing}",
-                                   work / "models" / name, f"train them, or export the trained folds {trained}")
+                                   work / MODELS / name, f"train them, or export the trained folds {trained}")
             chosen[name] = [str(f) for f in folds]
         else:
             chosen[name] = [f for f in trained if not wanted or f in {str(x) for x in wanted}]
         if not chosen[name]:
-            raise AutosegError(f"configuration '{name}' has no trained fold with {checkpoint}", work / "models" / name,
+            raise AutosegError(f"configuration '{name}' has no trained fold with {checkpoint}", work / MODELS / name,
                                f"train it (autoseg train {work} -c {name} -f 0), or pass --checkpoint/-c")
     return chosen
 
 
 def _write_model(work: Path, plans: Plans, selection: dict[str, Any], chosen: dict[str, list[str]],
                  checkpoint: str, folder: Path, onnx: bool = False) -> None:
-    write_json(folder / "plans.json", exported_plans(plans, list(chosen)))
-    write_json(folder / "inference.json", {**{k: v for k, v in selection.items() if k not in ("folds", "named")},
-                                           "exported_folds": chosen})
-    names = ["plans.json", "inference.json"]
+    write_json(folder / PLANS, exported_plans(plans, list(chosen)))
+    write_json(folder / INFERENCE, {**{k: v for k, v in selection.items() if k not in ("folds", "named")},
+                                    "exported_folds": chosen})
+    names = [PLANS, INFERENCE]
     for name, fold_list in chosen.items():
         for fold in fold_list:
             source = model_dir(work, name, fold)  # names from plans/inference.json: checked before use
