@@ -40,8 +40,8 @@ def _explicit(dataset: Path, folder: Path, case_id: str) -> Path:
     root = folder / "hostile"
     root.mkdir(parents=True, exist_ok=True)
     data = json.loads((dataset / "dataset.json").read_text())
-    first = sorted((dataset / "imagesTr").iterdir())[0]
-    label = sorted((dataset / "labelsTr").iterdir())[0]
+    first = min((dataset / "imagesTr").iterdir())
+    label = min((dataset / "labelsTr").iterdir())
     data["dataset"] = {case_id: {"images": [str(first)], "label": str(label)}}
     data["numTraining"] = 1
     (root / "dataset.json").write_text(json.dumps(data))
@@ -98,7 +98,7 @@ def tiny_model_zip(path: Path) -> Path:
     """The smallest zip import accepts: a model card listing one file with its sha256."""
     plans = b"{}"
     card = {"format": "autoseg-model", "format_version": 1,
-            "files": {"plans.json": {"sha256": hashlib.sha256(plans).hexdigest()}}}
+            "files": {"plans.json": {"bytes": len(plans), "sha256": hashlib.sha256(plans).hexdigest()}}}
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("model.json", json.dumps(card))
         archive.writestr("plans.json", plans)

@@ -80,7 +80,8 @@ def bomb(method: int) -> dict:
 
 def card_for(files: dict[str, bytes]) -> bytes:
     return json.dumps({"format": "autoseg-model", "format_version": 1,
-                       "files": {n: {"sha256": hashlib.sha256(d).hexdigest()} for n, d in files.items()}}).encode()
+                       "files": {n: {"bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+                                 for n, d in files.items()}}).encode()
 
 
 def valid_members() -> list[dict]:
