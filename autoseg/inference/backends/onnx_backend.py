@@ -78,7 +78,7 @@ def load_onnx_model(folder: str | Path, configuration: str, fold: int | str, dev
                     checkpoint: str = "") -> OnnxModel:
     """The ONNX network of a fold of an exported model (`device` and `checkpoint` as load_model takes them: the
     export holds one network per fold, made from the checkpoint it was exported with)."""
-    from autoseg.inference.models import model_dir
+    from autoseg.layout.work import model_dir  # not inference.models, which imports torch
     path = model_dir(folder, configuration, fold) / ONNX_NETWORK
     if not path.is_file():
         raise AutosegError(f"this model has no ONNX network for configuration '{configuration}' fold {fold}",
