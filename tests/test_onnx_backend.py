@@ -161,3 +161,17 @@ def test_an_onnx_graph_that_differs_from_its_network_is_refused(tmp_path):
         other[3].bias.add_(1.0)  # the last convolution: the instance norm would undo a change before it
     with pytest.raises(AutosegError, match="differ from torch"):
         check_against_torch(other, path, (2, 4, 6, 8))
+
+
+def test_a_cascade_input_slides_like_the_joined_array(tmp_path):
+    """A cascade stage's input (image + previous stage's masks, channel_stack.py) needs no torch either."""
+    from autoseg.inference.channel_stack import ChannelStack
+    path = tmp_path / "net.onnx"
+    _export(_network(3), (2, 4, 6, 8), path)
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(1, 9, 14, 11)).astype(np.float32)
+    masks = (rng.random((1, 9, 14, 11)) > 0.5).astype(np.uint8)
+    network = OnnxNetwork(path, threads=1)
+    joined = onnx_window_logits(network, np.concatenate([image, masks.astype(np.float32)]), [4, 6, 8], 3, 3)
+    stacked = onnx_window_logits(network, ChannelStack(image, masks), [4, 6, 8], 3, 3)
+    np.testing.assert_array_equal(joined, stacked)
