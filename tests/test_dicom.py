@@ -273,3 +273,19 @@ def test_converter_refuses_overlapping_segments(tmp_path):
     with pytest.raises(AutosegError, match="segments overlap"):
         convert_dicom(tmp_path / "export", tmp_path / "Dataset001_X")
     assert not (tmp_path / "Dataset001_X").exists() and not list(tmp_path.glob(".Dataset001_X*"))
+
+
+def test_case_folders_name_the_cases(trained, tmp_path):
+    """INPUT/<case>/<channel>/ works for a one-channel model too: the case is named by its folder, and its SEG
+    refers to the channel-0 series."""
+    work, image, _, _, _ = trained
+    uid = write_series(image, tmp_path / "in" / "patient_a" / "0")
+    assert main(["predict", str(work), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-tta",
+                 "--output-format", "dicom-seg"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".dcm") == ["patient_a.dcm"]
+    assert pydicom.dcmread(tmp_path / "out" / "patient_a.dcm").ReferencedSeriesSequence[0].SeriesInstanceUID == uid
+    assert not (tmp_path / "out" / "patient_a.nii.gz").exists()
+    before = (tmp_path / "out" / "patient_a.dcm").stat().st_mtime_ns
+    assert main(["predict", str(work), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-tta",
+                 "--output-format", "dicom-seg"]) == 0          # the same run again reuses the finished SEG
+    assert (tmp_path / "out" / "patient_a.dcm").stat().st_mtime_ns == before
