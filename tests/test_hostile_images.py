@@ -162,6 +162,16 @@ def test_png_and_bmp_headers(tmp_path):
     read_image(tmp_path / "ok.bmp")
 
 
+@pytest.mark.parametrize("fraction", [0.3, 0.5, 0.8])
+def test_a_tiff_stack_cut_short_is_refused_not_read_with_fewer_slices(tmp_path, fraction):
+    sitk.WriteImage(sitk.GetImageFromArray(np.random.default_rng(0).random((5, 6, 7), np.float32)),
+                    str(tmp_path / "stack.tif"))
+    data = (tmp_path / "stack.tif").read_bytes()
+    assert read_image(tmp_path / "stack.tif")[0].shape == (1, 5, 6, 7)
+    (tmp_path / "cut.tif").write_bytes(data[:int(len(data) * fraction)])
+    refused(tmp_path / "cut.tif", "cut short")
+
+
 def test_an_unreadable_tiff_says_why_without_itk_file_and_line(tmp_path):
     (tmp_path / "broken.tif").write_bytes(b"II*\x00" + b"\xff" * 40)
     refused(tmp_path / "broken.tif", "cannot read image")

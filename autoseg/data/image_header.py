@@ -2,8 +2,9 @@
 
 NIfTI-1/2 (.nii, .nii.gz, .hdr), NRRD (.nrrd, .nhdr) and MetaImage (.mha, .mhd) headers are parsed here and in
 text_headers.py: dimensions, voxel type, geometry fields (which must be finite numbers: a NaN spacing or origin
-makes every later step silently wrong) and where the data lies; PNG and BMP from their fixed-layout headers; any
-other format through SimpleITK's header-only ReadImageInformation. Each problem is one line naming the file.
+makes every later step silently wrong) and where the data lies; PNG and BMP from their fixed-layout headers; TIFF
+pages walked to their end (tiff_pages.py); any other format through SimpleITK's header-only
+ReadImageInformation. Each problem is one line naming the file.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import SimpleITK as sitk
 
 from autoseg.data.image_limits import check_data_room, check_size
 from autoseg.data.text_headers import check_metaimage, check_nrrd
+from autoseg.data.tiff_pages import check_tiff_pages
 from autoseg.errors import AutosegError
 
 _FIX = "the image header is damaged or was crafted: export the image again from the original data"
@@ -47,6 +49,9 @@ def _check_by_format(path: Path) -> None:
         _check_png(path)
     elif name.endswith(".bmp"):
         _check_bmp(path)
+    elif name.endswith((".tif", ".tiff")):
+        check_tiff_pages(path)  # a stack cut short would read as fewer slices
+        _check_with_itk(path)
     else:
         _check_with_itk(path)
 
