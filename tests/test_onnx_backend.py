@@ -175,3 +175,12 @@ def test_a_cascade_input_slides_like_the_joined_array(tmp_path):
     joined = onnx_window_logits(network, np.concatenate([image, masks.astype(np.float32)]), [4, 6, 8], 3, 3)
     stacked = onnx_window_logits(network, ChannelStack(image, masks), [4, 6, 8], 3, 3)
     np.testing.assert_array_equal(joined, stacked)
+
+
+@pytest.mark.parametrize("regions", [False, True])
+def test_numpy_activation_matches_torch(regions):
+    """Softmax over classes, or a sigmoid per region (plans.regions), computed without torch."""
+    from autoseg.inference.regions import probabilities_from_logits
+    logits = np.random.default_rng(4).normal(scale=20, size=(4, 3, 5, 6)).astype(np.float32)
+    expected = probabilities_from_logits(torch.from_numpy(logits), regions)
+    np.testing.assert_allclose(probabilities_from_logits(logits, regions), expected, rtol=1e-5, atol=1e-6)
