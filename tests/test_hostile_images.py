@@ -289,7 +289,7 @@ def test_predict_refuses_an_input_with_nan_and_inf_voxels(tmp_path, capsys):
 
 # ---- fuzzing: one clear line or a correct result, and never more than the limits --------------------------------
 
-FORMATS = [".nii", ".nii.gz", ".nrrd", ".mha", ".png", ".bmp"]
+FORMATS = [".nii", ".nii.gz", ".nrrd", ".mha", ".png", ".bmp", ".tif"]
 
 
 @pytest.fixture(scope="module")
