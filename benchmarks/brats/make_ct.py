@@ -4,9 +4,12 @@ labelsTs), in /work/scratch/h3/ct/Dataset901_SyntheticCT (outside the repository
 
     python benchmarks/brats/make_ct.py
 """
-import json, os
+import json
+import os
 from pathlib import Path
+
 from autoseg.data.synthetic import make_ct_dataset
+
 root = Path("/work/scratch/h3/ct")
 if (root / "Dataset901_SyntheticCT" / "dataset.json").is_file():
     raise SystemExit(f"{root}/Dataset901_SyntheticCT exists already")

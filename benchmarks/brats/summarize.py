@@ -8,7 +8,6 @@ spacing, origin, direction identical; labels not empty).
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 
 import numpy as np
@@ -216,16 +215,19 @@ def markdown(r: dict) -> str:
     for fold, info in (b["cascade_out_of_fold_inputs"] or {}).items():
         lines.append(f"- cascade {fold}: low-resolution input of each case from "
                      + ", ".join(f"{c} <- 3d_lowres {s}" for c, s in info["inputs"].items())
-                     + f"; none from a model that trained on the case: {info['none_from_a_model_that_trained_on_the_case']}")
+                     + "; none from a model that trained on the case: "
+                     + f"{info['none_from_a_model_that_trained_on_the_case']}")
     lines += ["", "### find-best", "", f"- chosen: {fb.get('configurations')}; {fb.get('choice')}",
               "- CV Dice: " + ", ".join(f"{k} {v:.4f}" for k, v in (fb.get("cv_dice") or {}).items()),
-              "- relative inference cost: " + ", ".join(f"{k} {v:.2f}" for k, v in (fb.get("inference_cost") or {}).items()),
+              "- relative inference cost: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in (fb.get("inference_cost") or {}).items()),
               "", "### Held-out region Dice (each case predicted by the fold that never saw it; mirror TTA)", "",
               "| configuration | cases | whole tumour | tumour core | enhancing | mean |", "|---|---|---|---|---|---|"]
     for config, s in b["heldout_out_of_fold_tta"].items():
         if s:
             d = s["dice"]
-            lines.append(f"| {config} | {s['cases']} | {fmt(d.get('whole_tumour'), 4)} | {fmt(d.get('tumour_core'), 4)} "
+            lines.append(f"| {config} | {s['cases']} | {fmt(d.get('whole_tumour'), 4)} "
+                         f"| {fmt(d.get('tumour_core'), 4)} "
                          f"| {fmt(d.get('enhancing'), 4)} | {fmt(s['mean_dice'], 4)} |")
     lines += ["", f"### Predicting one case ({CASE}, 240x240x155, held out by fold 0, fold 0's models)", "",
               "| run | command s | predictor s/case | peak RAM (MB) | whole tumour | tumour core | enhancing | "
@@ -265,7 +267,8 @@ def markdown(r: dict) -> str:
         lines += [f"nnU-Net patch {n.get('patch_size')}; case {n.get('case')}.", "",
                   "| run | seconds | peak RAM (MB) | command |", "|---|---|---|---|"]
         for tag, s in n["stages"].items():
-            cut = f" (stopped at the {s['stopped_after_timeout_s']:.0f} s timeout)" if s.get("stopped_after_timeout_s") else ""
+            stopped = s.get("stopped_after_timeout_s")
+            cut = f" (stopped at the {stopped:.0f} s timeout)" if stopped else ""
             lines.append(f"| nnUNetv2_predict {tag}{cut} | {fmt(s['seconds'])} | {fmt(s['peak_ram_mb'], 0)} | "
                          f"`{s['command']}` |")
     else:

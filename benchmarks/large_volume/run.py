@@ -90,6 +90,7 @@ def case_command(args) -> dict:
 
 def ct_command(args) -> dict:
     from scipy import ndimage
+
     from autoseg.data.geometry import default_geometry
     from autoseg.schema.plans import load_plans
     channels = len(load_plans(args.work).channel_names)

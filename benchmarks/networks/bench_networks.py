@@ -8,7 +8,8 @@ that topology: parameters, GFLOPs (forward, forward+backward), estimated peak tr
 (autoseg.networks.cost), measured peak memory and seconds per SGD step in a fresh process
 (autoseg.networks.measure), fp32 (optionally channels-last) and bf16 autocast. On a CPU with bf16 matrix units
 (AMX / AVX512-BF16) bf16 is timed like fp32 (with channels-last when asked: the training setting); without
-them it is emulated and ~25x slower, so it gets one timed step. Writes results.md (and the raw numbers as results.json) next to this script.
+them it is emulated and ~25x slower, so it gets one timed step. Writes results.md (and the raw numbers as
+results.json) next to this script.
 Timings are only meaningful on a quiet machine: the load average before and after is recorded.
 """
 from __future__ import annotations

@@ -45,7 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("-c", "--configuration", required=True, help="e.g. 3d_fullres or 2d (the same name in both)")
     p.add_argument("-f", "--fold", type=int, default=0)
     p.add_argument("--time-budget", required=True, help="training wall time for each tool, e.g. 15m")
-    p.add_argument("--out", type=Path, help="work folder (default /work/nnunet_bench/<dataset>_<config>_f<fold>_<budget>)")
+    p.add_argument("--out", type=Path,
+                   help="work folder (default /work/nnunet_bench/<dataset>_<config>_f<fold>_<budget>)")
     p.add_argument("--venv", type=Path, default=Path("/work/nnunet_venv"), help="nnU-Net venv (setup_venv.sh)")
     p.add_argument("--preset", default="default", help="autoseg planner preset")
     p.add_argument("--dataset-id", type=int, help="nnU-Net dataset id (default: from the folder name)")
@@ -116,7 +117,8 @@ def run_nnunet(args, out: Path, runner: Runner, record: dict, budget_seconds: fl
                        "dice_per_class": {k: v["mean"]["Dice"] for k, v in summary["per_class"].items()},
                        "hd95": summary["foreground_mean"]["HD95"],
                        "seconds_per_case": round(predict["seconds"] / len(case_ids), 3)}
-    fold_dir = Path(env["nnUNet_results"]) / name / f"{TRAINER}__nnUNetPlans__{args.configuration}" / f"fold_{args.fold}"
+    trainer_dir = Path(env["nnUNet_results"]) / name / f"{TRAINER}__nnUNetPlans__{args.configuration}"
+    fold_dir = trainer_dir / f"fold_{args.fold}"
     return {"dataset": name, "training": read_json(fold_dir / "time_budget_summary.json", "nnU-Net run summary"),
             "scores": scores, "version": _venv_version(args.venv)}
 

@@ -14,10 +14,11 @@ import json
 import sys
 from pathlib import Path
 
+from summarize import paired  # this folder's: the same pairing as the benchmark's table
+
 import autoseg
 from autoseg.benchmark.dataset_run import case_dice
 from autoseg.data.dataset import load_dataset
-from summarize import paired   # this folder's: the same pairing as the benchmark's table
 
 
 def members(run: Path) -> dict:

@@ -20,7 +20,6 @@ import time
 from os.path import join
 
 import torch
-
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 
