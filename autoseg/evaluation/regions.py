@@ -18,6 +18,7 @@ from autoseg.errors import AutosegError
 from autoseg.evaluation.metrics import DEFAULT_TOLERANCE_MM, binary_metrics, exclude_ignored, overlap_metrics
 from autoseg.evaluation.pairing import CasePair, pair_cases
 from autoseg.evaluation.summary import SUMMARY_VERSION, _map_with_progress, read_pair, summarise
+from autoseg.layout.work import PLANS
 from autoseg.schema.load import validate_data
 from autoseg.schema.plans_file import PlansFile
 from autoseg.utils.files import read_json, write_json
@@ -85,7 +86,7 @@ def regions_for_evaluation(path: str | Path, declared: set[int] | None = None,
     from autoseg.data.regions import load_regions_file
     data = read_json(path, "regions file")
     if isinstance(data, dict) and "configurations" in data:  # a plans.json
-        validate_data(data, PlansFile, "plans.json", path)
+        validate_data(data, PlansFile, PLANS, path)
         if not data.get("regions"):
             raise AutosegError("this plans.json trains plain labels, not regions", path,
                                "pass a regions file or a plan made with regions, or leave out --regions")

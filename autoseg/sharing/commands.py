@@ -1,6 +1,8 @@
 """The command-line verbs of sharing: export, import, convert-checkpoint (registered in autoseg/cli.py)."""
 from __future__ import annotations
 
+from autoseg.layout.work import CHECKPOINT_BEST, CHECKPOINT_FINAL
+
 
 def export_args(p):
     p.add_argument("work", help="work folder with trained models")
@@ -8,7 +10,7 @@ def export_args(p):
     p.add_argument("-c", "--configurations", nargs="+", help="only these configurations (default: find-best's "
                    "choice, else the best trained one)")
     p.add_argument("-f", "--folds", nargs="+", help="only these folds (default: the ones predict would use)")
-    p.add_argument("--checkpoint", default="checkpoint_final.pt", help="or checkpoint_best.pt")
+    p.add_argument("--checkpoint", default=CHECKPOINT_FINAL, help=f"or {CHECKPOINT_BEST}")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--onnx", action="store_true", help="also write each network as ONNX, so the model predicts "
                    "without PyTorch (predict --backend onnxruntime; needs onnx and onnxruntime)")
