@@ -51,7 +51,9 @@ def submit_label_writes(pool: Executor, seg: np.ndarray, geometry: Geometry, cas
     jobs = []
     labels = seg if geometry.ndim == 3 else seg[0]
     for path in output_files(case, output, output_format):
-        if path.name.endswith(SEG_ENDING) and isinstance(case, DicomCase):
+        if path.name.endswith(SEG_ENDING):
+            if writer is None or not isinstance(case, DicomCase):
+                raise ValueError("a DICOM-SEG needs seg_writer() and a DICOM case (check_output_format)")
             jobs.append(pool.submit(writer.write, seg, case.reference_series, path))
         else:
             jobs.append(pool.submit(write_label, labels, geometry, path))

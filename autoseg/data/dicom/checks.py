@@ -24,7 +24,9 @@ _RESAMPLE = ("resample it to an even, orthogonal grid first (e.g. dcm2niix, or 3
              "acquisition geometry regularization) and predict the resulting NIfTI")
 
 
-def normal_of(orientation: tuple[float, ...]) -> np.ndarray:
+def normal_of(orientation: tuple[float, ...] | None) -> np.ndarray:
+    if orientation is None:
+        raise ValueError("a slice without ImageOrientationPatient has no normal (series_problems reports it)")
     row, column = np.array(orientation[:3]), np.array(orientation[3:])
     return np.cross(row, column)
 
@@ -32,7 +34,7 @@ def normal_of(orientation: tuple[float, ...]) -> np.ndarray:
 def sorted_slices(series: DicomSeries) -> list[DicomSlice]:
     """Slices in ITK's order (ascending along the slice normal); the series must have passed check_series."""
     normal = normal_of(series.slices[0].orientation)
-    return sorted(series.slices, key=lambda s: (float(np.dot(s.position, normal)), str(s.path)))
+    return sorted(series.slices, key=lambda s: (float(np.dot(np.asarray(s.position, float), normal)), str(s.path)))
 
 
 def check_series(series: DicomSeries) -> list[DicomSlice]:

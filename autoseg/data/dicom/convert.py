@@ -66,7 +66,8 @@ def _pairs(annotations: list[SegAnnotation], images: dict[str, DicomSeries], all
         raise AutosegError("no DICOM-SEG annotations in the folder" + (
             " (RTSTRUCT found: it is not converted)" if rtstruct else ""), source,
             "export the annotations as DICOM-SEG (3D Slicer, OHIF; RTSTRUCT converts to SEG with dcmqi or Slicer)")
-    pairs, seen = [], {}
+    pairs: list[tuple[SegAnnotation, DicomSeries]] = []
+    seen: dict[str, Path] = {}
     for annotation in annotations:
         series = images.get(annotation.source_series_uid)
         if series is None:

@@ -45,4 +45,6 @@ def read_channels(channels: Sequence[DicomSeries]) -> tuple[np.ndarray, Geometry
                                f"{difference}", series.folder, "give every channel of a case one voxel grid "
                                "(the same acquisition geometry), or resample it onto channel 0's")
         arrays.append(array)
+    if reference is None:
+        raise ValueError("read_channels needs at least one series")
     return np.stack(arrays), reference

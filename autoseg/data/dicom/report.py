@@ -14,8 +14,8 @@ from autoseg.errors import AutosegError
 @dataclass
 class SeriesReport:
     series: DicomSeries
-    spacing: tuple[float, float, float] | None = None     # numpy order (z, y, x), mm
-    shape: tuple[int, int, int] | None = None             # numpy order
+    spacing: tuple[float, ...] | None = None              # numpy order (z, y, x), mm
+    shape: tuple[int, ...] | None = None                  # numpy order (z, y, x)
     problems: list[str] = field(default_factory=list)     # one line each, naming the series and the fix
 
     def line(self) -> str:

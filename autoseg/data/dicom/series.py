@@ -26,11 +26,11 @@ _PREAMBLE_END = 132
 class DicomSlice:
     path: Path
     sop_instance_uid: str
-    position: tuple[float, float, float] | None      # ImagePositionPatient (mm)
+    position: tuple[float, ...] | None               # ImagePositionPatient (mm), 3 values
     orientation: tuple[float, ...] | None            # ImageOrientationPatient: row then column direction
     rows: int
     columns: int
-    pixel_spacing: tuple[float, float] | None
+    pixel_spacing: tuple[float, ...] | None          # 2 values
     frames: int = 1
     instance_number: int | None = None
 
