@@ -72,6 +72,43 @@ def test_bad_job_fails_once_with_its_own_error(cluster, work):
     assert result.stderr.strip().splitlines()[-1].startswith("autoseg train: error:")
 
 
+def test_predict_on_the_cluster_gives_the_local_label_maps(cluster, work, tmp_path):
+    """After the folds test (folds 0 and 1 trained): the 2 test images over 2 shards, one report."""
+    import numpy as np
+
+    from autoseg.data.image_io import read_label
+    from autoseg.inference.run import predict
+    images = work.parent / "Tiny" / "imagesTs"
+    predict(work, [images], tmp_path / "local", tta=False, progress=False)
+    result = cli("predict", work, "-i", images, "-o", tmp_path / "ray", "--no-tta", "--ray", cluster.address)
+    assert result.returncode == 0, result.stderr[-2000:]
+    local = sorted(p.name for p in (tmp_path / "local").glob("*.nii.gz"))
+    assert local and sorted(p.name for p in (tmp_path / "ray").glob("*.nii.gz")) == local
+    for name in local:
+        assert np.array_equal(read_label(tmp_path / "local" / name)[0], read_label(tmp_path / "ray" / name)[0])
+    report = json.loads((tmp_path / "ray" / "prediction_report.json").read_text())
+    assert sorted(report["cases"]) == sorted(n.removesuffix(".nii.gz") for n in local)
+    assert len(report["shards"]) == 2 and len({s["node_id"] for s in report["shards"]}) == 2
+    assert not [p for p in (tmp_path / "ray").iterdir() if p.name.startswith(".shards-")]
+
+
+def test_benchmark_runs_two_datasets_side_by_side(cluster, tmp_path):
+    from autoseg.data.synthetic import make_synthetic_dataset
+    datasets = [make_synthetic_dataset(tmp_path / name, num_cases=6, num_test=2, shape=(10, 32, 32),
+                                       spacing=(3.0, 0.9, 0.9), seed=seed, name=name)
+                for name, seed in (("DataA", 1), ("DataB", 2))]
+    result = cli("benchmark", *datasets, "-o", tmp_path / "R", "--configs", "3d_fullres", "--preset", "cpu-fast",
+                 "--epochs", "1", "--cpu-gflops", "40", "--cv-folds", "2", "--ray", cluster.address, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "R" / "report.json").read_text())
+    assert [r["dataset"] for r in report["datasets"]] == ["DataA", "DataB"]
+    assert all(r["status"] == "ok" for r in report["datasets"])
+    ran = [r["ran_on"] for r in report["datasets"]]
+    assert ran[0]["node_id"] != ran[1]["node_id"]
+    a, b = ran   # side by side: each started before the other ended
+    assert a["started"] <= b["ended"] and b["started"] <= a["ended"]
+
+
 def test_removed_node_training_resumes_elsewhere_from_its_checkpoint(cluster, work):
     """Last in this file: it removes a node (and adds a fresh one back)."""
     fold = work / "models" / "3d_fullres" / "fold_all"
