@@ -77,6 +77,13 @@ def test_broken_series_refused_in_one_line(tmp_path, fault, words):
     assert "\n" not in message
 
 
+def test_series_over_the_voxel_limit_refused_before_reading(tmp_path, monkeypatch):
+    uid = write_series(_volume(), tmp_path / "s")
+    monkeypatch.setenv("AUTOSEG_MAX_IMAGE_VOXELS", "1000")   # 6 x 16 x 16 = 1536 voxels
+    with pytest.raises(AutosegError, match=rf"{uid}: the image header announces 1536 voxels.*AUTOSEG_MAX_IMAGE"):
+        check_series(find_series(tmp_path)[0])
+
+
 def test_mixed_sizes_refused(tmp_path):
     uid = new_uid()
     write_series(_volume(shape=(3, 16, 16)), tmp_path / "s", series_uid=uid, names="a{:d}")

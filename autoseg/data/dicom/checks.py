@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from autoseg.data.dicom.series import DicomSeries, DicomSlice
+from autoseg.data.image_limits import check_size
 from autoseg.errors import AutosegError
 
 # Positions agree when they differ by less than this many mm plus this fraction of the slice spacing: scanners
@@ -54,7 +55,7 @@ def series_problems(series: DicomSeries) -> list[tuple[str, str]]:
     if any(s.frames > 1 for s in slices):
         return [("multi-frame (enhanced) DICOM is not supported",
                  "export the series as classic single-frame images, or convert it to NIfTI (e.g. dcm2niix)")]
-    for check in (_size_problem, _geometry_tags_problem, _orientation_problem):
+    for check in (_size_problem, _voxel_limit_problem, _geometry_tags_problem, _orientation_problem):
         problem = check(slices)
         if problem:
             return [problem]
@@ -71,6 +72,16 @@ def _size_problem(slices: list[DicomSlice]) -> tuple[str, str] | None:
     if len(spacings) > 1:
         return (f"mixed pixel spacings {spacings[:3]}",
                 "a series must hold slices of one pixel spacing; export each acquisition as its own series")
+    return None
+
+
+def _voxel_limit_problem(slices: list[DicomSlice]) -> tuple[str, str] | None:
+    """Headers are claims: the series reader allocates rows x columns x slices float32 voxels before reading a
+    pixel, so a damaged or crafted Rows/Columns is refused here (the limits of data/image_limits.py)."""
+    try:
+        check_size(slices[0].path, slices[0].rows * slices[0].columns * len(slices), 4)
+    except AutosegError as error:
+        return error.problem, error.fix or ""
     return None
 
 
