@@ -519,6 +519,8 @@ def _benchmark_args(p):
                    "--total-budget): it chooses configurations and folds; --time-budget then sizes the plan")
     from autoseg.execution.options import add_ray_arguments
     add_ray_arguments(p)   # --ray: the datasets side by side, one Ray task each
+    from autoseg.tracking.options import add_arguments as add_mlflow_arguments
+    add_mlflow_arguments(p, parent=False)   # without URI: REPORT/mlflow.db; experiment "autoseg benchmark"
 
 
 def _benchmark(a):
@@ -529,9 +531,12 @@ def _benchmark(a):
 
 def _benchmark_on(a, executor):
     from autoseg.benchmark.run import benchmark
+    from autoseg.tracking.options import requested
+    requested(a)   # --mlflow-experiment alone is a mistake
     report = benchmark(a.datasets, a.output, time_budget=a.time_budget, configs=a.configs, folds=a.folds,
                        preset=a.preset, device=a.device, epochs=a.epochs, cpu_gflops=a.cpu_gflops, executor=executor,
-                       cv_folds=a.cv_folds, regions=a.regions, total_budget=a.total_budget)
+                       cv_folds=a.cv_folds, regions=a.regions, total_budget=a.total_budget, mlflow=a.mlflow,
+                       mlflow_experiment=a.mlflow_experiment)
     for record in report["datasets"]:
         scores = (record.get("evaluation") or {}).get("tta")
         print(f"{record['dataset']}: " + (f"Dice {scores['foreground_mean']['Dice']:.4f} "

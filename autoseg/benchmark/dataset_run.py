@@ -34,6 +34,7 @@ from autoseg.schema.load import load_validated_data
 from autoseg.schema.plans import Plans, load_plans
 from autoseg.schema.schedule_file import ScheduleFile
 from autoseg.schema.splits_file import read_splits
+from autoseg.tracking.context import TrackingContext
 from autoseg.utils.durations import format_duration, parse_duration
 from autoseg.utils.files import read_json
 from autoseg.utils.logs import get_logger
@@ -54,6 +55,7 @@ class Settings:
     cv_folds: int | None = None       # folds the plan makes (plan --folds); None: the planner's default
     regions: str | None = None        # plan --regions FILE: train and score regions
     total_budget: str | None = None   # one budget for the whole training (the scheduler); time_budget sizes the plan
+    tracking: TrackingContext | None = None   # MLflow: the training stages log runs nested in the benchmark's
 
 
 class Stages:
@@ -140,7 +142,7 @@ def _run_schedule(work: Path, plans: Plans, settings: Settings, stages: Stages, 
     """One total budget (autoseg train WORK --total-budget, which ends with find-best); the folds it trained
     become the benchmarked folds (the held-out cases: the test set, else each fold's validation cases)."""
     stages.run("schedule", autoseg_command("train", work, "--total-budget", settings.total_budget, "--device",
-                                           settings.device))
+                                           settings.device, *_tracking_options(settings)))
     record["schedule"] = load_validated_data(work / "schedule.json", ScheduleFile, "schedule.json")
     winner = record["schedule"]["winner"]
     folds = [int(f) for f in load_validated_data(work / "inference.json", InferenceFile, "inference.json")["folds"]]
@@ -211,8 +213,12 @@ def _plan_options(settings: Settings) -> list[str]:
     return options
 
 
+def _tracking_options(settings: Settings) -> list[str]:
+    return settings.tracking.cli_arguments() if settings.tracking else []
+
+
 def _train_options(settings: Settings) -> list[str]:
-    options = ["--device", settings.device]
+    options = ["--device", settings.device, *_tracking_options(settings)]
     if settings.epochs is not None:
         return options + ["--epochs", str(settings.epochs)]
     if settings.time_budget is not None:

@@ -11,6 +11,7 @@ REPORT/
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import shlex
 from pathlib import Path
@@ -23,19 +24,25 @@ from autoseg.benchmark.report_html import render_html
 from autoseg.benchmark.report_markdown import render_markdown
 from autoseg.benchmark.side_by_side import dataset_records
 from autoseg.errors import AutosegError
+from autoseg.tracking.benchmark import log_dataset, log_report
+from autoseg.tracking.parents import parent_run
+from autoseg.tracking.store import open_tracking
+from autoseg.tracking.values import flatten
 from autoseg.utils.durations import parse_duration
 from autoseg.utils.files import atomic_write, write_json
 from autoseg.utils.logs import get_logger
 
 log = get_logger("benchmark")
 REPORT_VERSION = 1
+EXPERIMENT = "autoseg benchmark"   # the MLflow experiment of benchmarks (--mlflow-experiment to change)
 
 
 def benchmark(datasets: Sequence[str | Path], report_dir: str | Path, time_budget: str | float | None = "15m",
               configs: Sequence[str] | None = None, folds: Sequence[int] = (0,), preset: str = "default",
               device: str = "auto", progress: bool = True, *, epochs: int | None = None,
               cpu_gflops: float | None = None, cv_folds: int | None = None,
-              regions: str | Path | None = None, total_budget: str | None = None, executor=None) -> dict[str, Any]:
+              regions: str | Path | None = None, total_budget: str | None = None, executor=None,
+              mlflow: str | None = None, mlflow_experiment: str | None = None) -> dict[str, Any]:
     """Benchmark every dataset into report_dir; returns the report (also REPORT/report.json).
 
     time_budget is the training time of each configuration on each fold (and what the plan is sized for);
@@ -45,7 +52,9 @@ datasets need fewer than 5); regions a regions file passed to plan --regions (tr
 dataset whose stage fails is recorded as failed and the next one runs. total_budget, when given, is the wall
 time of each dataset's whole training, spent by the scheduler (autoseg train WORK --total-budget); time_budget then
 only sizes the plan (one model's training), and configs/folds are the scheduler's choice. executor
-(autoseg.execution), when given, runs the datasets side by side (side_by_side.py).
+(autoseg.execution), when given, runs the datasets side by side (side_by_side.py). mlflow, when given,
+is a tracking URI ("" for an SQLite store REPORT/mlflow.db): the benchmark is an MLflow run of experiment
+mlflow_experiment (default "autoseg benchmark") with every training nested in it.
     """
     report_dir = Path(report_dir)
     datasets = [Path(d) for d in datasets]
@@ -62,11 +71,16 @@ only sizes the plan (one model's training), and configs/folds are the scheduler'
                      "folds": settings.folds, "preset": preset, "device": device, "cpu_gflops": cpu_gflops,
                      "cv_folds": cv_folds, "regions": settings.regions, "total_budget": settings.total_budget},
         "machine": machine_info(), "versions": software_versions(), "datasets": []}
-    done: dict[int, dict[str, Any]] = {}
-    for index, record in dataset_records(datasets, dataset_keys(datasets), report_dir, settings, executor):
-        done[index] = record
-        report["datasets"] = [done[i] for i in sorted(done)]   # the datasets' order, whichever finishes first
-        write_report(report, report_dir)
+    tracking = None if mlflow is None else open_tracking(mlflow, report_dir, mlflow_experiment or EXPERIMENT)
+    with parent_run(tracking, report_dir.name, "benchmark", flatten(report["settings"])) as run:
+        settings = dataclasses.replace(settings, tracking=run.child_context() if run else None)
+        done: dict[int, dict[str, Any]] = {}
+        for index, record in dataset_records(datasets, dataset_keys(datasets), report_dir, settings, executor):
+            done[index] = record
+            report["datasets"] = [done[i] for i in sorted(done)]   # the datasets' order, whichever finishes first
+            write_report(report, report_dir)
+            log_dataset(run, record)
+        log_report(run, report_dir)
     log.info("benchmark report: %s", report_dir / "report.html")
     return report
 

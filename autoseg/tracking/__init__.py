@@ -7,8 +7,12 @@ SQLite file in WORK (WORK/mlflow.db, artifacts in WORK/mlruns), opened with `mlf
 sqlite:///WORK/mlflow.db`. MLflow is imported only when tracking is asked for (the `mlflow` extra).
 
 What travels between processes (a benchmark's stages, a cluster's workers) is a TrackingContext: the store's
-URI, the experiment and the parent run's id, nothing else.
+URI, the experiment and the parent run's id, nothing else. In Python:
+
+    context = open_tracking(None, "work", "Hippocampus")            # or open_tracking("http://host:5000", ...)
+    autoseg.scheduling.schedule("work", "1h", tracking=context)      # search(..., tracking=context) likewise
 """
 from autoseg.tracking.context import TrackingContext
+from autoseg.tracking.store import open_tracking
 
-__all__ = ["TrackingContext"]
+__all__ = ["TrackingContext", "open_tracking"]
