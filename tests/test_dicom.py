@@ -296,3 +296,18 @@ def test_case_folders_name_the_cases(trained, tmp_path):
     assert main(["predict", str(work), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-tta",
                  "--output-format", "dicom-seg"]) == 0          # the same run again reuses the finished SEG
     assert (tmp_path / "out" / "patient_a.dcm").stat().st_mtime_ns == before
+
+
+def test_converter_refuses_a_seg_that_does_not_fit_its_series(tmp_path):
+    write_series(_volume(6), tmp_path / "export" / "a")
+    other = write_series(_volume(7, shape=(6, 12, 16)), tmp_path / "export" / "b")
+    series = next(s for s in find_series(tmp_path / "export") if s.uid != other)
+    labels = np.zeros((6, 16, 16), np.uint8)
+    labels[2:4, 3:9, 3:9] = 1
+    seg_path = tmp_path / "export" / "seg.dcm"
+    DicomSegWriter([SegmentSpec("organ", (1,), GENERIC_CODE, GENERIC_CODE)], "x").write(labels, series, seg_path)
+    seg = pydicom.dcmread(seg_path)
+    seg.ReferencedSeriesSequence[0].SeriesInstanceUID = other   # a SEG claiming the wrong series
+    seg.save_as(seg_path)
+    with pytest.raises(AutosegError, match=rf"frames of 16x16 pixels do not fit DICOM series {other}'s 12x16"):
+        convert_dicom(tmp_path / "export", tmp_path / "Dataset002_Y")

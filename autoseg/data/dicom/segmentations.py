@@ -23,6 +23,8 @@ class SegAnnotation:
     sop_instance_uid: str
     source_series_uid: str
     segments: dict[int, str]          # segment number -> segment label
+    rows: int = 0
+    columns: int = 0
 
 
 def find_annotations(all_series: list[DicomSeries]) -> list[SegAnnotation]:
@@ -44,13 +46,20 @@ def _annotation(path: Path) -> SegAnnotation:
     if duplicated:
         raise AutosegError(f"DICOM-SEG has several segments labelled {duplicated[0]!r}", path,
                            "give every segment of a SEG its own label (SegmentLabel names the class)")
-    return SegAnnotation(path, str(header.SOPInstanceUID), str(referenced[0].SeriesInstanceUID), segments)
+    return SegAnnotation(path, str(header.SOPInstanceUID), str(referenced[0].SeriesInstanceUID), segments,
+                         int(header.get("Rows", 0) or 0), int(header.get("Columns", 0) or 0))
 
 
 def label_map(annotation: SegAnnotation, series: DicomSeries, values: dict[str, int]) -> np.ndarray:
     """(Z, Y, X) label map on the series' grid; segment label L gets values[L]."""
     hd = require_dicom_library("highdicom", "reading DICOM-SEG")
-    sources = [s.sop_instance_uid for s in check_series(series)]
+    ordered = check_series(series)
+    if (annotation.rows, annotation.columns) != (ordered[0].rows, ordered[0].columns):
+        # checked from the header before highdicom allocates frames of the SEG's claimed size
+        raise AutosegError(f"DICOM-SEG frames of {annotation.rows}x{annotation.columns} pixels do not fit "
+                           f"{series.describe()}'s {ordered[0].rows}x{ordered[0].columns} slices", annotation.path,
+                           "export the SEG on the grid of its source series")
+    sources = [s.sop_instance_uid for s in ordered]
     numbers = sorted(annotation.segments)
     try:
         seg = hd.seg.segread(str(annotation.path))
