@@ -62,6 +62,7 @@ def _labels(path: Path) -> np.ndarray:
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
 
 
+@pytest.mark.slow  # trains a tiny model once (module fixture, ~50 s on 2 busy cores)
 def test_export_lists_each_onnx_graph_with_its_sha256_and_torch_difference(exported, tmp_path):
     _, model, _, _ = exported
     import zipfile
@@ -79,6 +80,7 @@ def test_export_lists_each_onnx_graph_with_its_sha256_and_torch_difference(expor
         check_model_folder(tmp_path / "m")
 
 
+@pytest.mark.slow  # trains a tiny model once (module fixture, ~50 s on 2 busy cores)
 def test_onnxruntime_predicts_without_torch_the_labels_of_the_torch_backend(exported, tmp_path):
     dataset, model, _, torch_out = exported
     out = tmp_path / "onnx_out"
@@ -107,6 +109,7 @@ np.save({str(tmp_path / "api.npy")!r}, sitk.GetArrayFromImage(labels))
     assert {c["settings"]["backend"] for c in report["cases"].values()} == {"onnxruntime"}
 
 
+@pytest.mark.slow  # trains a tiny model once (module fixture, ~50 s on 2 busy cores)
 def test_a_model_exported_without_onnx_is_refused_with_the_fix(exported, tmp_path, capsys):
     dataset, _, plain, _ = exported
     code = main(["predict", "--model", str(plain), "-i", str(dataset / "imagesTs"), "-o", str(tmp_path / "o"),
