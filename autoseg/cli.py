@@ -354,6 +354,10 @@ def _search_args(p):
                    help="do not start a new study with one trial per architecture at the plan's other values")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--workers", help="background augmentation processes per trial (default: auto)")
+    from autoseg.execution.options import add_ray_arguments
+    add_ray_arguments(p)
+    p.add_argument("--search-workers", type=int, help="with --ray: Optuna workers on the cluster, each a Ray "
+                   "task (default: as many as trainings fit); --trials is then the total")
     from autoseg.tracking.options import add_arguments as add_mlflow_arguments
     add_mlflow_arguments(p, parent=False)
 
@@ -363,11 +367,21 @@ def _search(a):
     from autoseg.tracking.options import context_from_arguments, work_experiment
     tracking = context_from_arguments(a, a.work, lambda: work_experiment(a.work, a.study or
                                                                          f"{a.configuration}_search"))
-    result = search(a.work, a.configuration, trials=a.trials, time_budget=a.time_budget, storage=a.storage,
+    options = dict(trials=a.trials, time_budget=a.time_budget, storage=a.storage,
                     study=a.study, space=a.space, pruner=a.pruner, fold=a.fold, trial_budget=a.trial_budget,
                     trial_epochs=a.trial_epochs, seed=a.seed, export="" if a.no_export else a.export,
                     overwrite=a.overwrite, baseline=not a.no_baseline, architecture_sweep=not a.no_architecture_sweep,
                     device=a.device, workers=a.workers, tracking=tracking)
+    if a.ray:
+        from autoseg.execution.options import executor_from_arguments
+        from autoseg.execution.search_workers import search_on_cluster
+        with executor_from_arguments(a) as executor:
+            result = search_on_cluster(executor, a.search_workers, a.work, a.configuration, **options)
+    elif a.search_workers:
+        raise AutosegError("--search-workers needs --ray", fix="add --ray local (or a cluster's address), or "
+                           "start `autoseg search` once per worker with a shared --storage")
+    else:
+        result = search(a.work, a.configuration, **options)
     states = ", ".join(f"{n} {s.lower()}" for s, n in result["states"].items())
     print(f"study {result['study']}: {result['trials']} trials ({states}); report {result['report']}")
     if result["best"]:
