@@ -72,6 +72,15 @@ def test_bad_job_fails_once_with_its_own_error(cluster, work):
     assert result.stderr.strip().splitlines()[-1].startswith("autoseg train: error:")
 
 
+def test_search_refuses_sqlite_on_a_cluster_of_two_nodes(cluster, work):
+    from autoseg.errors import AutosegError
+    from autoseg.execution.executor import open_executor
+    from autoseg.execution.search_workers import search_on_cluster
+    with open_executor(cluster.address) as executor, pytest.raises(AutosegError, match="SQLite.*postgresql"):
+        search_on_cluster(executor, 2, work, "3d_fullres", trials=2, trial_epochs=1)
+    assert not (work / "search").exists()   # refused before the study was made
+
+
 def test_predict_on_the_cluster_gives_the_local_label_maps(cluster, work, tmp_path):
     """After the folds test (folds 0 and 1 trained): the 2 test images over 2 shards, one report."""
     import numpy as np
