@@ -374,7 +374,7 @@ def _search(a):
                     device=a.device, workers=a.workers, tracking=tracking)
     if a.ray:
         from autoseg.execution.options import executor_from_arguments
-        from autoseg.execution.search_workers import search_on_cluster
+        from autoseg.search.cluster import search_on_cluster
         with executor_from_arguments(a) as executor:
             result = search_on_cluster(executor, a.search_workers, a.work, a.configuration, **options)
     elif a.search_workers:

@@ -75,7 +75,7 @@ def test_bad_job_fails_once_with_its_own_error(cluster, work):
 def test_search_refuses_sqlite_on_a_cluster_of_two_nodes(cluster, work):
     from autoseg.errors import AutosegError
     from autoseg.execution.executor import open_executor
-    from autoseg.execution.search_workers import search_on_cluster
+    from autoseg.search.cluster import search_on_cluster
     with open_executor(cluster.address) as executor, pytest.raises(AutosegError, match="SQLite.*postgresql"):
         search_on_cluster(executor, 2, work, "3d_fullres", trials=2, trial_epochs=1)
     assert not (work / "search").exists()   # refused before the study was made

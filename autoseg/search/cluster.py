@@ -16,20 +16,19 @@ from autoseg.errors import AutosegError
 from autoseg.execution.executor import Task
 from autoseg.execution.storage_check import check_shared_storage
 from autoseg.layout.work import PLANS
+from autoseg.search.run import search
+from autoseg.search.storage import default_storage_url
 from autoseg.utils.logs import get_logger
 
 log = get_logger("search")
 
 
 def search_worker(payload: dict[str, Any], attempts) -> dict[str, Any]:
-    from autoseg.search.run import search
     return search(payload["work"], payload["configuration"], **payload["options"])
 
 
 def search_on_cluster(executor, count: int | None, work: str | Path, configuration: str,
                       **options: Any) -> dict[str, Any]:
-    from autoseg.search.run import search
-    from autoseg.search.storage import default_storage_url
     count = count or executor.workers()
     if count < 1:
         raise AutosegError(f"--search-workers must be at least 1, not {count}", fix="e.g. --search-workers 4")
