@@ -62,6 +62,14 @@ def test_series_found_by_uid_in_nested_folders(tmp_path):
     assert positions == sorted(positions)
 
 
+def test_case_ids_are_plain_names():
+    from autoseg.data.dicom.series import DicomSeries
+    plain = DicomSeries("1.2.840.99.1", "MR", "1.2", None, "", "P", 1, "")
+    odd = DicomSeries("../../etc/passwd 1.2", "MR", "1.2", None, "", "P", 1, "")
+    assert plain.case_id == "1.2.840.99.1"
+    assert odd.case_id.startswith("series-") and len(odd.case_id) == 27 and "/" not in odd.case_id
+
+
 @pytest.mark.parametrize("fault, words", [
     ({"skip": (3,)}, "1 missing slice(s)"),
     ({"positions": [(0, 0, z) for z in (0, 3, 6, 10, 13, 16)]}, "uneven slice spacing"),

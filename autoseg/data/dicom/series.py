@@ -6,6 +6,7 @@ Only headers are read here (pydicom, pixels skipped); pixels are read later by S
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from autoseg.errors import AutosegError
-from autoseg.utils.safe_names import check_name
+from autoseg.utils.safe_names import check_name, is_safe_name
 
 # Objects that hold no image slices of their own (segmentations, structure sets, reports, presentation states).
 NON_IMAGE_MODALITIES = {"SEG", "RTSTRUCT", "RTPLAN", "RTRECORD", "SR", "PR", "KO", "REG", "DOC"}
@@ -62,8 +63,13 @@ class DicomSeries:
 
     @property
     def case_id(self) -> str:
-        """The SeriesInstanceUID: unique, and no patient data in file names (PatientID would be)."""
-        return check_name(self.uid, "SeriesInstanceUID", self.folder)
+        """The SeriesInstanceUID: unique, and no patient data in file names (PatientID would be). A UID that is
+        not a plain file name (a non-conformant one with '/', spaces or over 128 characters) becomes
+        'series-' and 20 hex digits of its sha256: still unique, never a path."""
+        if is_safe_name(self.uid):
+            return self.uid
+        digest = hashlib.sha256(self.uid.encode("utf-8", "replace")).hexdigest()[:20]
+        return check_name(f"series-{digest}", "case id", self.folder)
 
     def describe(self) -> str:
         return f"DICOM series {self.uid}"
