@@ -20,7 +20,8 @@ from autoseg.sharing.importing import import_model
 from autoseg.training.fold_folder import prepare_output
 from autoseg.utils.owned import MARKER, mark_owned, remove_owned
 
-HOSTILE_IDS = ["../escape", "/tmp/absolute_case", "..", ".", "a/b", "sub/../../x", "with space", ".hidden", ""]
+HOSTILE_IDS = ["../escape", "/tmp/absolute_case", "..", ".", "a/b", "sub/../../x", "a\\b", "new\nline", ".hidden",
+               ""]
 
 
 def one_line(capsys) -> str:
@@ -214,3 +215,22 @@ def test_an_output_path_that_is_an_existing_file_is_one_line(tmp_path, capsys):
     assert cli.main(["plan", str(dataset), "-o", str(blocker), "--preset", "cpu-fast", "--cpu-gflops", "40"]) == 2
     assert str(blocker) in one_line(capsys)
     assert blocker.read_text() == "a file, not a folder"
+
+
+def test_case_ids_with_spaces_and_non_ascii_letters_still_plan_and_train_from_splits(tmp_path, capsys):
+    """Real data names cases 'case ü001': one harmless path component, accepted from files and splits.json,
+    while '../x' in the same places is refused."""
+    from autoseg.schema.splits_file import read_splits
+    root = make_synthetic_dataset(tmp_path / "D", num_cases=4, shape=(6, 12, 12), seed=4)
+    for folder in ("imagesTr", "labelsTr"):
+        for path in (root / folder).iterdir():
+            path.rename(path.with_name(path.name.replace("case_", "case ü")))
+    work = tmp_path / "work"
+    assert cli.main(["plan", str(root), "-o", str(work), "--preset", "cpu-fast", "--cpu-gflops", "40"]) == 0
+    ids = {c for fold in read_splits(work / "splits.json") for c in fold["train"] + fold["val"]}
+    assert ids == {f"case ü{i:03d}" for i in range(4)}
+    caches = [f for f in (work / "preprocessed").iterdir() if f.is_dir()]
+    assert caches and all(len(list(f.glob("case ü*.npy"))) == 8 for f in caches)  # image and labels per case
+    (work / "splits.json").write_text(json.dumps([{"train": ["../case ü000"], "val": ["case ü001"]}]))
+    with pytest.raises(AutosegError, match="plain name"):
+        read_splits(work / "splits.json")

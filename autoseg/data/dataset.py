@@ -25,7 +25,7 @@ from autoseg.data.naming import (
 )
 from autoseg.errors import AutosegError
 from autoseg.utils.files import read_json
-from autoseg.utils.safe_names import check_name
+from autoseg.utils.safe_names import check_case_id
 
 FORMAT_HELP = ("see the nnU-Net v2 dataset format (channel_names, labels, numTraining, file_ending) or the "
                "Medical Segmentation Decathlon format (modality, labels, training)")
@@ -174,7 +174,7 @@ def _msd_case(root: Path, entry: dict[str, Any]) -> Case:
     # The case id taken from the entry names cache and prediction files, so it must be a plain name. The image
     # and label paths are only read (nnU-Net allows them anywhere), never written.
     image = root / entry["image"]
-    case_id = check_name(split_ending(image)[0], "case id", root / "dataset.json")
+    case_id = check_case_id(split_ending(image)[0], root / "dataset.json")
     label = root / entry["label"]
     if not image.exists():
         # nnU-Net v1 kept the MSD dataset.json but stored channel files with a _0000 suffix.
@@ -190,7 +190,7 @@ def _explicit_cases(root: Path, cases: dict[str, dict[str, Any]]) -> list[Case]:
     result = []
     source = root / "dataset.json"
     for case_id, entry in sorted(cases.items()):
-        check_name(case_id, "case id", source)  # it names the case's cache and prediction files
+        check_case_id(case_id, source)  # it names the case's cache and prediction files
         images = entry.get("images") if isinstance(entry, dict) else None
         if not isinstance(images, list) or not images:
             raise AutosegError(f"'dataset.{case_id}' must give \"images\": [one file per channel]",

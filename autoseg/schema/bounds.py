@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from autoseg.utils.safe_names import is_safe_name
+from autoseg.utils.safe_names import is_safe_case_id, is_safe_name
 
 MAX_PATCH_AXIS = 8192          # voxels along one axis of a training patch (nnU-Net 2D patches reach ~2048)
 MAX_SHAPE_AXIS = 1_000_000     # voxels along one axis of an image
@@ -44,5 +44,17 @@ def _plain_name(name: str) -> str:
 
 
 SafeName = Annotated[str, AfterValidator(_plain_name)]
+
+
+def _case_id(name: str) -> str:
+    if not is_safe_case_id(name):
+        raise ValueError("is not a plain name for a case (empty, hidden, longer than 200 characters, or holding '/', "
+                         "'\\' or a control character): names from files are never used as paths")
+    return name
+
+
+# Case ids also come from file names, where spaces and non-ASCII letters are common and harmless: one path
+# component is all they must be (utils/safe_names.py is_safe_case_id).
+CaseId = Annotated[str, AfterValidator(_case_id)]
 FileEnding = Annotated[str, StringConstraints(pattern=r"^\.[A-Za-z0-9._-]{1,31}$")]
 ShortText = Annotated[str, StringConstraints(max_length=4096)]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autoseg.schema.bounds import MAX_CASES, MAX_CHANNELS, MAX_CLASSES, FileEnding, LabelValue, SafeName, ShortText
+from autoseg.schema.bounds import MAX_CASES, MAX_CHANNELS, MAX_CLASSES, CaseId, FileEnding, LabelValue, ShortText
 
 ChannelIndex = Annotated[str, Field(pattern=r"^[0-9]{1,4}$")]
 Channels = Annotated[dict[ChannelIndex, ShortText], Field(min_length=1, max_length=MAX_CHANNELS)]
@@ -42,4 +42,4 @@ class DatasetJsonFile(BaseModel):
     file_ending: FileEnding | None = None
     training: Annotated[list[TrainingEntry], Field(max_length=MAX_CASES)] | None = None
     test: Annotated[list[Any], Field(max_length=MAX_CASES)] | None = None
-    dataset: Annotated[dict[SafeName, ExplicitCase], Field(max_length=MAX_CASES)] | None = None
+    dataset: Annotated[dict[CaseId, ExplicitCase], Field(max_length=MAX_CASES)] | None = None

@@ -47,6 +47,8 @@ def schema_error(error: ValidationError, data: Any, what: str, path: str | Path 
     where = ".".join(part for part in (within, field_path(first["loc"], data)) if part)
     found = "" if first["type"] in ("missing", "model_type") and not where else f", found {_short(first)}"
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    # a key from the file may hold a newline or other control character: escaped, so the error stays one line
+    where = where.encode("unicode_escape").decode("ascii") if not where.isprintable() else where
     location = f"field '{where}'" if where else "the top level"
     named = "" if path is not None else f"{what}: "   # the path names the file already
     return AutosegError(f"{named}{location}: {_message(first)}{found}{more}", path, fix)

@@ -1,5 +1,6 @@
 """The declared schema of splits.json (WORK/splits.json, or a user's file given to `plan --splits`): a list of
-folds, each {"train": [case ids], "val": [case ids]}. Case ids name cache files, so they are plain names."""
+folds, each {"train": [case ids], "val": [case ids]}. Case ids name cache files, so each must be one
+safe path component (bounds.CaseId)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,9 +8,9 @@ from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from autoseg.schema.bounds import MAX_CASES, MAX_FOLDS, SafeName
+from autoseg.schema.bounds import MAX_CASES, MAX_FOLDS, CaseId
 
-CaseIds = Annotated[list[SafeName], Field(max_length=MAX_CASES)]
+CaseIds = Annotated[list[CaseId], Field(max_length=MAX_CASES)]
 
 
 class Fold(BaseModel):
@@ -24,7 +25,7 @@ class SplitsFile(RootModel[Annotated[list[Fold], Field(min_length=1, max_length=
                           "fold (or re-run 'autoseg plan')")
 
 
-class GroupsFile(RootModel[Annotated[dict[SafeName, Annotated[str, Field(max_length=256)] | int],
+class GroupsFile(RootModel[Annotated[dict[CaseId, Annotated[str, Field(max_length=256)] | int],
                                      Field(max_length=MAX_CASES)]]):
     """`plan --groups FILE`: case id -> group (a patient, a volume); cases of one group share a fold."""
     model_config = ConfigDict(strict=True)

@@ -22,6 +22,26 @@ def is_safe_name(name: object) -> bool:
     return isinstance(name, str) and _NAME.fullmatch(name) is not None and ".." not in name
 
 
+# Case ids come from file names as often as from JSON, and real data names cases with spaces and non-ASCII letters
+# ('Gehirn ü 001'): harmless in one path component. A case id must only be that: no separator, no control
+# character, not hidden (so never '.' or '..'), short enough for the suffixes autoseg adds.
+_CASE_ID_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+def is_safe_case_id(name: object) -> bool:
+    return (isinstance(name, str) and 0 < len(name) <= 200 and not name.startswith(".")
+            and _CASE_ID_FORBIDDEN.search(name) is None)
+
+
+def check_case_id(name: object, source: str | Path | None = None) -> str:
+    """Return `name` if it can name a case's files (one path component), else raise one line naming `source`."""
+    if is_safe_case_id(name):
+        return name  # type: ignore[return-value]
+    raise AutosegError(f"case id {name!r} is not a plain name for a case (it is empty, hidden, longer than 200 "
+                       "characters, or holds '/', '\\' or a control character)", source,
+                       "rename the case in that file; names from files are never used as paths")
+
+
 def check_name(name: object, what: str, source: str | Path | None = None) -> str:
     """Return `name` if it is a safe single path component, else raise one line naming `source`."""
     if is_safe_name(name):
