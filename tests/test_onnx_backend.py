@@ -187,3 +187,19 @@ def test_numpy_activation_matches_torch(regions):
     logits = np.random.default_rng(4).normal(scale=20, size=(4, 3, 5, 6)).astype(np.float32)
     expected = probabilities_from_logits(torch.from_numpy(logits), regions)
     np.testing.assert_allclose(probabilities_from_logits(logits, regions), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_float16_accumulators_agree_with_the_torch_backends(tmp_path, monkeypatch):
+    """A large volume accumulates in float16 (placement.py); numpy does it as torch does."""
+    import autoseg.inference.backends.onnx_backend as onnx_backend
+    monkeypatch.setattr(onnx_backend, "compact_results", lambda channels, shape: True)
+    network = _network(3)
+    path = tmp_path / "net.onnx"
+    _export(network, (2, 12, 16, 16), path)
+    image = np.random.default_rng(2).normal(size=(2, 20, 40, 44)).astype(np.float32)
+    expected = sliding_window_logits(network, image, [12, 16, 16], 3, 3, 0.5, (0, 1, 2),
+                                     dtype=torch.float16).float().numpy()
+    got = onnx_window_logits(OnnxNetwork(path, threads=1), image, [12, 16, 16], 3, 3, 0.5, (0, 1, 2))
+    assert got.dtype == np.float16 and np.isfinite(got).all()
+    difference = np.abs(got.astype(np.float32) - expected)
+    assert difference.max() < 2e-2 and (got.argmax(0) == expected.argmax(0)).mean() > 0.999
