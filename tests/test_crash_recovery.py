@@ -97,7 +97,7 @@ def test_training_killed_then_resumed(trained, tmp_path):
         except (FileNotFoundError, json.JSONDecodeError):
             return 0
     run_and_kill(["train", work, "-c", "3d_fullres", "-f", "0", "--epochs", "4", "--no-validation", "--workers",
-                  "0"], lambda: epochs_done() >= 2, slow="autoseg.training.loop._epoch_outputs", delay=0.3)
+                  "0"], lambda: epochs_done() >= 2, slow="autoseg.training.epoch_end.epoch_outputs", delay=0.3)
     killed_at = epochs_done()
     assert 2 <= killed_at < 4 and not (fold / "checkpoint_final.pt").exists()
     # Documented: the same command refuses to start over an unfinished run; with --resume it continues.

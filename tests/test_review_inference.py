@@ -206,7 +206,7 @@ def test_full_image_validation_leaves_ignored_voxels_out(ignore_dataset, tmp_pat
     monkeypatch.setattr(validation, "predict_preprocessed", lambda models, data, config, settings: data)
     monkeypatch.setattr(validation, "restore_probabilities", lambda probs, properties, backward: probs)
     summary = validation.validate_full_images(tmp_path, plans, None, None, cases, tmp_path / "validation",
-                                              InferenceSettings(), save_probabilities=False, progress=False)
+                                              settings=InferenceSettings(), save_probabilities=False, progress=False)
     assert set(summary["per_class"]) == {"organ", "lesion"}
     assert summary["foreground_mean"]["Dice"] == pytest.approx(1.0)
 

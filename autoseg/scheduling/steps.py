@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autoseg.layout.work import SPLITS, TRAINING_SUMMARY, VALIDATION, model_dir
+from autoseg.layout.work import TRAINING_SUMMARY, VALIDATION, model_dir
 from autoseg.scheduling.units import EPOCHS, Units
-from autoseg.schema.splits_file import read_splits
 from autoseg.training.checkpoint import FINAL, LATEST
 from autoseg.utils.files import read_json, write_json
 from autoseg.utils.logs import get_logger
@@ -93,35 +92,27 @@ def validation_current(work: Path, name: str, fold: int | str) -> bool:
 
 
 def validate_fold(work: Path, name: str, fold: int | str, device: str, progress: bool) -> None:
-    """Full-image validation of a trained fold (mirror TTA, probabilities saved), as train() does at its end:
-    for a fold trained without it in a rung, or whose validation a kill interrupted."""
+    """Full-image validation of a trained fold (mirror TTA, probabilities saved) by the function train() ends
+    with: for a fold trained without it in a rung, or whose validation a kill interrupted."""
     import torch
 
     from autoseg.inference.models import load_model
     from autoseg.inference.predictor import InferenceSettings
     from autoseg.planning.budget import detect_device
-    from autoseg.preprocessing.cache import cache_dir
     from autoseg.schema.plans import load_plans
-    from autoseg.training.dataset import add_previous_stage, load_cases
-    from autoseg.training.validation import validate_full_images
+    from autoseg.training.fold_validation import validate_fold_images, validation_cases
 
+    work = Path(work)
     plans = load_plans(work)
     config = plans.configuration(name)
     kind = detect_device(device)
     torch_device = torch.device("cuda", torch.cuda.current_device()) if kind == "cuda" else torch.device("cpu")
-    val_ids = read_splits(Path(work) / SPLITS)[int(fold)]["val"]
-    cases = load_cases(cache_dir(work, config), val_ids)
-    if config.previous_stage:
-        add_previous_stage(cases, Path(work), plans, config)
-    started = time.monotonic()
+    cases = validation_cases(work, plans, config, str(fold))
     model = load_model(work, name, fold, torch_device)
-    out = model_dir(work, name, fold)
-    result = validate_full_images(Path(work), plans, config, model, cases, out / VALIDATION,
-                                  InferenceSettings(device=torch_device, tta=True), True, progress)
-    path = out / TRAINING_SUMMARY
+    settings = InferenceSettings(device=torch_device, tta=True)
+    entries = validate_fold_images(work, plans, config, model, cases, settings, save_probabilities=True,
+                                   progress=progress)
+    path = model_dir(work, name, fold) / TRAINING_SUMMARY
     summary = read_json(path, "training summary") if path.is_file() else {}
-    summary.update({"validation_dice": result["foreground_mean"]["Dice"],
-                    "validation_dice_per_class": {k: v["mean"]["Dice"] for k, v in result["per_class"].items()},
-                    "validation_seconds": round(time.monotonic() - started, 1), "validation_tta": True})
+    summary.update(entries)
     write_json(path, summary)
-    log.info("schedule: %s fold %s full-image validation: Dice %.4f", name, fold, summary["validation_dice"])

@@ -67,7 +67,6 @@ def run_job(job: TrainingJob, *, plans: Plans | None = None,
             on_epoch: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
     """Run one training job in this process; returns its training summary. `report_epoch(epoch, ema)` and
     `on_epoch(record)` are the per-epoch hooks of train() (pruning; experiment tracking)."""
-    from autoseg.training.loop import train
-    kwargs = job.to_dict()
-    return train(kwargs.pop("work"), kwargs.pop("configuration"), kwargs.pop("fold"), plans=plans,
-                 report_epoch=report_epoch, on_epoch=on_epoch, **kwargs)
+    from autoseg.training.context import EpochHooks
+    from autoseg.training.launch import launch  # the trainer imports this module: imported when a job runs
+    return launch(job, plans, EpochHooks(report_epoch=report_epoch, on_epoch=on_epoch))

@@ -69,7 +69,7 @@ def pseudo_dice(counts: np.ndarray) -> list[float]:
 
 
 def validate_full_images(work: Path, plans: Plans, config: Configuration, model: LoadedModel,
-                         cases: list[TrainingCase], out_dir: Path, settings: InferenceSettings,
+                         cases: list[TrainingCase], out_dir: Path, *, settings: InferenceSettings,
                          save_probabilities: bool = True, progress: bool = True) -> dict[str, Any]:
     """Predict every validation case in its original geometry and score it; writes out_dir/summary.json."""
     info = load_dataset(plans.dataset_path)
