@@ -10,6 +10,7 @@ import sys
 from typing import Callable
 
 from autoseg.errors import AutosegError
+from autoseg.layout.work import CHECKPOINT_BEST, CHECKPOINT_FINAL
 
 VERBS: dict[str, tuple[str, Callable, Callable]] = {}
 
@@ -46,7 +47,8 @@ def _verify_args(p):
 
 
 def _verify(a):
-    from autoseg.data.dicom.commands import is_dicom_folder, verify as verify_dicom
+    from autoseg.data.dicom.commands import is_dicom_folder
+    from autoseg.data.dicom.commands import verify as verify_dicom
     if is_dicom_folder(a.dataset):
         return verify_dicom(a.dataset)  # a folder of DICOM series: modality, slices, spacing, problems per series
     from autoseg.data.verify import verify_dataset
@@ -216,7 +218,7 @@ def _predict_args(p):
     p.add_argument("--no-tta", action="store_true", help="no mirror test-time augmentation (faster)")
     p.add_argument("--save-probabilities", action="store_true", help="also write class probabilities (.npz)")
     p.add_argument("--no-postprocessing", action="store_true", help="skip the postprocessing find-best chose")
-    p.add_argument("--checkpoint", default="checkpoint_final.pt", help="or checkpoint_best.pt")
+    p.add_argument("--checkpoint", default=CHECKPOINT_FINAL, help=f"or {CHECKPOINT_BEST}")
     p.add_argument("--step", type=float, default=None, help="sliding-window step as a fraction of the patch "
                    "(default 0.5)")
     p.add_argument("--tta-axes", type=int, nargs="+", help="mirror only these of the plan's mirror axes "
