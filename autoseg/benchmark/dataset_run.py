@@ -29,6 +29,7 @@ from autoseg.benchmark.throughput import training_throughput
 from autoseg.data.dataset import DatasetInfo, load_dataset
 from autoseg.errors import AutosegError
 from autoseg.evaluation.overlays import save_overlays
+from autoseg.layout.work import INFERENCE, PLANS, PREDICTION_REPORT, SCHEDULE, SPLITS, TRAINING_SUMMARY, model_dir
 from autoseg.schema.inference_file import InferenceFile
 from autoseg.schema.load import load_validated_data
 from autoseg.schema.plans import Plans, load_plans
@@ -113,12 +114,12 @@ def _run(dataset: Path, key: str, report_dir: Path, settings: Settings, record: 
         settings = _run_schedule(work, plans, settings, stages, record, pictures, report_dir)
     else:
         _train_each(work, plans, settings, stages, record, pictures, report_dir)
-    selection = load_validated_data(work / "inference.json", InferenceFile, "inference.json")
+    selection = load_validated_data(work / INFERENCE, InferenceFile, INFERENCE)
     record["selection"] = {k: selection.get(k) for k in ("configurations", "cv_dice", "chosen_dice", "postprocessing",
                                                          "inference_cost", "choice")}
     held_out = heldout_set(info, work, settings.folds)
     record["evaluation"] = _evaluate_held_out(info, dataset, work, held_out, selection, stages, settings,
-                                              ["--regions", work / "plans.json"] if plans.regions else [])
+                                              ["--regions", work / PLANS] if plans.regions else [])
     record["overlays"] = _overlays(info, held_out, work, pictures, report_dir)
 
 
@@ -127,7 +128,7 @@ def _train_each(work: Path, plans: Plans, settings: Settings, stages: Stages, re
     """The requested configurations on the requested folds, each with the same budget; then find-best."""
     names, skipped = choose_configurations(plans, settings.configs)
     record["skipped_configurations"] = skipped
-    folds = training_folds(plans, names, read_splits(work / "splits.json"), settings.folds)
+    folds = training_folds(plans, names, read_splits(work / SPLITS), settings.folds)
     for name in names:
         for fold in folds[name]:
             stages.run(f"train {name} fold {fold}",
@@ -143,9 +144,9 @@ def _run_schedule(work: Path, plans: Plans, settings: Settings, stages: Stages, 
     become the benchmarked folds (the held-out cases: the test set, else each fold's validation cases)."""
     stages.run("schedule", autoseg_command("train", work, "--total-budget", settings.total_budget, "--device",
                                            settings.device, *_tracking_options(settings)))
-    record["schedule"] = load_validated_data(work / "schedule.json", ScheduleFile, "schedule.json")
+    record["schedule"] = load_validated_data(work / SCHEDULE, ScheduleFile, SCHEDULE)
     winner = record["schedule"]["winner"]
-    folds = [int(f) for f in load_validated_data(work / "inference.json", InferenceFile, "inference.json")["folds"]]
+    folds = [int(f) for f in load_validated_data(work / INFERENCE, InferenceFile, INFERENCE)["folds"]]
     record["configurations"][winner] = _configuration_record(work, plans, winner, settings, folds, pictures,
                                                              report_dir)
     return dataclasses.replace(settings, folds=folds)
@@ -236,8 +237,8 @@ def _configuration_record(work: Path, plans: Plans, name: str, settings: Setting
                               "previous_stage": config.previous_stage}
     budget_seconds = parse_duration(settings.time_budget) if settings.epochs is None else None
     for fold in folds:
-        fold_dir = work / "models" / name / f"fold_{fold}"
-        summary = read_json(fold_dir / "training_summary.json", "training summary")
+        fold_dir = model_dir(work, name, fold)
+        summary = read_json(fold_dir / TRAINING_SUMMARY, "training summary")
         history = read_json(fold_dir / "history.json", "training history")
         entry = {k: summary.get(k) for k in ("epochs", "iterations", "training_seconds", "iterations_per_second",
                                              "peak_ram_mb", "precision", "validation_dice",
@@ -270,7 +271,7 @@ def _evaluate_held_out(info: DatasetInfo, dataset: Path, work: Path, held_out: H
                                autoseg_command("predict", work, "-i", images, "-o", out, "--device", settings.device,
                                                *options, *([] if tta else ["--no-tta"])))
             predict_seconds += stage.seconds
-            report = read_json(out / "prediction_report.json", "prediction report")   # one per command
+            report = read_json(out / PREDICTION_REPORT, "prediction report")   # one per command
             case_seconds.update({case: r["seconds"] for case, r in report["cases"].items()})
         summary_path = work / "heldout" / f"summary_{tag}.json"
         stages.run(f"evaluate ({'TTA' if tta else 'no TTA'})",
