@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -19,8 +21,8 @@ from autoseg.planning.iterations import iterations_in_budget
 from autoseg.planning.normalization import choose_normalization
 from autoseg.planning.patch_and_batch import Sizing, size_to_budget
 from autoseg.planning.spacing import axis_transpose, is_anisotropic, target_spacing
-from autoseg.schema.plans import AugmentationPlan, Configuration, Resampling, TrainingPlan
 from autoseg.schema.convert import from_dict, to_dict
+from autoseg.schema.plans import AugmentationPlan, Configuration, Resampling, TrainingPlan
 
 log = logging.getLogger("autoseg.plan")
 
@@ -41,43 +43,55 @@ CALIBRATION_TOLERANCE = 0.15
 RateFunction = Callable[[str, Sizing], float]
 
 
-def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], budget: DeviceBudget,
-                        measure_rate: RateFunction | None = None, seed: int = 0) -> dict[str, Any]:
-    """Returns the pieces of Plans decided from the data: transpose, and the configurations.
+@dataclass(frozen=True)
+class PlanInputs:
+    """What every configuration of one plan is decided from: the data (fingerprint, target spacing, transpose),
+    the preset and the device budget, and the reasons all configurations share. One value instead of the dozen
+    positional arguments each configuration's planning took."""
+    fingerprint: dict[str, Any]
+    preset: dict[str, Any]
+    budget: DeviceBudget
+    spacing: list[float]                # target spacing, in the data's axis order
+    forward: list[int]                  # transpose: planned axis i is data axis forward[i]
+    normalization: Any
+    common: list[str]                   # reasons every configuration shares
+    shifted_axes: dict[int, float] = field(default_factory=dict)
+    seed: int = 0
+    measure_rate: RateFunction | None = None
 
-    `seed` is the plan's seed; every configuration trains with it, so `plan --seed` reaches training."""
-    settings = preset["gpu"] if budget.kind == "cuda" else preset["cpu"]
-    spacing, spacing_reason = target_spacing(fingerprint["median_spacing"], fingerprint["spacing_percentile_10"],
-                                             preset["anisotropy_threshold"])
-    is_2d = fingerprint["is_2d"]
-    forward, backward = ([0, 1, 2], [0, 1, 2]) if is_2d else axis_transpose(spacing)
-    spacing_t = [spacing[a] for a in forward]
-    median_t = _median_shape_at(fingerprint, spacing)[forward]
-    normalization, norm_reasons = choose_normalization(fingerprint)
-    common = [spacing_reason] + ([f"axes transposed {forward} so the coarsest axis comes first"]
-                                 if forward != [0, 1, 2] else []) + norm_reasons
-    num_classes = len(fingerprint["labels"])
-    in_channels = fingerprint["num_channels"]
-    dataset_voxels = float(np.prod(median_t) * fingerprint["num_cases"])
-    shifted = shifted_label_axes(fingerprint, forward)
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.preset["gpu"] if self.budget.kind == "cuda" else self.preset["cpu"]
 
-    def sized(name: str, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
+    @property
+    def spacing_t(self) -> list[float]:
+        return [self.spacing[a] for a in self.forward]
+
+    @cached_property
+    def median_t(self) -> np.ndarray:
+        return _median_shape_at(self.fingerprint, self.spacing)[self.forward]
+
+    def sized(self, name: str, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
+        """Patch, batch and network for a configuration at `cfg_spacing`, sized to the budget (on a CPU
+        calibrated against a measured speed when the plan measures)."""
+        preset, budget, fingerprint = self.preset, self.budget, self.fingerprint
         max_stages = preset["max_stages_3d"] if dims == 3 else preset["max_stages_2d"]
-        args = dict(spacing=cfg_spacing, median_shape=median.tolist(), in_channels=in_channels,
-                    num_classes=num_classes, budget=budget, settings=settings,
+        args = dict(spacing=cfg_spacing, median_shape=median.tolist(), in_channels=fingerprint["num_channels"],
+                    num_classes=len(fingerprint["labels"]), budget=budget, settings=self.settings,
                     architecture=preset["architecture"], min_edge=preset["min_feature_map_edge"],
-                    max_stages=max_stages, dataset_voxels=dataset_voxels)
+                    max_stages=max_stages,
+                    dataset_voxels=float(np.prod(self.median_t) * fingerprint["num_cases"]))
         key = f"{dims}d"
         if budget.kind != "cpu":
             return size_to_budget(**args)
         guess = budget.flops_per_s.get(key) or DEFAULT_CPU_FLOPS
-        if measure_rate is None:
+        if self.measure_rate is None:
             return size_to_budget(**args, flops_per_s=guess)
         # FLOP/s depend on the network and patch (small convolutions run less efficiently), so measure on the
         # plan itself and re-size until plan and measurement agree.
         sizing = size_to_budget(**args, flops_per_s=guess)
         for _ in range(MAX_CALIBRATIONS):
-            measured = measure_rate(key, sizing)
+            measured = self.measure_rate(key, sizing)
             if abs(measured - guess) <= CALIBRATION_TOLERANCE * guess:
                 break
             guess = measured
@@ -85,22 +99,25 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
         budget.flops_per_s[key] = guess
         return sizing
 
+
+def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], budget: DeviceBudget,
+                        measure_rate: RateFunction | None = None, seed: int = 0) -> dict[str, Any]:
+    """Returns the pieces of Plans decided from the data: transpose, and the configurations.
+
+    `seed` is the plan's seed; every configuration trains with it, so `plan --seed` reaches training."""
+    inputs = _plan_inputs(fingerprint, preset, budget, measure_rate, seed)
+    spacing_t, median_t = inputs.spacing_t, inputs.median_t
     configs: dict[str, Configuration] = {}
-    plane_spacing = spacing_t[1:]
-    plane_median = median_t[1:]
-    s2d = sized("2d", 2, plane_spacing, plane_median)
-    configs["2d"] = _configuration("2d", 2, spacing_t, median_t, s2d, normalization, preset, budget, settings,
-                                   common, anisotropic=False, shifted_axes=shifted, seed=seed)
-    if not is_2d:
-        s3d = sized("3d_fullres", 3, spacing_t, median_t)
+    s2d = inputs.sized("2d", 2, spacing_t[1:], median_t[1:])
+    configs["2d"] = _configuration(inputs, "2d", 2, spacing_t, median_t, s2d, anisotropic=False)
+    if not fingerprint["is_2d"]:
+        s3d = inputs.sized("3d_fullres", 3, spacing_t, median_t)
         anisotropic = is_anisotropic(spacing_t, preset["anisotropy_threshold"])
-        configs["3d_fullres"] = _configuration("3d_fullres", 3, spacing_t, median_t, s3d, normalization, preset,
-                                               budget, settings, common, anisotropic, shifted, seed=seed)
+        configs["3d_fullres"] = _configuration(inputs, "3d_fullres", 3, spacing_t, median_t, s3d,
+                                               anisotropic=anisotropic)
         coverage = float(np.prod(s3d.patch_size) / np.prod(median_t))
         if coverage < preset["lowres_trigger"]:
-            configs.update(_lowres_and_cascade(configs["3d_fullres"], coverage, spacing_t, fingerprint, spacing,
-                                               forward, sized, normalization, preset, budget, settings, common,
-                                               shifted, seed))
+            configs.update(_lowres_and_cascade(inputs, configs["3d_fullres"], coverage))
         else:
             configs["3d_fullres"].reasons.append(
                 f"the patch covers {coverage:.0%} of the median image (>= {preset['lowres_trigger']:.0%}): "
@@ -108,7 +125,21 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
     for cfg in configs.values():
         for reason in cfg.reasons:
             log.info("%s: %s", cfg.name, reason)
-    return {"transpose_forward": forward, "transpose_backward": backward, "configurations": configs}
+    backward = [int(i) for i in np.argsort(inputs.forward)]
+    return {"transpose_forward": inputs.forward, "transpose_backward": backward, "configurations": configs}
+
+
+def _plan_inputs(fingerprint: dict[str, Any], preset: dict[str, Any], budget: DeviceBudget,
+                 measure_rate: RateFunction | None, seed: int) -> PlanInputs:
+    spacing, spacing_reason = target_spacing(fingerprint["median_spacing"], fingerprint["spacing_percentile_10"],
+                                             preset["anisotropy_threshold"])
+    forward = [0, 1, 2] if fingerprint["is_2d"] else axis_transpose(spacing)[0]
+    normalization, norm_reasons = choose_normalization(fingerprint)
+    common = [spacing_reason] + ([f"axes transposed {forward} so the coarsest axis comes first"]
+                                 if forward != [0, 1, 2] else []) + norm_reasons
+    return PlanInputs(fingerprint=fingerprint, preset=preset, budget=budget, spacing=spacing, forward=forward,
+                      normalization=normalization, common=common,
+                      shifted_axes=shifted_label_axes(fingerprint, forward), seed=seed, measure_rate=measure_rate)
 
 
 def shifted_label_axes(fingerprint: dict[str, Any], forward: list[int]) -> dict[int, float]:
@@ -127,16 +158,15 @@ def _median_shape_at(fingerprint: dict[str, Any], spacing: list[float]) -> np.nd
     return np.maximum(np.round(np.median(at_target, axis=0)), 1)
 
 
-def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.ndarray, sizing: Sizing,
-                   normalization, preset: dict[str, Any], budget: DeviceBudget, settings: dict[str, Any],
-                   common: list[str], anisotropic: bool, shifted_axes: dict[int, float] | None = None,
-                   seed: int = 0) -> Configuration:
-    training = _training_plan(preset, budget, settings, sizing, seed)
+def _configuration(inputs: PlanInputs, name: str, dims: int, spacing_t: list[float], median_t: np.ndarray,
+                   sizing: Sizing, *, anisotropic: bool) -> Configuration:
+    preset, budget, settings, shifted_axes = inputs.preset, inputs.budget, inputs.settings, inputs.shifted_axes
+    training = _training_plan(preset, budget, settings, sizing, inputs.seed)
     # Transposed volume axis a is configuration axis a - (3 - dims) (2d drops axis 0).
     shifted = {a - (3 - dims): shift for a, shift in (shifted_axes or {}).items() if a >= 3 - dims}
     augmentation = _augmentation_plan(preset, settings, dims, sizing.patch_size, shifted)
     resampling = Resampling(anisotropic_axis=0 if anisotropic else None, keep_native_axes=[0] if dims == 2 else [])
-    reasons = list(common) + sizing.reasons
+    reasons = list(inputs.common) + sizing.reasons
     median_cfg = [int(m) for m in median_t[-dims:]]
     if all(m < 2 * preset["min_feature_map_edge"] for m in median_cfg):
         reasons.append(f"the images (median {median_cfg} voxels) are smaller than the smallest network (one "
@@ -162,7 +192,7 @@ def _configuration(name: str, dims: int, spacing_t: list[float], median_t: np.nd
     return Configuration(name=name, spatial_dims=dims, data_identifier=name,
                          spacing=[float(s) for s in spacing_t], median_shape=[int(m) for m in median_t],
                          patch_size=sizing.patch_size, batch_size=sizing.batch_size,
-                         normalization=copy.deepcopy(normalization), network=sizing.network,
+                         normalization=copy.deepcopy(inputs.normalization), network=sizing.network,
                          resampling=resampling, training=training, augmentation=augmentation, reasons=reasons)
 
 
@@ -210,11 +240,10 @@ def _augmentation_plan(preset: dict[str, Any], settings: dict[str, Any], dims: i
     return aug
 
 
-def _lowres_and_cascade(fullres: Configuration, coverage: float, spacing_t: list[float],
-                        fingerprint: dict[str, Any], spacing: list[float], forward: list[int], sized,
-                        normalization, preset, budget, settings, common, shifted_axes=None, seed: int = 0
-                        ) -> dict[str, Configuration]:
-    median_mm = _median_shape_at(fingerprint, spacing)[forward] * np.asarray(spacing_t)
+def _lowres_and_cascade(inputs: PlanInputs, fullres: Configuration, coverage: float) -> dict[str, Configuration]:
+    """A coarser 3d_lowres stage whose patch sees enough of the median image, and the cascade after it."""
+    fingerprint, spacing_t = inputs.fingerprint, inputs.spacing_t
+    median_mm = inputs.median_t * np.asarray(spacing_t)
     low_spacing = np.asarray(spacing_t, dtype=float)
     sizing = None
     while low_spacing.max() / max(spacing_t) <= LOWRES_MAX_FACTOR:
@@ -222,11 +251,11 @@ def _lowres_and_cascade(fullres: Configuration, coverage: float, spacing_t: list
         fine = low_spacing < low_spacing.max() * 0.999
         low_spacing = low_spacing * np.where(fine | ~fine.any(), LOWRES_STEP, 1.0)
         median_low = np.maximum(np.round(median_mm / low_spacing), 1)
-        sizing = sized("3d_lowres", 3, low_spacing.tolist(), median_low)
+        sizing = inputs.sized("3d_lowres", 3, low_spacing.tolist(), median_low)
         if np.prod(sizing.patch_size) / np.prod(median_low) >= LOWRES_TARGET_COVERAGE:
             break
-    lowres = _configuration("3d_lowres", 3, low_spacing.tolist(), median_low, sizing, normalization, preset,
-                            budget, settings, common, is_anisotropic(low_spacing.tolist()), shifted_axes, seed)
+    lowres = _configuration(inputs, "3d_lowres", 3, low_spacing.tolist(), median_low, sizing,
+                            anisotropic=is_anisotropic(low_spacing.tolist()))
     lowres.reasons.insert(0, f"3d_fullres patch covers only {coverage:.0%} of the median image: a low-resolution "
                              f"stage at spacing {np.round(low_spacing, 3).tolist()} sees "
                              f"{min(1.0, np.prod(sizing.patch_size) / np.prod(median_low)):.0%} of it")
