@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ class TrackedRun:
         self.context = context
         self.run_id: str | None = None
         self.failed = False
-        self.client = None
+        self.client: Any = None   # an MlflowClient once the run is started
         self._safely("start a run", self._start, run_name, tags or {}, start_ms, run_id)
 
     def _start(self, run_name, tags, start_ms, run_id) -> None:
@@ -55,7 +55,7 @@ class TrackedRun:
         for i in range(0, len(items), BATCH):
             self._safely("log params", self._batch, params=items[i:i + BATCH])
 
-    def metrics(self, values: dict[str, float], step: int = 0, timestamp_ms: int | None = None) -> None:
+    def metrics(self, values: Mapping[str, float | None], step: int = 0, timestamp_ms: int | None = None) -> None:
         from mlflow.entities import Metric
         stamp = timestamp_ms or int(time.time() * 1000)
         items = [Metric(k, float(v), stamp, int(step)) for k, v in values.items() if v is not None]

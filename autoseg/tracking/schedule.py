@@ -25,6 +25,7 @@ def schedule_run(context: TrackingContext | None, state: dict[str, Any], save: C
               **{k: state.get(k) for k in PARAMS}, "candidates": [c["name"] for c in state["candidates"]],
               "skipped": state.get("skipped")}
     with parent_run(context, f"schedule {state['total']['described']}", "schedule", params, run_id) as run:
+        assert run is not None   # a context was given
         if run.run_id and run_id != run.run_id:
             state["mlflow"] = {"uri": context.uri, "experiment": context.experiment, "run_id": run.run_id}
             save()

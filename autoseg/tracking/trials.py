@@ -24,8 +24,11 @@ def log_trial(context: TrackingContext | dict[str, Any], trial: Any, plans: Plan
               fold_folder: Path | None) -> None:
     """`trial`: an optuna FrozenTrial that has ended; `fold_folder`: where its training's outputs were kept.
     Never raises: a search goes on whatever happens to its tracking (TrackedRun warns once)."""
+    resolved = as_context(context)
+    if resolved is None:
+        return
     try:
-        _log_trial(as_context(context), trial, plans, work, fold_folder)
+        _log_trial(resolved, trial, plans, work, fold_folder)
     except Exception as error:  # noqa: BLE001 -- a trial record must not end a long search
         log.warning("MLflow: trial %s not logged: %s", trial.number, error)
 
