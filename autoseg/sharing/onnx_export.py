@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from autoseg.errors import AutosegError
-from autoseg.inference.backends.onnx_backend import ONNX_NETWORK, OnnxNetwork
+from autoseg.inference.backends.onnx_backend import OnnxNetwork
 from autoseg.inference.models import network_from_state
+from autoseg.layout.work import ONNX_NETWORK
 from autoseg.schema.plans import Plans
 from autoseg.utils.files import atomic_write
 from autoseg.utils.logs import get_logger

@@ -19,8 +19,8 @@ from autoseg.errors import AutosegError
 from autoseg.inference.placement import compact_results
 from autoseg.inference.window_merger import NumpyMerger
 from autoseg.inference.window_splitter import WindowGrid, padded_source, read_window, run_passes
+from autoseg.layout.work import ONNX_NETWORK  # models/<configuration>/fold_<k>/network.onnx
 
-ONNX_NETWORK = "network.onnx"  # next to the fold's checkpoint: models/<configuration>/fold_<k>/network.onnx
 EXPORT_FIX = "export the model with ONNX networks: autoseg export WORK -o model.zip --onnx"
 
 
