@@ -23,6 +23,7 @@ from autoseg.schema.plans import Plans, load_plans
 from autoseg.schema.splits_file import read_splits
 from autoseg.search.export import export_best
 from autoseg.search.objective import Objective, TrialSettings, trial_name
+from autoseg.search.options import SearchOptions
 from autoseg.search.pruning import PRUNERS, budget_steps, make_pruner
 from autoseg.search.report import write_report
 from autoseg.search.space import Choice, SearchSpace, plan_values
@@ -40,68 +41,73 @@ MAX_CONSECUTIVE_FAILURES = 5
 STARTUP_TRIALS = 5
 
 
-def search(work: str | Path, configuration: str, trials: int | None = None,
-           time_budget: str | float | None = None, storage: str | None = None, study: str | None = None,
-           space: str | Path | dict | None = None, pruner: str = "median", fold: int | str = 0,
-           trial_budget: str | float | None = None, trial_epochs: int | None = None, seed: int | None = None,
-           export: str | None = None, overwrite: bool = False, baseline: bool = True,
-           architecture_sweep: bool = True, enqueue: list[dict[str, Any]] | None = None, device: str = "auto",
-           workers: str | int | None = None, progress: bool = True, tracking=None) -> dict[str, Any]:
+def search(work: str | Path, configuration: str, options: SearchOptions | None = None,
+           **keywords: Any) -> dict[str, Any]:
     """Run this worker's share of the study and export its best trial; returns a summary of the study.
 
-    trials: trials this worker runs (Optuna's n_trials; N workers with --trials 3 run 3N); 0 only reports and
-    exports. time_budget: wall time of this worker. trial_budget / trial_epochs: training of each trial (default:
-    the plan's own time budget; for epoch plans a tenth of their epochs). storage: Optuna RDB URL (default an
-    SQLite file WORK/search/<study>.db). study: name (default `<configuration>_search`); an existing study of
-    that name is continued. space: JSON file or dict laid over the default space (see space.py). seed: sampler
-    seed (give workers different seeds, or none). export: configuration name for the best trial (default
-    `<configuration>_search`, "" for none); overwrite: replace an export that already has trained models.
-    baseline: a new study's first trial is the plan's own configuration. enqueue: parameter sets to try first.
-    architecture_sweep: after those, one trial per other architecture of the space at the plan's other values.
-    tracking: a TrackingContext (autoseg.tracking): each trial this worker runs becomes an MLflow run.
+    The options are SearchOptions' fields (options.py), given as one SearchOptions or as keywords
+    (`search(work, "3d_fullres", trials=20, time_budget="2h")`).
     """
+    if options is not None and keywords:
+        raise TypeError("search() takes a SearchOptions or keyword options, not both")
+    options = options if options is not None else SearchOptions(**keywords)
     work = Path(work)
     plans = load_plans(work)
-    base = plans.configuration(configuration)
-    study_name = check_study_name(study or f"{configuration}_search")
-    seconds, epochs = _trial_budget(base, trial_budget, trial_epochs)
-    total_seconds = parse_duration(time_budget)
-    if trials is None and total_seconds is None:
+    study_name = check_study_name(options.study or f"{configuration}_search")
+    seconds, epochs = _checked_budgets(plans.configuration(configuration), options)
+    fold = str(options.fold)
+    _check_inputs(work, plans, configuration, fold)
+    search_space = SearchSpace.for_configuration(plans.configuration(configuration), options.space)
+    url = options.storage or default_storage_url(work, study_name)
+    out = study_dir(work, study_name)
+    handler = log_to_file(out / "search.log")
+    handler.addFilter(lambda record: record.name.startswith("autoseg.search"))  # trials keep their own train.log
+    try:
+        optuna_study = _open_study(url, study_name, options.seed,
+                                   make_pruner(options.pruner, budget_steps(seconds, epochs)))
+        _describe_study(optuna_study, configuration, search_space, {
+            "fold": fold, "pruner": options.pruner, "trial_budget": {"seconds": seconds, "epochs": epochs}})
+        _enqueue_first(optuna_study, search_space, plans.configuration(configuration), options)
+        settings = TrialSettings(work=work, plans=plans, base=configuration, study=study_name, space=search_space,
+                                 fold=fold, seconds=seconds, epochs=epochs, device=options.device,
+                                 workers=options.workers, progress=options.progress, archive=out / "trials")
+        log.info("search %s on %s: %s per trial, pruner %s, storage %s", study_name, configuration,
+                 format_duration(seconds) if seconds else f"{epochs} epochs", options.pruner, safe_url(url))
+        if options.trials != 0:
+            on_trial = None if options.tracking is None else lambda t: log_trial(
+                options.tracking, t, plans, work, out / "trials" / trial_name(study_name, t.number) / f"fold_{fold}")
+            _optimize(optuna_study, Objective(settings), (options.trials, parse_duration(options.time_budget),
+                                                          seconds), (out, url), on_trial)
+        return _finish(optuna_study, work, configuration, options, (out, url))
+    finally:
+        remove_handler(handler)
+
+
+def _checked_budgets(base, options: SearchOptions) -> tuple[float | None, int | None]:
+    """Each trial's budget (seconds or epochs), after refusing a search without an end or shorter than a trial."""
+    seconds, epochs = _trial_budget(base, options.trial_budget, options.trial_epochs)
+    total_seconds = parse_duration(options.time_budget)
+    if options.trials is None and total_seconds is None:
         raise AutosegError("a search needs an end", fix="give --trials N and/or --time-budget (e.g. 2h)")
     if total_seconds is not None and seconds is not None and total_seconds < seconds:
         raise AutosegError(f"the search budget {format_duration(total_seconds)} is shorter than one trial's "
                            f"{format_duration(seconds)}", fix="give a larger --time-budget or a smaller "
                            "--trial-budget")
-    if pruner not in PRUNERS:
-        raise AutosegError(f"unknown pruner '{pruner}'", fix=f"use one of {list(PRUNERS)}")
-    fold = str(fold)
-    _check_inputs(work, plans, configuration, fold)
-    search_space = SearchSpace.for_configuration(base, space)
-    url = storage or default_storage_url(work, study_name)
-    out = study_dir(work, study_name)
-    handler = log_to_file(out / "search.log")
-    handler.addFilter(lambda record: record.name.startswith("autoseg.search"))  # trials keep their own train.log
-    try:
-        optuna_study = _open_study(url, study_name, seed, make_pruner(pruner, budget_steps(seconds, epochs)))
-        _describe_study(optuna_study, configuration, search_space, seconds, epochs, fold, pruner)
-        _enqueue_first(optuna_study, search_space, base, baseline, enqueue, architecture_sweep)
-        settings = TrialSettings(work=work, plans=plans, base=configuration, study=study_name, space=search_space,
-                                 fold=fold, seconds=seconds, epochs=epochs, device=device, workers=workers,
-                                 progress=progress, archive=out / "trials")
-        log.info("search %s on %s: %s per trial, pruner %s, storage %s", study_name, configuration,
-                 format_duration(seconds) if seconds else f"{epochs} epochs", pruner, safe_url(url))
-        on_trial = None if tracking is None else lambda t: log_trial(
-            tracking, t, plans, work, out / "trials" / trial_name(study_name, t.number) / f"fold_{fold}")
-        if trials != 0:
-            _optimize(optuna_study, Objective(settings), trials, total_seconds, seconds, out, url, on_trial)
-        report = write_report(optuna_study, out, safe_url(url))
-        exported = None
-        export_name = f"{configuration}_search" if export is None else export
-        if export_name:
-            exported = export_best(work, optuna_study, export_name, overwrite=overwrite)
-        return _summary(optuna_study, study_name, url, report, exported)
-    finally:
-        remove_handler(handler)
+    if options.pruner not in PRUNERS:
+        raise AutosegError(f"unknown pruner '{options.pruner}'", fix=f"use one of {list(PRUNERS)}")
+    return seconds, epochs
+
+
+def _finish(study: optuna.Study, work: Path, configuration: str, options: SearchOptions,
+            where: tuple[Path, str]) -> dict[str, Any]:
+    """The final report, the export of the best trial, and the study's summary."""
+    out, url = where
+    report = write_report(study, out, safe_url(url))
+    exported = None
+    export_name = f"{configuration}_search" if options.export is None else options.export
+    if export_name:
+        exported = export_best(work, study, export_name, overwrite=options.overwrite)
+    return _summary(study, study.study_name, url, report, exported)
 
 
 def _trial_budget(base, trial_budget, trial_epochs) -> tuple[float | None, int | None]:
@@ -143,15 +149,14 @@ def _open_study(url: str, name: str, seed: int | None, pruner) -> optuna.Study:
                                pruner=pruner, load_if_exists=True)
 
 
-def _describe_study(study: optuna.Study, configuration: str, space: SearchSpace, seconds, epochs, fold,
-                    pruner) -> None:
-    """Record what the study searches; refuse to mix configurations in one study."""
+def _describe_study(study: optuna.Study, configuration: str, space: SearchSpace, settings: dict[str, Any]) -> None:
+    """Record what the study searches (`settings`: fold, pruner, trial budget); refuse to mix configurations
+    in one study."""
     attrs = study.user_attrs
     if "configuration" in attrs and attrs["configuration"] != configuration:
         raise AutosegError(f"study '{study.study_name}' searches configuration '{attrs['configuration']}'",
                            fix=f"use -c {attrs['configuration']}, or another --study name for '{configuration}'")
-    described = {"configuration": configuration, "space": space.to_dict(), "fold": fold, "pruner": pruner,
-                 "trial_budget": {"seconds": seconds, "epochs": epochs}}
+    described = {"configuration": configuration, "space": space.to_dict(), **settings}
     for key, value in described.items():
         if key not in attrs:
             study.set_user_attr(key, value)
@@ -160,8 +165,7 @@ def _describe_study(study: optuna.Study, configuration: str, space: SearchSpace,
                         value)
 
 
-def _enqueue_first(study: optuna.Study, space: SearchSpace, base, baseline: bool,
-                   enqueue: list[dict[str, Any]] | None, architecture_sweep: bool) -> None:
+def _enqueue_first(study: optuna.Study, space: SearchSpace, base, options: SearchOptions) -> None:
     """On a study without trials: the plan's own configuration first (a reference for the pruner and the
     report), then the caller's parameter sets, then one trial per other architecture. Several workers starting
     together may each enqueue them; Optuna hands every enqueued trial to one worker only, so a duplicate costs
@@ -169,9 +173,9 @@ def _enqueue_first(study: optuna.Study, space: SearchSpace, base, baseline: bool
     if study.get_trials(deepcopy=False):
         return
     point = space.searchable_point(plan_values(base))
-    first = [point] if baseline else []
-    sweep = _architecture_points(space, point) if architecture_sweep else []
-    for params in first + list(enqueue or []) + sweep:
+    first = [point] if options.baseline else []
+    sweep = _architecture_points(space, point) if options.architecture_sweep else []
+    for params in first + list(options.enqueue or []) + sweep:
         study.enqueue_trial(params, skip_if_exists=True)
 
 
@@ -185,9 +189,13 @@ def _architecture_points(space: SearchSpace, point: dict[str, Any]) -> list[dict
     return [{**point, "architecture": name} for name in param.choices if name != point.get("architecture")]
 
 
-def _optimize(study: optuna.Study, objective: Objective, trials: int | None, total_seconds: float | None,
-              trial_seconds: float | None, out: Path, url: str, on_trial=None) -> None:
-    """`on_trial(frozen_trial)` is called as each trial ends (MLflow tracking)."""
+def _optimize(study: optuna.Study, objective: Objective, limits: tuple[int | None, float | None, float | None],
+              where: tuple[Path, str], on_trial=None) -> None:
+    """Run trials until `limits` (trials, this worker's seconds, one trial's seconds) are used up, the report
+    in `where` (folder, storage URL) updated after each. `on_trial(frozen_trial)` is called as each trial ends
+    (MLflow tracking)."""
+    trials, total_seconds, trial_seconds = limits
+    out, url = where
     started = time.monotonic()
     states: list[optuna.trial.TrialState] = []
 
