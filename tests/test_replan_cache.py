@@ -16,7 +16,7 @@ from autoseg.errors import AutosegError
 from autoseg.plan_command import plan
 from autoseg.preprocessing.run import preprocess
 from autoseg.training.dataset import load_cases
-from autoseg.training.loop import _fold_cases
+from autoseg.training.folds import fold_cases
 
 PLAN = dict(preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, progress=False, workers=1,
             configurations=["3d_fullres"])
@@ -110,4 +110,4 @@ def test_train_all_uses_every_case_even_with_a_partial_user_splits_file(tmp_path
     (tmp_path / "splits.json").write_text(json.dumps([{"train": ids[:2], "val": ids[2:3]},
                                                        {"train": ids[3:5], "val": ids[:1]}]))
     (tmp_path / "fingerprint.json").write_text(json.dumps({"cases": [{"case_id": c} for c in ids]}))
-    assert _fold_cases(tmp_path, "all") == (ids, [])
+    assert fold_cases(tmp_path, "all") == (ids, [])

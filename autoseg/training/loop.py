@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.schema.plans import Plans
-from autoseg.training.folds import fold_cases as _fold_cases  # noqa: F401  (old name; tests/test_replan_cache.py)
 from autoseg.training.job import TrainingJob, run_job
 
 
