@@ -6,6 +6,8 @@ fuzzing of the header checks."""
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import struct
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from hypothesis import strategies as st
 from autoseg import cli
 from autoseg.data.finite import refuse_non_finite
 from autoseg.data.geometry import Geometry
+from autoseg.data.image_header import check_image_header
 from autoseg.data.image_io import read_image, read_label
 from autoseg.data.image_limits import BYTES_VARIABLE, VOXELS_VARIABLE, image_limits
 from autoseg.data.synthetic import make_synthetic_dataset
@@ -172,6 +175,28 @@ def test_a_tiff_stack_cut_short_is_refused_not_read_with_fewer_slices(tmp_path, 
     refused(tmp_path / "cut.tif", "cut short")
 
 
+def _new_subfile_type_offsets(data: bytes) -> list[int]:
+    offsets, page = [], struct.unpack("<I", data[4:8])[0]
+    while page:
+        count = struct.unpack("<H", data[page:page + 2])[0]
+        offsets += [page + 2 + 12 * i + 8 for i in range(count)
+                    if struct.unpack("<H", data[page + 2 + 12 * i:page + 4 + 12 * i])[0] == 254]
+        page = struct.unpack("<I", data[page + 2 + 12 * count:page + 6 + 12 * count])[0]
+    return offsets
+
+
+@pytest.mark.parametrize("page_types,match", [((2, 2, 2, 0), "differs from page 1"),   # SimpleITK crashed
+                                              ((2, 2, 2, 1), "not a plain image"),     # it dropped a slice
+                                              ((1, 1, 1, 1), "not a plain image")])    # it read one page as 2D
+def test_a_tiff_stack_with_pages_of_another_kind_is_refused(tmp_path, page_types, match):
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 5, 6), np.float32)), str(tmp_path / "stack.tif"))
+    data = bytearray((tmp_path / "stack.tif").read_bytes())
+    for offset, kind in zip(_new_subfile_type_offsets(data), page_types, strict=True):
+        data[offset:offset + 4] = struct.pack("<I", kind)
+    (tmp_path / "mixed.tif").write_bytes(bytes(data))
+    refused(tmp_path / "mixed.tif", match)
+
+
 def test_an_unreadable_tiff_says_why_without_itk_file_and_line(tmp_path):
     (tmp_path / "broken.tif").write_bytes(b"II*\x00" + b"\xff" * 40)
     refused(tmp_path / "broken.tif", "cannot read image")
@@ -304,23 +329,62 @@ def seeds(tmp_path_factory) -> dict[str, bytes]:
     return result
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ending=st.sampled_from(FORMATS),
-       edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1, max_size=4),
-       cut=st.none() | st.integers(0, 2000))
-def test_fuzz_mutated_image_headers(tmp_path_factory, monkeypatch, seeds, ending, edits, cut):
-    monkeypatch.setenv(BYTES_VARIABLE, str(2 ** 20))   # nothing accepted may announce more than 1 MiB
-    data = bytearray(gzip.decompress(seeds[ending]) if ending == ".nii.gz" else seeds[ending])
+def mutated(seed: bytes, ending: str, edits, cut) -> bytes:
+    """`seed` (a valid file) with bytes replaced and optionally cut: the hostile file to write."""
+    data = bytearray(gzip.decompress(seed) if ending == ".nii.gz" else seed)
     for position, value in edits:
         data[position % len(data)] = value
     if cut is not None:
         data = data[:cut % (len(data) + 1)]
+    return gzip.compress(bytes(data)) if ending == ".nii.gz" else bytes(data)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ending=st.sampled_from(FORMATS),
+       edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1, max_size=4),
+       cut=st.none() | st.integers(0, 2000))
+def test_fuzz_mutated_image_headers(tmp_path_factory, monkeypatch, seeds, ending, edits, cut):
+    """The header checks alone, in this process (pure Python: nothing a hostile file does can crash them)."""
+    monkeypatch.setenv(BYTES_VARIABLE, str(2 ** 20))   # nothing accepted may announce more than 1 MiB
     path = tmp_path_factory.mktemp("img") / f"fuzz{ending}"
-    path.write_bytes(gzip.compress(bytes(data)) if ending == ".nii.gz" else bytes(data))
+    path.write_bytes(mutated(seeds[ending], ending, edits, cut))
     try:
-        array, geometry = read_image(path)
+        check_image_header(path)
     except AutosegError as error:
         assert "\n" not in str(error) and str(path) in str(error)
-        return
-    assert array.nbytes <= 4 * 2 ** 20 and array.ndim == 4
-    assert all(np.isfinite(geometry.spacing_itk)) and all(np.isfinite(geometry.origin_itk))
+
+
+READ_IN_CHILD = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np
+    from autoseg.data.image_io import read_image
+    from autoseg.errors import AutosegError
+    for path in json.loads(sys.stdin.read()):
+        print("reading", path, flush=True)
+        try:
+            array, geometry = read_image(path)
+        except AutosegError as error:
+            assert "\\n" not in str(error) and path in str(error), str(error)
+            continue
+        assert array.nbytes <= 4 * 2 ** 20 and array.ndim == 4, array.shape
+        assert np.isfinite(geometry.spacing_itk).all() and np.isfinite(geometry.origin_itk).all(), geometry
+    print("all read", flush=True)
+""")
+
+
+def test_fuzz_reading_mutated_images_in_a_child(tmp_path, seeds):
+    """Whole reads (our checks, then SimpleITK) of 300 mutated files in one child process, so a reader that
+    crashes on a hostile file fails this test, naming the file, instead of taking the test run down."""
+    rng = np.random.default_rng(29)
+    paths = []
+    for i in range(300):
+        ending = FORMATS[i % len(FORMATS)]
+        edits = [(int(rng.integers(0, 400)), int(rng.integers(0, 256))) for _ in range(int(rng.integers(1, 5)))]
+        cut = int(rng.integers(0, 2000)) if rng.random() < 0.3 else None
+        path = tmp_path / f"fuzz{i}{ending}"
+        path.write_bytes(mutated(seeds[ending], ending, edits, cut))
+        paths.append(str(path))
+    result = subprocess.run([sys.executable, "-c", READ_IN_CHILD], input=json.dumps(paths), capture_output=True,
+                            text=True, timeout=300, env={**os.environ, BYTES_VARIABLE: str(2 ** 20)})
+    last = [line for line in result.stdout.splitlines() if line.startswith("reading")][-1:]
+    assert result.returncode == 0 and "all read" in result.stdout, (last, result.stderr[-2000:])

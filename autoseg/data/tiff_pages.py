@@ -1,7 +1,10 @@
 """Is a TIFF whole? A multi-page TIFF (a 3D stack) cut short reads without error in SimpleITK: libtiff warns that
 it cannot read the next page's directory and the image comes back with fewer slices. So the chain of image file
 directories (IFDs) is walked first: each must lie inside the file and each strip or tile of voxel data must end
-inside it, otherwise the file is refused in one line as cut short."""
+inside it, otherwise the file is refused in one line as cut short. And every page must be a plain image of one
+size and voxel type: SimpleITK counts and sizes a stack by its first page, so a page marked otherwise (a reduced
+resolution, a mask: NewSubfileType) or of another size makes it drop slices silently or overrun its buffer
+(seen as a crash on fuzzed files)."""
 from __future__ import annotations
 
 import struct
@@ -14,6 +17,10 @@ MAX_PAGES = 1 << 16
 _FIX = "the file is incomplete or damaged (an interrupted download or copy?): copy or export it again"
 _OFFSETS_TAGS = {273: 279, 324: 325}     # StripOffsets -> StripByteCounts, TileOffsets -> TileByteCounts
 _TYPE_SIZES = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}
+# NewSubfileType, then what every page of a stack must share: width, length, bits, samples, sample format
+_KIND_TAGS = (254, 256, 257, 258, 277, 339)
+_KIND_NAMES = ("width", "length", "bits per sample", "samples per pixel", "sample format", "page type")
+_STACK_FIX = "save the image again as a plain TIFF stack (every page one slice of the same size and type)"
 
 
 def check_tiff_pages(path: Path) -> None:
@@ -26,6 +33,7 @@ def check_tiff_pages(path: Path) -> None:
         endian = "<" if head[:2] == b"II" else ">"
         offset: int = struct.unpack(endian + "I", head[4:8])[0]
         seen: set[int] = set()
+        first: tuple | None = None
         while offset:
             if offset in seen or len(seen) >= MAX_PAGES:
                 raise AutosegError("the TIFF's page directories form a loop", path, _FIX)
@@ -33,11 +41,15 @@ def check_tiff_pages(path: Path) -> None:
             if offset + 2 > size:
                 raise AutosegError(f"file is cut short: page {len(seen)} lies beyond its end ({size} bytes)",
                                    path, _FIX)
-            offset = _check_page(f, endian, offset, size, path, len(seen))
+            offset, kind = _check_page(f, endian, offset, size, path, len(seen))
+            first = first or kind
+            if kind != first:
+                raise AutosegError(f"page {len(seen)} of the TIFF differs from page 1 ({_differences(kind, first)})",
+                                   path, _STACK_FIX)
 
 
-def _check_page(f: BinaryIO, endian: str, offset: int, size: int, path: Path, page: int) -> int:
-    """Check one IFD's data extents; return the offset of the next IFD (0 at the end)."""
+def _check_page(f: BinaryIO, endian: str, offset: int, size: int, path: Path, page: int) -> tuple[int, tuple]:
+    """Check one IFD's data extents; return the offset of the next IFD (0 at the end) and the page's kind."""
     f.seek(offset)
     count = struct.unpack(endian + "H", f.read(2))[0]
     entries = f.read(12 * count)
@@ -55,7 +67,16 @@ def _check_page(f: BinaryIO, endian: str, offset: int, size: int, path: Path, pa
             if any(s + n > size for s, n in zip(starts, lengths)):
                 raise AutosegError(f"file is cut short: the voxel data of page {page} runs past its end "
                                    f"({size} bytes)", path, _FIX)
-    return struct.unpack(endian + "I", tail)[0]
+    kind = tuple(tuple(_values(f, endian, *tags[tag], size)) if tag in tags else () for tag in _KIND_TAGS)
+    subfile = kind[0][0] if kind[0] else 0
+    if subfile not in (0, 2) or (tags.get(255) and _values(f, endian, *tags[255], size) not in ([1], [3])):
+        raise AutosegError(f"page {page} of the TIFF is not a plain image (NewSubfileType {subfile}: a reduced "
+                           "resolution, a mask or another kind of page)", path, _STACK_FIX)
+    return struct.unpack(endian + "I", tail)[0], kind[1:] + ((subfile,),)
+
+
+def _differences(kind: tuple, first: tuple) -> str:
+    return ", ".join(f"{name} {list(a)} vs {list(b)}" for name, a, b in zip(_KIND_NAMES, kind, first) if a != b)
 
 
 def _values(f: BinaryIO, endian: str, kind: int, number: int, value: bytes, size: int) -> list[int]:
