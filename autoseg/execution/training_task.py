@@ -47,17 +47,17 @@ def continued_job(job: TrainingJob, lost: list[dict[str, Any]], now: dict[str, A
     final, latest = out / FINAL, out / LATEST
     where = ", ".join(f"attempt {a['attempt']} on node {str(a['node_id'])[:12]} ({a['host']})" for a in lost)
     if latest.exists() and (not final.exists() or latest.stat().st_mtime > final.stat().st_mtime):
-        _note(out, f"resuming {job.name} from checkpoint {LATEST}: attempt {now['attempt']} on node "
+        note(out, f"resuming {job.name} from checkpoint {LATEST}: attempt {now['attempt']} on node "
                    f"{str(now['node_id'])[:12]} ({now['host']}); lost: {where}")
         return job.with_(resume=True, extend=False, overwrite=False, init_from=None, time_budget=None, epochs=None)
     if final.exists() and (out / TRAINING_SUMMARY).is_file():
-        _note(out, f"{job.name} had finished before its node was lost ({where}); nothing to redo")
+        note(out, f"{job.name} had finished before its node was lost ({where}); nothing to redo")
         return None
-    _note(out, f"restarting {job.name} from the start: the lost attempt ({where}) left no checkpoint")
+    note(out, f"restarting {job.name} from the start: the lost attempt ({where}) left no checkpoint")
     return job
 
 
-def _note(out: Path, message: str) -> None:
+def note(out: Path, message: str) -> None:
     """Into the fold's train.log (the file people read) as well as the task's own log."""
     handler = log_to_file(out / TRAIN_LOG)
     try:

@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.execution.records import lost_attempts
-from autoseg.layout.work import TRAIN_LOG, model_dir
+from autoseg.execution.training_task import note
+from autoseg.layout.work import model_dir
 from autoseg.scheduling.steps import execute, train_call
 from autoseg.scheduling.units import Units
-from autoseg.utils.logs import get_logger, log_to_file, remove_handler
-
-log = get_logger("schedule")
 
 
 def run_step(payload: dict[str, Any], attempts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -34,11 +32,6 @@ def _note_retry(work: Path, step: dict[str, Any], units: Units, lost, now) -> No
     call = train_call(work, step, units)
     what = ("resuming from checkpoint checkpoint_latest.pt" if call and call.get("resume") else
             "its training was finished; validating" if call is None else f"starting again ({call})")
-    out = model_dir(work, step["configuration"], step["fold"])
-    handler = log_to_file(out / TRAIN_LOG)
-    try:
-        log.info("schedule: %s %s: attempt %d on node %s (%s); lost: %s", step["id"], what, now["attempt"],
-                 str(now["node_id"])[:12], now["host"],
-                 ", ".join(f"attempt {a['attempt']} on node {str(a['node_id'])[:12]}" for a in lost))
-    finally:
-        remove_handler(handler)
+    lost_on = ", ".join(f"attempt {a['attempt']} on node {str(a['node_id'])[:12]}" for a in lost)
+    note(model_dir(work, step["configuration"], step["fold"]), f"schedule: {step['id']} {what}: attempt "
+         f"{now['attempt']} on node {str(now['node_id'])[:12]} ({now['host']}); lost: {lost_on}")
