@@ -38,6 +38,8 @@ def predict_shard(payload: dict[str, Any], attempts) -> dict[str, Any]:
 
 def shards(cases: list, count: int) -> list[list]:
     """`count` contiguous, near-equal groups of cases (no empty group)."""
+    if not cases:
+        return []
     count = max(1, min(count, len(cases)))
     size, extra = divmod(len(cases), count)
     groups, start = [], 0
