@@ -8,8 +8,8 @@ them to the report (a case predicted again gets its new entry); each case's "set
 from __future__ import annotations
 
 import time
-from functools import partial
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +20,37 @@ from autoseg.data.dataset import DatasetInfo
 from autoseg.data.dicom.cases import input_cases, read_input_case
 from autoseg.data.finite import refuse_non_finite
 from autoseg.errors import AutosegError
-from autoseg.inference.export import labels_from_probabilities, save_probability_file, uncertainty
 from autoseg.inference.backends import check_backend
-from autoseg.inference.models import LoadedModel, load_model, model_dir, trained_folds
+from autoseg.inference.export import labels_from_probabilities, save_probability_file, uncertainty
+from autoseg.inference.models import LoadedModel, load_model
 from autoseg.inference.outputs import check_output_format, output_files, seg_writer, submit_label_writes
-from autoseg.inference.postprocessing import apply_postprocessing
 from autoseg.inference.plans_sanity import check_plans_for_prediction
+from autoseg.inference.postprocessing import apply_postprocessing
 from autoseg.inference.precision import precision_of_models
-from autoseg.inference.predictor import InferenceSettings, mean_in_place, predict_case
-from autoseg.inference.window_splitter import check_step
-from autoseg.inference.regions import stage_input
-from autoseg.preprocessing.case import label_on_preprocessed_grid
-from autoseg.schema.plans import Plans, load_plans
 from autoseg.inference.prediction_ledger import PredictionLedger, previous_cases
+from autoseg.inference.predictor import InferenceSettings, mean_in_place, predict_case
+from autoseg.inference.regions import stage_input
+from autoseg.inference.window_splitter import check_step
+from autoseg.layout.work import (
+    CHECKPOINT_FINAL,
+    INFERENCE,
+    MODELS,
+    PLANS,
+    PREDICTION_REPORT,
+    TRAINING_SUMMARY,
+    model_dir,
+    trained_folds,
+)
+from autoseg.preprocessing.case import label_on_preprocessed_grid
 from autoseg.schema.inference_file import InferenceFile
 from autoseg.schema.load import load_validated_data
+from autoseg.schema.plans import Plans, load_plans
 from autoseg.utils.files import remove_partial_writes
 from autoseg.utils.locks import output_lock
 from autoseg.utils.logs import get_logger
 
 log = get_logger("predict")
-REPORT_NAME = "prediction_report.json"
+REPORT_NAME = PREDICTION_REPORT
 
 
 def info_from_plans(plans: Plans) -> DatasetInfo:
@@ -50,18 +60,18 @@ def info_from_plans(plans: Plans) -> DatasetInfo:
                        training=[], test=[])
 
 
-def default_selection(work: Path, plans: Plans, checkpoint: str = "checkpoint_final.pt") -> dict[str, Any]:
+def default_selection(work: Path, plans: Plans, checkpoint: str = CHECKPOINT_FINAL) -> dict[str, Any]:
     """find-best's choice when it ran, else the best single configuration with a fold that has `checkpoint`
     (3d_fullres before 2d). Folds without `checkpoint` are left out later, by _models."""
-    chosen = work / "inference.json"
+    chosen = work / INFERENCE
     if chosen.is_file():
-        return load_validated_data(chosen, InferenceFile, "inference.json")
+        return load_validated_data(chosen, InferenceFile, INFERENCE)
     for name in ("3d_fullres", "2d", *plans.configurations):
         if name in plans.configurations and trained_folds(work, name, checkpoint):
             return {"configurations": [name], "postprocessing": None}
-    raise AutosegError(f"no trained model with {checkpoint} in this work folder", work / "models",
+    raise AutosegError(f"no trained model with {checkpoint} in this work folder", work / MODELS,
                        "train one first (autoseg train WORK -c CONFIG -f FOLD)"
-                       + ("" if checkpoint == "checkpoint_final.pt" else ", or pass --checkpoint checkpoint_final.pt"))
+                       + ("" if checkpoint == CHECKPOINT_FINAL else ", or pass --checkpoint checkpoint_final.pt"))
 
 
 def choose_selection(work: Path, plans: Plans, configurations: list[str] | None, checkpoint: str,
@@ -85,6 +95,7 @@ def load_backend_models(work: Path, plans: Plans, selection: dict[str, Any], con
         settings.precision = "fp32"
         return load_selected_models(work, plans, selection, configurations, folds, None, checkpoint, load_onnx_model)
     import torch
+
     from autoseg.planning.budget import detect_device
     settings.device = torch.device(detect_device(device))
     models = load_selected_models(work, plans, selection, configurations, folds, settings.device, checkpoint)
@@ -99,7 +110,7 @@ def load_selected_models(work: Path, plans: Plans, selection: dict[str, Any], co
     configuration, fold, device, checkpoint) -> a fold's model: load_model, or the ONNX backend's."""
     # find-best's cross-validated folds, when it chose: not a later 'all' run or a fold it never scored.
     # A plan from elsewhere is checked for sense (spacings, strides, patch, memory) before any network is built.
-    check_plans_for_prediction(plans, list(selection["configurations"]), work / "plans.json")
+    check_plans_for_prediction(plans, list(selection["configurations"]), work / PLANS)
     chosen_folds = folds or (selection.get("folds") if not configurations else None)
     models = {name: _models(work, plans, name, chosen_folds, device, checkpoint, bool(folds), loader)
               for name in selection["configurations"]}
@@ -113,7 +124,7 @@ def load_selected_models(work: Path, plans: Plans, selection: dict[str, Any], co
 
 def predict(work: str | Path, inputs, output: str | Path, configurations: list[str] | None = None,
             folds: list[str] | None = None, tta: bool = True, save_probabilities: bool = False,
-            device: str = "auto", overwrite: bool = False, checkpoint: str = "checkpoint_final.pt",
+            device: str = "auto", overwrite: bool = False, checkpoint: str = CHECKPOINT_FINAL,
             postprocessing: bool = True, step: float = 0.5, progress: bool = True, precision: str = "auto",
             tta_axes: tuple[int, ...] | None = None, compile_mode: str = "auto", backend: str = "torch",
             output_format: str = "nifti") -> dict[str, Any]:
@@ -209,7 +220,7 @@ def _predict_locked(work, plans, info, cases, selection, names, rules, output, c
 def compile_models(work: Path, models: dict[str, list[LoadedModel]], setting: str, cases: int) -> bool:
     """Wrap every loaded network in CompiledNetwork when `setting` (auto, on, off) says so (True then)."""
     from autoseg.inference.compiled import CompiledNetwork, trained_compiled, use_inference_compile
-    trained = [trained_compiled(model_dir(work, name, m.fold) / "training_summary.json")
+    trained = [trained_compiled(model_dir(work, name, m.fold) / TRAINING_SUMMARY)
                for name, ms in models.items() for m in ms]
     if not use_inference_compile(setting, trained, cases):
         return False
@@ -236,7 +247,7 @@ def _models(work: Path, plans: Plans, name: str, folds, device, checkpoint,
     trained = trained_folds(work, name, checkpoint)
     chosen = folds if folds and explicit else [f for f in trained if not folds or f in {str(x) for x in folds}]
     if not chosen:
-        raise AutosegError(f"configuration '{name}' has no trained fold with {checkpoint}", work / "models" / name,
+        raise AutosegError(f"configuration '{name}' has no trained fold with {checkpoint}", work / MODELS / name,
                            f"train it (autoseg train {work} -c {name} -f 0), or pass another --checkpoint "
                            "or configuration (-c)")
     # a checkpoint is checked against its configuration before its network is allocated (checkpoint_checks.py)
