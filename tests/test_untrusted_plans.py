@@ -128,7 +128,11 @@ def test_a_checkpoint_spec_that_disagrees_with_the_plan(trained, tmp_path):
     def negative_width(state):
         state["network_spec"]["features"][0] = -8
     refused(model_copy(trained, tmp_path / "b", checkpoint_change=negative_width), "network_spec",
-            "features[0]")
+            "features must be positive")
+
+    def string_width(state):
+        state["network_spec"]["features"][1] = "32"
+    refused(model_copy(trained, tmp_path / "c", checkpoint_change=string_width), "network_spec.features[1]")
 
 
 @pytest.mark.parametrize("where", ["plans", "checkpoint"])
@@ -156,3 +160,9 @@ def test_terabyte_networks_are_refused_before_allocation(trained, tmp_path, wher
     assert any(line.startswith("REFUSED") and "parameters" in line for line in lines), done.stdout + done.stderr
     rss = float(next(line.split()[1] for line in lines if line.startswith("RSS_MB")))
     assert rss < MAX_RSS_MB, rss
+
+
+def test_an_inference_json_naming_an_unknown_configuration(trained, tmp_path):
+    model = model_copy(trained, tmp_path)
+    (model / "inference.json").write_text(json.dumps({"configurations": ["3d_imaginary"], "postprocessing": None}))
+    refused(model, "plans.json", "'3d_imaginary'", "choose one of [")

@@ -19,6 +19,9 @@ def check_plans_for_prediction(plans: Plans, names: list[str], source: str | Pat
     """Every configuration in `names` (and the previous stages of cascades) checked; raises on the first problem."""
     todo = list(names)
     for name in todo:
+        if name not in plans.configurations:
+            raise AutosegError(f"configuration '{name}' (named by -c, inference.json or a cascade stage) is not in "
+                               "plans.json", source, f"choose one of {sorted(plans.configurations)}")
         config = plans.configuration(name)
         check_configuration(plans, config, source)
         if config.previous_stage and config.previous_stage not in todo:

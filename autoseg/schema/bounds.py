@@ -28,7 +28,9 @@ PositiveInt = Annotated[int, Field(ge=1)]
 PatchAxis = Annotated[int, Field(ge=1, le=MAX_PATCH_AXIS)]
 ShapeAxis = Annotated[int, Field(ge=1, le=MAX_SHAPE_AXIS)]
 Spacing = Annotated[float, Field(gt=0, le=MAX_SPACING, allow_inf_nan=False)]
-Width = Annotated[int, Field(ge=1, le=MAX_FEATURES)]
+# Only the upper bound: a width below 1 is networks.factory.validate_spec's to refuse when the network is built,
+# so a schedule can try such a configuration and stop it as failed while the plan's other configurations train.
+Width = Annotated[int, Field(le=MAX_FEATURES)]
 Channels = Annotated[int, Field(ge=1, le=MAX_CHANNELS)]
 ClassCount = Annotated[int, Field(ge=1, le=MAX_CLASSES)]
 LabelValue = Annotated[int, Field(ge=0, le=MAX_LABEL_VALUE)]

@@ -54,7 +54,7 @@ class TrainingPlanFile(BaseModel):
     loss: ShortText = "dice_ce"
     batch_dice: bool = True
     optimizer: ShortText = "sgd"
-    learning_rate: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = 1e-2
+    learning_rate: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 1e-2   # 0: a frozen baseline
     momentum: Fraction = 0.99
     weight_decay: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 3e-5
     grad_clip: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 12.0
