@@ -99,6 +99,7 @@ def test_without_mlflow_the_flag_says_how_to_install_it(planned_3d, tmp_path, ca
     assert len(err.splitlines()) == 1 and 'pip install "autoseg[mlflow]"' in err
 
 
+@pytest.mark.slow
 def test_a_store_that_fails_mid_training_warns_once_and_the_training_finishes(planned_3d, tmp_path, caplog,
                                                                               monkeypatch):
     from autoseg.tracking.store import open_tracking
