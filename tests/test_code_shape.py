@@ -15,7 +15,8 @@ PACKAGES = ("training", "planning", "scheduling", "inference")
 MAX_LINES = 60
 MAX_POSITIONAL = 6
 
-# "package/module.py::function": (lines, positional parameters) when the rule came in. Shrink, never grow.
+# "package/module.py::function": (lines, positional parameters) when the rule came in. Shrink, never grow (only
+# the measure that is over its limit counts: a 17-line function with 9 positional parameters may gain a line).
 ALLOWED: dict[str, tuple[int, int]] = {
     # inference/: predict()'s keyword API threads its options through every layer (issue 28: an options object)
     "inference/array_predictor.py::Predictor.load": (17, 11),
@@ -80,7 +81,7 @@ def test_functions_are_short_and_take_few_positional_parameters():
         if allowed is None:
             problems.append(f"{key}: {lines} lines, {positional} positional parameters (at most {MAX_LINES} "
                             f"and {MAX_POSITIONAL}: split it, or pass an options object)")
-        elif lines > allowed[0] or positional > allowed[1]:
+        elif (lines > MAX_LINES and lines > allowed[0]) or (positional > MAX_POSITIONAL and positional > allowed[1]):
             problems.append(f"{key}: grew to {lines} lines, {positional} positional (allowed {allowed})")
     assert not problems, "\n".join(problems)
 

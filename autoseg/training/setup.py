@@ -40,16 +40,16 @@ class TrainingParts:
     optimizer: torch.optim.Optimizer
     average: WeightAverage | None
     loss_fn: DeepSupervisionLoss
+    budget: Budget
+    forward: TrainingForward
+    phases: TrainingPhases
+    val_loader: Any
+    train_cases: list
+    val_cases: list
+    workers: int
+    precision: str
     channels_last: bool
     memory_format: torch.memory_format
-    train_cases: list = field(default_factory=list)
-    val_cases: list = field(default_factory=list)
-    budget: Budget = field(default_factory=lambda: Budget(seconds=None, epochs=0))
-    forward: TrainingForward | None = None
-    phases: TrainingPhases | None = None
-    val_loader: Any = None
-    workers: int = 0
-    precision: str = "fp32"
     scaler: Any = None
     guard: NonFiniteGuard = field(default_factory=NonFiniteGuard)
 
@@ -69,24 +69,33 @@ class TrainingParts:
 
 def set_up(run: TrainingRun) -> tuple[TrainingParts, TrainingState]:
     """Everything the steps need, in the order that draws the same random numbers as every earlier version."""
+    tplan = run.tplan
     seed = _seed_and_threads(run)
+    device = _device(run.kind)
     train_cases, val_cases = _cases(run)
-    parts = _network_parts(run, _device(run.kind))
-    parts.train_cases, parts.val_cases = train_cases, val_cases
-    if run.job.init_from:
-        initialise_from(parts.core, run.job.init_from, run.config.name, run.out, write=run.rank == 0)
-    if parts.channels_last:
-        parts.core = parts.model = parts.core.to(memory_format=parts.memory_format)
-    parts.optimizer = build_optimizer(parts.core, run.tplan)
-    parts.average = WeightAverage(parts.core, run.tplan.weight_averaging) if run.tplan.weight_averaging > 0 \
-        else None
-    state, parts.budget = _restored(run, parts)
-    if run.world > 1:
-        parts.model = torch.nn.parallel.DistributedDataParallel(parts.core)
-    parts.forward = TrainingForward(parts.model, use_compile(
-        run.tplan.compile, parts.budget.seconds, (parts.budget.epochs or 0) * run.tplan.iterations_per_epoch,
-        run.job.deterministic))
-    _loaders_and_precision(run, parts, state, seed)
+    channels_last = _use_channels_last(tplan.channels_last, run.kind, run.config.spatial_dims)
+    memory_format = torch.channels_last_3d if run.config.spatial_dims == 3 else torch.channels_last
+    core = _network(run, device, memory_format if channels_last else None)
+    optimizer = build_optimizer(core, tplan)
+    average = WeightAverage(core, tplan.weight_averaging) if tplan.weight_averaging > 0 else None
+    loss_fn = DeepSupervisionLoss(tplan.loss, core.output_scales, tplan.batch_dice, tplan.deep_supervision_levels,
+                                  run.plans.ignore_label,
+                                  list(run.plans.regions.values()) if run.plans.regions else None)
+    state, budget = _restored(run, core, optimizer, average)
+    model = torch.nn.parallel.DistributedDataParallel(core) if run.world > 1 else core
+    forward = TrainingForward(model, use_compile(tplan.compile, budget.seconds,
+                                                 (budget.epochs or 0) * tplan.iterations_per_epoch,
+                                                 run.job.deterministic))
+    workers = 0 if run.job.deterministic else choose_workers(
+        run.job.workers if run.job.workers is not None else tplan.loader_workers, run.kind, run.config.augmentation)
+    phases = TrainingPhases(run.config, train_cases, workers, seed + 7919 * state.epoch)
+    val_loader = make_val_loader(run.config, val_cases, seed + 1) if val_cases else None
+    precision = _precision(run, device, core, lambda: next(phases.loader(budget.progress(state.elapsed, state.epoch))))
+    parts = TrainingParts(device=device, model=model, core=core, optimizer=optimizer, average=average,
+                          loss_fn=loss_fn, budget=budget, forward=forward, phases=phases, val_loader=val_loader,
+                          train_cases=train_cases, val_cases=val_cases, workers=workers, precision=precision,
+                          channels_last=channels_last, memory_format=memory_format,
+                          scaler=torch.amp.GradScaler("cuda") if precision == "fp16" else None)
     _log_start(run, parts)
     return parts, state
 
@@ -116,16 +125,14 @@ def _cases(run: TrainingRun) -> tuple[list, list]:
     return train_cases, val_cases
 
 
-def _network_parts(run: TrainingRun, device: torch.device) -> TrainingParts:
-    """The network (seeded by the plan) and its loss; the optimiser follows once the weights are in place."""
-    tplan, config, plans = run.tplan, run.config, run.plans
-    model = build_network(config.network, seed=tplan.seed).to(device)
-    loss_fn = DeepSupervisionLoss(tplan.loss, model.output_scales, tplan.batch_dice, tplan.deep_supervision_levels,
-                                  plans.ignore_label, list(plans.regions.values()) if plans.regions else None)
-    memory_format = torch.channels_last_3d if config.spatial_dims == 3 else torch.channels_last
-    return TrainingParts(device=device, model=model, core=model, optimizer=None, average=None, loss_fn=loss_fn,
-                         channels_last=_use_channels_last(tplan.channels_last, run.kind, config.spatial_dims),
-                         memory_format=memory_format)
+def _network(run: TrainingRun, device: torch.device, memory_format: torch.memory_format | None) -> torch.nn.Module:
+    """The network seeded by the plan, its weights from --init-from when given, in `memory_format` if any."""
+    network = build_network(run.config.network, seed=run.tplan.seed).to(device)
+    if run.job.init_from:
+        initialise_from(network, run.job.init_from, run.config.name, run.out, write=run.rank == 0)
+    if memory_format is not None:
+        network = network.to(memory_format=memory_format)
+    return network
 
 
 def _use_channels_last(setting: str, kind: str, dims: int) -> bool:
@@ -136,17 +143,18 @@ def _use_channels_last(setting: str, kind: str, dims: int) -> bool:
     return kind == "cpu" and dims == 3
 
 
-def _restored(run: TrainingRun, parts: TrainingParts) -> tuple[TrainingState, Budget]:
+def _restored(run: TrainingRun, core: torch.nn.Module, optimizer: torch.optim.Optimizer,
+              average: WeightAverage | None) -> tuple[TrainingState, Budget]:
     """A new run's empty state, or the state, weights, optimiser and RNGs of the checkpoint it continues."""
     job = run.job
     budget = planned_budget(run.tplan, job.time_budget, job.epochs)
     if not (job.resume or job.extend):
         return TrainingState(), budget
     checkpoint = load_checkpoint(run.out / (FINAL if job.extend else LATEST))
-    parts.core.load_state_dict(checkpoint["train_weights"])
-    parts.optimizer.load_state_dict(checkpoint["optimizer"])
-    if parts.average is not None and checkpoint.get("average_weights") is not None:
-        parts.average.model.load_state_dict(checkpoint["average_weights"])
+    core.load_state_dict(checkpoint["train_weights"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    if average is not None and checkpoint.get("average_weights") is not None:
+        average.model.load_state_dict(checkpoint["average_weights"])
     state = TrainingState.from_checkpoint(checkpoint)
     set_rng_state(checkpoint["rng"])
     old = Budget(**checkpoint["budget"])
@@ -159,20 +167,12 @@ def _restored(run: TrainingRun, parts: TrainingParts) -> tuple[TrainingState, Bu
     return state, budget
 
 
-def _loaders_and_precision(run: TrainingRun, parts: TrainingParts, state: TrainingState, seed: int) -> None:
-    tplan, job = run.tplan, run.job
-    workers = choose_workers(job.workers if job.workers is not None else tplan.loader_workers, run.kind,
-                             run.config.augmentation)
-    parts.workers = 0 if job.deterministic else workers
-    parts.phases = TrainingPhases(run.config, parts.train_cases, parts.workers, seed + 7919 * state.epoch)
-    parts.val_loader = make_val_loader(run.config, parts.val_cases, seed + 1) if parts.val_cases else None
+def _precision(run: TrainingRun, device: torch.device, core: torch.nn.Module, next_batch) -> str:
+    """The number format of the training steps, the same on every rank (it may be timed on a training batch)."""
     # Deterministic runs must not hinge on a timing: "auto" means fp32 there (a plan that names one is obeyed).
-    setting = "fp32" if job.deterministic and tplan.precision == "auto" else tplan.precision
-    precision = choose_precision(setting, parts.device, parts.core,
-                                 lambda: next(parts.phases.loader(parts.budget.progress(state.elapsed, state.epoch))
-                                              )["data"].to(parts.device))
-    parts.precision = distributed.broadcast_choice(precision, PRECISIONS)
-    parts.scaler = torch.amp.GradScaler("cuda") if parts.precision == "fp16" else None
+    setting = "fp32" if run.job.deterministic and run.tplan.precision == "auto" else run.tplan.precision
+    precision = choose_precision(setting, device, core, lambda: next_batch()["data"].to(device))
+    return distributed.broadcast_choice(precision, PRECISIONS)
 
 
 def _log_start(run: TrainingRun, parts: TrainingParts) -> None:
