@@ -319,3 +319,20 @@ def test_converter_refuses_a_seg_that_does_not_fit_its_series(tmp_path):
     seg.save_as(seg_path)
     with pytest.raises(AutosegError, match=rf"frames of 16x16 pixels do not fit DICOM series {other}'s 12x16"):
         convert_dicom(tmp_path / "export", tmp_path / "Dataset002_Y")
+
+
+@pytest.mark.slow
+def test_predict_on_ray_takes_dicom_series_and_writes_the_same_seg(trained, tmp_path):
+    """predict --ray shards DICOM cases as case folders of links (execution/predict_shards.py) and passes
+    --output-format on: the label map and the SEG equal a local predict's."""
+    pytest.importorskip("ray")
+    work, _, _, dicom, uid = trained
+    assert main(["predict", str(work), "-i", str(dicom), "-o", str(tmp_path / "local"), "--no-tta",
+                 "--output-format", "both"]) == 0
+    assert main(["predict", str(work), "-i", str(dicom), "-o", str(tmp_path / "ray"), "--no-tta",
+                 "--output-format", "both", "--ray", "local"]) == 0
+    local = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "local" / f"{uid}.nii.gz")))
+    on_ray = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "ray" / f"{uid}.nii.gz")))
+    assert np.array_equal(local, on_ray)
+    _check_seg(tmp_path / "ray" / f"{uid}.dcm", image_series(dicom)[0], local)
+    assert not list((tmp_path / "ray").glob(".shards-*")), "the staging folder (and its links) is removed"

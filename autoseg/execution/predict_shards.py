@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from autoseg.data.dataset import list_input_cases
+from autoseg.data.dicom.cases import DicomCase, input_cases
 from autoseg.execution.executor import Executor, Task
 from autoseg.execution.records import placement
 from autoseg.execution.storage_check import check_shared_storage
@@ -54,14 +54,15 @@ def predict_on_cluster(executor: Executor, work: str | Path, inputs, output: str
                        save_probabilities: bool = False, **options: Any) -> dict[str, Any]:
     work, output = Path(work).absolute(), Path(output).absolute()
     plans = load_plans(work)
-    cases = list_input_cases(inputs, info_from_plans(plans))
+    cases = input_cases(inputs, info_from_plans(plans))
+    output_format = options.get("output_format", "nifti")
     with output_lock(output, "predictions folder"):
-        refuse_overwrite(output, cases, overwrite, save_probabilities)
+        refuse_overwrite(output, cases, overwrite, save_probabilities, output_format)
         staging = output / f"{STAGING}{uuid.uuid4().hex[:8]}"
         check_shared_storage(executor, [work / PLANS], [staging])
         groups = shards(cases, executor.workers())
         for i, group in enumerate(groups):
-            files = [str(Path(f).absolute()) for case in group for f in case.image_files]
+            files = _shard_inputs(group, staging / f"input_{i}")
             executor.submit(Task(f"predict shard {i}", predict_shard,
                                  {"work": str(work), "files": files, "output": str(staging / f"shard_{i}"),
                                   "options": {**options, "save_probabilities": save_probabilities,
@@ -73,6 +74,24 @@ def predict_on_cluster(executor: Executor, work: str | Path, inputs, output: str
         report = _merge(output, staging, outcomes)
         shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def _shard_inputs(group: list, folder: Path) -> list[str]:
+    """What one shard predicts: image files as they are; a DICOM case as a case folder of links to its series'
+    files (FOLDER/<case>/<channel>/, the layout data/dicom/cases.py reads for any number of channels), so the shard
+    finds exactly its cases under the same case ids. The links live in the shared staging folder."""
+    files = []
+    for case in group:
+        if not isinstance(case, DicomCase):
+            files += [str(Path(f).absolute()) for f in case.image_files]
+            continue
+        for channel, series in enumerate(case.channels):
+            target = folder / case.case_id / str(channel)
+            target.mkdir(parents=True)
+            for k, source in enumerate(series.files):
+                (target / f"{k:05d}.dcm").symlink_to(Path(source).absolute())
+        files.append(str(folder / case.case_id))
+    return files
 
 
 def _merge(output: Path, staging: Path, outcomes) -> dict[str, Any]:
