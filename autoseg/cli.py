@@ -11,6 +11,7 @@ from typing import Callable
 
 from autoseg.errors import AutosegError
 from autoseg.layout.work import CHECKPOINT_BEST, CHECKPOINT_FINAL
+from autoseg.utils.cli_grammar import add_device_argument, deprecated_alias, one_value
 
 VERBS: dict[str, tuple[str, Callable, Callable]] = {}
 
@@ -27,14 +28,15 @@ def _demo_args(p):
     p.add_argument("-o", "--output", default="autoseg_demo", metavar="DIR",
                    help="folder for the dataset, plans, model, predictions and scores (default: ./autoseg_demo)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in that folder")
-    p.add_argument("--training-time", help="training time of the model (default 3m: the demo takes ~5 min)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    deprecated_alias(p, "--training-time", p.add_argument(
+        "--time-budget", help="training time of the model, e.g. 3m or 90s (default 3m: the demo takes ~5 min)"))
+    add_device_argument(p)
 
 
 def _demo(a):
     from autoseg.demo import demo
     demo(a.output, overwrite=a.overwrite, device=a.device,
-         **({"training_time": a.training_time} if a.training_time else {}))
+         **({"training_time": a.time_budget} if a.time_budget else {}))
     return 0
 
 
@@ -43,7 +45,8 @@ verb("demo", "plan, train, predict and evaluate a small synthetic dataset in a f
 
 def _verify_args(p):
     p.add_argument("dataset", help="dataset folder (nnU-Net v2 or MSD layout), or a folder of DICOM series")
-    p.add_argument("--workers", type=int, default=2)
+    deprecated_alias(p, "--workers", p.add_argument(
+        "--processes", type=int, default=2, help="processes reading the cases (default 2)"))
 
 
 def _verify(a):
@@ -52,7 +55,7 @@ def _verify(a):
     if is_dicom_folder(a.dataset):
         return verify_dicom(a.dataset)  # a folder of DICOM series: modality, slices, spacing, problems per series
     from autoseg.data.verify import verify_dataset
-    report = verify_dataset(a.dataset, max_workers=a.workers)
+    report = verify_dataset(a.dataset, max_workers=a.processes)
     if report.ok:
         print(f"{a.dataset}: OK ({len(report.cases)} training cases)")
         return 0
@@ -68,20 +71,29 @@ verb("verify", "check a dataset for every problem a user can make")((_verify_arg
 def _plan_args(p):
     p.add_argument("dataset", help="dataset folder (nnU-Net v2 or MSD layout)")
     p.add_argument("-o", "--output", required=True, metavar="WORK", help="work folder for every artifact")
-    p.add_argument("--preset", default="default", help="planner preset name (plans/*.json) or path")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--time-budget", help="CPU: training time each configuration is sized for (e.g. 15m)")
-    p.add_argument("--gpu-memory", type=float, help="GPU: memory in GB the plans may use")
-    p.add_argument("--cpu-gflops", type=float, help="CPU: skip measuring, assume this training speed")
-    p.add_argument("-c", "--configurations", nargs="+", help="only preprocess these configurations")
-    p.add_argument("--split-mode", default="auto", choices=["auto", "random", "grouped", "consecutive"])
-    p.add_argument("--splits", help="use this splits.json instead of making folds")
-    p.add_argument("--groups", help="JSON {case_id: group} for grouped folds (one patient stays in one fold)")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", default="default", help="planner preset name (plans/*.json) or path "
+                   "(default: default)")
+    add_device_argument(p)
+    p.add_argument("--time-budget", help="CPU: training time one training of each configuration is sized for, "
+                   "e.g. 15m (default: the preset's, 15m in default)")
+    p.add_argument("--gpu-memory", type=float, help="GPU: memory in GB the plans may use (default: the GPU's)")
+    p.add_argument("--cpu-gflops", type=float, help="CPU: skip measuring, assume this training speed in GFLOP/s "
+                   "(default: measured)")
+    p.add_argument("-c", "--configurations", nargs="+", help="only preprocess these configurations (default: "
+                   "every planned one)")
+    p.add_argument("--split-mode", default="auto", choices=["auto", "random", "grouped", "consecutive"],
+                   help="how cases are put into folds (default auto: blocks of consecutive cases when they look "
+                   "like sections of one stack, else random)")
+    p.add_argument("--splits", help="use this splits.json instead of making folds (default: make them)")
+    p.add_argument("--groups", help="JSON {case_id: group} for grouped folds (one patient stays in one fold; "
+                   "default: none)")
+    deprecated_alias(p, "--folds", p.add_argument(
+        "--cv-folds", type=int, default=5, help="number of cross-validation folds the plan makes (default 5)"))
+    p.add_argument("--seed", type=int, default=0, help="seed of the random folds (default 0)")
     p.add_argument("--no-preprocess", action="store_true", help="write the plans only")
     p.add_argument("--overwrite", action="store_true", help="re-plan into an existing WORK folder")
-    p.add_argument("--workers", type=int, help="processes for fingerprint and preprocessing (default 2)")
+    deprecated_alias(p, "--workers", p.add_argument(
+        "--processes", type=int, help="processes for fingerprint and preprocessing (default 2)"))
     p.add_argument("--regions", metavar="REGIONS.json", help="train region-based labels defined in this file "
                    "(overrides dataset.json's labels): {\"labels\": {name: [values]}, \"regions_class_order\": "
                    "[...]}, e.g. benchmarks/brats/regions.json")
@@ -94,8 +106,8 @@ def _plan(a):
     from autoseg.planning.summary import describe_plans
     plans = plan(a.dataset, a.output, preset=a.preset, device=a.device, time_budget=a.time_budget,
                  gpu_memory_gb=a.gpu_memory, cpu_gflops=a.cpu_gflops, configurations=a.configurations,
-                 split_mode=a.split_mode, splits_file=a.splits, groups_file=a.groups, folds=a.folds, seed=a.seed,
-                 preprocess=not a.no_preprocess, overwrite=a.overwrite, workers=a.workers,
+                 split_mode=a.split_mode, splits_file=a.splits, groups_file=a.groups, folds=a.cv_folds, seed=a.seed,
+                 preprocess=not a.no_preprocess, overwrite=a.overwrite, workers=a.processes,
                  regions_file=a.regions, plans_from=a.plans_from)
     print(describe_plans(plans))
     return 0
@@ -107,12 +119,13 @@ verb("plan", "fingerprint a dataset, plan every configuration, make folds, prepr
 def _preprocess_args(p):
     p.add_argument("work", help="work folder with plans.json (written by 'autoseg plan')")
     p.add_argument("-c", "--configurations", nargs="+", help="only these configurations (default: every one)")
-    p.add_argument("--workers", type=int, help="preprocessing processes (default 2)")
+    deprecated_alias(p, "--workers", p.add_argument(
+        "--processes", type=int, help="preprocessing processes (default 2)"))
 
 
 def _preprocess(a):
     from autoseg.preprocessing.run import preprocess
-    folders = preprocess(a.work, a.configurations, workers=a.workers)
+    folders = preprocess(a.work, a.configurations, workers=a.processes)
     for identifier, folder in folders.items():
         print(f"{identifier}: {folder}")
     return 0
@@ -124,7 +137,9 @@ verb("preprocess", "(re)build the preprocessed cache of plans.json, skipping wha
 
 def _networks_args(p):
     p.add_argument("work", nargs="?", help="work folder with plans.json (optional)")
-    p.add_argument("-c", "--configuration", default="3d_fullres")
+    deprecated_alias(p, "--configuration", p.add_argument(
+        "-c", "--configurations", nargs="+", default=["3d_fullres"], metavar="CONFIGURATION",
+        help="the one configuration of the plan whose cost is shown (default 3d_fullres)"))
 
 
 def _networks(a):
@@ -132,9 +147,10 @@ def _networks(a):
     spec = patch = batch = None
     if a.work:
         from autoseg.schema.plans import load_plans
-        cfg = load_plans(a.work).configuration(a.configuration)
+        name = one_value(a.configurations, "-c/--configurations", "autoseg networks")
+        cfg = load_plans(a.work).configuration(name)
         spec, patch, batch = cfg.network, cfg.patch_size, cfg.batch_size
-        print(f"{a.configuration}: patch {patch}, batch {batch}")
+        print(f"{name}: patch {patch}, batch {batch}")
     print(format_table(describe_architectures(spec, patch, batch)))
     return 0
 
@@ -144,15 +160,17 @@ verb("networks", "list the registered architectures (with a plan: their cost for
 
 def _train_args(p):
     p.add_argument("work", help="work folder written by 'autoseg plan'")
-    p.add_argument("-c", "--configuration", help="e.g. 2d, 3d_fullres (required unless --total-budget)")
-    p.add_argument("-f", "--fold", help="fold number, 'all' (train on every case), or a list: 0 1 2 (default 0)",
-                   nargs="+")
+    deprecated_alias(p, "--configuration", p.add_argument(
+        "-c", "--configurations", nargs="+", help="configuration(s) to train, e.g. 2d 3d_fullres, each on every "
+        "fold of -f in turn (required unless --total-budget)"))
+    deprecated_alias(p, "--fold", p.add_argument(
+        "-f", "--folds", nargs="+", help="fold numbers, or 'all' (train on every case): 0 1 2 (default 0)"))
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--time-budget", help="training wall time, e.g. 15m (default: what the plan was sized for)")
     budget.add_argument("--epochs", type=int, help="train a number of epochs instead of a time budget")
     budget.add_argument("--total-budget", help="wall time of the whole job, e.g. 1h: autoseg chooses the "
                         "configurations and folds, stops losers early, runs find-best (WORK/schedule.json; no -c/-f)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_argument(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from checkpoint_latest.pt")
     p.add_argument("--extend", action="store_true", help="train a finished run further (--time-budget/--epochs more)")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run of this fold and start again")
@@ -171,21 +189,21 @@ def _train(a):
     if a.total_budget:
         from autoseg.scheduling.command import run_schedule_command
         return run_schedule_command(a)
-    if not a.configuration:
+    if not a.configurations:
         raise AutosegError("train needs -c CONFIGURATION, or --total-budget to let autoseg choose",
                            fix="e.g. autoseg train WORK -c 3d_fullres -f 0, or autoseg train WORK --total-budget 1h")
     from autoseg.execution.options import executor_from_arguments
     from autoseg.execution.training_task import run_jobs
     from autoseg.training.job import TrainingJob
-    jobs = [TrainingJob(a.work, a.configuration, fold, time_budget=a.time_budget, epochs=a.epochs, device=a.device,
+    jobs = [TrainingJob(a.work, configuration, fold, time_budget=a.time_budget, epochs=a.epochs, device=a.device,
                         resume=a.resume, extend=a.extend, overwrite=a.overwrite, deterministic=a.deterministic,
                         workers=a.workers, validate=not a.no_validation, init_from=a.init_from)
-            for fold in a.fold or ["0"]]
+            for configuration in a.configurations for fold in a.folds or ["0"]]
     from autoseg.tracking.options import context_from_arguments, work_experiment
     tracking = context_from_arguments(a, a.work, lambda: work_experiment(a.work))
     with executor_from_arguments(a) as executor:
         for job, summary in run_jobs(executor, jobs, tracking=tracking):
-            _print_training(job.fold, a.configuration, summary)
+            _print_training(job.fold, job.configuration, summary)
     return 0
 
 
@@ -200,7 +218,8 @@ def _print_training(fold, configuration, summary) -> None:
                  and where.get("node_id") != "local" else ""))
 
 
-verb("train", "train one configuration on one fold (or several) within a time budget")((_train_args, _train))
+verb("train", "train configurations on folds, one training after another, each within a time budget")(
+    (_train_args, _train))
 
 
 def _predict_args(p):
@@ -210,7 +229,7 @@ def _predict_args(p):
                    "or a folder of DICOM series (one series per case; README 'DICOM')")
     p.add_argument("--output-format", default="nifti", choices=["nifti", "dicom-seg", "both"],
                    help="nifti: label maps in the input's format (NIfTI for DICOM input); dicom-seg: one DICOM "
-                   "Segmentation per case referencing its series (DICOM input); both")
+                   "Segmentation per case referencing its series (DICOM input); both (default nifti)")
     p.add_argument("-o", "--output", required=True, help="folder for the segmentations")
     p.add_argument("-c", "--configurations", nargs="+", help="configuration(s) to ensemble (default: find-best's "
                    "choice, else 3d_fullres or 2d)")
@@ -218,7 +237,8 @@ def _predict_args(p):
     p.add_argument("--no-tta", action="store_true", help="no mirror test-time augmentation (faster)")
     p.add_argument("--save-probabilities", action="store_true", help="also write class probabilities (.npz)")
     p.add_argument("--no-postprocessing", action="store_true", help="skip the postprocessing find-best chose")
-    p.add_argument("--checkpoint", default=CHECKPOINT_FINAL, help=f"or {CHECKPOINT_BEST}")
+    p.add_argument("--checkpoint", default=CHECKPOINT_FINAL, help=f"checkpoint of each fold to predict with: "
+                   f"{CHECKPOINT_FINAL} or {CHECKPOINT_BEST} (default {CHECKPOINT_FINAL})")
     p.add_argument("--step", type=float, default=None, help="sliding-window step as a fraction of the patch "
                    "(default 0.5)")
     p.add_argument("--tta-axes", type=int, nargs="+", help="mirror only these of the plan's mirror axes "
@@ -226,12 +246,12 @@ def _predict_args(p):
     p.add_argument("--fast", action="store_true", help="fast mode: step 0.75 and mirroring along the last axis "
                    "only (2 variants instead of 8); its Dice cost is in benchmarks/large_volume/results.md")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="number format of the networks (auto: the one training chose, where this machine runs it "
-                   "fast)")
+                   help="number format of the networks (default auto: the one training chose, where this machine "
+                   "runs it fast)")
     p.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
-                   help="torch.compile the networks (auto: when training compiled them and there are at least 50 "
-                   "cases; the first case then includes the compile)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+                   help="torch.compile the networks (default auto: when training compiled them and there are at "
+                   "least 50 cases; the first case then includes the compile)")
+    add_device_argument(p)
     p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
                    help="torch (default), or onnxruntime: the ONNX networks of a model exported with --onnx, "
                    "predicted without PyTorch (CPU, fp32)")
@@ -335,9 +355,14 @@ verb("convert-checkpoint", "make a trusted checkpoint of an older autoseg load w
 
 def _search_args(p):
     p.add_argument("work", help="work folder written by 'autoseg plan'")
-    p.add_argument("-c", "--configuration", required=True, help="configuration the search varies, e.g. 3d_fullres")
-    p.add_argument("--trials", type=int, help="trials this worker runs (0: only report and export)")
-    p.add_argument("--time-budget", help="wall time of this worker, e.g. 2h (no trial starts that would not fit)")
+    deprecated_alias(p, "--configuration", p.add_argument(
+        "-c", "--configurations", nargs="+", metavar="CONFIGURATION", help="the one configuration the search "
+        "varies, e.g. 3d_fullres (required)"))
+    p.add_argument("--trials", type=int, help="trials this worker runs (0: only report and export; default: "
+                   "no limit, until --total-budget ends)")
+    deprecated_alias(p, "--time-budget", p.add_argument(
+        "--total-budget", help="wall time of this worker, e.g. 2h (no trial starts that would not fit; "
+        "default: no limit)"))
     per_trial = p.add_mutually_exclusive_group()
     per_trial.add_argument("--trial-budget", help="training time per trial, e.g. 10m (default: the plan's budget)")
     per_trial.add_argument("--trial-epochs", type=int, help="train each trial for a number of epochs instead")
@@ -345,16 +370,19 @@ def _search_args(p):
                    "(default: sqlite file WORK/search/STUDY.db)")
     p.add_argument("--study", help="study name; an existing study is continued (default: CONFIGURATION_search)")
     p.add_argument("--space", help="JSON file narrowing/widening the search space (see autoseg/search/space.py)")
-    p.add_argument("--pruner", default="median", choices=["median", "halving", "hyperband", "none"])
-    p.add_argument("-f", "--fold", default="0", help="fold every trial trains and is scored on")
-    p.add_argument("--seed", type=int, help="sampler seed (give every worker its own)")
+    p.add_argument("--pruner", default="median", choices=["median", "halving", "hyperband", "none"],
+                   help="how weak trials are stopped early (default median)")
+    deprecated_alias(p, "--fold", p.add_argument(
+        "-f", "--folds", nargs="+", default=["0"], metavar="FOLD", help="the one fold every trial trains and is "
+        "scored on (default 0)"))
+    p.add_argument("--seed", type=int, help="sampler seed (give every worker its own; default: random)")
     p.add_argument("--export", help="configuration name for the best trial (default CONFIGURATION_search)")
     p.add_argument("--no-export", action="store_true", help="do not write the best trial into plans.json")
     p.add_argument("--overwrite", action="store_true", help="replace an exported configuration with trained folds")
     p.add_argument("--no-baseline", action="store_true", help="do not start a new study with the plan's own values")
     p.add_argument("--no-architecture-sweep", action="store_true",
                    help="do not start a new study with one trial per architecture at the plan's other values")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_argument(p)
     p.add_argument("--workers", help="background augmentation processes per trial (default: auto)")
     from autoseg.execution.options import add_ray_arguments
     add_ray_arguments(p)
@@ -366,11 +394,15 @@ def _search_args(p):
 
 def _search(a):
     from autoseg.search.run import search
+    if not a.configurations:
+        raise AutosegError("search needs -c CONFIGURATION", fix="e.g. autoseg search WORK -c 3d_fullres")
+    configuration = one_value(a.configurations, "-c/--configurations", "autoseg search")
+    fold = one_value(a.folds, "-f/--folds", "autoseg search")
     from autoseg.tracking.options import context_from_arguments, work_experiment
     tracking = context_from_arguments(a, a.work, lambda: work_experiment(a.work, a.study or
-                                                                         f"{a.configuration}_search"))
-    options = dict(trials=a.trials, time_budget=a.time_budget, storage=a.storage,
-                    study=a.study, space=a.space, pruner=a.pruner, fold=a.fold, trial_budget=a.trial_budget,
+                                                                         f"{configuration}_search"))
+    options = dict(trials=a.trials, time_budget=a.total_budget, storage=a.storage,
+                    study=a.study, space=a.space, pruner=a.pruner, fold=fold, trial_budget=a.trial_budget,
                     trial_epochs=a.trial_epochs, seed=a.seed, export="" if a.no_export else a.export,
                     overwrite=a.overwrite, baseline=not a.no_baseline, architecture_sweep=not a.no_architecture_sweep,
                     device=a.device, workers=a.workers, tracking=tracking)
@@ -378,12 +410,12 @@ def _search(a):
         from autoseg.execution.options import executor_from_arguments
         from autoseg.search.cluster import search_on_cluster
         with executor_from_arguments(a) as executor:
-            result = search_on_cluster(executor, a.search_workers, a.work, a.configuration, **options)
+            result = search_on_cluster(executor, a.search_workers, a.work, configuration, **options)
     elif a.search_workers:
         raise AutosegError("--search-workers needs --ray", fix="add --ray local (or a cluster's address), or "
                            "start `autoseg search` once per worker with a shared --storage")
     else:
-        result = search(a.work, a.configuration, **options)
+        result = search(a.work, configuration, **options)
     states = ", ".join(f"{n} {s.lower()}" for s, n in result["states"].items())
     print(f"study {result['study']}: {result['trials']} trials ({states}); report {result['report']}")
     if result["best"]:
@@ -406,102 +438,29 @@ def _evaluate_args(p):
                    "dataset.json, and the images for --overlays")
     p.add_argument("--file-ending", help="ending of the label maps, e.g. .nii.gz (default: the one ending the "
                    "reference files share); the errors about mixed endings ask for it")
-    p.add_argument("--tolerance", type=float, default=1.0, help="surface Dice tolerance in mm")
+    p.add_argument("--tolerance", type=float, default=1.0, help="surface Dice tolerance in mm (default 1.0)")
     p.add_argument("--ignore-label", type=int, metavar="N", help="leave voxels whose reference is N out of every "
                    "score (default: dataset.json's 'ignore' label with --dataset, else none)")
     p.add_argument("--regions", metavar="REGIONS.json", help="score regions (each the union of its label values) "
                    "defined in this regions file or a WORK/plans.json; a --dataset with regions in its "
                    "dataset.json is scored by regions without it")
     p.add_argument("--overlays", type=int, default=0, metavar="N", help="also save overlay PNGs of the N worst "
-                   "cases into SUMMARY_overlays/ next to the summary (needs --dataset)")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--overwrite", action="store_true")
+                   "cases into SUMMARY_overlays/ next to the summary (needs --dataset; default 0: none)")
+    deprecated_alias(p, "--workers", p.add_argument(
+        "--processes", type=int, default=1, help="processes scoring the cases (default 1)"))
+    p.add_argument("--overwrite", action="store_true", help="replace an existing summary (and its overlays)")
 
 
 def _evaluate(a):
     from pathlib import Path
 
-    from autoseg.evaluation.summary import evaluate_folders
-    from autoseg.utils.files import ensure_new_output
-    out = Path(a.output) if a.output else Path(a.predictions) / "summary.json"
-    ensure_new_output(out, a.overwrite)
-    overlay_dir = _overlay_folder(a, out)
-    info = None
-    if a.dataset:
-        from autoseg.data.dataset import load_dataset
-        info = load_dataset(a.dataset)
-    ignore = _ignore_label(a, info)
-    regions = _evaluation_regions(a, info)
-    if regions:
-        from autoseg.evaluation.regions import evaluate_region_folders
-        summary = evaluate_region_folders(a.predictions, a.references, regions, file_ending=a.file_ending,
-                                          workers=a.workers, tolerance_mm=a.tolerance, ignore_label=ignore)
-    else:
-        summary = evaluate_folders(a.predictions, a.references, labels=info.labels if info else None,
-                                   file_ending=a.file_ending, workers=a.workers, tolerance_mm=a.tolerance,
-                                   ignore_label=ignore)
-    if overlay_dir is not None:
-        _check_overlay_cases(summary, info, a.overlays)   # before summary.json: no half-finished evaluation
-    from autoseg.utils.files import write_json
-    write_json(out, summary)
+    from autoseg.evaluation.command import evaluate
+    summary = evaluate(a.predictions, a.references, a.output, a.dataset, a.ignore_label, a.regions,
+                       overlays=a.overlays, file_ending=a.file_ending, tolerance_mm=a.tolerance,
+                       processes=a.processes, overwrite=a.overwrite)
     _print_summary(summary)
-    print(f"wrote {out}")
-    if overlay_dir is not None:
-        _save_overlays(summary, info, overlay_dir, a.overlays)
+    print(f"wrote {Path(a.output) if a.output else Path(a.predictions) / 'summary.json'}")
     return 0
-
-
-def _ignore_label(a, info):
-    """--ignore-label N, else the dataset's ignore label; N must be a label value (a whole number >= 0)."""
-    if a.ignore_label is None:
-        return info.ignore_label if info else None
-    if a.ignore_label < 0:
-        raise AutosegError(f"--ignore-label {a.ignore_label} is negative", fix="pass the label value to leave out, "
-                           "e.g. --ignore-label 255")
-    return a.ignore_label
-
-
-def _check_overlay_cases(summary, info, n):
-    from autoseg.evaluation.overlays import worst_cases
-    images = {case.case_id: case.image_files for case in [*info.training, *info.test]}
-    missing = [case["case"] for case, _ in worst_cases(summary, n) if case["case"] not in images]
-    absent = [f for case, _ in worst_cases(summary, n) for f in images.get(case["case"], []) if not f.is_file()]
-    if missing:
-        raise AutosegError(f"the dataset has no image for case(s) {', '.join(missing[:5])}, which the overlays need",
-                           info.root, "pass as --dataset the dataset the predicted images come from")
-    if absent:
-        raise AutosegError("image file of a case to draw is missing", absent[0],
-                           "restore it, or drop --overlays")
-
-
-def _evaluation_regions(a, info):
-    """--regions FILE (checked against --dataset's label values when given), else the dataset's own regions."""
-    if a.regions:
-        from autoseg.evaluation.regions import regions_for_evaluation
-        declared = {v for v in info.labels.values() if v != 0} if info else None
-        return regions_for_evaluation(a.regions, declared, info.ignore_label if info else None)
-    return info.regions if info else None
-
-
-def _overlay_folder(a, out):
-    """Where --overlays goes (None without it), checked before the scoring: the images come from --dataset."""
-    if a.overlays < 0:
-        raise AutosegError(f"--overlays {a.overlays} is negative", fix="pass the number of cases to draw, e.g. 4")
-    if a.overlays == 0:
-        return None
-    if not a.dataset:
-        raise AutosegError("--overlays needs --dataset: the overlays draw the images, which are in the dataset",
-                           fix="add --dataset DATASET (the folder with dataset.json), or drop --overlays")
-    from autoseg.utils.files import ensure_new_output
-    return ensure_new_output(out.parent / f"{out.stem}_overlays", a.overwrite)
-
-
-def _save_overlays(summary, info, overlay_dir, n):
-    from autoseg.evaluation.overlays import save_summary_overlays
-    images = {case.case_id: case.image_files for case in [*info.training, *info.test]}
-    written = save_summary_overlays(summary, images, overlay_dir, n, dataset=info.root)
-    print(f"wrote {len(written)} overlay(s) of the worst cases to {overlay_dir}: " +
-          ", ".join(f"{path.stem} (Dice {dice:.4f})" for path, dice in written))
 
 
 def _print_summary(summary):
@@ -520,19 +479,26 @@ def _benchmark_args(p):
     p.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset folder(s) (nnU-Net v2 or MSD layout)")
     p.add_argument("-o", "--output", required=True, metavar="REPORT", help="new folder for the report and runs")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--time-budget", default="15m", help="training time per configuration and fold")
-    budget.add_argument("--epochs", type=int, help="train a number of epochs instead (quick checks)")
-    p.add_argument("--configs", nargs="+", help="configurations to train (default: every planned one; a cascade "
-                   "brings its 3d_lowres stage, trained on every fold its folds need)")
-    p.add_argument("--folds", nargs="+", type=int, default=[0], help="folds to train; their validation cases are "
-                   "scored unless the dataset has labelled test cases")
-    p.add_argument("--preset", default="default", help="planner preset name (plans/*.json) or path")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--cpu-gflops", type=float, help="CPU: skip measuring, assume this training speed")
-    p.add_argument("--cv-folds", type=int, help="folds the plan makes (plan --folds; default 5)")
-    p.add_argument("--regions", metavar="REGIONS.json", help="plan --regions: train and score these regions")
-    p.add_argument("--total-budget", help="one training budget per dataset, spent by the scheduler (train "
-                   "--total-budget): it chooses configurations and folds; --time-budget then sizes the plan")
+    budget.add_argument("--time-budget", default="15m", help="training time per configuration and fold, e.g. 15m "
+                        "(default 15m)")
+    budget.add_argument("--epochs", type=int, help="train a number of epochs instead (quick checks; default: "
+                        "--time-budget)")
+    deprecated_alias(p, "--configs", p.add_argument(
+        "-c", "--configurations", nargs="+", help="configurations to train (default: every planned one; a cascade "
+                   "brings its 3d_lowres stage, trained on every fold its folds need)"))
+    p.add_argument("-f", "--folds", nargs="+", type=int, default=[0], help="folds to train; their validation cases "
+                   "are scored unless the dataset has labelled test cases (default 0)")
+    p.add_argument("--preset", default="default", help="planner preset name (plans/*.json) or path "
+                   "(default: default)")
+    add_device_argument(p)
+    p.add_argument("--cpu-gflops", type=float, help="CPU: skip measuring, assume this training speed in GFLOP/s "
+                   "(default: measured)")
+    p.add_argument("--cv-folds", type=int, help="number of folds the plan makes (plan --cv-folds; default 5)")
+    p.add_argument("--regions", metavar="REGIONS.json", help="plan --regions: train and score these regions "
+                   "(default: the dataset's labels)")
+    p.add_argument("--total-budget", help="one training budget per dataset, e.g. 1h, spent by the scheduler (train "
+                   "--total-budget): it chooses configurations and folds; --time-budget then sizes the plan "
+                   "(default: none, train every configuration and fold)")
     from autoseg.execution.options import add_ray_arguments
     add_ray_arguments(p)   # --ray: the datasets side by side, one Ray task each
     from autoseg.tracking.options import add_arguments as add_mlflow_arguments
@@ -549,7 +515,7 @@ def _benchmark_on(a, executor):
     from autoseg.benchmark.run import benchmark
     from autoseg.tracking.options import requested
     requested(a)   # --mlflow-experiment alone is a mistake
-    report = benchmark(a.datasets, a.output, time_budget=a.time_budget, configs=a.configs, folds=a.folds,
+    report = benchmark(a.datasets, a.output, time_budget=a.time_budget, configs=a.configurations, folds=a.folds,
                        preset=a.preset, device=a.device, epochs=a.epochs, cpu_gflops=a.cpu_gflops, executor=executor,
                        cv_folds=a.cv_folds, regions=a.regions, total_budget=a.total_budget, mlflow=a.mlflow,
                        mlflow_experiment=a.mlflow_experiment)

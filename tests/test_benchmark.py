@@ -28,7 +28,7 @@ def test_benchmark_writes_a_report_with_every_stage_measured(synthetic_3d, tmp_p
     saved = json.loads((report_dir / "report.json").read_text())
     assert saved == json.loads(json.dumps(report))
     assert saved["machine"]["logical_cores"] >= 1 and saved["versions"]["torch"]
-    assert "--epochs 1" in saved["command"] and "--configs 3d_fullres" in saved["command"]
+    assert "--epochs 1" in saved["command"] and "--configurations 3d_fullres" in saved["command"]
     record = saved["datasets"][0]
     assert record["status"] == "ok", record["error"]
     stages = {s["name"]: s for s in record["stages"]}

@@ -33,7 +33,7 @@ def run(capsys, *argv) -> tuple[int, str, list[str]]:
 
 def plan_args(root, work):
     return ["plan", root, "-o", work, "--no-preprocess", "--cpu-gflops", "40", "--preset", "cpu-fast",
-            "--workers", "1", "--time-budget", "1m"]
+            "--processes", "1", "--time-budget", "1m"]
 
 
 def test_the_catalogue_has_at_least_40_cases():

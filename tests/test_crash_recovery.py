@@ -68,7 +68,7 @@ def test_preprocess_killed_then_run_again(trained, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(trained.work, work, ignore=shutil.ignore_patterns("preprocessed", "models"))
     cache = work / "preprocessed" / "3d_fullres"
-    run_and_kill(["preprocess", work, "--workers", "1"], lambda: len(list(cache.glob("case_*.json"))) >= 2,
+    run_and_kill(["preprocess", work, "--processes", "1"], lambda: len(list(cache.glob("case_*.json"))) >= 2,
                  slow="autoseg.preprocessing.cache._preprocess_one", delay=0.5)
     done_before = stamps(cache, "case_*")
     assert 2 <= len(list(cache.glob("case_*.json"))) < 6, "killed mid-way"

@@ -216,7 +216,7 @@ def test_convert_dicom_with_seg_to_a_dataset_that_plans(tmp_path, capsys):
     assert len(list((output / "imagesTs").iterdir())) == 1
     assert main(["verify", str(output)]) == 0
     assert main(["plan", str(output), "-o", str(tmp_path / "work"), "--no-preprocess", "--cpu-gflops", "40",
-                 "--time-budget", "1m", "--folds", "2"]) == 0
+                 "--time-budget", "1m", "--cv-folds", "2"]) == 0
     assert (tmp_path / "work" / "plans.json").is_file()
     assert main(["convert", "dicom", str(export), "-o", str(output)]) == 2   # never overwritten
     assert "output already exists" in capsys.readouterr().err

@@ -71,7 +71,7 @@ def test_full_disk_while_preprocessing_keeps_the_cache(trained, tmp_path, monkey
     try:
         before = snapshot(cache)
         monkeypatch.setattr(np, "save", full_disk(0))
-        line = one_line_error(capsys, "preprocess", work, "-c", "3d_fullres", "--workers", "1")
+        line = one_line_error(capsys, "preprocess", work, "-c", "3d_fullres", "--processes", "1")
     finally:
         os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert str(cache / "case_001.npy") in line

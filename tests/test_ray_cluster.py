@@ -106,7 +106,7 @@ def test_benchmark_runs_two_datasets_side_by_side(cluster, tmp_path):
     datasets = [make_synthetic_dataset(tmp_path / name, num_cases=6, num_test=2, shape=(10, 32, 32),
                                        spacing=(3.0, 0.9, 0.9), seed=seed, name=name)
                 for name, seed in (("DataA", 1), ("DataB", 2))]
-    result = cli("benchmark", *datasets, "-o", tmp_path / "R", "--configs", "3d_fullres", "--preset", "cpu-fast",
+    result = cli("benchmark", *datasets, "-o", tmp_path / "R", "--configurations", "3d_fullres", "--preset", "cpu-fast",
                  "--epochs", "1", "--cpu-gflops", "40", "--cv-folds", "2", "--ray", cluster.address, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "R" / "report.json").read_text())

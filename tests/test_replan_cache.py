@@ -63,7 +63,7 @@ def test_edited_plan_is_refused_by_training_until_preprocess_rebuilds_it(dataset
     with pytest.raises(AutosegError, match="normalization") as error:
         load_cases(folder, ["case_000"])
     assert str(folder) in str(error.value) and "autoseg preprocess" in str(error.value)
-    assert cli.main(["preprocess", str(work), "-c", "3d_fullres", "--workers", "1"]) == 0
+    assert cli.main(["preprocess", str(work), "-c", "3d_fullres", "--processes", "1"]) == 0
     assert load_cases(folder, ["case_000"])
     stamp = (folder / "case_000.npy").stat().st_mtime_ns
     preprocess(work, ["3d_fullres"], workers=1, progress=False)
@@ -94,7 +94,7 @@ def test_cuda_without_a_gpu_plans_for_the_given_memory_or_explains(dataset, tmp_
     assert plans.device["memory_bytes"] == 2 * 1024**3
 
 
-@pytest.mark.parametrize("argv, message", [(["--folds", "1"], "-f all"),
+@pytest.mark.parametrize("argv, message", [(["--cv-folds", "1"], "-f all"),
                                            (["--split-mode", "random", "--groups", "GROUPS"], "--groups")])
 def test_plan_refuses_split_options_that_cannot_work(dataset, tmp_path, capsys, argv, message):
     groups = tmp_path / "groups.json"

@@ -56,7 +56,7 @@ def test_plans_from_and_init_from_across_channels_and_classes(source, tmp_path):
                                      seed=9, num_channels=2, num_classes=4, name="B")
     work_b = tmp_path / "work_B"
     assert cli.main(["plan", str(dataset), "-o", str(work_b), "--preset", "cpu-fast", "--cpu-gflops", "40",
-                     "--folds", "2", "--workers", "1", "--plans-from", str(work_a / "plans.json")]) == 0
+                     "--cv-folds", "2", "--processes", "1", "--plans-from", str(work_a / "plans.json")]) == 0
     a, b = load_plans(work_a).configuration("3d_fullres"), load_plans(work_b).configuration("3d_fullres")
     assert list(load_plans(work_b).configurations) == list(load_plans(work_a).configurations)
     assert (b.spacing, b.patch_size, b.batch_size) == (a.spacing, a.patch_size, a.batch_size)

@@ -53,7 +53,7 @@ class Settings:
     device: str
     cpu_gflops: float | None
     progress: bool
-    cv_folds: int | None = None       # folds the plan makes (plan --folds); None: the planner's default
+    cv_folds: int | None = None       # folds the plan makes (plan --cv-folds); None: the planner's default
     regions: str | None = None        # plan --regions FILE: train and score regions
     total_budget: str | None = None   # one budget for the whole training (the scheduler); time_budget sizes the plan
     tracking: TrackingContext | None = None   # MLflow: the training stages log runs nested in the benchmark's
@@ -204,7 +204,7 @@ def training_folds(plans: Plans, names: list[str], splits: list[dict], folds: li
 def _plan_options(settings: Settings) -> list[str]:
     options = ["--preset", settings.preset, "--device", settings.device]
     if settings.cv_folds:
-        options += ["--folds", str(settings.cv_folds)]
+        options += ["--cv-folds", str(settings.cv_folds)]
     if settings.regions:
         options += ["--regions", str(Path(settings.regions).resolve())]
     if settings.time_budget is not None:

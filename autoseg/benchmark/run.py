@@ -47,7 +47,7 @@ def benchmark(datasets: Sequence[str | Path], report_dir: str | Path, time_budge
 
     time_budget is the training time of each configuration on each fold (and what the plan is sized for);
     epochs, when given, trains that many epochs instead (quick checks). cpu_gflops skips measuring the CPU
-    when planning (deterministic plans). cv_folds is the number of folds the plan makes (plan --folds; small
+    when planning (deterministic plans). cv_folds is the number of folds the plan makes (plan --cv-folds; small
 datasets need fewer than 5); regions a regions file passed to plan --regions (trained and scored per region). A
 dataset whose stage fails is recorded as failed and the next one runs. total_budget, when given, is the wall
 time of each dataset's whole training, spent by the scheduler (autoseg train WORK --total-budget); time_budget then
@@ -114,7 +114,7 @@ def equivalent_command(datasets: Sequence[Path], report_dir: Path, settings: Set
     if settings.total_budget:
         parts += ["--total-budget", settings.total_budget]
     if settings.configs:
-        parts += ["--configs", *settings.configs]
+        parts += ["--configurations", *settings.configs]
     parts += ["--folds", *map(str, settings.folds), "--preset", settings.preset, "--device", settings.device]
     if settings.cpu_gflops:
         parts += ["--cpu-gflops", str(settings.cpu_gflops)]

@@ -62,8 +62,8 @@ def make_splits(case_ids: list[str], n_folds: int = 5, seed: int = 12345, mode: 
 def check_split_options(n_folds: int, mode: str, has_groups: bool) -> None:
     """Fold count and mode given by the user; plan checks them before its long steps, make_splits again."""
     if n_folds < 2:
-        raise AutosegError(f"cross-validation needs at least 2 folds, got --folds {n_folds}",
-                           fix="pass --folds 2 or more; use -f all to train on every case")
+        raise AutosegError(f"cross-validation needs at least 2 folds, got --cv-folds {n_folds}",
+                           fix="pass --cv-folds 2 or more; use -f all to train on every case")
     if has_groups and mode in ("random", "consecutive"):
         # Silently ignoring the groups would let one patient's cases sit in train and val at once.
         raise AutosegError(f"a groups file was given with split mode '{mode}', which does not use groups",

@@ -1,9 +1,9 @@
 """`autoseg search`: an Optuna study over the U-Net family and its training choices for one configuration.
 
-    autoseg search WORK -c 3d_fullres --time-budget 2h --trial-budget 10m
+    autoseg search WORK -c 3d_fullres --total-budget 2h --trial-budget 10m
     autoseg search WORK -c 3d_fullres --trials 20 --storage postgresql://user@host/db   # start N times = N workers
 
-Each worker runs trials until its --trials or --time-budget is used up (a trial is only started when its whole
+Each worker runs trials until its --trials or --total-budget is used up (a trial is only started when its whole
 training budget still fits), records every trial in the study's storage, writes WORK/search/<study>/report.md
 after each trial and finally exports the best trial as a configuration in plans.json (default
 `<configuration>_search`) that train, predict and find-best use like any other.
@@ -88,10 +88,10 @@ def _checked_budgets(base, options: SearchOptions) -> tuple[float | None, int | 
     seconds, epochs = _trial_budget(base, options.trial_budget, options.trial_epochs)
     total_seconds = parse_duration(options.time_budget)
     if options.trials is None and total_seconds is None:
-        raise AutosegError("a search needs an end", fix="give --trials N and/or --time-budget (e.g. 2h)")
+        raise AutosegError("a search needs an end", fix="give --trials N and/or --total-budget (e.g. 2h)")
     if total_seconds is not None and seconds is not None and total_seconds < seconds:
         raise AutosegError(f"the search budget {format_duration(total_seconds)} is shorter than one trial's "
-                           f"{format_duration(seconds)}", fix="give a larger --time-budget or a smaller "
+                           f"{format_duration(seconds)}", fix="give a larger --total-budget or a smaller "
                            "--trial-budget")
     if options.pruner not in PRUNERS:
         raise AutosegError(f"unknown pruner '{options.pruner}'", fix=f"use one of {list(PRUNERS)}")

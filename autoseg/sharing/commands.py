@@ -10,7 +10,8 @@ def export_args(p):
     p.add_argument("-c", "--configurations", nargs="+", help="only these configurations (default: find-best's "
                    "choice, else the best trained one)")
     p.add_argument("-f", "--folds", nargs="+", help="only these folds (default: the ones predict would use)")
-    p.add_argument("--checkpoint", default=CHECKPOINT_FINAL, help=f"or {CHECKPOINT_BEST}")
+    p.add_argument("--checkpoint", default=CHECKPOINT_FINAL, help=f"checkpoint of each fold to export: "
+                   f"{CHECKPOINT_FINAL} or {CHECKPOINT_BEST} (default {CHECKPOINT_FINAL})")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--onnx", action="store_true", help="also write each network as ONNX, so the model predicts "
                    "without PyTorch (predict --backend onnxruntime; needs onnx and onnxruntime)")
