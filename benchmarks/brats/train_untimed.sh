@@ -12,7 +12,7 @@ brats)
   # (the recorded run trained 3d_lowres fold 0 for 3m, the others 2m: the budget was cut while it ran, to fit
   # the CPU others were sharing)
   D=/work/shared/data/Dataset003_BraTSSample; W=$H/brats2; R=$H/brats2_stages/records.json; B=2m
-  PLAN=(--folds 2 --regions benchmarks/brats/regions.json --cpu-gflops 160)
+  PLAN=(--cv-folds 2 --regions benchmarks/brats/regions.json --cpu-gflops 160)
   # 3d_lowres validates with TTA (its predictions are the cascade's inputs); the cascade and 3d_fullres were
   # trained by train_no_tta_validation.py (closing validation without TTA), the two chains side by side:
   #   python benchmarks/brats/train_no_tta_validation.py $W 3d_fullres|3d_cascade_fullres 0|1 2m
@@ -20,7 +20,7 @@ brats)
 ct)
   python benchmarks/brats/make_ct.py
   D=$H/ct/Dataset901_SyntheticCT; W=$H/ct/work; R=$H/ct_stages/records.json; B=2m
-  PLAN=(--folds 2 --cpu-gflops 160)
+  PLAN=(--cv-folds 2 --cpu-gflops 160)
   # no closing validation for the full-resolution stages: with mirror TTA over 80x512x512 cases it would take
   # longer than their training (the 3d_lowres validation is kept: it is the cascade's out-of-fold input)
   # (3d_fullres is not trained for CT: the 400-slice case is predicted by the cascade, and the shared CPU left no

@@ -15,7 +15,7 @@ if not (out / "Tiny").exists():
     make_synthetic_dataset(out / "Tiny", num_cases=10, num_test=2, shape=(12, 40, 40), spacing=(3.0, 0.9, 0.9),
                            seed=3, name="Tiny")
 PY
-[ -d "$OUT/plan" ] || autoseg plan "$OUT/Tiny" -o "$OUT/plan" --preset cpu-fast --cpu-gflops 40 --time-budget 2m --folds 5
+[ -d "$OUT/plan" ] || autoseg plan "$OUT/Tiny" -o "$OUT/plan" --preset cpu-fast --cpu-gflops 40 --time-budget 2m --cv-folds 5
 for mode in local ray; do
   rm -rf "$OUT/work_$mode" && cp -r "$OUT/plan" "$OUT/work_$mode"
 done

@@ -94,7 +94,7 @@ def fold1(step: str, init_from: bool) -> None:
 def transfer() -> None:
     work = SCRATCH / "brats_from_hippocampus"
     shutil.rmtree(work, ignore_errors=True)
-    plan = ["autoseg", "plan", str(DATA / "Dataset003_BraTSSample"), "-o", str(work), "--folds", "2",
+    plan = ["autoseg", "plan", str(DATA / "Dataset003_BraTSSample"), "-o", str(work), "--cv-folds", "2",
             "--plans-from", str(SOURCE_WORK), "-c", "3d_fullres"]
     plan_seconds = run(plan)
     train = ["autoseg", "train", str(work), "-c", "3d_fullres", "-f", "0", "--epochs", "1", "--no-validation",

@@ -3,7 +3,7 @@
     python benchmarks/nnunet/compare.py DATASET -c CONFIGURATION -f FOLD --time-budget 15m [--out DIR]
 
 One heavy job at a time (two at once on 2 cores slowed both sides up to 10x):
-1. `autoseg benchmark DATASET --configs C --folds F --time-budget B` (plan, train, find-best, predict the
+1. `autoseg benchmark DATASET --configurations C --folds F --time-budget B` (plan, train, find-best, predict the
    held-out cases with and without TTA, evaluate), each stage in its own process;
 2. nnU-Net v2 from its venv (setup_venv.sh): the dataset converted/linked (nnunet_dataset.py), autoseg's
    splits.json as splits_final.json, nnUNetv2_plan_and_preprocess, nnUNetv2_train with the time-bounded trainer
@@ -81,7 +81,7 @@ def nnunet_environment(out: Path, budget_seconds: float, iterations: int) -> dic
 def run_autoseg(args, out: Path, runner: Runner) -> dict:
     report_dir = out / "autoseg"
     runner.run("autoseg benchmark", autoseg_command(
-        "benchmark", args.dataset, "-o", report_dir, "--time-budget", args.time_budget, "--configs",
+        "benchmark", args.dataset, "-o", report_dir, "--time-budget", args.time_budget, "--configurations",
         args.configuration, "--folds", args.fold, "--preset", args.preset, "--device", "cpu"))
     record = read_json(report_dir / "report.json", "autoseg report")["datasets"][0]
     if record["status"] != "ok":

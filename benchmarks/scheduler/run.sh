@@ -3,7 +3,7 @@
 # For each dataset and budget (15m, 30m, 1h) two benchmark runs, one after the other, each holding the machine
 # alone (cpu-lock exclusive):
 #   scheduler: autoseg benchmark VIEW --total-budget B --time-budget 15m   (the plan is sized for 15-minute models)
-#   simple:    autoseg benchmark VIEW --time-budget B --configs 3d_fullres --folds 0   (2d for ISBI)
+#   simple:    autoseg benchmark VIEW --time-budget B --configurations 3d_fullres --folds 0   (2d for ISBI)
 # Both score the same labelled test set of a view (holdout_view.py: Hippocampus's last 40 cases, ISBI's slices
 # 24-29), which no model trains on. About 7.5 hours in all. Then: python benchmarks/scheduler/summarize.py OUT
 # and, for a run whose schedule ensembled folds: python benchmarks/scheduler/members.py OUT/RUN (each fold alone).
@@ -35,7 +35,7 @@ declare -A SIMPLE_CONFIG=([hippocampus]=3d_fullres [isbi]=2d)
 for budget in $BUDGETS; do
   for ds in $DATASETS; do
     run "${ds}_scheduler_$budget" "$OUT/views/$ds" --total-budget "$budget" --time-budget 15m
-    run "${ds}_simple_$budget" "$OUT/views/$ds" --time-budget "$budget" --configs "${SIMPLE_CONFIG[$ds]}" --folds 0
+    run "${ds}_simple_$budget" "$OUT/views/$ds" --time-budget "$budget" --configurations "${SIMPLE_CONFIG[$ds]}" --folds 0
   done
 done
 python "$HERE/summarize.py" "$OUT"
