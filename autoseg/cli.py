@@ -280,7 +280,8 @@ def _predict_with(work, a):
             report = predict_on_cluster(executor, work, a.input, a.output, configurations=a.configurations,
                                         folds=a.folds, tta=not a.no_tta, save_probabilities=a.save_probabilities,
                                         device=a.device, overwrite=a.overwrite, checkpoint=a.checkpoint,
-                                        postprocessing=not a.no_postprocessing, **_speed_options(a))
+                                        postprocessing=not a.no_postprocessing,
+                                        output_format=getattr(a, "output_format", "nifti"), **_speed_options(a))
         print(f"{len(report['cases'])} case(s) segmented into {a.output} in {len(report['shards'])} shard(s)")
         return 0
     report = predict(work, a.input, a.output, configurations=a.configurations, folds=a.folds, tta=not a.no_tta,

@@ -27,6 +27,7 @@ from autoseg.inference.run import predict
 from autoseg.preprocessing.run import preprocess
 from autoseg.training.loop import train
 from autoseg.utils.locks import lock_path
+from autoseg.utils.owned import MARKER
 from tests.tiny_work import make_tiny_work
 
 CHILD = Path(__file__).with_name("crash_child.py")
@@ -60,8 +61,8 @@ def stamps(folder: Path, pattern: str) -> dict[str, int]:
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Temporary files of atomic writes still in the folder."""
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+    """Temporary files of atomic writes still in the folder (not the ownership marker autoseg leaves on purpose)."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name != MARKER)
 
 
 def test_preprocess_killed_then_run_again(trained, tmp_path):

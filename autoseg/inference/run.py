@@ -108,9 +108,9 @@ def load_selected_models(work: Path, plans: Plans, selection: dict[str, Any], co
     """The networks of the chosen configurations (and of their cascade's previous stages), per configuration;
     shared by `autoseg predict` and autoseg.Predictor, so both segment with the same models. `loader` (work,
     configuration, fold, device, checkpoint) -> a fold's model: load_model, or the ONNX backend's."""
-    # find-best's cross-validated folds, when it chose: not a later 'all' run or a fold it never scored.
     # A plan from elsewhere is checked for sense (spacings, strides, patch, memory) before any network is built.
     check_plans_for_prediction(plans, list(selection["configurations"]), work / PLANS)
+    # find-best's cross-validated folds, when it chose: not a later 'all' run or a fold it never scored.
     chosen_folds = folds or (selection.get("folds") if not configurations else None)
     models = {name: _models(work, plans, name, chosen_folds, device, checkpoint, bool(folds), loader)
               for name in selection["configurations"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from autoseg.errors import AutosegError
 
 # Options of a single training that a schedule decides itself (or cannot honour).
-_NOT_WITH_SCHEDULE = {"configuration": "-c", "fold": "-f", "extend": "--extend", "overwrite": "--overwrite",
+_NOT_WITH_SCHEDULE = {"configurations": "-c", "folds": "-f", "extend": "--extend", "overwrite": "--overwrite",
                       "init_from": "--init-from", "deterministic": "--deterministic",
                       "no_validation": "--no-validation"}
 
