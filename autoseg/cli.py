@@ -455,12 +455,16 @@ def _evaluate_args(p):
 def _evaluate(a):
     from pathlib import Path
 
-    from autoseg.evaluation.command import evaluate
+    from autoseg.evaluation.command import evaluate, overlay_folder_of
     summary = evaluate(a.predictions, a.references, a.output, a.dataset, a.ignore_label, a.regions,
                        overlays=a.overlays, file_ending=a.file_ending, tolerance_mm=a.tolerance,
                        processes=a.processes, overwrite=a.overwrite)
     _print_summary(summary)
-    print(f"wrote {Path(a.output) if a.output else Path(a.predictions) / 'summary.json'}")
+    out = Path(a.output) if a.output else Path(a.predictions) / "summary.json"
+    print(f"wrote {out}")
+    if a.overlays:
+        folder = overlay_folder_of(out)
+        print(f"overlays of the worst cases in {folder}: {', '.join(sorted(p.stem for p in folder.glob('*.png')))}")
     return 0
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from autoseg.utils.c_locale import keep_locale
+
 SOP_CLASSES = {"CT": "1.2.840.10008.5.1.4.1.1.2", "MR": "1.2.840.10008.5.1.4.1.1.4"}
 
 
@@ -49,7 +51,8 @@ def write_series(image: sitk.Image, folder: Path, modality: str = "MR", study_ui
         for tag, value in tags.items():
             piece.SetMetaData(tag, value)
         writer.SetFileName(str(folder / names.format(index)))
-        writer.Execute(piece)
+        with keep_locale():
+            writer.Execute(piece)
     return series_uid
 
 

@@ -97,7 +97,12 @@ def _overlay_folder(overlays, dataset, out, overwrite):
     if not dataset:
         raise AutosegError("--overlays needs --dataset: the overlays draw the images, which are in the dataset",
                            fix="add --dataset DATASET (the folder with dataset.json), or drop --overlays")
-    return ensure_new_output(out.parent / f"{out.stem}_overlays", overwrite)
+    return ensure_new_output(overlay_folder_of(out), overwrite)
+
+
+def overlay_folder_of(summary_file: Path) -> Path:
+    """SUMMARY_overlays/ beside the summary file."""
+    return summary_file.parent / f"{summary_file.stem}_overlays"
 
 
 def _save_overlays(summary, info, overlay_dir, n):

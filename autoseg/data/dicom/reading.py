@@ -11,6 +11,7 @@ from autoseg.data.dicom.checks import check_series
 from autoseg.data.dicom.series import DicomSeries
 from autoseg.data.geometry import Geometry
 from autoseg.errors import AutosegError
+from autoseg.utils.c_locale import keep_locale
 
 
 def read_series_image(series: DicomSeries) -> sitk.Image:
@@ -20,7 +21,8 @@ def read_series_image(series: DicomSeries) -> sitk.Image:
     reader.SetFileNames([str(s.path) for s in ordered])
     reader.SetOutputPixelType(sitk.sitkFloat32)
     try:
-        return reader.Execute()
+        with keep_locale():
+            return reader.Execute()
     except RuntimeError as error:
         reason = str(error).split("sitk::ERROR:")[-1].strip().splitlines()[0]
         raise AutosegError(f"{series.describe()}: cannot read its pixels ({reason})", series.folder,
