@@ -92,6 +92,7 @@ def time_predictions(args) -> None:
     with tempfile.TemporaryDirectory(prefix="deploy-bench-") as scratch:
         images = input_folder(args.input, args.limit, Path(scratch) / "in")
         cases = len({p.name for p in images.iterdir()}) // max(1, args.channels)
+        reference: dict[bool, Path] = {}
         for tta in (True, False):
             for variant in args.variants:
                 out = Path(scratch) / f"{variant}_{tta}"
@@ -108,8 +109,31 @@ def time_predictions(args) -> None:
                         "wall_seconds": round(wall, 2), "startup_seconds":
                         round(wall - report["seconds_per_case"] * cases, 2), "compiled": report.get("compiled"),
                         "precision": next(iter(report["cases"].values()))["settings"]["precision"],
-                        "command": " ".join(command[2:])})
-                shutil.rmtree(out)
+                        "command": " ".join(command[2:]), **agreement(reference.get(tta), out, variant)})
+                if tta in reference:
+                    shutil.rmtree(out)
+                else:
+                    reference[tta] = out   # the first variant's label maps: the others are compared with them
+
+
+def agreement(reference: Path | None, out: Path, variant: str) -> dict:
+    """Per-case mean foreground Dice of `out`'s label maps against the reference variant's, and how many are
+    identical voxel for voxel (issue 31: the backends must agree, Dice >= 0.999 where rounding differs)."""
+    if reference is None:
+        return {"label_reference": True}
+    import numpy as np
+    import SimpleITK as sitk
+    dices, identical = [], 0
+    for path in sorted(reference.glob("*.nii.gz")):
+        a = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+        b = sitk.GetArrayFromImage(sitk.ReadImage(str(out / path.name)))
+        identical += int(np.array_equal(a, b))
+        per_class = [2 * np.sum((a == k) & (b == k)) / max(1, np.sum(a == k) + np.sum(b == k))
+                     for k in np.union1d(np.unique(a), np.unique(b)) if k != 0]
+        dices.append(float(np.mean(per_class)) if per_class else 1.0)
+    return {"compared_with": reference.name.rsplit("_", 1)[0], "identical_cases": identical,
+            "min_case_dice": round(min(dices), 5) if dices else None,
+            "mean_case_dice": round(float(sum(dices) / len(dices)), 5) if dices else None}
 
 
 def batch_shapes(args) -> None:
@@ -214,14 +238,15 @@ def report(args) -> None:
     results = json.loads(RESULTS.read_text())
     lines = ["# Deploying without PyTorch: torch vs onnxruntime (issue 31)", "",
              "Written by `python benchmarks/deploy/run.py report` from results.json.", "",
-             "| dataset | TTA | variant | cases | s/case (mean) | s/case (median) | start-up s | CPU | load |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| dataset | TTA | variant | cases | s/case (mean) | s/case (median) | start-up s | "
+             "labels vs first variant | CPU | load |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if "seconds_per_case" in r:
             m = r["machine"]
             lines.append(f"| {r['dataset']} | {'yes' if r['tta'] else 'no'} | {r['variant']} | {r['cases']} | "
                          f"{r['seconds_per_case']:.3f} | {r['median_case_seconds']:.3f} | {r['startup_seconds']} | "
-                         f"{m['cpu']} ({m['cores']} cores) | {m['load_average'][0]:.2f} |")
+                         f"{_agreement_words(r)} | {m['cpu']} ({m['cores']} cores) | {m['load_average'][0]:.2f} |")
     for r in results:
         if r["variant"] == "onnx-batch-axis":
             lines += ["", f"ONNX batch axis ({r['input']}, batch {r['batch']}): median seconds per forward pass "
@@ -235,6 +260,13 @@ def report(args) -> None:
                              if "venv_has_torch" in r else "")]
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _agreement_words(r: dict) -> str:
+    if "compared_with" not in r:
+        return "(reference)" if r.get("label_reference") else "not compared"
+    return (f"{r['identical_cases']}/{r['cases']} identical to {r['compared_with']}, min Dice "
+            f"{r['min_case_dice']}")
 
 
 def main() -> None:
