@@ -166,3 +166,15 @@ def test_an_inference_json_naming_an_unknown_configuration(trained, tmp_path):
     model = model_copy(trained, tmp_path)
     (model / "inference.json").write_text(json.dumps({"configurations": ["3d_imaginary"], "postprocessing": None}))
     refused(model, "plans.json", "'3d_imaginary'", "choose one of [")
+
+
+def test_training_a_terabyte_plan_is_refused_before_allocation(trained, tmp_path):
+    """A plan from elsewhere (plan --plans-from, a hand edit) is costed before train builds its network."""
+    work = shutil.copytree(trained, tmp_path / "work", ignore=shutil.ignore_patterns("models"))
+    plans = json.loads((work / "plans.json").read_text())
+    terabyte_widths(plans["configurations"][CONFIG])
+    (work / "plans.json").write_text(json.dumps(plans))
+    with pytest.raises(AutosegError) as error:
+        train(work, CONFIG, 0, epochs=1, workers=0, progress=False, validate=False)
+    text = str(error.value)
+    assert "\n" not in text and "parameters" in text and "AUTOSEG_MAX_NETWORK_BYTES" in text, text

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from autoseg.layout.work import PLANS
 from autoseg.networks import build_network
+from autoseg.networks.memory_limit import check_network_fits
 from autoseg.planning.budget import training_threads
 from autoseg.preprocessing.cache import cache_dir
 from autoseg.training import distributed
@@ -127,6 +129,9 @@ def _cases(run: TrainingRun) -> tuple[list, list]:
 
 def _network(run: TrainingRun, device: torch.device, memory_format: torch.memory_format | None) -> torch.nn.Module:
     """The network seeded by the plan, its weights from --init-from when given, in `memory_format` if any."""
+    # A plan may come from elsewhere (plan --plans-from, a hand edit): costed before anything is allocated.
+    check_network_fits(run.config.network, run.config.patch_size, f"configuration {run.config.name}",
+                       run.work / PLANS)
     network = build_network(run.config.network, seed=run.tplan.seed).to(device)
     if run.job.init_from:
         initialise_from(network, run.job.init_from, run.config.name, run.out, write=run.rank == 0)
