@@ -10,6 +10,7 @@ recorded in (records.py). Executors:
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,26 +47,26 @@ class Outcome:
         return self.value
 
 
-class Executor:
+class Executor(ABC):
     """Submit tasks, then iterate `as_completed()` for their outcomes; `close()` (or `with`) at the end."""
     where = "local"
 
-    def submit(self, task: Task) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def submit(self, task: Task) -> None: ...
 
-    def as_completed(self) -> Iterator[Outcome]:
-        raise NotImplementedError
+    @abstractmethod
+    def as_completed(self) -> Iterator[Outcome]: ...
 
+    @abstractmethod
     def nodes(self) -> list[dict[str, Any]]:
         """The nodes that take work: [{"node_id", "host", "cpus", "gpus"}]."""
-        raise NotImplementedError
 
     def workers(self) -> int:
         """How many trainings can run at the same time."""
         return 1
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - a local executor holds nothing to release; Ray's shuts down
+        return None
 
     def run_all(self, tasks: Iterable[Task]) -> list[Outcome]:
         """Submit every task and return their outcomes in submission order."""
