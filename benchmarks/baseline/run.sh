@@ -3,7 +3,7 @@
 #   bash benchmarks/training/run.sh hippocampus && bash benchmarks/baseline/run.sh hippocampus   # fold 0, 15 min
 #   bash benchmarks/training/run.sh isbi && bash benchmarks/baseline/run.sh isbi                 # fold 4, 10 min
 # Appends to benchmarks/baseline/results.json; predictions and links to the references go to
-# /tmp/autoseg_bench/baseline_<name>, where `autoseg evaluate` can score them again.
+# $AUTOSEG_BENCH_WORK/baseline_<name> (default: autoseg_bench in the temporary folder), where `autoseg evaluate` can score them again.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 data="${AUTOSEG_DATA:-$here/../../../shared/data}"
