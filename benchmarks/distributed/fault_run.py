@@ -2,7 +2,7 @@
 loopback only), `train -f 0 1` with one fold on each node, the node of fold 0 removed once that fold has a
 checkpoint, a fresh node added; fold 0 resumes there from checkpoint_latest.pt and both folds finish.
 
-    python benchmarks/distributed/fault_run.py /tmp/autoseg-fault [EPOCHS]
+    python benchmarks/distributed/fault_run.py OUT [EPOCHS]
 Prints where each attempt ran, the resume lines of the logs, and the wall time.
 """
 from __future__ import annotations

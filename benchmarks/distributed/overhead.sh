@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ray's overhead: the same tiny schedule in this process and through `--ray local`, wall time side by side,
 # and the start-up of the embedded Ray. Run on a quiet machine (the numbers are wall times):
-#   cpu-lock exclusive bash benchmarks/distributed/overhead.sh /tmp/autoseg-overhead [TOTAL, default 10m]
+#   cpu-lock exclusive bash benchmarks/distributed/overhead.sh OUT [TOTAL, default 10m]
 set -euo pipefail
 OUT=${1:?usage: overhead.sh OUT_DIR [TOTAL]}
 TOTAL=${2:-10m}
