@@ -1,7 +1,10 @@
 """Issue 19's benchmark: fine-tuning versus training from scratch, a transfer across datasets, and the
 export -> delete WORK -> predict identity, on the real data. Each step appends its record (command, numbers,
-machine, load average) to benchmarks/finetune/results.json; work folders live under /work/scratch/h5/finetune.
+machine, load average) to benchmarks/finetune/results.json, its folders written as DATA and OUT. The datasets come
+from $DATA (default ../shared/data beside the repository); work folders live under $OUT (required, outside the
+repository): the source model in OUT/hippo, the rest in OUT/finetune.
 
+    export OUT=FOLDER   # outside the repository; DATA too if the datasets are elsewhere
     python benchmarks/finetune/run.py prepare            # untimed: plan Hippocampus, train the fold-0 model
     cpu-lock exclusive python benchmarks/finetune/run.py finetune   # fold 1, 3 min from the fold-0 model
     cpu-lock exclusive python benchmarks/finetune/run.py scratch    # fold 1, 3 min from scratch
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,14 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from autoseg.benchmark.machine import load_average, machine_info, software_versions  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-DATA = Path("/work/shared/data")
-SCRATCH = Path("/work/scratch/h5/finetune")
-SOURCE_WORK = Path("/work/scratch/h5/hippo")
+DATA = Path(os.environ.get("DATA") or HERE / "../../../shared/data").resolve()
+OUT = Path(os.environ.get("OUT") or sys.exit("set OUT to a work folder outside the repository")).resolve()
+SCRATCH = OUT / "finetune"
+SOURCE_WORK = OUT / "hippo"
 MODEL = SCRATCH / "hippocampus_fold0.zip"
 SOURCE_COMMANDS = [  # how SOURCE_WORK's fold-0 model was made (untimed, under cpu-lock shared)
-    "autoseg plan /work/shared/data/Task04_Hippocampus -o /work/scratch/h5/hippo --time-budget 3m -c 3d_fullres",
-    "autoseg train /work/scratch/h5/hippo -c 3d_fullres -f 0 --time-budget 6m   (stopped in its validation)",
-    "autoseg train /work/scratch/h5/hippo -c 3d_fullres -f 0 --extend --epochs 12 --no-validation",
+    "autoseg plan DATA/Task04_Hippocampus -o OUT/hippo --time-budget 3m -c 3d_fullres",
+    "autoseg train OUT/hippo -c 3d_fullres -f 0 --time-budget 6m   (stopped in its validation)",
+    "autoseg train OUT/hippo -c 3d_fullres -f 0 --extend --epochs 12 --no-validation",
 ]
 BUDGET = "3m"
 PRECISION = "fp32"
@@ -47,9 +52,17 @@ def run(command: list[str]) -> float:
 def record(step: str, data: dict) -> None:
     path = HERE / "results.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
-    results[step] = {**data, "machine": machine_info(), "software": software_versions(),
+    results[step] = {**placeholders(data), "machine": machine_info(), "software": software_versions(),
                      "load_average_after": load_average(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def placeholders(data: dict) -> dict:
+    """The record with DATA and OUT in place of this machine's folders (benchmarks/README.md)."""
+    text = json.dumps(data)
+    for folder, name in sorted(((str(OUT), "OUT"), (str(DATA), "DATA")), key=lambda pair: -len(pair[0])):
+        text = text.replace(json.dumps(folder)[1:-1], name)
+    return json.loads(text)
 
 
 def fresh_work(name: str, precision: str | None = None) -> Path:

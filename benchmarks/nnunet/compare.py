@@ -1,6 +1,6 @@
 """autoseg and nnU-Net v2 side by side: same machine, same data, same split, same wall-clock training budget.
 
-    python benchmarks/nnunet/compare.py DATASET -c CONFIGURATION -f FOLD --time-budget 15m [--out DIR]
+    python benchmarks/nnunet/compare.py DATASET -c CONFIGURATION -f FOLD --time-budget 15m --out OUT
 
 One heavy job at a time (two at once on 2 cores slowed both sides up to 10x):
 1. `autoseg benchmark DATASET --configurations C --folds F --time-budget B` (plan, train, find-best, predict the
@@ -12,7 +12,8 @@ One heavy job at a time (two at once on 2 cores slowed both sides up to 10x):
 Every stage is measured alike (wall time; peak RAM = sampled summed PSS of its process tree, see
 autoseg.benchmark.stage). The run's entry replaces the one for the same dataset/configuration/fold in
 results.json (next to this script, or --results), and results.md is rewritten from it with the ratios
-autoseg / nnU-Net. Work folders go to --out (default /work/nnunet_bench/...), outside the repository.
+autoseg / nnU-Net. Work folders go to --out (OUT, new or empty, outside the repository); the record names it OUT,
+the venv VENV and the interpreter PYTHON, not this machine's folders.
 """
 from __future__ import annotations
 
@@ -45,9 +46,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("-c", "--configuration", required=True, help="e.g. 3d_fullres or 2d (the same name in both)")
     p.add_argument("-f", "--fold", type=int, default=0)
     p.add_argument("--time-budget", required=True, help="training wall time for each tool, e.g. 15m")
-    p.add_argument("--out", type=Path,
-                   help="work folder (default /work/nnunet_bench/<dataset>_<config>_f<fold>_<budget>)")
-    p.add_argument("--venv", type=Path, default=Path("/work/nnunet_venv"), help="nnU-Net venv (setup_venv.sh)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="work folder, new or empty, outside the repository "
+                        "(e.g. ../nnunet_bench/<dataset>_<config>_f<fold>_<budget>)")
+    p.add_argument("--venv", type=Path, default=HERE.parents[2] / "nnunet_venv",
+                   help="nnU-Net venv (setup_venv.sh; default nnunet_venv beside the repository)")
     p.add_argument("--preset", default="default", help="autoseg planner preset")
     p.add_argument("--dataset-id", type=int, help="nnU-Net dataset id (default: from the folder name)")
     p.add_argument("--iterations-per-epoch", type=int, default=50, help="nnU-Net trainer's epoch length")
@@ -177,11 +180,18 @@ def nnunet_side(result: dict, stages: dict) -> dict:
     }
 
 
+def placeholders(text: str, out: Path, venv: Path) -> str:
+    """A command as recorded: OUT, VENV and PYTHON in place of this machine's folders (benchmarks/README.md)."""
+    pairs = sorted(((str(out), "OUT"), (str(venv), "VENV"), (sys.executable, "PYTHON")), key=lambda p: -len(p[0]))
+    for folder, name in pairs:
+        text = text.replace(folder, name)
+    return text
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     budget_seconds = parse_duration(args.time_budget)
-    key = f"{args.dataset.resolve().name}_{args.configuration}_f{args.fold}_{args.time_budget}"
-    out = (args.out or Path("/work/nnunet_bench") / key).resolve()
+    out = args.out.resolve()
     if out.exists() and any(out.iterdir()):
         print(f"error: {out} is not empty; choose another --out", file=sys.stderr)
         return 2
@@ -203,9 +213,11 @@ def main(argv=None) -> int:
              "time_budget": args.time_budget, "budget_seconds": budget_seconds, "date": started,
              "cases_scored": record["evaluation"]["cases"], "scored_on": record["evaluation"]["description"],
              "command": shlex.join(["python", "benchmarks/nnunet/compare.py", str(args.dataset), "-c",
-                                    args.configuration, "-f", str(args.fold), "--time-budget", args.time_budget]),
-             "stage_commands": {name: shlex.join(s["command"]) for name, s in runner.stages.items()},
-             "out": str(out), "load_average": load, "machine": machine_info(),
+                                    args.configuration, "-f", str(args.fold), "--time-budget", args.time_budget,
+                                    "--out", "OUT"]),
+             "stage_commands": {name: placeholders(shlex.join(s["command"]), out, args.venv)
+                                for name, s in runner.stages.items()},
+             "out": "OUT", "load_average": load, "machine": machine_info(),
              "versions": {**software_versions(), "nnunet_venv": nnunet["version"]},
              "nnunet_trainer": {"name": TRAINER, "iterations_per_epoch": args.iterations_per_epoch},
              "autoseg": autoseg_side(record, args.configuration, args.fold, runner.stages),

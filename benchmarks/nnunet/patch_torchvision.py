@@ -6,7 +6,7 @@ import time; the CUDA build's compiled operators do not load beside CPU torch, s
 timm through its Primus trainers, and it imports every trainer module to find one by name). nnU-Net never calls
 those operators: registering them only when torchvision's compiled operators loaded is enough. Idempotent.
 
-    /work/nnunet_venv/bin/python benchmarks/nnunet/patch_torchvision.py
+    VENV/bin/python benchmarks/nnunet/patch_torchvision.py
 """
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("-c", "--configuration", default="3d_fullres")
     parser.add_argument("-f", "--fold", default="0")
     parser.add_argument("--name", default="")
-    parser.add_argument("--out", default="/tmp/autoseg_fold_validation")
+    parser.add_argument("--out", help="output folder OUT, emptied first (default: WORK/fold_validation)")
     args = parser.parse_args()
     work = Path(args.work)
     plans = json.loads((work / "plans.json").read_text())
@@ -50,7 +50,7 @@ def main() -> None:
     trainer = json.loads((fold_dir / "training_summary.json").read_text())
     images = [f for case in val_ids for f in raw_images(plans, case)]
     labels = Path(plans["dataset_path"]) / "labelsTr"
-    out = Path(args.out)
+    out = Path(args.out) if args.out else work / "fold_validation"
     shutil.rmtree(out, ignore_errors=True)
     # Only the validation cases' references, so evaluate pairs exactly those.
     references = out / "references"

@@ -8,12 +8,12 @@
 # 24-29), which no model trains on. About 7.5 hours in all. Then: python benchmarks/scheduler/summarize.py OUT
 # and, for a run whose schedule ensembled folds: python benchmarks/scheduler/members.py OUT/RUN (each fold alone).
 #
-# Usage: bash benchmarks/scheduler/run.sh [OUT (default /work/scratch/scheduler/bench)] [BUDGETS (default "15m 30m 1h")]
+# Usage: bash benchmarks/scheduler/run.sh OUT [BUDGETS (default "15m 30m 1h")]   (OUT: a folder outside the repository)
 #        DATASETS="hippocampus" bash benchmarks/scheduler/run.sh ...   (a subset; default "hippocampus isbi")
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 DATA="${DATA:-$HERE/../../../shared/data}"
-OUT="${1:-/work/scratch/scheduler/bench}"
+OUT="${1:?usage: bash benchmarks/scheduler/run.sh OUT [BUDGETS]  (OUT: a folder outside the repository)}"
 BUDGETS="${2:-15m 30m 1h}"
 mkdir -p "$OUT/views"
 [ -d "$OUT/views/hippocampus" ] || python "$HERE/holdout_view.py" "$DATA/Task04_Hippocampus" "$OUT/views/hippocampus" --last 40
