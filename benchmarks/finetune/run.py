@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from autoseg.benchmark.machine import load_average, machine_info, software_versions  # noqa: E402
+from benchmarks.recorded_paths import with_placeholders  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("DATA") or HERE / "../../../shared/data").resolve()
@@ -52,17 +53,10 @@ def run(command: list[str]) -> float:
 def record(step: str, data: dict) -> None:
     path = HERE / "results.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
-    results[step] = {**placeholders(data), "machine": machine_info(), "software": software_versions(),
+    results[step] = {**with_placeholders(data, {"DATA": DATA, "OUT": OUT}), "machine": machine_info(),
+                     "software": software_versions(),
                      "load_average_after": load_average(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     path.write_text(json.dumps(results, indent=2) + "\n")
-
-
-def placeholders(data: dict) -> dict:
-    """The record with DATA and OUT in place of this machine's folders (benchmarks/README.md)."""
-    text = json.dumps(data)
-    for folder, name in sorted(((str(OUT), "OUT"), (str(DATA), "DATA")), key=lambda pair: -len(pair[0])):
-        text = text.replace(json.dumps(folder)[1:-1], name)
-    return json.loads(text)
 
 
 def fresh_work(name: str, precision: str | None = None) -> Path:

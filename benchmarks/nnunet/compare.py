@@ -34,7 +34,9 @@ from autoseg.utils.files import read_json
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 from nnunet_dataset import link_inputs, make_raw_dataset, write_splits  # noqa: E402
+from recorded_paths import with_placeholders  # noqa: E402
 from results_table import update_results  # noqa: E402
 
 TRAINER = "nnUNetTrainer_TimeBudget"
@@ -180,14 +182,6 @@ def nnunet_side(result: dict, stages: dict) -> dict:
     }
 
 
-def placeholders(text: str, out: Path, venv: Path) -> str:
-    """A command as recorded: OUT, VENV and PYTHON in place of this machine's folders (benchmarks/README.md)."""
-    pairs = sorted(((str(out), "OUT"), (str(venv), "VENV"), (sys.executable, "PYTHON")), key=lambda p: -len(p[0]))
-    for folder, name in pairs:
-        text = text.replace(folder, name)
-    return text
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     budget_seconds = parse_duration(args.time_budget)
@@ -209,13 +203,14 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     load["after"] = load_average()
+    folders = {"OUT": out, "VENV": args.venv, "PYTHON": sys.executable}   # the record names these
     entry = {"dataset": args.dataset.resolve().name, "configuration": args.configuration, "fold": args.fold,
              "time_budget": args.time_budget, "budget_seconds": budget_seconds, "date": started,
              "cases_scored": record["evaluation"]["cases"], "scored_on": record["evaluation"]["description"],
              "command": shlex.join(["python", "benchmarks/nnunet/compare.py", str(args.dataset), "-c",
                                     args.configuration, "-f", str(args.fold), "--time-budget", args.time_budget,
                                     "--out", "OUT"]),
-             "stage_commands": {name: placeholders(shlex.join(s["command"]), out, args.venv)
+             "stage_commands": {name: with_placeholders(shlex.join(s["command"]), folders)
                                 for name, s in runner.stages.items()},
              "out": "OUT", "load_average": load, "machine": machine_info(),
              "versions": {**software_versions(), "nnunet_venv": nnunet["version"]},
