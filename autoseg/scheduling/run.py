@@ -25,7 +25,7 @@ from autoseg.layout.work import SCHEDULE, SPLITS
 from autoseg.scheduling import candidates as cand
 from autoseg.scheduling.batch import StepSpec, run_steps
 from autoseg.scheduling.halving import cut, smoothed_pseudo_dice
-from autoseg.scheduling.policy import spend_rest
+from autoseg.scheduling.policy import spend_rest, waves
 from autoseg.scheduling.schedule_file import ScheduleFile, is_writer, now_iso
 from autoseg.scheduling.steps import history, own_time
 from autoseg.scheduling.units import EPOCHS, SECONDS, Units, parse_total
@@ -223,14 +223,17 @@ class _Run:
             remaining = self.state["usable"] - self._spent()
             unit = self._unit(winner)
             overhead = self._overhead()
-            folds, reason = spend_rest(remaining - overhead, done, unit, len(self.splits))
-            if len(folds) > 1:   # each training pays its start-up
-                folds, reason = spend_rest(remaining - overhead * len(folds), done, unit, len(self.splits))
+            # Wall time is shared by the trainings running side by side; epochs count every training's own.
+            workers = self.executor.workers() if self.units.kind == SECONDS else 1
+            folds, reason = spend_rest(remaining - overhead, done, unit, len(self.splits), workers)
+            if len(folds) > 1:   # each training pays its start-up, the busiest worker once per fold it runs
+                folds, reason = spend_rest(remaining - overhead * waves(len(folds), workers), done, unit,
+                                           len(self.splits), workers)
             for entry in folds:
                 entry["target"] = self.units.round(entry["target"])
             policy = {"winner": winner, "remaining": round(remaining, 2), "winner_fold0_done": round(done, 2),
-                      "unit": unit, "overhead_per_training": round(overhead, 1), "folds": folds, "reason": reason,
-                      "decided": now_iso()}
+                      "unit": unit, "overhead_per_training": round(overhead, 1), "workers": workers,
+                      "folds": folds, "reason": reason, "decided": now_iso()}
             self.state["policy"] = policy
             self.file.save()
             log.info("schedule: %s wins; %s", winner, reason)
