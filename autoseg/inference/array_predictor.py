@@ -26,9 +26,10 @@ from autoseg.data.geometry import Geometry, default_geometry
 from autoseg.data.image_io import _channels_of, label_dtype
 from autoseg.errors import AutosegError
 from autoseg.inference.backends import check_backend
-from autoseg.inference.export import uncertainty
+from autoseg.inference.predict_options import ModelSource
 from autoseg.inference.predictor import InferenceSettings
 from autoseg.inference.run import choose_selection, compile_models, load_backend_models, segment_case
+from autoseg.labels import label_manager
 from autoseg.layout.model_folder import opened_model
 from autoseg.layout.work import CHECKPOINT_FINAL
 from autoseg.schema.plans import Plans, load_plans
@@ -48,7 +49,7 @@ class Predictor:
         self.source = source
 
     @classmethod
-    def load(cls, model: str | Path, device: str = "auto", tta: bool = True, step: float = 0.5,
+    def load(cls, model: str | Path, *, device: str = "auto", tta: bool = True, step: float = 0.5,
              configurations: list[str] | None = None, folds: list[str] | None = None,
              checkpoint: str = CHECKPOINT_FINAL, postprocessing: bool = True,
              precision: str = "auto", compile: str = "off", backend: str = "torch") -> "Predictor":
@@ -59,8 +60,8 @@ class Predictor:
         with opened_model(model) as folder:
             plans = load_plans(folder)
             names, rules, selection = choose_selection(folder, plans, configurations, checkpoint, postprocessing)
-            models = load_backend_models(folder, plans, selection, configurations, folds, checkpoint, settings,
-                                         device, precision)
+            source = ModelSource(folder, plans, selection, configurations, folds, checkpoint)
+            models = load_backend_models(source, settings, device, precision)
             if backend == "torch":
                 from autoseg.inference.compiled import MIN_CASES
                 compile_models(folder, models, compile, cases=MIN_CASES)  # a predictor is made for many calls
@@ -85,8 +86,8 @@ class Predictor:
         array, geometry, as_sitk = self._arrays(image, spacing, origin, direction)
         with _inference_mode(self.settings.backend):
             probabilities, seg = segment_case(array, geometry, self.plans, self.names, self.models, self.settings,
-                                              self.rules)
-        spread = uncertainty(probabilities, seg, self.plans.regions_class_order)
+                                              rules=self.rules)
+        spread = label_manager(self.plans).uncertainty(probabilities, seg)
         labels = seg if geometry.ndim == 3 else seg[0]
         if as_sitk:
             labels = geometry.apply_to(sitk.GetImageFromArray(

@@ -45,7 +45,7 @@ def seg_writer(output_format: str, plans: Plans, model_folder: Path) -> DicomSeg
     return None if output_format == "nifti" else DicomSegWriter.for_model(plans, model_folder)
 
 
-def submit_label_writes(pool: Executor, seg: np.ndarray, geometry: Geometry, case, output: Path,
+def submit_label_writes(pool: Executor, seg: np.ndarray, geometry: Geometry, case, output: Path, *,
                         output_format: str, writer: DicomSegWriter | None) -> list[Future]:
     """Start writing one case's label files; the caller waits on the returned futures."""
     jobs = []
