@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 # WORK: where run_recorded.sh put its work folders; DATA: the datasets folder (../shared/data by default)
-H=${WORK:?set WORK to the work folder of run_recorded.sh}; D=${DATA:-../shared/data}/Dataset003_BraTSSample; W=$H/brats2; OUT=$H/recorded
+H=${WORK:?set WORK to the work folder of run_recorded.sh}; H=$(realpath -m "$H"); D=$(realpath -m "${DATA:-../shared/data}")/Dataset003_BraTSSample; W=$H/brats2; OUT=$H/recorded
 CT=$H/ct/Dataset901_SyntheticCT
 EV="cpu-lock shared autoseg evaluate"
 for c in 3d_lowres 3d_cascade_fullres 3d_fullres; do

@@ -1,16 +1,20 @@
 """The synthetic CT-like dataset of the record: 4 training cases of 80x512x512 (int16 HU, 1.5x0.8x0.8 mm) made
 by autoseg.data.synthetic.make_ct_dataset, and one full-size 400x512x512 case as its labelled test set (imagesTs /
-labelsTs), in /work/scratch/h3/ct/Dataset901_SyntheticCT (outside the repository; links, nothing copied twice).
+labelsTs), in FOLDER/Dataset901_SyntheticCT (FOLDER outside the repository, train_untimed.sh gives WORK/ct; links,
+nothing copied twice).
 
-    python benchmarks/brats/make_ct.py
+    python benchmarks/brats/make_ct.py FOLDER
 """
 import json
 import os
+import sys
 from pathlib import Path
 
 from autoseg.data.synthetic import make_ct_dataset
 
-root = Path("/work/scratch/h3/ct")
+if len(sys.argv) != 2:
+    raise SystemExit("usage: python benchmarks/brats/make_ct.py FOLDER   (outside the repository)")
+root = Path(sys.argv[1]).resolve()   # absolute: the links must point at it from anywhere
 if (root / "Dataset901_SyntheticCT" / "dataset.json").is_file():
     raise SystemExit(f"{root}/Dataset901_SyntheticCT exists already")
 small = make_ct_dataset(root / "small", cases=4, shape=(80, 512, 512), seed=1, name="SyntheticCT")

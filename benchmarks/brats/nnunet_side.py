@@ -1,7 +1,7 @@
 """nnU-Net v2 beside autoseg on the BraTS sample: predict time and peak RAM for one case, with and without TTA.
 
-    python benchmarks/brats/nnunet_side.py setup   --work WORK [--out DIR]   # untimed: plan, preprocess, train
-    python benchmarks/brats/nnunet_side.py predict --case CASE [--out DIR]   # timed: run under cpu-lock exclusive
+    python benchmarks/brats/nnunet_side.py setup   --work WORK/brats2 --out WORK/nnunet   # untimed: plan, train
+    python benchmarks/brats/nnunet_side.py predict --case CASE --out WORK/nnunet     # timed: cpu-lock exclusive
 
 setup: the dataset linked as nnU-Net raw data (benchmarks/nnunet/nnunet_dataset.py), autoseg's WORK/splits.json
 as splits_final.json, nnUNetv2_plan_and_preprocess -c 3d_fullres, then a training just long enough to have a
@@ -9,13 +9,16 @@ checkpoint (nnUNetTrainer_TimeBudgetNoVal: the harness's time-budget trainer wit
 Its accuracy is not the point: only the predict time and memory are compared (same network size whatever the
 weights). predict: nnUNetv2_predict of one case with fold 0, with mirror TTA and with --disable_tta, each measured
 as autoseg's benchmark stages are (wall time, peak summed PSS of the process tree). Results go to
-nnunet_results.json next to this script. nnU-Net is installed by benchmarks/nnunet/setup_venv.sh.
+nnunet_results.json next to this script, its folders named DATA, WORK (the $WORK of train_untimed.sh, if set) or
+OUT, and VENV. nnU-Net is installed by benchmarks/nnunet/setup_venv.sh into $VENV (default nnunet_venv beside the
+repository); the BraTS sample is read from $DATA (default ../shared/data beside the repository).
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -27,11 +30,14 @@ from autoseg.utils.files import read_json, write_json
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "nnunet"))
+sys.path.insert(0, str(HERE.parent))
 from nnunet_dataset import link_inputs, make_raw_dataset, write_splits  # noqa: E402
+from recorded_paths import with_placeholders  # noqa: E402
 
-DATASET = Path("/work/shared/data/Dataset003_BraTSSample")
+DATA = Path(os.environ.get("DATA") or HERE / "../../../shared/data").resolve()
+DATASET = DATA / "Dataset003_BraTSSample"
 TRAINER = "nnUNetTrainer_TimeBudgetNoVal"
-VENV = Path("/work/nnunet_venv")
+VENV = Path(os.environ.get("VENV") or HERE.parents[2] / "nnunet_venv")
 
 
 def environment(out: Path, budget_seconds: float) -> dict:
@@ -52,6 +58,13 @@ def stage(name: str, command: list, out: Path, env: dict, timeout: float | None 
     if result.returncode != 0:
         sys.exit(f"{name} failed: {log_tail(result.log, 5)} (log: {result.log})")
     return result.to_dict()
+
+
+def recorded_folders(out: Path) -> dict:
+    """The placeholders the record names its folders by (benchmarks/README.md)."""
+    work = os.environ.get("WORK")
+    where = {"WORK": Path(work).resolve()} if work else {"OUT": out}
+    return {**where, "DATA": DATA, "VENV": VENV}
 
 
 def setup(args) -> None:
@@ -81,7 +94,8 @@ def predict(args) -> None:
         result["command"] = shlex.join(map(str, command))
         entry["stages"][tag] = result
         entry["load_average_after"] = load_average()
-        write_json(HERE / "nnunet_results.json", entry)   # after each stage: a later one may be cut short
+        # after each stage: a later one may be cut short
+        write_json(HERE / "nnunet_results.json", with_placeholders(entry, recorded_folders(args.out)))
     print(json.dumps({k: {"seconds": v["seconds"], "peak_ram_mb": v["peak_ram_mb"]}
                       for k, v in entry["stages"].items()}))
 
@@ -89,7 +103,7 @@ def predict(args) -> None:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("step", choices=["setup", "predict"])
-    p.add_argument("--out", type=Path, default=Path("/work/scratch/h3/nnunet"), help="work folder (outside the repo)")
+    p.add_argument("--out", type=Path, required=True, help="work folder (outside the repository), e.g. WORK/nnunet")
     p.add_argument("--work", type=Path, help="setup: the autoseg WORK folder whose splits.json nnU-Net uses")
     p.add_argument("--case", default="brats_2013_pat0003_1", help="predict: the case to time")
     p.add_argument("--tags", nargs="+", default=["no_tta", "tta"], choices=["no_tta", "tta"],

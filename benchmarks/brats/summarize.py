@@ -1,13 +1,17 @@
 """Gather the BraTS / synthetic-CT record into results.json and results.md (next to this script).
 
-Reads what the scripts of this folder left in /work/scratch/h3 (train_untimed.sh, run_recorded.sh,
+    WORK=FOLDER python benchmarks/brats/summarize.py   (DATA too if the datasets are not in ../shared/data)
+
+Reads what the scripts of this folder left in WORK (train_untimed.sh, run_recorded.sh,
 evaluate_untimed.sh, nnunet_side.py): stage records (time, peak RAM), training summaries, find-best's choice,
 evaluation summaries, prediction reports; and checks each timed prediction against its input image (size,
-spacing, origin, direction identical; labels not empty).
+spacing, origin, direction identical; labels not empty). The record names those folders WORK and DATA.
 """
 from __future__ import annotations
 
 import datetime
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +21,12 @@ from autoseg.benchmark.machine import machine_info, software_versions
 from autoseg.utils.files import atomic_write, read_json, write_json
 
 HERE = Path(__file__).resolve().parent
-H = Path("/work/scratch/h3")
-BRATS = Path("/work/shared/data/Dataset003_BraTSSample")
+sys.path.insert(0, str(HERE.parent))
+from recorded_paths import with_placeholders  # noqa: E402
+
+H = Path(os.environ.get("WORK") or sys.exit("set WORK to the work folder of train_untimed.sh")).resolve()
+DATA = Path(os.environ.get("DATA") or HERE / "../../../shared/data").resolve()
+BRATS = DATA / "Dataset003_BraTSSample"
 CT = H / "ct" / "Dataset901_SyntheticCT"
 CASE = "brats_2013_pat0003_1"
 
@@ -162,7 +170,7 @@ def collect() -> dict:
 
 
 def main() -> None:
-    result = collect()
+    result = with_placeholders(collect(), {"WORK": H, "DATA": DATA})
     write_json(HERE / "results.json", result)
     text = markdown(result)
 
