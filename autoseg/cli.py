@@ -505,7 +505,7 @@ def _benchmark_args(p):
                    "--total-budget): it chooses configurations and folds; --time-budget then sizes the plan "
                    "(default: none, train every configuration and fold)")
     from autoseg.execution.options import add_ray_arguments
-    add_ray_arguments(p)   # --ray: the datasets side by side, one Ray task each
+    add_ray_arguments(p)   # --ray: the datasets and their stages side by side (benchmark/side_by_side.py)
     from autoseg.tracking.options import add_arguments as add_mlflow_arguments
     add_mlflow_arguments(p, parent=False)   # without URI: REPORT/mlflow.db; experiment "autoseg benchmark"
 

@@ -101,21 +101,33 @@ def test_predict_on_the_cluster_gives_the_local_label_maps(cluster, work, tmp_pa
     assert not [p for p in (tmp_path / "ray").iterdir() if p.name.startswith(".shards-")]
 
 
-def test_benchmark_runs_two_datasets_side_by_side(cluster, tmp_path):
+def test_benchmark_runs_datasets_and_their_stages_side_by_side(cluster, tmp_path):
+    """Each dataset a driver task; its training stages (2 folds each) jobs of their own on either node."""
     from autoseg.data.synthetic import make_synthetic_dataset
     datasets = [make_synthetic_dataset(tmp_path / name, num_cases=6, num_test=2, shape=(10, 32, 32),
                                        spacing=(3.0, 0.9, 0.9), seed=seed, name=name)
                 for name, seed in (("DataA", 1), ("DataB", 2))]
     result = cli("benchmark", *datasets, "-o", tmp_path / "R", "--configurations", "3d_fullres", "--preset", "cpu-fast",
-                 "--epochs", "1", "--cpu-gflops", "40", "--cv-folds", "2", "--ray", cluster.address, timeout=400)
+                 "--epochs", "1", "--cpu-gflops", "40", "--cv-folds", "2", "--folds", "0", "1", "--ray",
+                 cluster.address, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "R" / "report.json").read_text())
     assert [r["dataset"] for r in report["datasets"]] == ["DataA", "DataB"]
-    assert all(r["status"] == "ok" for r in report["datasets"])
-    ran = [r["ran_on"] for r in report["datasets"]]
-    assert ran[0]["node_id"] != ran[1]["node_id"]
-    a, b = ran   # side by side: each started before the other ended
+    assert all(r["status"] == "ok" for r in report["datasets"]), [r["error"] for r in report["datasets"]]
+    a, b = (r["ran_on"] for r in report["datasets"])   # the drivers, side by side
     assert a["started"] <= b["ended"] and b["started"] <= a["ended"]
+    worker_nodes = {n.node_id for n in cluster.worker_nodes}
+    spread = []
+    for record in report["datasets"]:
+        stages = {s["name"]: s for s in record["stages"]}
+        assert list(stages)[:4] == ["verify", "plan", "train 3d_fullres fold 0", "train 3d_fullres fold 1"]
+        assert all(s["returncode"] == 0 and s["ran_on"]["node_id"] in worker_nodes for s in stages.values())
+        trainings = [stages[f"train 3d_fullres fold {f}"]["ran_on"] for f in (0, 1)]
+        assert all(t["started"] >= stages["plan"]["ran_on"]["ended"] and t["retries"] == 0 for t in trainings)
+        assert stages["find-best"]["ran_on"]["started"] >= max(t["ended"] for t in trainings)
+        assert (tmp_path / "R" / stages["train 3d_fullres fold 0"]["log"]).is_file()
+        spread.append({s["ran_on"]["node_id"] for s in stages.values()})
+    assert any(nodes == worker_nodes for nodes in spread), "no dataset's stages ran on both nodes"
 
 
 def test_removed_node_training_resumes_elsewhere_from_its_checkpoint(cluster, work):

@@ -25,6 +25,7 @@ import numpy as np
 from autoseg.benchmark.heldout import HeldOutSet, choose_overlay_cases, heldout_set
 from autoseg.benchmark.machine import load_average
 from autoseg.benchmark.stage import StageResult, autoseg_command, log_tail, run_stage
+from autoseg.benchmark.stage_dispatch import run_stage_on, train_side_by_side, training_jobs, training_stage_tasks
 from autoseg.benchmark.throughput import training_throughput
 from autoseg.data.dataset import DatasetInfo, load_dataset
 from autoseg.errors import AutosegError
@@ -62,16 +63,22 @@ class Settings:
 class Stages:
     """Runs the stages of one dataset in order, records each, and stops the dataset at the first failure."""
 
-    def __init__(self, logs: Path, records: list[dict], dataset: str, report_dir: Path, progress: bool):
+    def __init__(self, logs: Path, records: list[dict], dataset: str, report_dir: Path, progress: bool,
+                 executor=None):
         self.logs, self.records, self.dataset, self.report_dir, self.progress = logs, records, dataset, report_dir, \
             progress
+        self.executor = executor   # None: each stage here, in turn; else on the cluster (stage_dispatch.py)
 
     def run(self, name: str, command: list[str]) -> StageResult:
         log_path = self.logs / (name.replace(" ", "_").replace("(", "").replace(")", "") + ".log")
         if self.progress:
             log.info("[%s] %s ... (log: %s)", self.dataset, name, log_path)
-        result = run_stage(name, command, log_path)
-        record = result.to_dict()
+        ran_on = None
+        if self.executor is None:
+            result = run_stage(name, command, log_path)
+        else:
+            result, ran_on = run_stage_on(self.executor, name, command, log_path)
+        record = result.to_dict() | ({"ran_on": ran_on} if ran_on else {})
         record["log"] = str(Path(result.log).relative_to(self.report_dir))
         self.records.append(record)
         if self.progress:
@@ -83,13 +90,15 @@ class Stages:
         return result
 
 
-def benchmark_dataset(dataset: Path, key: str, report_dir: Path, settings: Settings) -> dict[str, Any]:
-    """The dataset's record for report.json; failures are recorded (status 'failed', error), not raised."""
+def benchmark_dataset(dataset: Path, key: str, report_dir: Path, settings: Settings, executor=None
+                      ) -> dict[str, Any]:
+    """The dataset's record for report.json; failures are recorded (status 'failed', error), not raised.
+    `executor`: run the stages on it, the trainings side by side (stage_dispatch.py); None: here, in turn."""
     started = time.monotonic()
     record: dict[str, Any] = {"dataset": key, "path": str(dataset.resolve()), "status": "running", "error": None,
                               "stages": [], "configurations": {}, "skipped_configurations": {},
                               "load_average_before": load_average()}
-    stages = Stages(report_dir / "logs" / key, record["stages"], key, report_dir, settings.progress)
+    stages = Stages(report_dir / "logs" / key, record["stages"], key, report_dir, settings.progress, executor)
     try:
         _run(dataset, key, report_dir, settings, record, stages)
         record["status"] = "ok"
@@ -128,9 +137,15 @@ def _train_each(work: Path, plans: Plans, settings: Settings, stages: Stages, re
     """The requested configurations on the requested folds, each with the same budget; then find-best."""
     names, skipped = choose_configurations(plans, settings.configs)
     record["skipped_configurations"] = skipped
-    folds = training_folds(plans, names, read_splits(work / SPLITS), settings.folds)
+    splits = read_splits(work / SPLITS)
+    folds = training_folds(plans, names, splits, settings.folds)
+    if stages.executor is not None:   # every training at once, a cascade fold after its inputs
+        jobs = training_jobs(work, folds, settings.time_budget, settings.epochs, settings.device)
+        previous = {n: plans.configurations[n].previous_stage for n in names}
+        train_side_by_side(stages.executor, training_stage_tasks(jobs, previous, splits, settings.tracking),
+                           stages.records, report_dir)
     for name in names:
-        for fold in folds[name]:
+        for fold in folds[name] if stages.executor is None else []:
             stages.run(f"train {name} fold {fold}",
                        autoseg_command("train", work, "-c", name, "-f", fold, *_train_options(settings)))
         record["configurations"][name] = _configuration_record(work, plans, name, settings, folds[name], pictures,
@@ -143,7 +158,8 @@ def _run_schedule(work: Path, plans: Plans, settings: Settings, stages: Stages, 
     """One total budget (autoseg train WORK --total-budget, which ends with find-best); the folds it trained
     become the benchmarked folds (the held-out cases: the test set, else each fold's validation cases)."""
     stages.run("schedule", autoseg_command("train", work, "--total-budget", settings.total_budget, "--device",
-                                           settings.device, *_tracking_options(settings)))
+                                           settings.device, *_tracking_options(settings),
+                                           *(stages.executor.cluster_arguments() if stages.executor else [])))
     record["schedule"] = load_validated_data(work / SCHEDULE, ScheduleFile, SCHEDULE)
     winner = record["schedule"]["winner"]
     folds = [int(f) for f in load_validated_data(work / INFERENCE, InferenceFile, INFERENCE)["folds"]]

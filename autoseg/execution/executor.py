@@ -1,7 +1,8 @@
 """The executor seam: a command hands tasks to an Executor and reads their outcomes as they finish.
 
 A Task is a module-level function and a JSON-like payload (so it can travel to another machine), a name for the
-logs, its kind (a training takes a training's resources; a light task one CPU) and the file its attempts are
+logs, its kind (a training takes a training's resources; a light task one CPU; a driver none: it only hands
+tasks on and waits, e.g. one dataset of `benchmark --ray`) and the file its attempts are
 recorded in (records.py). Executors:
 - LocalExecutor (local.py): runs the tasks one after the other in this process, as autoseg always has;
 - RayExecutor (ray_executor.py): runs them as Ray tasks, side by side as the cluster's resources allow, retried
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TRAINING, LIGHT = "training", "light"
+TRAINING, LIGHT, DRIVER = "training", "light", "driver"
 
 
 @dataclass

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from autoseg.errors import AutosegError
-from autoseg.execution.executor import LIGHT, Executor, Outcome, Task
+from autoseg.execution.executor import DRIVER, LIGHT, Executor, Outcome, Task
 from autoseg.execution.local import run_recorded
 from autoseg.execution.records import read_attempts
 from autoseg.utils.logs import get_logger
@@ -65,7 +65,8 @@ class RayExecutor(Executor):
         return max(1, sum(int(n[key] // need) for n in self.nodes()))
 
     def submit(self, task: Task) -> None:
-        options = ({"num_cpus": 1} if task.kind == LIGHT else dict(self.training_resources))
+        options = ({"num_cpus": 1} if task.kind == LIGHT else {"num_cpus": 0} if task.kind == DRIVER else
+                   dict(self.training_resources))
         after = [self._refs[name] for name in task.after if name in self._refs]
         ref = self._remote.options(max_retries=MAX_RETRIES, retry_exceptions=False, name=task.name[:100],
                                    **options).remote(task.function, task.payload, task.record, *after)
@@ -81,6 +82,26 @@ class RayExecutor(Executor):
                 yield Outcome(task, value=value, attempts=attempts)
             except self.ray.exceptions.RayError as error:
                 yield Outcome(task, error=task_error(error), attempts=read_attempts(task.record))
+
+    def inside_task(self) -> dict[str, Any]:
+        """What a driver task needs to open the same executor on its node (`RayExecutor.reopen`)."""
+        return {"address": self.address, "resources": dict(self.training_resources)}
+
+    @classmethod
+    def reopen(cls, inside: dict[str, Any]) -> "RayExecutor":
+        """In a Ray task: an executor on the cluster the task runs in (already connected: nothing to start or
+        shut down), asking the same resources per training as the driver's."""
+        resources = inside["resources"]
+        return cls(inside["address"], cpus_per_training=resources.get("num_cpus"),
+                   gpus_per_training=resources.get("num_gpus"))
+
+    def cluster_arguments(self) -> list[str]:
+        """The options of an autoseg command started inside a Ray task that joins this cluster as its own
+        driver (the cluster's GCS address, which every node reaches), with the same resources per training."""
+        resources = self.training_resources
+        return ["--ray", self.ray.get_runtime_context().gcs_address, "--cpus-per-training",
+                str(resources["num_cpus"]), *(["--gpus-per-training", str(resources["num_gpus"])]
+                                              if resources.get("num_gpus") else [])]
 
     def run_on_each_node(self, function, payload: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
         """function(payload) once on every node that takes work (pinned to it, no CPU held): [(node, value)]."""
