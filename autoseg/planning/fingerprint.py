@@ -22,9 +22,10 @@ from autoseg.data.image_io import read_label
 from autoseg.data.nonzero import channel_backgrounds, nonzero_bbox
 from autoseg.planning.label_offsets import combine, edge_profiles
 from autoseg.planning.normalization import may_use_constant_background
+from autoseg.planning.structure_extent import case_structure_extent, dataset_structure_extent
 
-FINGERPRINT_VERSION = 4  # 2: label_edge_shift; 3: dataset_path, ignore_label and per-case file stamps;
-#                           4: constant backgrounds
+FINGERPRINT_VERSION = 5  # 2: label_edge_shift; 3: dataset_path, ignore_label and per-case file stamps;
+#                           4: constant backgrounds; 5: structure extent
 # Foreground voxels sampled per case and channel: enough for robust percentiles, small enough for big datasets.
 SAMPLES_PER_CASE = 10_000
 
@@ -57,6 +58,7 @@ def case_fingerprint(case: Case, info: DatasetInfo, seed: int) -> dict[str, Any]
         "image_std": [float(ch.std()) for ch in image],
         "thumbnail": _thumbnail(image[0]),
         "edge_profiles": edge_profiles(image, foreground, rng),
+        "structure_extent_mm": case_structure_extent(label, list(geometry.spacing), info.ignore_label),
     }
 
 
@@ -110,6 +112,7 @@ def summarise(per_case: list[dict[str, Any]], info: DatasetInfo, seed: int) -> d
         "foreground_intensity": channels,
         "background": background,
         "neighbour_similarity": neighbour_similarity(thumbnails),
+        "structure_extent_mm": dataset_structure_extent(per_case),
         "label_edge_shift": edge_shift,
         "cases": per_case,
     }

@@ -9,6 +9,7 @@ Every decision is recorded with its reason in `Configuration.reasons` and logged
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autoseg.planning.budget import DeviceBudget
+from autoseg.planning.budget_policy import context_patch, is_long_budget, size_long_budget
 from autoseg.planning.iterations import iterations_in_budget
 from autoseg.planning.normalization import choose_normalization
 from autoseg.planning.patch_and_batch import Sizing, size_to_budget
@@ -73,8 +75,20 @@ class PlanInputs:
 
     def sized(self, name: str, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
         """Patch, batch and network for a configuration at `cfg_spacing`, sized to the budget (on a CPU
-        calibrated against a measured speed when the plan measures)."""
-        preset, budget, fingerprint = self.preset, self.budget, self.fingerprint
+        calibrated against a measured speed when the plan measures). A CPU budget beyond the reference one is
+        spent as budget_policy.py decides."""
+        def size(budget: DeviceBudget, start: np.ndarray) -> Sizing:
+            return self._size(budget, dims, cfg_spacing, start)
+        if not is_long_budget(self.budget, self.settings):
+            return size(self.budget, median)
+        def iterations(sizing: Sizing, seconds: float) -> int:
+            budget = dataclasses.replace(self.budget, time_budget_s=seconds)
+            return _training_plan(self.preset, budget, self.settings, sizing).expected_iterations or 0
+        context = context_patch(self.fingerprint.get("structure_extent_mm"), cfg_spacing, median)
+        return size_long_budget(self.budget, self.settings, median, context, size, iterations)
+
+    def _size(self, budget: DeviceBudget, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
+        preset, fingerprint = self.preset, self.fingerprint
         max_stages = preset["max_stages_3d"] if dims == 3 else preset["max_stages_2d"]
         args = dict(spacing=cfg_spacing, median_shape=median.tolist(), in_channels=fingerprint["num_channels"],
                     num_classes=len(fingerprint["labels"]), budget=budget, settings=self.settings,
@@ -84,7 +98,7 @@ class PlanInputs:
         key = f"{dims}d"
         if budget.kind != "cpu":
             return size_to_budget(**args)
-        guess = budget.flops_per_s.get(key) or DEFAULT_CPU_FLOPS
+        guess = self.budget.flops_per_s.get(key) or DEFAULT_CPU_FLOPS
         if self.measure_rate is None:
             return size_to_budget(**args, flops_per_s=guess)
         # FLOP/s depend on the network and patch (small convolutions run less efficiently), so measure on the
@@ -96,7 +110,7 @@ class PlanInputs:
                 break
             guess = measured
             sizing = size_to_budget(**args, flops_per_s=guess)
-        budget.flops_per_s[key] = guess
+        self.budget.flops_per_s[key] = guess
         return sizing
 
 
