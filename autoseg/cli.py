@@ -181,6 +181,9 @@ def _train_args(p):
                    "WORK folder, or checkpoint_*.pt (others re-initialised; see fold_k/init_from.json)")
     from autoseg.execution.options import add_ray_arguments
     add_ray_arguments(p)
+    p.add_argument("--trainings-at-once", type=int, help="with --ray and --total-budget: how many trainings the "
+                   "schedule plans to run side by side when it spends the rest (default: as many as the cluster "
+                   "holds; benchmark --ray gives each dataset its share)")
     from autoseg.tracking.options import add_arguments as add_mlflow_arguments
     add_mlflow_arguments(p)
 

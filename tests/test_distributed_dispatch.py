@@ -153,3 +153,16 @@ def test_schedule_spends_the_rest_on_the_executors_workers(planned_3d, tmp_path,
     assert policy["workers"] == 3 and len(policy["folds"]) == 5
     assert all(f["target"] == pytest.approx(policy["remaining"] / 2, abs=1) for f in policy["folds"])
     assert policy["remaining"] == pytest.approx(3600 * 0.9, abs=5)
+
+
+def test_a_schedule_plans_for_its_share_of_the_cluster(capsys):
+    from autoseg.cli import main
+    from autoseg.execution.ray_executor import RayExecutor
+    executor = RayExecutor.__new__(RayExecutor)   # no Ray: only the counting
+    executor.training_resources, executor.trainings_at_once = {"num_cpus": 2.0}, None
+    executor.nodes = lambda: [{"cpus": 8, "gpus": 0}, {"cpus": 4, "gpus": 0}]
+    assert executor.workers() == 6
+    executor.trainings_at_once = 2
+    assert executor.workers() == 2
+    assert main(["train", "WORK", "--total-budget", "1h", "--trainings-at-once", "2"]) == 2
+    assert "only apply with --ray" in capsys.readouterr().err

@@ -35,10 +35,13 @@ def dataset_records(datasets: list[Path], keys: list[str], report_dir: Path, set
             yield index, benchmark_dataset(dataset, key, report_dir, settings)
         return
     check_shared_storage(executor, [d / "dataset.json" for d in datasets], [report_dir / "work"])
+    # A dataset's schedule (--total-budget) plans its rest for its share of the workers, not all of them:
+    # every dataset's schedule counting the whole cluster would plan more than it gets, and overrun its budget.
+    cluster = executor.inside_task(max(1, executor.workers() // len(datasets)))
     for index, (dataset, key) in enumerate(zip(datasets, keys)):
         executor.submit(Task(f"benchmark {index} {key}", dataset_task,
                              {"dataset": str(dataset.absolute()), "key": key, "report_dir": str(report_dir.absolute()),
-                              "settings": settings, "index": index, "cluster": executor.inside_task()},
+                              "settings": settings, "index": index, "cluster": cluster},
                              kind=DRIVER))
     for outcome in executor.as_completed():
         record = outcome.result()   # benchmark_dataset records a failing stage itself; this is a lost task

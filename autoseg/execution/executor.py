@@ -85,11 +85,12 @@ class Executor(ABC):
 
 
 def open_executor(ray_address: str | None = None, *, cpus_per_training: float | None = None,
-                  gpus_per_training: float | None = None) -> Executor:
+                  gpus_per_training: float | None = None, trainings_at_once: int | None = None) -> Executor:
     """The local executor without an address; else a RayExecutor connected to `ray_address` ('local', 'auto',
-    'ray://host:port', or a cluster's address)."""
+    'ray://host:port', or a cluster's address), whose workers() is at most `trainings_at_once` when given."""
     if not ray_address:
         from autoseg.execution.local import LocalExecutor
         return LocalExecutor()
     from autoseg.execution.ray_executor import RayExecutor
-    return RayExecutor(ray_address, cpus_per_training=cpus_per_training, gpus_per_training=gpus_per_training)
+    return RayExecutor(ray_address, cpus_per_training=cpus_per_training, gpus_per_training=gpus_per_training,
+                       trainings_at_once=trainings_at_once)

@@ -17,9 +17,14 @@ def executor_from_arguments(a):
     from autoseg.errors import AutosegError
     from autoseg.execution.executor import open_executor
     given = [flag for flag, attr in (("--cpus-per-training", "cpus_per_training"),
-                                     ("--gpus-per-training", "gpus_per_training")) if getattr(a, attr, None)]
+                                     ("--gpus-per-training", "gpus_per_training"),
+                                     ("--trainings-at-once", "trainings_at_once")) if getattr(a, attr, None)]
     if given and not getattr(a, "ray", None):
         raise AutosegError(f"{' and '.join(given)} only apply with --ray", fix="add --ray local (or a cluster's "
                            "address), or drop " + " ".join(given))
+    if getattr(a, "trainings_at_once", None) is not None and a.trainings_at_once < 1:
+        raise AutosegError(f"--trainings-at-once {a.trainings_at_once}: at least one training must run",
+                           fix="pass a count of 1 or more, or drop --trainings-at-once")
     return open_executor(getattr(a, "ray", None), cpus_per_training=getattr(a, "cpus_per_training", None),
-                         gpus_per_training=getattr(a, "gpus_per_training", None))
+                         gpus_per_training=getattr(a, "gpus_per_training", None),
+                         trainings_at_once=getattr(a, "trainings_at_once", None))

@@ -41,12 +41,13 @@ def _in_worker(function, payload, record, *_after):
 
 class RayExecutor(Executor):
     def __init__(self, address: str, *, cpus_per_training: float | None = None,
-                 gpus_per_training: float | None = None):
+                 gpus_per_training: float | None = None, trainings_at_once: int | None = None):
         self.ray = import_ray()
         self.address = address
         self._owns = connect(self.ray, address)
         self.where = f"ray ({address})"
         self.training_resources = training_resources(self.nodes(), cpus_per_training, gpus_per_training)
+        self.trainings_at_once = trainings_at_once   # this job's share of the cluster (None: all of it)
         self._remote = self.ray.remote(_in_worker)
         self._pending: dict[Any, Task] = {}
         self._refs: dict[str, Any] = {}
@@ -62,7 +63,8 @@ class RayExecutor(Executor):
     def workers(self) -> int:
         key, need = ("gpus", self.training_resources["num_gpus"]) if self.training_resources.get("num_gpus") \
             else ("cpus", self.training_resources["num_cpus"])
-        return max(1, sum(int(n[key] // need) for n in self.nodes()))
+        held = max(1, sum(int(n[key] // need) for n in self.nodes()))
+        return min(held, self.trainings_at_once) if self.trainings_at_once else held
 
     def submit(self, task: Task) -> None:
         options = ({"num_cpus": 1} if task.kind == LIGHT else {"num_cpus": 0} if task.kind == DRIVER else
@@ -83,9 +85,11 @@ class RayExecutor(Executor):
             except self.ray.exceptions.RayError as error:
                 yield Outcome(task, error=task_error(error), attempts=read_attempts(task.record))
 
-    def inside_task(self) -> dict[str, Any]:
-        """What a driver task needs to open the same executor on its node (`RayExecutor.reopen`)."""
-        return {"address": self.address, "resources": dict(self.training_resources)}
+    def inside_task(self, trainings_at_once: int | None = None) -> dict[str, Any]:
+        """What a driver task needs to open the same executor on its node (`RayExecutor.reopen`), planning for
+        `trainings_at_once` trainings side by side (its share of the cluster; None: all of it)."""
+        return {"address": self.address, "resources": dict(self.training_resources),
+                "trainings_at_once": trainings_at_once}
 
     @classmethod
     def reopen(cls, inside: dict[str, Any]) -> "RayExecutor":
@@ -93,7 +97,7 @@ class RayExecutor(Executor):
         shut down), asking the same resources per training as the driver's."""
         resources = inside["resources"]
         return cls(inside["address"], cpus_per_training=resources.get("num_cpus"),
-                   gpus_per_training=resources.get("num_gpus"))
+                   gpus_per_training=resources.get("num_gpus"), trainings_at_once=inside.get("trainings_at_once"))
 
     def cluster_arguments(self) -> list[str]:
         """The options of an autoseg command started inside a Ray task that joins this cluster as its own
@@ -101,7 +105,8 @@ class RayExecutor(Executor):
         resources = self.training_resources
         return ["--ray", self.ray.get_runtime_context().gcs_address, "--cpus-per-training",
                 str(resources["num_cpus"]), *(["--gpus-per-training", str(resources["num_gpus"])]
-                                              if resources.get("num_gpus") else [])]
+                                              if resources.get("num_gpus") else []),
+                "--trainings-at-once", str(self.workers())]
 
     def run_on_each_node(self, function, payload: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
         """function(payload) once on every node that takes work (pinned to it, no CPU held): [(node, value)]."""

@@ -10,9 +10,12 @@ Two workloads:
   3d_lowres and the cascade (each cascade fold waits for the low-resolution folds it learns from), 15-minute
   trainings; find-best per dataset waits for all its trainings.
 - schedule: `benchmark --total-budget 1h` (train --total-budget per dataset): rung 0 of successive halving,
-  the cut, then the rest by spend_rest from the time left on the dataset's own clock, then find-best.
-Two granularities: `trainings` (every training a task: what train -f and the schedule submit with --ray) and
-`datasets` (one task per dataset, its trainings in turn: what `benchmark --ray` does today).
+  the cut, then the rest by spend_rest from the time left on the dataset's own clock, over the dataset's
+  share of the workers (`benchmark --ray` passes each schedule workers // datasets), then find-best.
+Two granularities: `stages` (every training a task of its own, whichever dataset it belongs to: what
+`benchmark --ray` does since its datasets became driver tasks handing their stages to the cluster, and what
+train -f and the schedule submit) and `datasets` (one task per dataset, its trainings in turn on one worker, its
+schedule sized for one worker: what `benchmark --ray` did before).
 
     python benchmarks/distributed/simulate.py            # prints the tables of results.md
 """
@@ -27,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from autoseg.scheduling.candidates import Candidate, admit  # noqa: E402
-from autoseg.scheduling.policy import spend_rest  # noqa: E402
+from autoseg.scheduling.policy import spend_rest, waves  # noqa: E402
 from autoseg.training.dataset import previous_stage_folds  # noqa: E402
 
 # Seconds, from recorded runs on this repository's benchmarks (2-core EPYC; on a GPU every number shrinks alike,
@@ -80,8 +83,9 @@ def cv_driver(tag: str, configs: list[str]):
     yield [Job(f"{tag}/find-best", RECORDS["find_best"])]
 
 
-def schedule_driver(tag: str, configs: list[str]):
-    """train --total-budget: the decisions of autoseg/scheduling/run.py, on the dataset's simulated clock."""
+def schedule_driver(tag: str, configs: list[str], workers: int):
+    """train --total-budget: the decisions of autoseg/scheduling/run.py, on the dataset's simulated clock, the
+    rest spent over `workers` (the executor's count)."""
     total, unit = RECORDS["total_budget"], RECORDS["planned_training"]
     usable = total * (1 - RESERVE)
     candidates = [Candidate(n, {}) for n in configs if n not in CASCADE and n != "3d_lowres"]
@@ -95,22 +99,23 @@ def schedule_driver(tag: str, configs: list[str]):
         clock, winner = start, candidates[0].name
     overhead = RECORDS["overhead"][winner]
     remaining = usable - (clock - start)
-    folds, _ = spend_rest(remaining - overhead, done, unit, FOLDS)
+    folds, _ = spend_rest(remaining - overhead, done, unit, FOLDS, workers)
     if len(folds) > 1:
-        folds, _ = spend_rest(remaining - overhead * len(folds), done, unit, FOLDS)
+        folds, _ = spend_rest(remaining - overhead * waves(len(folds), workers), done, unit, FOLDS, workers)
     yield [Job(f"{tag}/final:{winner}:{f['fold']}", f["target"] - (done if f["fold"] == 0 else 0) + overhead)
            for f in folds]
     yield [Job(f"{tag}/find-best", RECORDS["find_best"])]
 
 
-def drivers(workload: str):
+def drivers(workload: str, workers: int):
     out = []
     for i, (kind, configs) in enumerate(DATASETS):
         tag = f"{kind}{i}"
         if workload == "cv":
             out.append(cv_driver(tag, configs))
         else:
-            driver = schedule_driver(tag, configs)
+            # benchmark --ray gives each dataset's schedule its share of the workers (side_by_side.py)
+            driver = schedule_driver(tag, configs, max(1, workers // len(DATASETS)))
             next(driver)
             out.append(driver)
     return out
@@ -128,7 +133,7 @@ def simulate(workload: str, workers: int, granularity: str) -> tuple[float, floa
     paths: dict[str, float] = {}                     # longest chain ending at each job
     driver_path: dict[int, float] = {}
     work = 0.0
-    live = drivers(workload)
+    live = drivers(workload, workers)
 
     def advance(d: int, now: float) -> None:
         nonlocal work
@@ -168,7 +173,8 @@ def simulate(workload: str, workers: int, granularity: str) -> tuple[float, floa
 
 
 def _per_dataset(workload: str, workers: int) -> tuple[float, float, float]:
-    """One task per dataset, its trainings one after the other (on one worker, so its clock is its own)."""
+    """One task per dataset, its trainings one after the other (on one worker, so its clock is its own and its
+    schedule sees one worker)."""
     lengths = [simulate_one(workload, i) for i in range(len(DATASETS))]
     ends = [0.0] * workers
     for length in lengths:   # in order, each to the first free worker
@@ -182,7 +188,7 @@ def simulate_one(workload: str, index: int) -> float:
     keep = DATASETS
     DATASETS = [keep[index]]
     try:
-        return simulate(workload, 1, "trainings")[0]
+        return simulate(workload, 1, "stages")[0]
     finally:
         DATASETS = keep
 
@@ -191,7 +197,7 @@ def table(workload: str) -> str:
     rows = ["| workers | granularity | makespan | ideal (work / workers) | makespan / ideal | critical path |",
             "|---|---|---|---|---|---|"]
     for workers in (1, 4, 16, 64):
-        for granularity in ("trainings", "datasets"):
+        for granularity in ("stages", "datasets"):
             makespan, work, critical = simulate(workload, workers, granularity)
             ideal = work / workers
             rows.append(f"| {workers} | {granularity} | {makespan / 3600:.2f} h | {ideal / 3600:.2f} h | "
