@@ -9,6 +9,8 @@ The rule: models of at least one *unit* each, as many folds as fit, the time sha
   steps) plus what the winner's fold 0 has already trained, k = min(folds, floor(M / unit)).
   k <= 1: all of it extends fold 0 (one longer model). k >= 2: folds 0..k-1 get M / k each (fold 0 is extended
   to it), and predict ensembles them (find-best's choice keeps every fold the winner has).
+- On W workers (in seconds: the executor's count, run.py) the same rule per worker: the folds are dealt to W
+  lanes of the time left, so W folds train at once, each up to the whole time left (spend_rest).
 
 Why: on Hippocampus one fold trained 60 instead of 15 minutes gains 0.003 Dice (README, benchmarks/training):
 past the planned budget a longer run pays little, while an ensemble of folds is the most reliable gain nnU-Net
