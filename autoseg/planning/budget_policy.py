@@ -24,6 +24,11 @@ from autoseg.planning.patch_and_batch import Sizing
 REFERENCE_BUDGET_S = 15 * 60
 # A patch twice the structure's extent sees a whole structure wherever it sits in the patch, with its neighbours.
 CONTEXT_MARGIN = 2.0
+# The extent is a percentile, not a hard edge: a patch within 10% of the context covers it.
+COVERED_FRACTION = 0.9
+# A grown patch must add at least this factor of voxels; less (the strides rounding a few voxels) would only
+# spend the time on a bigger batch, which no evidence supports yet.
+MIN_GROWTH = 1.1
 
 SizeFunction = Callable[[DeviceBudget, np.ndarray], Sizing]
 IterationsFunction = Callable[[Sizing, float], int]  # planned iterations of a sizing within a budget (s)
@@ -57,24 +62,26 @@ def size_long_budget(budget: DeviceBudget, settings: dict, median: np.ndarray, c
     words = (f"the budget ({budget.time_budget_s / 60:.0f} min) is {ratio:.1f}x the reference "
              f"{reference_s / 60:.0f} min")
     ceiling = _ceiling(reference.patch_size, context)
-    if ceiling is None:
+    if ceiling is None or context is None:
         return _keep(reference, words + ": no structure extent measured, so the patch stays the reference plan's "
                      f"{reference.patch_size} and the extra time buys iterations")
-    if all(c <= p for c, p in zip(ceiling, reference.patch_size)):
-        return _keep(reference, words + f": the reference patch {reference.patch_size} already covers the "
-                     f"structures' context ({ceiling} voxels: {CONTEXT_MARGIN:g}x their extent, fingerprint), so "
-                     "the extra time buys iterations, not a bigger patch")
+    covers = f"the structures' context ({_voxels(context)} voxels, {CONTEXT_MARGIN:g}x their extent in the fingerprint)"
+    if all(p >= COVERED_FRACTION * c for c, p in zip(ceiling, reference.patch_size)):
+        return _keep(reference, words + f": the reference patch {reference.patch_size} already covers {covers}, "
+                     "so the extra time buys iterations, not a bigger patch")
     # Where the patch may grow, the extra time is split evenly in log terms: the patch is sized as for the
     # geometric mean of the two budgets (a step costs up to sqrt(ratio) more) and iterations grow by sqrt(ratio).
     split_s = float(np.sqrt(budget.time_budget_s * reference_s))
     grown = size(dataclasses.replace(budget, time_budget_s=split_s), np.minimum(median, ceiling))
+    if np.prod(grown.patch_size) < MIN_GROWTH * np.prod(reference.patch_size):
+        return _keep(reference, words + f": the reference patch {reference.patch_size} nearly covers {covers} and "
+                     "the network's strides leave no patch in between, so the extra time buys iterations")
     if iterations(grown, budget.time_budget_s) < iterations(reference, reference_s):
-        return _keep(reference, words + f": a patch growing toward the structures' context {ceiling} would make "
-                     "fewer iterations than the reference plan, so the patch stays and the time buys iterations")
-    grown.reasons.append(words + f": the reference patch {reference.patch_size} does not cover the structures' "
-                         f"context ({ceiling} voxels), so the time is split: the patch grows toward it as for a "
-                         f"{split_s / 60:.0f}-min budget ({grown.patch_size}, capped there) and iterations grow "
-                         f"~{np.sqrt(ratio):.1f}x")
+        return _keep(reference, words + f": a patch growing toward {covers} would make fewer iterations than the "
+                     "reference plan, so the patch stays and the time buys iterations")
+    grown.reasons.append(words + f": the reference patch {reference.patch_size} does not cover {covers}, so the "
+                         f"time is split: the patch grows toward it as for a {split_s / 60:.0f}-min budget "
+                         f"({grown.patch_size}, capped there) and iterations grow ~{np.sqrt(ratio):.1f}x")
     return grown
 
 
@@ -82,6 +89,10 @@ def _ceiling(reference_patch: list[int], context: np.ndarray | None) -> list[int
     if context is None:
         return None
     return [int(max(p, c)) for p, c in zip(reference_patch, context)]
+
+
+def _voxels(context: np.ndarray) -> list[int]:
+    return [int(c) for c in context]
 
 
 def _keep(reference: Sizing, reason: str) -> Sizing:
