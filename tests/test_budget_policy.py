@@ -89,3 +89,13 @@ def test_budgets_up_to_the_reference_are_planned_as_before():
     for minutes in (5, 15):
         assert _plan(fp, minutes)["2d"].patch_size == _plan(without, minutes)["2d"].patch_size
         assert not any("reference" in r for r in _plan(fp, minutes)["2d"].reasons)
+
+
+def test_the_old_policy_preset_grows_the_patch_as_before_for_side_by_side_benchmarks():
+    from pathlib import Path
+    old = load_preset(Path(__file__).resolve().parents[1] / "benchmarks" / "budget" / "old_policy.json")
+    make, _ = FINGERPRINTS["isbi_like_small_cells"]
+    hour_old = plan_configurations(make(), old, cpu(minutes=60))["configurations"]["2d"]
+    hour_new = _plan(make(), 60)["2d"]
+    assert np.prod(hour_old.patch_size) > np.prod(hour_new.patch_size)
+    assert not any("reference" in r for r in hour_old.reasons)

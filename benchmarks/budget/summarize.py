@@ -1,0 +1,115 @@
+"""Read the runs run.sh wrote (OUT/<dataset>_<policy>_<budget>) and write results.json, the table in results.md
+and dice_vs_budget.png next to this script. Each run's held-out Dice is compared, case by case, with the same
+dataset's 15-minute run (paired mean difference and its standard error over the held-out cases).
+
+Usage: python benchmarks/budget/summarize.py OUT
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+NOTES = "<!-- notes: kept by summarize.py -->"   # what follows it in results.md is written by hand
+MINUTES = {"15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240}
+
+
+def case_dice(summary: dict) -> dict[str, float]:
+    """Foreground-mean Dice per held-out case (the mean over the labels each case scores)."""
+    found = {}
+    for case in summary["cases"]:
+        scores = [m["Dice"] for m in case["metrics"].values() if m.get("Dice") is not None]
+        if scores:
+            found[case["case"]] = statistics.fmean(scores)
+    return found
+
+
+def read_run(folder: Path) -> dict | None:
+    dataset, policy, budget = folder.name.rsplit("_", 2)
+    summary_file = folder / "work" / dataset / "heldout" / "summary_tta.json"
+    if not summary_file.is_file() or budget not in MINUTES:
+        return None
+    summary = json.loads(summary_file.read_text())
+    trained = next((folder / "work" / dataset / "models").glob("*/fold_0/training_summary.json"), None)
+    training = json.loads(trained.read_text()) if trained else {}
+    report_file = folder / "report.json"
+    report = json.loads(report_file.read_text()) if report_file.is_file() else {}
+    return {"run": folder.name, "dataset": dataset, "policy": policy, "budget": budget,
+            "minutes": MINUTES[budget], "heldout_dice": summary["foreground_mean"]["Dice"],
+            "heldout_cases": summary["n_cases"], "case_dice": case_dice(summary),
+            "configuration": training.get("configuration"), "patch_size": training.get("patch_size"),
+            "batch_size": training.get("batch_size"), "iterations": training.get("iterations"),
+            "training_seconds": training.get("training_seconds"), "precision": training.get("precision"),
+            "command": report.get("command"), "cpu": (report.get("machine") or {}).get("cpu")}
+
+
+def paired(run: dict[str, float], reference: dict[str, float]) -> dict | None:
+    """Run minus reference over the cases both scored: mean difference and standard error. It does not count
+    how two trainings of one plan differ (seeds), so |mean| under ~2 SE is noise, and a bit more is not yet proof."""
+    common = sorted(set(run) & set(reference))
+    if len(common) < 2:
+        return None
+    diffs = [run[c] - reference[c] for c in common]
+    return {"cases": len(common), "mean_difference": statistics.fmean(diffs),
+            "standard_error": statistics.stdev(diffs) / math.sqrt(len(diffs))}
+
+
+def table(rows: list[dict]) -> list[str]:
+    lines = ["| dataset | policy | budget | patch | batch | iterations | held-out Dice | vs 15 min (paired, SE) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        versus = r.get("versus_15m")
+        words = f"{versus['mean_difference']:+.4f} ({versus['standard_error']:.4f})" if versus else "-"
+        patch = "x".join(str(p) for p in r["patch_size"]) if r["patch_size"] else "?"
+        lines.append(f"| {r['dataset']} | {r['policy']} | {r['budget']} | {patch} | {r['batch_size']} | "
+                     f"{r['iterations']} | {r['heldout_dice']:.4f} | {words} |")
+    return lines
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    datasets = sorted({r["dataset"] for r in rows})
+    figure, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.6), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets):
+        for policy, style in (("new", "o-"), ("old", "s--")):
+            points = sorted((r["minutes"], r["heldout_dice"]) for r in rows if r["dataset"] == dataset
+                            and (r["policy"] == policy or (r["minutes"] <= 15 and r["policy"] == "new")))
+            if points:
+                axis.plot(*zip(*points), style, label=f"{policy} policy")
+        axis.set_xscale("log")
+        axis.set_xticks([15, 60, 240], ["15 min", "1 h", "4 h"])
+        axis.set_title(dataset)
+        axis.set_ylabel("held-out Dice (fold 0, mirror TTA)")
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main(out: Path) -> None:
+    rows = [r for r in (read_run(p) for p in sorted(out.iterdir()) if p.is_dir() and p.name.count("_") >= 2) if r]
+    rows.sort(key=lambda r: (r["dataset"], r["policy"] != "new", r["minutes"]))
+    reference = {r["dataset"]: r for r in rows if r["minutes"] == 15 and r["policy"] == "new"}
+    for r in rows:
+        if r is not reference.get(r["dataset"]) and r["dataset"] in reference:
+            r["versus_15m"] = paired(r["case_dice"], reference[r["dataset"]]["case_dice"])
+    (HERE / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+    results = HERE / "results.md"
+    kept = results.read_text().split(NOTES, 1)[1] if results.is_file() and NOTES in results.read_text() else "\n"
+    header = ["# Held-out Dice against the CPU time budget (issue 32)", "",
+              "Written by `python benchmarks/budget/summarize.py OUT` from `bash benchmarks/budget/run.sh OUT ...`.",
+              f"CPU: {', '.join(sorted({r['cpu'] or '?' for r in rows}))} (see the notes for its kind); one run at a "
+              "time. Plot: dice_vs_budget.png.",
+              ""]
+    results.write_text("\n".join(header + table(rows)) + "\n\n" + NOTES + kept)
+    if rows:
+        plot(rows, HERE / "dice_vs_budget.png")
+    print("\n".join(table(rows)))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
