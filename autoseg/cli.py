@@ -94,7 +94,8 @@ def _plan_args(p):
     p.add_argument("--overwrite", action="store_true", help="re-plan into an existing WORK folder")
     deprecated_alias(p, "--workers", p.add_argument(
         "--processes", type=int, help="processes for fingerprint and preprocessing (default 2)"))
-    p.add_argument("--regions", metavar="REGIONS.json", help="train region-based labels defined in this file "
+    p.add_argument("--regions", dest="regions_file", metavar="REGIONS.json",
+                   help="train region-based labels defined in this file "
                    "(overrides dataset.json's labels): {\"labels\": {name: [values]}, \"regions_class_order\": "
                    "[...]}, e.g. benchmarks/brats/regions.json")
     p.add_argument("--plans-from", metavar="OTHER_WORK", help="take the configurations (spacing, patch, network, "
@@ -108,7 +109,7 @@ def _plan(a):
                  gpu_memory_gb=a.gpu_memory, cpu_gflops=a.cpu_gflops, configurations=a.configurations,
                  split_mode=a.split_mode, splits_file=a.splits, groups_file=a.groups, folds=a.cv_folds, seed=a.seed,
                  preprocess=not a.no_preprocess, overwrite=a.overwrite, workers=a.processes,
-                 regions_file=a.regions, plans_from=a.plans_from)
+                 regions_file=a.regions_file, plans_from=a.plans_from)
     print(describe_plans(plans))
     return 0
 
@@ -445,7 +446,8 @@ def _evaluate_args(p):
     p.add_argument("--tolerance", type=float, default=1.0, help="surface Dice tolerance in mm (default 1.0)")
     p.add_argument("--ignore-label", type=int, metavar="N", help="leave voxels whose reference is N out of every "
                    "score (default: dataset.json's 'ignore' label with --dataset, else none)")
-    p.add_argument("--regions", metavar="REGIONS.json", help="score regions (each the union of its label values) "
+    p.add_argument("--regions", dest="regions_file", metavar="REGIONS.json",
+                   help="score regions (each the union of its label values) "
                    "defined in this regions file or a WORK/plans.json; a --dataset with regions in its "
                    "dataset.json is scored by regions without it")
     p.add_argument("--overlays", type=int, default=0, metavar="N", help="also save overlay PNGs of the N worst "
@@ -459,7 +461,7 @@ def _evaluate(a):
     from pathlib import Path
 
     from autoseg.evaluation.command import evaluate, overlay_folder_of
-    summary = evaluate(a.predictions, a.references, a.output, a.dataset, a.ignore_label, a.regions,
+    summary = evaluate(a.predictions, a.references, a.output, a.dataset, a.ignore_label, a.regions_file,
                        overlays=a.overlays, file_ending=a.file_ending, tolerance_mm=a.tolerance,
                        processes=a.processes, overwrite=a.overwrite)
     _print_summary(summary)
@@ -502,7 +504,8 @@ def _benchmark_args(p):
     p.add_argument("--cpu-gflops", type=float, help="CPU: skip measuring, assume this training speed in GFLOP/s "
                    "(default: measured)")
     p.add_argument("--cv-folds", type=int, help="number of folds the plan makes (plan --cv-folds; default 5)")
-    p.add_argument("--regions", metavar="REGIONS.json", help="plan --regions: train and score these regions "
+    p.add_argument("--regions", dest="regions_file", metavar="REGIONS.json",
+                   help="plan --regions: train and score these regions "
                    "(default: the dataset's labels)")
     p.add_argument("--total-budget", help="one training budget per dataset, e.g. 1h, spent by the scheduler (train "
                    "--total-budget): it chooses configurations and folds; --time-budget then sizes the plan "
@@ -525,7 +528,7 @@ def _benchmark_on(a, executor):
     requested(a)   # --mlflow-experiment alone is a mistake
     report = benchmark(a.datasets, a.output, time_budget=a.time_budget, configs=a.configurations, folds=a.folds,
                        preset=a.preset, device=a.device, epochs=a.epochs, cpu_gflops=a.cpu_gflops, executor=executor,
-                       cv_folds=a.cv_folds, regions=a.regions, total_budget=a.total_budget, mlflow=a.mlflow,
+                       cv_folds=a.cv_folds, regions=a.regions_file, total_budget=a.total_budget, mlflow=a.mlflow,
                        mlflow_experiment=a.mlflow_experiment)
     for record in report["datasets"]:
         scores = (record.get("evaluation") or {}).get("tta")

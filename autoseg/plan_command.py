@@ -25,7 +25,7 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
          plans_from: str | Path | None = None) -> Plans:
     """Plan a dataset into WORK; returns the Plans written to WORK/plans.json.
 
-    `regions_file`: region-based labels overriding dataset.json's (autoseg/data/regions.py).
+    `regions_file`: region-based labels overriding dataset.json's (autoseg/labels/region_sets.py).
     `plans_from`: another WORK folder or plans.json whose configurations are transferred (plans_transfer.py)."""
     work = Path(work)
     check_replan(work, overwrite)

@@ -226,14 +226,16 @@ def test_segments_named_and_coded_from_the_model_card(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from autoseg.inference.dicom_seg import require_highdicom, segment_specs
-    plans = SimpleNamespace(labels={"background": 0, "organ": 1, "lesion": 2}, regions=None, ignore_label=None)
+    plans = SimpleNamespace(labels={"background": 0, "organ": 1, "lesion": 2}, regions=None, ignore_label=None,
+                            regions_class_order=None)
     liver = {"scheme": "SCT", "value": "10200004", "meaning": "Liver"}
     (tmp_path / "model.json").write_text(json.dumps({"segment_codes": {"organ": {"category": GENERIC_CODE,
                                                                                   "type": liver}}}))
     organ, lesion = segment_specs(plans, tmp_path)
     assert (organ.name, organ.values, organ.type) == ("organ", (1,), liver)
     assert (lesion.name, lesion.values, lesion.type, lesion.category) == ("lesion", (2,), GENERIC_CODE, GENERIC_CODE)
-    regions = SimpleNamespace(labels={}, regions={"whole": [1, 2], "core": [2]}, ignore_label=None)
+    regions = SimpleNamespace(labels={}, regions={"whole": [1, 2], "core": [2]}, ignore_label=None,
+                              regions_class_order=[1, 2])
     assert [(s.name, s.values) for s in segment_specs(regions, tmp_path)] == [("whole", (1, 2)), ("core", (2,))]
     (tmp_path / "model.json").write_text(json.dumps({"segment_codes": {"organ": {"type": liver}}}))
     with pytest.raises(AutosegError, match=r"segment_codes\['organ'\] needs \"category\""):

@@ -182,11 +182,13 @@ def test_a_cascade_input_slides_like_the_joined_array(tmp_path):
 
 @pytest.mark.parametrize("regions", [False, True])
 def test_numpy_activation_matches_torch(regions):
-    """Softmax over classes, or a sigmoid per region (plans.regions), computed without torch."""
-    from autoseg.inference.regions import probabilities_from_logits
+    """Softmax over classes, or a sigmoid per region (the label manager's activation), computed without torch."""
+    from autoseg.labels import LabelManager
+    labels = LabelManager({"background": 0, "a": 1, "b": 2, "c": 3},
+                          region_sets={"a": [1], "b": [2], "c": [3], "d": [1, 2]} if regions else None)
     logits = np.random.default_rng(4).normal(scale=20, size=(4, 3, 5, 6)).astype(np.float32)
-    expected = probabilities_from_logits(torch.from_numpy(logits), regions)
-    np.testing.assert_allclose(probabilities_from_logits(logits, regions), expected, rtol=1e-5, atol=1e-6)
+    expected = labels.probabilities(torch.from_numpy(logits))
+    np.testing.assert_allclose(labels.probabilities(logits), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_float16_accumulators_agree_with_the_torch_backends(tmp_path, monkeypatch):

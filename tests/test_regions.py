@@ -12,17 +12,18 @@ import torch
 from autoseg.cli import main
 from autoseg.data.dataset import load_dataset
 from autoseg.data.dataset_json import dataset_json_problems, describe_dataset
-from autoseg.data.regions import labels_from_regions, load_regions_file, region_masks, region_problems
 from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.data.synthetic_regions import REGIONS, REGIONS_CLASS_ORDER, make_region_dataset
 from autoseg.data.verify import verify_dataset
 from autoseg.errors import AutosegError
-from autoseg.evaluation.regions import evaluate_region_folders, region_metrics
+from autoseg.evaluation.region_scores import evaluate_region_folders, region_metrics
 from autoseg.inference.export import labels_from_probabilities, uncertainty
 from autoseg.inference.find_best import find_best
-from autoseg.inference.regions import restore_output, stage_input
 from autoseg.inference.run import predict
+from autoseg.labels import LabelManager
+from autoseg.labels.region_sets import labels_from_regions, load_regions_file, region_masks, region_problems
 from autoseg.plan_command import plan
+from autoseg.preprocessing.undo import restore_probabilities
 from autoseg.training.loop import train
 from autoseg.training.losses import DeepSupervisionLoss
 from autoseg.training.validation import confusion_counts
@@ -149,7 +150,7 @@ def test_plan_regions_file_overrides_plain_labels_and_is_recorded(tmp_path):
 # --- losses and counts --------------------------------------------------------------------------------------
 
 def _confident_logits(target: torch.Tensor) -> torch.Tensor:
-    from autoseg.data.regions import batch_region_masks
+    from autoseg.labels.region_sets import batch_region_masks
     return (batch_region_masks(target, NESTED) * 2 - 1) * 20
 
 
@@ -193,9 +194,9 @@ def test_pseudo_dice_counts_per_region():
 def test_region_probabilities_are_zero_outside_the_crop_and_uncertainty_is_binary():
     properties = {"shape_after_crop": [2, 2, 2], "shape_transposed": [4, 4, 4], "bbox": [[1, 3], [1, 3], [1, 3]]}
     probs = np.full((3, 2, 2, 2), 0.9, np.float32)
-    restored = restore_output(probs, properties, [0, 1, 2], regions=True)
+    restored = restore_probabilities(probs, properties, [0, 1, 2], background=False)  # regions: all absent
     assert restored.shape == (3, 4, 4, 4) and restored[:, 0].max() == 0 and restored[:, 1:3, 1:3, 1:3].min() > 0.89
-    plain = restore_output(probs[:2], properties, [0, 1, 2], regions=False)
+    plain = restore_probabilities(probs[:2], properties, [0, 1, 2], background=True)
     assert plain[0, 0, 0, 0] == 1.0  # classes: background outside the crop
     sure = uncertainty(np.full((3, 2, 2, 2), 0.999, np.float32), regions_class_order=[1, 2, 3])
     unsure = uncertainty(np.full((3, 2, 2, 2), 0.5, np.float32), regions_class_order=[1, 2, 3])
@@ -203,10 +204,9 @@ def test_region_probabilities_are_zero_outside_the_crop_and_uncertainty_is_binar
 
 
 def test_cascade_input_is_the_region_masks():
-    class Plans:
-        regions = dict(zip("abc", NESTED))
-        num_classes = 4
-    channels = stage_input(_nested_label(), Plans)
+    labels = LabelManager({"background": 0, "x": 1, "y": 2, "z": 3}, region_sets=dict(zip("abc", NESTED)),
+                          region_order=[1, 2, 3])
+    channels = labels.cascade_channels(_nested_label())
     assert channels.shape == (3, 8, 8, 8) and channels.dtype == np.float32 and channels[1].sum() == 64
 
 

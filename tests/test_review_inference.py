@@ -196,15 +196,16 @@ def test_pseudo_dice_leaves_ignored_voxels_out():
 def test_full_image_validation_leaves_ignored_voxels_out(ignore_dataset, tmp_path, monkeypatch):
     """The network is replaced by the crafted predictions: validation must score them as perfect."""
     plans = SimpleNamespace(dataset_path=str(ignore_dataset.dataset), labels={"background": 0, "organ": 1,
-                            "lesion": 2}, ignore_label=IGNORE, file_ending=".nii.gz", transpose_backward=[0, 1, 2])
+                            "lesion": 2}, ignore_label=IGNORE, file_ending=".nii.gz", transpose_backward=[0, 1, 2],
+                            regions=None, regions_class_order=None)
     cases = []
     for path in sorted(ignore_dataset.predictions.iterdir()):
         predicted, geometry = read_label(path)
         one_hot = np.stack([(predicted == k).astype(np.float32) for k in range(3)])
         cases.append(SimpleNamespace(case_id=path.name[:-len(".nii.gz")], image=one_hot,
                                      properties={"geometry": geometry.to_dict()}))
-    monkeypatch.setattr(validation, "predict_preprocessed", lambda models, data, config, settings: data)
-    monkeypatch.setattr(validation, "restore_probabilities", lambda probs, properties, backward: probs)
+    monkeypatch.setattr(validation, "predict_preprocessed", lambda models, data, config, settings, **_: data)
+    monkeypatch.setattr(validation, "restore_probabilities", lambda probs, properties, backward, **_: probs)
     summary = validation.validate_full_images(tmp_path, plans, None, None, cases, tmp_path / "validation",
                                               settings=InferenceSettings(), save_probabilities=False, progress=False)
     assert set(summary["per_class"]) == {"organ", "lesion"}

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autoseg.data.dataset import load_dataset
-from autoseg.data.regions import load_regions_file
 from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.errors import AutosegError
+from autoseg.labels.region_sets import load_regions_file
 from autoseg.layout.model_folder import check_model_folder
 from autoseg.schema.inference_file import InferenceFile
 from autoseg.schema.load import load_validated

@@ -30,6 +30,7 @@ from autoseg.benchmark.throughput import training_throughput
 from autoseg.data.dataset import DatasetInfo, load_dataset
 from autoseg.errors import AutosegError
 from autoseg.evaluation.overlays import save_overlays
+from autoseg.labels import label_manager
 from autoseg.layout.work import INFERENCE, PLANS, PREDICTION_REPORT, SCHEDULE, SPLITS, TRAINING_SUMMARY, model_dir
 from autoseg.schema.inference_file import InferenceFile
 from autoseg.schema.load import load_validated_data
@@ -55,7 +56,7 @@ class Settings:
     cpu_gflops: float | None
     progress: bool
     cv_folds: int | None = None       # folds the plan makes (plan --cv-folds); None: the planner's default
-    regions: str | None = None        # plan --regions FILE: train and score regions
+    regions_file: str | None = None   # plan --regions FILE: train and score regions
     total_budget: str | None = None   # one budget for the whole training (the scheduler); time_budget sizes the plan
     tracking: TrackingContext | None = None   # MLflow: the training stages log runs nested in the benchmark's
 
@@ -128,7 +129,7 @@ def _run(dataset: Path, key: str, report_dir: Path, settings: Settings, record: 
                                                          "inference_cost", "choice")}
     held_out = heldout_set(info, work, settings.folds)
     record["evaluation"] = _evaluate_held_out(info, dataset, work, held_out, selection, stages, settings,
-                                              ["--regions", work / PLANS] if plans.regions else [])
+                                              ["--regions", work / PLANS] if label_manager(plans).has_regions else [])
     record["overlays"] = _overlays(info, held_out, work, pictures, report_dir)
 
 
@@ -221,8 +222,8 @@ def _plan_options(settings: Settings) -> list[str]:
     options = ["--preset", settings.preset, "--device", settings.device]
     if settings.cv_folds:
         options += ["--cv-folds", str(settings.cv_folds)]
-    if settings.regions:
-        options += ["--regions", str(Path(settings.regions).resolve())]
+    if settings.regions_file:
+        options += ["--regions", str(Path(settings.regions_file).resolve())]
     if settings.time_budget is not None:
         options += ["--time-budget", str(settings.time_budget)]
     if settings.cpu_gflops:

@@ -62,14 +62,14 @@ mlflow_experiment (default "autoseg benchmark") with every training nested in it
     parse_duration(total_budget)
     settings = Settings(time_budget=time_budget, epochs=epochs, configs=list(configs) if configs else None,
                         folds=[int(f) for f in folds], preset=preset, device=device, cpu_gflops=cpu_gflops,
-                        progress=progress, cv_folds=cv_folds, regions=str(regions) if regions else None,
+                        progress=progress, cv_folds=cv_folds, regions_file=str(regions) if regions else None,
                         total_budget=str(total_budget) if total_budget else None)
     report: dict[str, Any] = {
         "version": REPORT_VERSION, "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": equivalent_command(datasets, report_dir, settings),
         "settings": {"time_budget": time_budget, "epochs": epochs, "configs": settings.configs,
                      "folds": settings.folds, "preset": preset, "device": device, "cpu_gflops": cpu_gflops,
-                     "cv_folds": cv_folds, "regions": settings.regions, "total_budget": settings.total_budget},
+                     "cv_folds": cv_folds, "regions": settings.regions_file, "total_budget": settings.total_budget},
         "machine": machine_info(), "versions": software_versions(), "datasets": []}
     tracking = None if mlflow is None else open_tracking(mlflow, report_dir, mlflow_experiment or EXPERIMENT)
     with parent_run(tracking, report_dir.name, "benchmark", flatten(report["settings"])) as run:
@@ -120,8 +120,8 @@ def equivalent_command(datasets: Sequence[Path], report_dir: Path, settings: Set
         parts += ["--cpu-gflops", str(settings.cpu_gflops)]
     if settings.cv_folds:
         parts += ["--cv-folds", str(settings.cv_folds)]
-    if settings.regions:
-        parts += ["--regions", settings.regions]
+    if settings.regions_file:
+        parts += ["--regions", settings.regions_file]
     return shlex.join(parts)
 
 

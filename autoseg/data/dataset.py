@@ -57,7 +57,7 @@ class DatasetInfo:
     num_training_declared: int | None = None
     file_problems: list[str] = field(default_factory=list)   # files that fit no case, found while listing
     dataset_json: dict[str, Any] = field(default_factory=dict)
-    regions: dict[str, list[int]] | None = None      # region-based labels (autoseg/data/regions.py)
+    regions: dict[str, list[int]] | None = None      # region-based labels (autoseg/labels/region_sets.py)
     regions_class_order: list[int] | None = None
 
     @property

@@ -5,7 +5,7 @@ nnU-Net v2: {"channel_names": {"0": "CT"}, "labels": {"background": 0, "liver": 
 MSD:        {"modality": {"0": "MRI"}, "labels": {"0": "background", "1": "liver"}, "numTraining": N,
              "training": [{"image": "./imagesTr/x.nii.gz", "label": "./labelsTr/x.nii.gz"}], ...}
 Region-based labels (nnU-Net v2 layout only): "labels": {"background": 0, "whole_tumour": [1, 2, 3, 4], ...}
-with "regions_class_order" (see autoseg/data/regions.py); `labels` then holds the plain values the label maps
+with "regions_class_order" (see autoseg/labels/region_sets.py); `labels` then holds the plain values the label maps
 use and `regions` the regions.
 Both are reduced to one DatasetDescription; problems are collected, each a sentence with its fix, so verify can
 list them all.
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autoseg.data.naming import split_ending
-from autoseg.data.regions import is_region_value, region_problems
 from autoseg.errors import AutosegError
+from autoseg.labels.region_sets import is_region_value, region_problems
 from autoseg.schema.dataset_file import DatasetJsonFile
 from autoseg.schema.load import validate_data
 

@@ -13,6 +13,7 @@ from typing import Any
 from autoseg.errors import AutosegError
 from autoseg.evaluation.metrics import DEFAULT_TOLERANCE_MM
 from autoseg.evaluation.summary import evaluate_folders
+from autoseg.labels import LabelManager
 from autoseg.utils.files import ensure_new_output, write_json
 
 logger = logging.getLogger("autoseg.evaluation")
@@ -41,7 +42,7 @@ def evaluate(predictions: str | Path, references: str | Path, output: str | Path
     ignore = _ignore_label(ignore_label, info)
     chosen_regions = _evaluation_regions(regions, info)
     if chosen_regions:
-        from autoseg.evaluation.regions import evaluate_region_folders
+        from autoseg.evaluation.region_scores import evaluate_region_folders
         summary = evaluate_region_folders(predictions, references, chosen_regions, file_ending=file_ending,
                                           workers=processes, tolerance_mm=tolerance_mm, ignore_label=ignore)
     else:
@@ -82,10 +83,10 @@ def _check_overlay_cases(summary, info, n):
 def _evaluation_regions(regions, info):
     """The regions file (checked against the dataset's label values when given), else the dataset's own regions."""
     if regions:
-        from autoseg.evaluation.regions import regions_for_evaluation
+        from autoseg.evaluation.region_scores import regions_for_evaluation
         declared = {v for v in info.labels.values() if v != 0} if info else None
         return regions_for_evaluation(regions, declared, info.ignore_label if info else None)
-    return info.regions if info else None
+    return LabelManager.from_dataset(info).region_sets if info else None
 
 
 def _overlay_folder(overlays, dataset, out, overwrite):

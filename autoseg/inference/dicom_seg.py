@@ -24,8 +24,9 @@ import numpy as np
 
 from autoseg.data.dicom.checks import sorted_slices
 from autoseg.data.dicom.series import DicomSeries, read_header, require_dicom_library
-from autoseg.data.regions import region_masks
 from autoseg.errors import AutosegError
+from autoseg.labels import label_manager
+from autoseg.labels.region_sets import region_masks
 from autoseg.layout.work import MODEL_CARD
 from autoseg.schema.plans import Plans
 from autoseg.utils.files import atomic_write, read_json
@@ -50,11 +51,8 @@ def require_highdicom():
 def segment_specs(plans: Plans, model_folder: Path) -> list[SegmentSpec]:
     """One segment per foreground class (or region), named and coded as the module docstring says."""
     codes = _card_codes(model_folder)
-    if plans.regions:
-        named = [(name, tuple(int(v) for v in values)) for name, values in plans.regions.items()]
-    else:
-        named = [(name, (int(value),)) for name, value in plans.labels.items()
-                 if value != 0 and value != plans.ignore_label]
+    entries = label_manager(plans).evaluation_entries()  # each region's values, or each foreground class's value
+    named = [(name, tuple(values) if isinstance(values, list) else (values,)) for name, values in entries.items()]
     return [SegmentSpec(name, values, *_codes_of(name, codes, model_folder / _CARD)) for name, values in named]
 
 

@@ -5,7 +5,7 @@ their folds share). Each has an inference cost (voxels the sliding window covers
 low-resolution stage too, an ensemble its members), and a costlier candidate is chosen only when it beats the best
 cheaper one clearly: by more than `TIE` and by more than one standard error of the per-case differences (a gain
 the case-to-case noise explains does not earn the extra cost).
-With regions (plans.regions) the Dice is per region and no postprocessing is tried.
+With regions (the label manager, autoseg/labels/) the Dice is per region and no postprocessing is tried.
 Then connected-component postprocessing on the winner: keep only the largest foreground component, then per
 class, each adopted only where it improves the CV Dice and harms no class. The choice goes to WORK/inference.json.
 """
@@ -22,9 +22,10 @@ from autoseg.data.dataset import load_dataset
 from autoseg.data.image_io import read_label
 from autoseg.errors import AutosegError
 from autoseg.evaluation.metrics import exclude_ignored, overlap_metrics
-from autoseg.evaluation.regions import region_dice
+from autoseg.evaluation.region_scores import region_dice
 from autoseg.inference.export import labels_from_probabilities, load_probability_file
 from autoseg.inference.postprocessing import apply_postprocessing
+from autoseg.labels import label_manager
 from autoseg.layout.work import INFERENCE, MODELS, SPLITS, VALIDATION, model_dir, trained_folds
 from autoseg.schema.plans import load_plans
 from autoseg.schema.splits_file import read_splits
@@ -51,10 +52,11 @@ def find_best(work: str | Path, configurations: list[str] | None = None, progres
     cases = {c: k for k in common for c in splits[int(k)]["val"]}
     info = load_dataset(plans.dataset_path)
     references = {c.case_id: c.label_file for c in info.training}
-    ignore = plans.ignore_label  # not a class: its voxels are left out of every score
-    classes = [v for v in plans.labels.values() if v not in (0, ignore)]
-    order = plans.regions_class_order  # regions: label maps by this order, scored per region (union of values)
-    regions = list(plans.regions.values()) if plans.regions else None
+    labels = label_manager(plans)
+    ignore = labels.ignore_label  # not a class: its voxels are left out of every score
+    classes = [v for v in labels.labels.values() if v not in (0, ignore)]
+    order = labels.region_order  # regions: label maps by this order, scored per region (union of values)
+    regions = labels.loss_regions
 
     def dice(seg, ref):
         return region_dice(seg, ref, regions, ignore) if regions else _class_dice(seg, ref, classes, ignore)

@@ -3,7 +3,6 @@ networks over it, average folds, and undo preprocessing so probabilities sit on 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
@@ -12,13 +11,17 @@ from autoseg.data.geometry import Geometry
 from autoseg.inference.channel_stack import ChannelStack
 from autoseg.inference.models import LoadedModel
 from autoseg.inference.placement import compact_results
-from autoseg.inference.regions import probabilities_from_logits, restore_output
 from autoseg.inference.window_splitter import MAX_BATCH_VOXELS, check_step
+from autoseg.labels import LabelManager, label_manager
 from autoseg.preprocessing.case import preprocess_arrays
+from autoseg.preprocessing.undo import restore_probabilities
 from autoseg.schema.plans import Configuration, Plans
 
 if TYPE_CHECKING:  # torch is imported where the torch backend runs: the onnxruntime backend runs without it
     import torch
+
+
+PLAIN_LABELS = LabelManager({})  # plain labels: a softmax over classes
 
 
 @dataclass
@@ -57,12 +60,12 @@ def mirror_axes(config: Configuration, tta: bool, only: tuple[int, ...] | None =
 
 
 def predict_preprocessed(models: list[LoadedModel], data: np.ndarray, config: Configuration,
-                         settings: InferenceSettings, regions: bool = False,
+                         settings: InferenceSettings, labels: LabelManager | None = None,
                          activation: Callable[[Any], np.ndarray] | None = None) -> np.ndarray:
-    """Probabilities (K, *data spatial) averaged over the models (folds); `regions`: sigmoid per region output
-    (plans.regions) instead of a softmax over classes; `activation` (logits (K, ...) -> probabilities) replaces
-    both. float16 for large volumes (see inference/placement.py), float32 otherwise."""
-    activation = activation or partial(probabilities_from_logits, regions=regions)
+    """Probabilities (K, *data spatial) averaged over the models (folds), by the `labels`' activation (a sigmoid
+    per region, or a softmax over classes, the default); `activation` (logits (K, ...) -> probabilities) replaces
+    it. float16 for large volumes (see inference/placement.py), float32 otherwise."""
+    activation = activation or (labels or PLAIN_LABELS).probabilities
     if settings.backend == "onnxruntime":
         return mean_in_place(_onnx_probabilities(model, data, config, settings, activation) for model in models)
     from autoseg.inference.sliding_window import sliding_window_logits
@@ -139,9 +142,11 @@ def predict_case(image: np.ndarray, geometry: Geometry, plans: Plans, config: Co
         extra_channels = extra_channels(properties)
     if extra_channels is not None:
         data = ChannelStack(data, extra_channels)
-    probs = predict_preprocessed(models, data, config, settings, bool(plans.regions))
+    labels = label_manager(plans)
+    probs = predict_preprocessed(models, data, config, settings, labels)
     del data, extra_channels
     original = [properties["shape_transposed"][a] for a in plans.transpose_backward]
     if compact_results(probs.shape[0], original):
         probs = probs.astype(np.float16, copy=False)  # a small grid (a low-resolution stage) restored to a large one
-    return restore_output(probs, properties, plans.transpose_backward, bool(plans.regions)), properties
+    return restore_probabilities(probs, properties, plans.transpose_backward,
+                                 background=labels.background_outside_crop), properties

@@ -49,7 +49,7 @@ def _transferred(config: Configuration, own: Configuration, channels: int, num_c
     new = copy.deepcopy(config)
     new.normalization = copy.deepcopy(own.normalization)
     new.network.in_channels = channels + (num_classes - 1 if config.previous_stage else 0)
-    new.network.num_classes = num_classes  # regions, when planned, are applied afterwards (planning/regions.py)
+    new.network.num_classes = num_classes  # regions, when planned, are applied afterwards (region_choice.py)
     new.median_shape = _median_shape(fingerprint, [config.spacing[b] for b in backward], forward)
     changed = [f"in_channels {config.network.in_channels}->{new.network.in_channels}"] * (
         new.network.in_channels != config.network.in_channels) + [

@@ -24,7 +24,7 @@ from autoseg.planning.measure_cache import CACHE_FILE, MeasurementCache
 from autoseg.planning.planner import plan_configurations
 from autoseg.planning.plans_transfer import load_source_plans, transfer_configurations
 from autoseg.planning.presets import load_preset
-from autoseg.planning.regions import apply_regions, choose_regions
+from autoseg.planning.region_choice import apply_regions, choose_regions
 from autoseg.planning.splits import check_split_options, choose_split_mode, load_user_splits, make_splits
 from autoseg.schema.load import load_validated_data
 from autoseg.schema.plans import PLANS_VERSION, Plans, save_plans

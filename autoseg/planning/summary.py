@@ -1,6 +1,7 @@
 """A person-readable account of plans.json: what was chosen for each configuration, and why."""
 from __future__ import annotations
 
+from autoseg.labels import label_manager
 from autoseg.schema.plans import Plans
 
 
@@ -13,9 +14,10 @@ def describe_plans(plans: Plans) -> str:
         target = f"CPU {device['name']} ({device['threads']} threads; {rates}), " \
                  f"time budget {device['time_budget_s'] / 60:.0f} min"
     lines = [f"plans for {plans.dataset_name} (preset {plans.preset}) sized for {target}"]
-    if getattr(plans, "regions", None):  # region-based training: say so, it changes outputs and scores
-        lines.append(f"  regions (from {plans.regions_source}): {plans.regions}, "
-                     f"regions_class_order {plans.regions_class_order}")
+    labels = label_manager(plans)
+    if labels.has_regions:  # region-based training: say so, it changes outputs and scores
+        lines.append(f"  regions (from {labels.region_source}): {labels.region_sets}, "
+                     f"regions_class_order {labels.region_order}")
     for cfg in plans.configurations.values():
         net = cfg.network
         pooling = [sum(1 for s in net.strides if s[a] > 1) for a in range(cfg.spatial_dims)]

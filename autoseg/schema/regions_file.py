@@ -1,6 +1,6 @@
 """The declared schema of a regions file (`plan --regions FILE`, `evaluate --regions FILE`):
 {"labels": {region name: [label values] (or 0 for background)}, "regions_class_order": [label values]}.
-Whether the regions fit the dataset's labels is data/regions.py's region_problems."""
+Whether the regions fit the dataset's labels is labels/region_sets.py's region_problems."""
 from __future__ import annotations
 
 from typing import Annotated, ClassVar

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from autoseg.labels import label_manager
 from autoseg.layout.model_folder import sha256
 from autoseg.layout.work import FINGERPRINT, MODEL_FORMAT, MODEL_FORMAT_VERSION, TRAINING_SUMMARY, model_dir
 from autoseg.schema.plans import Plans
@@ -24,6 +25,7 @@ def build_card(work: Path, plans: Plans, selection: dict[str, Any], folds: dict[
     """model.json without its file list (export adds it once the files are written)."""
     from autoseg import __version__
     fingerprint = _optional_json(work / FINGERPRINT)
+    labels = label_manager(plans)
     configurations = {}
     for name, names_folds in folds.items():
         config = plans.configuration(name)
@@ -35,8 +37,8 @@ def build_card(work: Path, plans: Plans, selection: dict[str, Any], folds: dict[
     return {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "autoseg_version": __version__,
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "dataset": {"name": plans.dataset_name, "training_cases": len(fingerprint.get("cases", [])) or None,
-                        "channel_names": plans.channel_names, "labels": plans.labels, "regions": plans.regions,
-                        "regions_class_order": plans.regions_class_order, "file_ending": plans.file_ending,
+                        "channel_names": plans.channel_names, "labels": plans.labels, "regions": labels.region_sets,
+                        "regions_class_order": labels.region_order, "file_ending": plans.file_ending,
                         "layout": plans.layout, "ignore_label": plans.ignore_label},
             "prediction": {"configurations": selection["configurations"], "postprocessing":
                            selection.get("postprocessing"), "chosen_by": "find-best" if "cv_dice" in selection

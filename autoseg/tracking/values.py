@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from autoseg.labels import label_manager
 from autoseg.schema.convert import to_dict
 from autoseg.schema.plans import Configuration, Plans
 
@@ -41,11 +42,10 @@ def training_params(plans: Plans, config: Configuration, options: dict[str, Any]
 
 def class_names(plans: Plans) -> list[str]:
     """The names of the pseudo-Dice entries: the regions, or the foreground labels in value order."""
-    if plans.regions:
-        return list(plans.regions)
-    labels = sorted((value, name) for name, value in plans.labels.items()
-                    if value != 0 and value != plans.ignore_label)
-    return [name for _, name in labels]
+    labels = label_manager(plans)
+    if labels.has_regions:
+        return list(labels.evaluation_entries())
+    return [name for name, _ in sorted(labels.evaluation_entries().items(), key=lambda entry: entry[1])]
 
 
 def epoch_metrics(record: dict[str, Any], classes: list[str]) -> dict[str, float]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from autoseg.labels import LabelManager, label_manager
 from autoseg.schema.plans import Configuration, Plans
 from autoseg.training.job import TrainingJob
 
@@ -40,6 +41,11 @@ class TrainingRun:
     @property
     def tplan(self):
         return self.config.training
+
+    @property
+    def labels(self) -> LabelManager:
+        """Classes or regions and the ignore label: the loss targets, the patch sampling groups, the scores."""
+        return label_manager(self.plans)
 
     @property
     def show_progress(self) -> bool:

@@ -56,14 +56,14 @@ def add_previous_stage(cases: list[TrainingCase], work: Path, plans, config) -> 
     output), as in nnU-Net: a prediction by a model that trained on the case would be unrealistically good, and
     the cascade would learn to trust it more than it deserves at test time."""
     from autoseg.data.image_io import read_label
-    from autoseg.inference.regions import stage_input
+    from autoseg.labels import label_manager
     from autoseg.preprocessing.case import label_on_preprocessed_grid
 
     predictions = out_of_fold_predictions(work, plans, config, [c.case_id for c in cases])
     for case in cases:
         label, _ = read_label(predictions[case.case_id])
         grid = label_on_preprocessed_grid(label, case.properties, plans, config)
-        case.image = np.concatenate([np.asarray(case.image), stage_input(grid, plans)])
+        case.image = np.concatenate([np.asarray(case.image), label_manager(plans).cascade_channels(grid)])
 
 
 def out_of_fold_predictions(work: Path, plans, config, case_ids: list[str]) -> dict[str, Path]:

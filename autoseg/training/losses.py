@@ -143,8 +143,8 @@ class DeepSupervisionLoss:
                  levels: int = 0, ignore_label: int | None = None,
                  regions: Sequence[Sequence[int]] | None = None):
         from autoseg.training.region_losses import get_region_loss
-        self.regions = [list(r) for r in regions] if regions else None
-        self.loss = get_region_loss(name, self.regions) if self.regions else get_loss(name)
+        self.region_values = [list(r) for r in regions] if regions else None  # LabelManager.loss_regions
+        self.loss = get_region_loss(name, self.region_values) if self.region_values else get_loss(name)
         self.scales = [tuple(s) for s in output_scales]
         if levels:
             self.scales = self.scales[:levels]

@@ -1,4 +1,4 @@
-"""Losses for region-based training (plans.regions): one sigmoid output per region, as nnU-Net v2.
+"""Losses for region-based training (LabelManager.loss_regions): one sigmoid output per region, as nnU-Net v2.
 
 The targets stay integer label maps (N, *spatial) through sampling and augmentation; each loss turns them into
 one binary mask per region here, so deep supervision's strided targets are the downsampled region masks.
@@ -15,8 +15,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from autoseg.data.regions import batch_region_masks
 from autoseg.errors import AutosegError
+from autoseg.labels.region_sets import batch_region_masks
 
 SMOOTH = 1e-5
 

@@ -81,8 +81,7 @@ def set_up(run: TrainingRun) -> tuple[TrainingParts, TrainingState]:
     optimizer = build_optimizer(core, tplan)
     average = WeightAverage(core, tplan.weight_averaging) if tplan.weight_averaging > 0 else None
     loss_fn = DeepSupervisionLoss(tplan.loss, core.output_scales, tplan.batch_dice, tplan.deep_supervision_levels,
-                                  run.plans.ignore_label,
-                                  list(run.plans.regions.values()) if run.plans.regions else None)
+                                  run.labels.ignore_label, run.labels.loss_regions)
     state, budget = _restored(run, core, optimizer, average)
     model = torch.nn.parallel.DistributedDataParallel(core) if run.world > 1 else core
     forward = TrainingForward(model, use_compile(tplan.compile, budget.seconds,
@@ -122,6 +121,8 @@ def _cases(run: TrainingRun) -> tuple[list, list]:
     folder = cache_dir(run.work, run.config)
     train_cases = load_cases(folder, train_ids)
     val_cases = load_cases(folder, val_ids) if val_ids else []
+    for case in train_cases + val_cases:  # patches centre on a class, or on a region when the plan trains regions
+        case.locations = run.labels.sampling_groups(case.locations)
     if run.config.previous_stage:
         add_previous_stage(train_cases + val_cases, run.work, run.plans, run.config)
     return train_cases, val_cases

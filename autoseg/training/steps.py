@@ -81,15 +81,15 @@ def validate_patches(run: TrainingRun, parts: TrainingParts) -> dict[str, Any]:
         return {"val_loss": None, "pseudo_dice": None, "pseudo_dice_per_class": None}
     model, loss_fn = parts.evaluated, parts.loss_fn
     model.eval()
-    counts = 0  # per class, or per region when the plan trains regions (loss_fn.regions)
+    counts = 0  # per class, or per region when the plan trains regions (LabelManager.loss_regions)
     losses = []
     for _ in range(tplan.val_iterations):
         data, target = parts.inputs(next(parts.val_loader))
         with autocast(parts.device, parts.precision):
             logits = model(data)
         losses.append(float(loss_fn.loss(logits.float(), target, batch_dice=tplan.batch_dice)))
-        counts = counts + confusion_counts(logits, target, run.config.network.num_classes, loss_fn.regions,
-                                           loss_fn.ignore_label)
+        counts = counts + confusion_counts(logits, target, run.config.network.num_classes, run.labels.loss_regions,
+                                           run.labels.ignore_label)
     per_class = pseudo_dice(counts)
     return {"val_loss": distributed.average(float(np.mean(losses))),
             "pseudo_dice": distributed.average(float(np.mean(per_class))), "pseudo_dice_per_class": per_class}

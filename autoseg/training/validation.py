@@ -17,14 +17,14 @@ from tqdm import tqdm
 
 from autoseg.data.dataset import load_dataset
 from autoseg.data.geometry import Geometry
-from autoseg.data.regions import batch_region_masks
 from autoseg.evaluation.pairing import CasePair
-from autoseg.evaluation.regions import evaluate_region_pairs
+from autoseg.evaluation.region_scores import evaluate_region_pairs
 from autoseg.evaluation.summary import evaluate_pairs
 from autoseg.inference.export import write_prediction
 from autoseg.inference.models import LoadedModel
 from autoseg.inference.predictor import InferenceSettings, predict_preprocessed
-from autoseg.inference.regions import restore_output
+from autoseg.labels import label_manager
+from autoseg.labels.region_sets import batch_region_masks
 from autoseg.preprocessing.undo import restore_probabilities
 from autoseg.schema.plans import Configuration, Plans
 from autoseg.training.dataset import TrainingCase
@@ -75,25 +75,20 @@ def validate_full_images(work: Path, plans: Plans, config: Configuration, model:
     info = load_dataset(plans.dataset_path)
     label_files = {c.case_id: c.label_file for c in info.training}
     pairs = []
-    regions = bool(getattr(plans, "regions", None))
+    labels = label_manager(plans)
     for case in tqdm(cases, desc="validation", disable=not progress):
-        if regions:
-            probabilities = predict_preprocessed([model], np.asarray(case.image), config, settings, regions=True)
-            restored = restore_output(probabilities, case.properties, plans.transpose_backward, regions=True)
-        else:
-            probabilities = predict_preprocessed([model], np.asarray(case.image), config, settings)
-            restored = restore_probabilities(probabilities, case.properties, plans.transpose_backward)
+        probabilities = predict_preprocessed([model], np.asarray(case.image), config, settings, labels=labels)
+        restored = restore_probabilities(probabilities, case.properties, plans.transpose_backward,
+                                         background=labels.background_outside_crop)
         geometry = Geometry.from_dict(case.properties["geometry"])
-        ending = plans.file_ending
-        path = write_prediction(restored, geometry, out_dir, case.case_id, ending,
-                                save_probabilities=save_probabilities,
-                                regions_class_order=plans.regions_class_order if regions else None)
+        path = write_prediction(restored, geometry, out_dir, case.case_id, plans.file_ending,
+                                save_probabilities=save_probabilities, labels=labels.label_map(restored))
         pairs.append(CasePair(case.case_id, path, Path(label_files[case.case_id])))
-    if regions:  # scored per region (the union of its values), as the plan trains them
-        summary = evaluate_region_pairs(pairs, plans.regions, reference_folder=info.root / "labelsTr",
-                                        ignore_label=plans.ignore_label)
+    if labels.has_regions:  # scored per region (the union of its values), as the plan trains them
+        summary = evaluate_region_pairs(pairs, labels.evaluation_entries(), reference_folder=info.root / "labelsTr",
+                                        ignore_label=labels.ignore_label)
     else:
-        summary = evaluate_pairs(pairs, plans.labels, reference_folder=info.root / "labelsTr",
-                                 ignore_label=plans.ignore_label)
+        summary = evaluate_pairs(pairs, labels.labels, reference_folder=info.root / "labelsTr",
+                                 ignore_label=labels.ignore_label)
     write_json(out_dir / "summary.json", summary)
     return summary

@@ -1,4 +1,4 @@
-"""Scoring by regions (plans.regions; autoseg/data/regions.py): each region is the union of its label values in
+"""Scoring by regions (autoseg/labels/region_sets.py): each region is the union of its label values in
 both the prediction and the reference, and gets every metric of autoseg.evaluation.metrics.
 
 The summary has the layout of autoseg.evaluation.summary (foreground_mean, per_class, cases), with the regions
@@ -83,7 +83,7 @@ def regions_for_evaluation(path: str | Path, declared: set[int] | None = None,
                            ignore_label: int | None = None) -> dict[str, list[int]]:
     """The regions of `evaluate --regions FILE`: a regions file ({"labels": ..., "regions_class_order": ...}) or
     a work folder's plans.json (its "regions")."""
-    from autoseg.data.regions import load_regions_file
+    from autoseg.labels.region_sets import load_regions_file
     data = read_json(path, "regions file")
     if isinstance(data, dict) and "configurations" in data:  # a plans.json
         validate_data(data, PlansFile, PLANS, path)

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 
 from autoseg.data.dataset import DatasetInfo
-from autoseg.data.regions import load_regions_file
+from autoseg.labels import LabelManager
+from autoseg.labels.region_sets import load_regions_file
 from autoseg.schema.plans import Configuration
 
 log = logging.getLogger("autoseg.plan")
@@ -22,9 +23,10 @@ def choose_regions(info: DatasetInfo, regions_file: str | Path | None
         source = str(Path(regions_file).resolve())
         return regions, order, source, (f"regions from {source} (overriding dataset.json's labels): {regions}, "
                                         f"regions_class_order {order}")
-    if info.regions:
-        return (info.regions, info.regions_class_order, "dataset.json",
-                f"regions from dataset.json: {info.regions}, regions_class_order {info.regions_class_order}")
+    declared = LabelManager.from_dataset(info)
+    if declared.has_regions:
+        return (declared.region_sets, declared.region_order, "dataset.json",
+                f"regions from dataset.json: {declared.region_sets}, regions_class_order {declared.region_order}")
     return None, None, None, "plain labels (no regions): one softmax output per class"
 
 
