@@ -130,6 +130,18 @@ def test_benchmark_runs_datasets_and_their_stages_side_by_side(cluster, tmp_path
     assert any(nodes == worker_nodes for nodes in spread), "no dataset's stages ran on both nodes"
 
 
+def test_a_command_started_inside_the_cluster_joins_it(cluster, work):
+    """What a benchmark's schedule stage is given (cluster_arguments): the cluster's own address, which a new
+    driver process reaches, and its share of the workers."""
+    from autoseg.execution.executor import open_executor
+    with open_executor(cluster.address, trainings_at_once=1) as executor:
+        arguments = executor.cluster_arguments()
+        assert executor.workers() == 1 and arguments[arguments.index("--trainings-at-once") + 1] == "1"
+    result = cli("train", work, "-c", "3d_nonexistent", "-f", "0", "--epochs", "1", *arguments)
+    assert result.returncode == 2 and "cannot connect" not in result.stderr
+    assert "3d_nonexistent" in result.stderr.strip().splitlines()[-1]   # connected, then the job's own error
+
+
 def test_removed_node_training_resumes_elsewhere_from_its_checkpoint(cluster, work):
     """Last in this file: it removes a node (and adds a fresh one back)."""
     fold = work / "models" / "3d_fullres" / "fold_all"
