@@ -29,13 +29,11 @@ def transfer_configurations(source: Plans, origin: Path, decided: dict[str, Any]
                             fingerprint: dict[str, Any]) -> dict[str, Any]:
     """`decided` (what the planner chose for the new data) with the source plan's transpose and configurations."""
     own = next(iter(decided["configurations"].values()))
-    num_classes, channels = len(fingerprint["labels"]), fingerprint["num_channels"]
     configurations = {}
     for name, config in source.configurations.items():
         if fingerprint["is_2d"] and config.spatial_dims == 3:
             continue  # a 3D network has no use on 2D images
-        configurations[name] = _transferred(config, own, channels, num_classes, fingerprint,
-                                            source.transpose_forward, source.transpose_backward, origin)
+        configurations[name] = _transferred(config, own, fingerprint, source, origin)
     if not configurations:
         raise AutosegError("--plans-from: none of its configurations fits this dataset (3D plans, 2D images)",
                            origin, "transfer from a plan with a 2d configuration")
@@ -43,9 +41,12 @@ def transfer_configurations(source: Plans, origin: Path, decided: dict[str, Any]
             "transpose_backward": list(source.transpose_backward), "configurations": configurations}
 
 
-def _transferred(config: Configuration, own: Configuration, channels: int, num_classes: int,
-                 fingerprint: dict[str, Any], forward: list[int], backward: list[int], origin: Path
-                 ) -> Configuration:
+def _transferred(config: Configuration, own: Configuration, fingerprint: dict[str, Any], source: Plans,
+                 origin: Path) -> Configuration:
+    """The source plan's `config` for this dataset: its channels, classes, normalisation (`own`) and median shape
+    (on the source's axis order)."""
+    num_classes, channels = len(fingerprint["labels"]), fingerprint["num_channels"]
+    forward, backward = source.transpose_forward, source.transpose_backward
     new = copy.deepcopy(config)
     new.normalization = copy.deepcopy(own.normalization)
     new.network.in_channels = channels + (num_classes - 1 if config.previous_stage else 0)

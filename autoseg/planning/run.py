@@ -85,8 +85,8 @@ def plan_dataset(dataset: str | Path, work: Path, *, preset: str = "default", de
                   device=budget.to_dict(), seed=seed, configurations=decided["configurations"],
                   ignore_label=info.ignore_label, regions=regions, regions_class_order=regions_order,
                   regions_source=regions_source)
-    plans.split_mode = _write_splits(work, fingerprint, [c.case_id for c in info.training], split_mode,
-                                     splits_file, groups_file, folds, seed)
+    plans.split_mode = _write_splits(work, fingerprint, [c.case_id for c in info.training], split_mode=split_mode,
+                                     splits_file=splits_file, groups_file=groups_file, folds=folds, seed=seed)
     save_plans(plans, work)
     log.info("wrote %s", work / PLANS)
     return plans, info
@@ -125,7 +125,7 @@ def _budget(device: str, preset: dict[str, Any], time_budget, gpu_memory_gb, cpu
     return budget
 
 
-def _write_splits(work: Path, fingerprint: dict[str, Any], case_ids: list[str], split_mode: str,
+def _write_splits(work: Path, fingerprint: dict[str, Any], case_ids: list[str], *, split_mode: str,
                   splits_file, groups_file, folds: int, seed: int) -> str:
     if splits_file:
         splits = load_user_splits(splits_file, case_ids)
