@@ -21,6 +21,7 @@ from autoseg.training.loop import train
 from tests.conftest import shrink_epochs
 
 
+@pytest.mark.slow
 def test_cascade_trains_on_lowres_cv_predictions_and_predicts(tmp_path):
     # own shape, spacing, origin and rotated direction per case: the output must keep each input's geometry
     synthetic_3d = make_synthetic_dataset(tmp_path / "Synthetic3D", num_cases=10, num_test=2, shape=(12, 40, 40),
@@ -82,6 +83,7 @@ def test_cascade_refuses_a_missing_lowres_fold_and_names_it(tmp_path):
     assert "['b']" in str(error.value) and "-c 3d_lowres -f 1" in error.value.fix
 
 
+@pytest.mark.slow
 def test_previous_stage_folds_cover_every_training_case_and_the_fold_itself():
     assert previous_stage_folds(SPLITS, [0]) == [0, 1, 2]
     two = [{"train": ["a", "b"], "val": ["c", "d"]}, {"train": ["c", "d"], "val": ["a", "b"]}]
@@ -127,6 +129,7 @@ def test_benchmark_trains_a_planned_cascade_after_every_lowres_fold_it_needs():
     assert folds == {"3d_fullres": [0], "3d_lowres": [0, 1, 2], "3d_cascade_fullres": [0]}
 
 
+@pytest.mark.slow
 def test_training_a_cascade_without_its_lowres_folds_fails_before_making_the_fold_folder(tmp_path):
     _fake_lowres_run(tmp_path, SPLITS, {0: ["a"], 2: ["c"]})
     plans = SimpleNamespace(file_ending=".nii.gz", configuration=lambda name: CASCADE)

@@ -41,6 +41,7 @@ def test_the_catalogue_has_at_least_40_cases():
     assert len({entry.name for entry in CATALOGUE}) == len(CATALOGUE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", CATALOGUE, ids=str)
 def test_catalogue(entry, tmp_path, capsys):
     root, named = entry.build(tmp_path / "data")

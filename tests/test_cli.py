@@ -115,6 +115,7 @@ def test_unknown_configuration(verb, extra, planned_3d, synthetic_3d, tmp_path, 
     assert "4d_superres" in line and "3d_fullres" in line, "the fix must list the configurations there are"
 
 
+@pytest.mark.slow
 def test_console_script_prints_one_line_and_exits_2(tmp_path):
     """What a shell sees: the installed `autoseg` command (or the module when not on PATH)."""
     command = [shutil.which("autoseg")] if shutil.which("autoseg") else [sys.executable, "-m", "autoseg.cli"]

@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from autoseg.data.dataset import load_dataset
 from autoseg.data.nonzero import channel_backgrounds, constant_background, nonzero_bbox, nonzero_mask
@@ -50,6 +51,7 @@ def test_constant_background_preprocesses_like_its_zero_background_original():
     assert abs(data[0, 0, 0, 0]) < 1e-6                                  # background set to 0 after normalising
 
 
+@pytest.mark.slow
 def test_fingerprint_and_plan_record_it_and_zero_background_data_plans_as_before(tmp_path):
     zero = make_synthetic_dataset(tmp_path / "Zero", num_cases=3, shape=(12, 32, 32), num_classes=2)
     shifted = make_synthetic_dataset(tmp_path / "Shifted", num_cases=3, shape=(12, 32, 32), num_classes=2)

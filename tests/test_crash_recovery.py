@@ -30,6 +30,8 @@ from autoseg.utils.locks import lock_path
 from autoseg.utils.owned import MARKER
 from tests.tiny_work import make_tiny_work
 
+pytestmark = pytest.mark.slow  # every test kills and resumes a trained tiny WORK's stages
+
 CHILD = Path(__file__).with_name("crash_child.py")
 
 

@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from autoseg.data.image_io import read_label
 from autoseg.demo import MARKER, _fresh_output, demo
 
 
+@pytest.mark.slow
 def test_demo_runs_every_stage_and_learns(tmp_path):
     printed: list[str] = []
     out = tmp_path / "demo"

@@ -140,6 +140,7 @@ def test_an_ensemble_gain_within_case_noise_keeps_the_cheaper_single_configurati
     assert best == ("a",) and "not clearly better" in reason
 
 
+@pytest.mark.slow
 def test_find_best_on_real_cross_validation_predictions(work):
     result = find_best(work, progress=False)
     written = json.loads((work / "inference.json").read_text())
@@ -157,6 +158,7 @@ def test_find_best_on_real_cross_validation_predictions(work):
         "largest_component_foreground", "largest_component_classes"}
 
 
+@pytest.mark.slow
 def test_crafted_predictions_choose_3d_fullres_with_largest_component_and_predict_uses_it(work, tmp_path):
     # 3d_fullres: the reference plus a false organ island in a corner; 2d: the lesion called organ. The
     # ensemble's ties fall to 2d's answer, so 3d_fullres must win, and the island makes largest-component win.
@@ -186,6 +188,7 @@ def test_crafted_predictions_choose_3d_fullres_with_largest_component_and_predic
     assert explicit["configurations"] == ["2d"] and explicit["postprocessing"] is None
 
 
+@pytest.mark.slow
 def test_perfect_predictions_gain_nothing_from_postprocessing(work):
     for _, path, reference in _validation_cases(work):
         save_probability_file(path, _one_hot(reference))

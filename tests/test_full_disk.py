@@ -22,6 +22,8 @@ from autoseg import cli
 from autoseg.utils.owned import MARKER
 from tests.tiny_work import make_tiny_work
 
+pytestmark = pytest.mark.slow  # every test fills the disk under a trained tiny WORK
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> SimpleNamespace:

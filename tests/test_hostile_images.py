@@ -202,6 +202,7 @@ def test_an_unreadable_tiff_says_why_without_itk_file_and_line(tmp_path):
     refused(tmp_path / "broken.tif", "cannot read image")
 
 
+@pytest.mark.slow
 def test_refusals_happen_before_allocation_in_a_fresh_process(tmp_path):
     """Resident memory of a child reading each hostile header: it must not grow by what the headers announce."""
     data = small_nifti(tmp_path / "a.nii")
@@ -372,6 +373,7 @@ READ_IN_CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_fuzz_reading_mutated_images_in_a_child(tmp_path, seeds):
     """Whole reads (our checks, then SimpleITK) of 300 mutated files in one child process, so a reader that
     crashes on a hostile file fails this test, naming the file, instead of taking the test run down."""

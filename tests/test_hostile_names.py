@@ -217,6 +217,7 @@ def test_an_output_path_that_is_an_existing_file_is_one_line(tmp_path, capsys):
     assert blocker.read_text() == "a file, not a folder"
 
 
+@pytest.mark.slow
 def test_case_ids_with_spaces_and_non_ascii_letters_still_plan_and_train_from_splits(tmp_path, capsys):
     """Real data names cases 'case ü001': one harmless path component, accepted from files and splits.json,
     while '../x' in the same places is refused."""

@@ -115,6 +115,7 @@ def test_a_member_lying_about_its_size_is_stopped_at_the_declared_size(tmp_path,
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
 
 
+@pytest.mark.slow
 def test_the_bzip2_bomb_is_refused_with_bounded_peak_memory_in_a_fresh_process(tmp_path):
     """Resident memory (C allocations included), measured in a child: decompressing the member whole, as
     zipfile does, would add BOMB_BYTES; the streaming reader adds about a chunk."""

@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 
+import pytest
 import torch
 
 from autoseg.training.loop import train
@@ -26,6 +27,7 @@ def test_guard_skips_non_finite_steps_and_falls_back_to_fp32_after_a_run_of_them
     assert finite_mean([1.0, math.nan, 3.0]) == 2.0 and math.isnan(finite_mean([math.nan]))
 
 
+@pytest.mark.slow
 def test_training_skips_nan_gradient_steps_and_keeps_weights_finite(planned_3d, tmp_path, monkeypatch):
     work = tmp_path / "W"
     shutil.copytree(planned_3d, work, ignore=shutil.ignore_patterns("models"))

@@ -251,6 +251,7 @@ def region_work(tmp_path_factory) -> tuple[Path, Path]:
     return root, work
 
 
+@pytest.mark.slow
 def test_region_training_learns_predicts_and_evaluates(region_work, tmp_path):
     """Chance level for a region is at most 2p / (1 + p) (every voxel predicted in it, p its volume fraction):
     ~0.36 for the outer sphere (p ~ 0.22) and ~0.03 for the core; 0.8 mean region Dice (each >= 0.6) after 300
@@ -272,6 +273,7 @@ def test_region_training_learns_predicts_and_evaluates(region_work, tmp_path):
     assert chosen["postprocessing"] is None and "skipped" in chosen["postprocessing_report"]
 
 
+@pytest.mark.slow
 def test_region_cascade_gets_region_masks_of_the_first_stage(tmp_path):
     root = make_region_dataset(tmp_path / "ds", num_cases=4, shape=(20, 20, 20), seed=4)
     preset = tmp_path / "always-cascade.json"

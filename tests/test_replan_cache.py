@@ -105,6 +105,7 @@ def test_plan_refuses_split_options_that_cannot_work(dataset, tmp_path, capsys, 
     assert code == 2 and len(err) == 1 and message in err[0] and "Fix: " in err[0]
 
 
+@pytest.mark.slow
 def test_train_all_uses_every_case_even_with_a_partial_user_splits_file(tmp_path):
     ids = [f"case_{i:03d}" for i in range(6)]
     (tmp_path / "splits.json").write_text(json.dumps([{"train": ids[:2], "val": ids[2:3]},

@@ -130,6 +130,7 @@ def test_evaluate_overlays_without_dataset_is_refused_before_scoring(degraded, t
 
 # --- 2. predict --step ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["0", "-0.5", "1.5", "nan"])
 def test_predict_refuses_a_step_outside_zero_one(tiny, tmp_path, capsys, step):
     out = tmp_path / "out"
@@ -218,6 +219,7 @@ def _report(out: Path) -> dict:
     return json.loads((out / "prediction_report.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_second_predict_adds_its_cases_to_the_report(tiny, tmp_path):
     out = tmp_path / "out"
     first, second = sorted(tiny.images.iterdir())
@@ -233,6 +235,7 @@ def test_a_second_predict_adds_its_cases_to_the_report(tiny, tmp_path):
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [], "no temporary file is left"
 
 
+@pytest.mark.slow
 def test_an_unreadable_report_is_refused_before_predicting(tiny, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -243,6 +246,7 @@ def test_an_unreadable_report_is_refused_before_predicting(tiny, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["prediction_report.json"]
 
 
+@pytest.mark.slow
 def test_existing_probabilities_are_not_overwritten(tiny, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
@@ -259,6 +263,7 @@ def test_existing_probabilities_are_not_overwritten(tiny, tmp_path, capsys):
 
 # --- 5. --checkpoint --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_predict_with_checkpoint_best_uses_the_folds_that_have_it(tiny, work, tmp_path):
     """Only checkpoint_best.pt trained (no final): before, predict found no trained model at all."""
     fold0 = work / "models" / "3d_fullres" / "fold_0"
@@ -278,6 +283,7 @@ def test_predict_with_checkpoint_best_uses_the_folds_that_have_it(tiny, work, tm
         assert report["cases"]["case_004"]["settings"]["folds"] == {"3d_fullres": [fold]}
 
 
+@pytest.mark.slow
 def test_default_selection_honours_the_checkpoint(tiny, tmp_path):
     """3d_fullres has only checkpoint_final.pt, 2d only checkpoint_best.pt: each request finds its own."""
     plans = load_plans(tiny.work)
@@ -292,6 +298,7 @@ def test_default_selection_honours_the_checkpoint(tiny, tmp_path):
     assert error.value.path == str(tmp_path / "models") and "checkpoint_final.pt" in error.value.fix
 
 
+@pytest.mark.slow
 def test_checkpoint_no_fold_has_is_one_clear_line(tiny, tmp_path, capsys):
     line = one_line_error(capsys, "predict", tiny.work, "-i", tiny.images, "-o", tmp_path / "out",
                           "-c", "3d_fullres", "--checkpoint", "checkpoint_best.pt")
@@ -314,6 +321,7 @@ def test_evaluate_accepts_the_file_ending_its_errors_ask_for(degraded, tmp_path,
 
 # --- noticed on the way: find-best's folds, and probabilities of a replaced prediction ----------------------
 
+@pytest.mark.slow
 def test_predict_uses_the_folds_find_best_chose(tiny, work, tmp_path):
     """A later `-f all` run (or any fold find-best did not score) stays out of the default ensemble."""
     fold0 = work / "models" / "3d_fullres" / "fold_0"
@@ -328,6 +336,7 @@ def test_predict_uses_the_folds_find_best_chose(tiny, work, tmp_path):
     assert report["cases"]["case_004"]["settings"]["folds"] == {"3d_fullres": ["0", "all"]}
 
 
+@pytest.mark.slow
 def test_overwriting_without_probabilities_removes_the_replaced_runs_npz(tiny, tmp_path):
     out = tmp_path / "out"
     image = sorted(tiny.images.iterdir())[0]

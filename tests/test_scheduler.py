@@ -96,6 +96,7 @@ def _schedule_json(work: Path) -> dict | None:
         return None
 
 
+@pytest.mark.slow
 def test_schedule_stops_bad_candidates_and_resumes_after_sigkill(planned_3d, tmp_path):
     work = _work_with_bad_candidates(planned_3d, tmp_path)
     code = (f"from autoseg.scheduling import schedule; schedule({str(work)!r}, total_epochs=24, "
@@ -136,6 +137,7 @@ def test_schedule_stops_bad_candidates_and_resumes_after_sigkill(planned_3d, tmp
     assert all(s["status"] in ("done", "failed") for s in state["steps"])
 
 
+@pytest.mark.slow
 def test_cli_total_budget_refuses_what_the_schedule_decides(tmp_path, capsys):
     from autoseg.cli import main
     assert main(["train", str(tmp_path), "--total-budget", "1h", "-c", "2d", "-f", "0"]) == 2
@@ -146,6 +148,7 @@ def test_cli_total_budget_refuses_what_the_schedule_decides(tmp_path, capsys):
         main(["train", str(tmp_path), "--total-budget", "1h", "--epochs", "3"])
 
 
+@pytest.mark.slow
 def test_seconds_schedule_with_a_stand_in_trainer(planned_3d, tmp_path, monkeypatch):
     """The whole decision path in seconds, in milliseconds: a stand-in for train() writes what a training writes
     (history with elapsed time and pseudo-Dice, checkpoints, summary, validation folder)."""

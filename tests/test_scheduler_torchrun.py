@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.mark.slow
 def test_a_schedule_runs_on_two_torchrun_processes(planned_3d, tmp_path):
     work = tmp_path / "W"
     shutil.copytree(planned_3d, work, ignore=shutil.ignore_patterns("models", "*.log", "inference.json"))

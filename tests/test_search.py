@@ -19,6 +19,8 @@ from autoseg.search.storage import default_storage_url
 from autoseg.training.loop import train
 from tests.conftest import shrink_epochs
 
+pytestmark = pytest.mark.slow  # every test runs a study of trainings
+
 # Everything but the learning rate fixed to small, fast values: trials differ only where the test needs them to.
 TINY_SPACE = {"architecture": "unet", "stages": "plan", "base_features": 8, "blocks_per_stage": 1,
               "decoder_blocks": 1, "norm": "instance", "kernel_size": 3, "deep_supervision": True,

@@ -19,6 +19,8 @@ from autoseg.sharing.export import NO_DATASET
 from autoseg.sharing.importing import import_model
 from tests.sharing_fixtures import make_trained_work
 
+pytestmark = pytest.mark.slow  # every test exports or predicts from a trained WORK (make_trained_work)
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, Path, Path, Path]:

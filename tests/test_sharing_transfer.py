@@ -23,6 +23,8 @@ from autoseg.training.init_from import initialise_from
 from autoseg.training.loop import train
 from tests.sharing_fixtures import shorten
 
+pytestmark = pytest.mark.slow  # every test trains from another plan's weights
+
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> tuple[Path, Path]:

@@ -17,6 +17,7 @@ from autoseg.errors import AutosegError
 from autoseg.training.loop import train
 
 
+@pytest.mark.slow
 def test_training_learns_on_synthetic_data(planned_3d):
     summary = train(planned_3d, "3d_fullres", 0, epochs=12, progress=False)
     history = json.loads((planned_3d / "models/3d_fullres/fold_0/history.json").read_text())
@@ -31,6 +32,7 @@ def test_training_learns_on_synthetic_data(planned_3d):
     assert len(list(validation.glob("*.nii.gz"))) == len(list(validation.glob("*.npz"))) >= 2
 
 
+@pytest.mark.slow
 def test_finished_run_is_not_overwritten_and_can_be_extended(planned_3d):
     fold = planned_3d / "models/3d_fullres/fold_4"
     train(planned_3d, "3d_fullres", 4, epochs=1, progress=False, validate=False)
@@ -48,6 +50,7 @@ def _epochs_done(fold: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_finishes_without_losing_finished_epochs(planned_3d):
     fold = planned_3d / "models/3d_fullres/fold_1"
     command = [sys.executable, "-m", "autoseg.cli", "train", str(planned_3d), "-c", "3d_fullres", "-f", "1",

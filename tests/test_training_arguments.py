@@ -13,6 +13,8 @@ from autoseg.errors import AutosegError
 from autoseg.training.checkpoint import FINAL, LATEST, load_checkpoint, save_checkpoint
 from autoseg.training.loop import train
 
+pytestmark = pytest.mark.slow  # every test trains, extends or resumes a run
+
 
 @pytest.fixture
 def work(planned_3d, tmp_path) -> Path:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from autoseg.training.job import TrainingJob, run_job
+
+pytestmark = pytest.mark.slow  # it trains
 
 
 def test_on_epoch_receives_every_epoch_record_as_history_json_has_it(planned_3d, tmp_path):

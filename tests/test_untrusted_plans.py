@@ -20,6 +20,8 @@ from autoseg.plan_command import plan
 from autoseg.training.loop import train
 from tests.sharing_fixtures import shorten
 
+pytestmark = pytest.mark.slow  # every test loads or trains a model from a trained WORK
+
 CONFIG = "3d_fullres"
 CHECKPOINT = Path("models") / CONFIG / "fold_0" / "checkpoint_final.pt"
 # torch and autoseg imported, a small model loaded: a few hundred MB. A refused 10^12-parameter network would
