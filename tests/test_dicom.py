@@ -126,6 +126,7 @@ def test_channels_from_numbered_folders(tmp_path):
         dicom_cases(tmp_path / "flat", ["T1", "T2"])
 
 
+@pytest.mark.slow
 def test_predict_from_series_equals_nifti_and_seg_matches(trained, tmp_path):
     work, _, nifti, dicom, uid = trained
     assert main(["predict", str(work), "-i", str(nifti), "-o", str(tmp_path / "from_nifti"), "--no-tta"]) == 0
@@ -171,6 +172,7 @@ def _check_seg(path: Path, source, labels: np.ndarray) -> None:
     assert np.array_equal(back, labels)
 
 
+@pytest.mark.slow
 def test_predict_refuses_a_broken_series_before_predicting(trained, tmp_path, capsys):
     work, image, _, _, _ = trained
     uid = write_series(image, tmp_path / "export" / "gappy", skip=(2,))
@@ -181,12 +183,14 @@ def test_predict_refuses_a_broken_series_before_predicting(trained, tmp_path, ca
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_dicom_seg_needs_dicom_input(trained, tmp_path):
     work, _, nifti, _, _ = trained
     with pytest.raises(AutosegError, match="--output-format dicom-seg needs DICOM input"):
         __import__("autoseg").predict(work, nifti, tmp_path / "out", output_format="dicom-seg", progress=False)
 
 
+@pytest.mark.slow
 def test_convert_dicom_with_seg_to_a_dataset_that_plans(tmp_path, capsys):
     """Three annotated series (segments numbered differently in one SEG) and one without a SEG."""
     export, references = tmp_path / "export", {}
@@ -292,6 +296,7 @@ def test_converter_refuses_overlapping_segments(tmp_path):
     assert not (tmp_path / "Dataset001_X").exists() and not list(tmp_path.glob(".Dataset001_X*"))
 
 
+@pytest.mark.slow
 def test_case_folders_name_the_cases(trained, tmp_path):
     """INPUT/<case>/<channel>/ works for a one-channel model too: the case is named by its folder, and its SEG
     refers to the channel-0 series."""
