@@ -239,7 +239,7 @@ def test_segments_named_and_coded_from_the_model_card(tmp_path, monkeypatch):
     assert (organ.name, organ.values, organ.type) == ("organ", (1,), liver)
     assert (lesion.name, lesion.values, lesion.type, lesion.category) == ("lesion", (2,), GENERIC_CODE, GENERIC_CODE)
     regions = SimpleNamespace(labels={}, regions={"whole": [1, 2], "core": [2]}, ignore_label=None,
-                              regions_class_order=[1, 2])
+                              regions_class_order=[1, 2], regions_source="dataset.json")
     assert [(s.name, s.values) for s in segment_specs(regions, tmp_path)] == [("whole", (1, 2)), ("core", (2,))]
     (tmp_path / "model.json").write_text(json.dumps({"segment_codes": {"organ": {"type": liver}}}))
     with pytest.raises(AutosegError, match=r"segment_codes\['organ'\] needs \"category\""):
