@@ -131,7 +131,7 @@ def activate_in_place(logits: "torch.Tensor", activation: Callable[["torch.Tenso
 
 
 def predict_case(image: np.ndarray, geometry: Geometry, plans: Plans, config: Configuration,
-                 models: list[LoadedModel], settings: InferenceSettings,
+                 models: list[LoadedModel], settings: InferenceSettings, *,
                  extra_channels: Callable[[dict[str, Any]], np.ndarray] | np.ndarray | None = None
                  ) -> tuple[np.ndarray, dict[str, Any]]:
     """Probabilities (K, *original shape) for a raw image (C, Z, Y, X) and its geometry. `extra_channels`: a

@@ -326,7 +326,7 @@ def _configuration_probabilities(image, geometry, plans: Plans, name: str, model
         seg = label_manager(plans).label_map(low)
         del low  # K full-size maps: gone before the full-resolution stage allocates its own
         extra = partial(cascade_channels, seg, plans=plans, config=config)
-    return predict_case(image, geometry, plans, config, models[name], settings, extra)[0]
+    return predict_case(image, geometry, plans, config, models[name], settings, extra_channels=extra)[0]
 
 
 def cascade_channels(seg: np.ndarray, properties: dict[str, Any], plans: Plans, config) -> np.ndarray:

@@ -82,7 +82,8 @@ def sliding_window_logits(model: torch.nn.Module, image: np.ndarray | torch.Tens
     per forward pass; more go together while they fit in `max_batch_voxels`. `dtype` of the result (and of the
     accumulators): float16 for large outputs, float32 otherwise, unless given.
     """
-    grid = WindowGrid.of(image.shape[1:], patch_size, spatial_dims, step, mirror_axes, batch_size, max_batch_voxels)
+    grid = WindowGrid.of(image.shape[1:], patch_size, spatial_dims, step, mirror_axes=mirror_axes,
+                         batch_size=batch_size, max_batch_voxels=max_batch_voxels)
     options = SlideOptions(grid, num_classes, spatial_dims, device, autocast, channels_last,
                            dtype or accumulation_dtype(num_classes, grid.padded))
     logits = merge_on_best_device(lambda results_device: _slide(model, image, options, results_device), device,

@@ -90,7 +90,7 @@ class WindowGrid:
     offset: int                  # a network axis a is axis a + 2 + offset of a (N, C, Z, Y, X) batch
 
     @classmethod
-    def of(cls, shape: Sequence[int], patch_size: Sequence[int], spatial_dims: int, step: float,
+    def of(cls, shape: Sequence[int], patch_size: Sequence[int], spatial_dims: int, step: float, *,
            mirror_axes: Sequence[int] = (), batch_size: int = 1,
            max_batch_voxels: int = MAX_BATCH_VOXELS) -> "WindowGrid":
         window = network_window(patch_size, spatial_dims)

@@ -102,7 +102,8 @@ def onnx_window_logits(network: OnnxNetwork, image, patch_size: list[int], num_c
     """Gaussian-weighted, mirror-averaged logits (K, Z, Y, X) of a preprocessed image (C, Z, Y, X): the torch
     sliding window's windows (window_splitter) and accumulation (window_merger), with onnxruntime between."""
     extra = {} if max_batch_voxels is None else {"max_batch_voxels": max_batch_voxels}
-    grid = WindowGrid.of(image.shape[1:], patch_size, spatial_dims, step, mirror_axes, batch_size, **extra)
+    grid = WindowGrid.of(image.shape[1:], patch_size, spatial_dims, step, mirror_axes=mirror_axes,
+                         batch_size=batch_size, **extra)
     merger = NumpyMerger(grid, num_classes, compact_results(num_classes, grid.padded))
     source = padded_source(image, grid)
 
