@@ -29,6 +29,7 @@ def _plan(rate):
     return plan_configurations(fp, load_preset("default"), budget, rate)
 
 
+@pytest.mark.slow
 def test_each_sizing_is_measured_once_and_a_replan_measures_nothing(timed, tmp_path):
     cache = MeasurementCache(tmp_path / CACHE_FILE)
     first = _plan(cache.rate)
