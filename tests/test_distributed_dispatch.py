@@ -166,3 +166,13 @@ def test_a_schedule_plans_for_its_share_of_the_cluster(capsys):
     assert executor.workers() == 2
     assert main(["train", "WORK", "--total-budget", "1h", "--trainings-at-once", "2"]) == 2
     assert "only apply with --ray" in capsys.readouterr().err
+
+
+def test_the_report_says_where_each_stage_ran_only_when_it_ran_on_a_cluster():
+    from autoseg.benchmark.report_content import _stage_blocks
+    stage = {"name": "verify", "seconds": 1.0, "peak_ram_mb": 50.0, "returncode": 0, "log": "logs/a/verify.log"}
+    local = _stage_blocks({"stages": [stage]})[1]
+    assert local[1] == ["stage", "wall time", "peak RAM", "result", "log"] and len(local[2][0]) == 5
+    placed = dict(stage, ran_on={"node_id": "0123456789abcdef", "host": "gpu7", "retries": 1})
+    table = _stage_blocks({"stages": [placed, stage]})[1]
+    assert table[1][-1] == "ran on" and table[2][0][-1] == "0123456789ab (gpu7), 1 retries" and table[2][1][-1] == ""

@@ -128,6 +128,8 @@ def test_benchmark_runs_datasets_and_their_stages_side_by_side(cluster, tmp_path
         assert (tmp_path / "R" / stages["train 3d_fullres fold 0"]["log"]).is_file()
         spread.append({s["ran_on"]["node_id"] for s in stages.values()})
     assert any(nodes == worker_nodes for nodes in spread), "no dataset's stages ran on both nodes"
+    markdown = (tmp_path / "R" / "report.md").read_text()
+    assert all(node[:12] in markdown for node in set().union(*spread))   # the stage table names the nodes
 
 
 def test_a_command_started_inside_the_cluster_joins_it(cluster, work):

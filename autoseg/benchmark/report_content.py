@@ -190,12 +190,25 @@ def _stage_blocks(record: dict[str, Any]) -> list[Block]:
     rows = [[stage["name"], format_duration(stage["seconds"]), megabytes(stage["peak_ram_mb"]),
              "ok" if stage["returncode"] == 0 else f"exit {stage['returncode']}", stage["log"]]
             for stage in record["stages"]]
+    header = ["stage", "wall time", "peak RAM", "result", "log"]
+    if any(stage.get("ran_on") for stage in record["stages"]):   # benchmark --ray: each stage on its node
+        header.append("ran on")
+        for row, stage in zip(rows, record["stages"]):
+            row.append(_where(stage.get("ran_on")))
     return [("h3", "Time and memory per stage"),
-            ("table", ["stage", "wall time", "peak RAM", "result", "log"], rows,
+            ("table", header, rows,
              "Each stage is an autoseg command in its own process (its command is the first line of its log). "
              f"Peak RAM: the highest summed proportional set size (PSS) of the stage's processes, read "
              f"whenever their summed RSS (sampled every {SAMPLE_SECONDS:g} s) reached a new high, and at least "
              f"every {PSS_SECONDS:g} s.")]
+
+
+def _where(ran_on: dict[str, Any] | None) -> str:
+    """A stage's node (its id's first 12 characters, as Ray's logs print it) and host; its retries."""
+    if not ran_on:
+        return ""
+    retries = ran_on.get("retries") or 0
+    return f"{str(ran_on.get('node_id'))[:12]} ({ran_on.get('host')})" + (f", {retries} retries" if retries else "")
 
 
 def _how_measured(report: dict[str, Any]) -> list[Block]:
