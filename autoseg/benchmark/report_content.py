@@ -191,13 +191,15 @@ def _stage_blocks(record: dict[str, Any]) -> list[Block]:
              "ok" if stage["returncode"] == 0 else f"exit {stage['returncode']}", stage["log"]]
             for stage in record["stages"]]
     header = ["stage", "wall time", "peak RAM", "result", "log"]
+    how = "Each stage is an autoseg command in its own process (its command is the first line of its log). "
     if any(stage.get("ran_on") for stage in record["stages"]):   # benchmark --ray: each stage on its node
         header.append("ran on")
         for row, stage in zip(rows, record["stages"]):
             row.append(_where(stage.get("ran_on")))
+        how += ("On the cluster a training stage is a training job in a Ray worker process instead (its log: the "
+                "fold's train.log; its peak RAM: that process's and its children's, Ray's own share included). ")
     return [("h3", "Time and memory per stage"),
-            ("table", header, rows,
-             "Each stage is an autoseg command in its own process (its command is the first line of its log). "
+            ("table", header, rows, how +
              f"Peak RAM: the highest summed proportional set size (PSS) of the stage's processes, read "
              f"whenever their summed RSS (sampled every {SAMPLE_SECONDS:g} s) reached a new high, and at least "
              f"every {PSS_SECONDS:g} s.")]
