@@ -1,6 +1,7 @@
 """The command-line side: --mlflow [URI], --mlflow-experiment, --mlflow-parent, and the context they open."""
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from autoseg.tracking.context import TrackingContext
 from autoseg.tracking.store import open_tracking
 
 
-def add_arguments(p, parent: bool = True) -> None:
+def add_arguments(p: argparse.ArgumentParser, parent: bool = True) -> None:
     p.add_argument("--mlflow", nargs="?", const="", metavar="URI",
                    help="log the runs to MLflow: a tracking server (http://host:5000), a database URI, or without "
                    "URI an SQLite store in WORK (mlflow ui --backend-store-uri sqlite:///WORK/mlflow.db)")
@@ -19,7 +20,7 @@ def add_arguments(p, parent: bool = True) -> None:
                        "benchmark passes its own)")
 
 
-def requested(a) -> bool:
+def requested(a: argparse.Namespace) -> bool:
     """Whether --mlflow was given; its companions alone are a mistake, said in one line."""
     if getattr(a, "mlflow", None) is not None:
         return True
@@ -31,7 +32,7 @@ def requested(a) -> bool:
     return False
 
 
-def context_from_arguments(a, folder: str | Path, default_experiment: Callable[[], str]
+def context_from_arguments(a: argparse.Namespace, folder: str | Path, default_experiment: Callable[[], str]
                            ) -> TrackingContext | None:
     """The tracking context the options ask for (None without --mlflow); the store is checked now."""
     if not requested(a):

@@ -29,7 +29,7 @@ class TrackedRun:
         self.client: Any = None   # an MlflowClient once the run is started
         self._safely("start a run", self._start, run_name, tags or {}, start_ms, run_id)
 
-    def _start(self, run_name, tags, start_ms, run_id) -> None:
+    def _start(self, run_name: str, tags: dict[str, str], start_ms: int | None, run_id: str | None) -> None:
         self.client = mlflow_client(self.context.uri)
         if run_id:   # continue an earlier run (a resumed schedule)
             self.client.update_run(run_id, status="RUNNING")
@@ -84,10 +84,10 @@ class TrackedRun:
         with suppress(Exception):
             self.client.set_terminated(self.run_id, "FAILED" if status == "FINISHED" else status, end_ms)
 
-    def _batch(self, **items) -> None:
+    def _batch(self, **items: Any) -> None:
         self.client.log_batch(self.run_id, **items)
 
-    def _safely(self, what: str, call, *args, **kwargs) -> None:
+    def _safely(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         if self.failed or (self.run_id is None and what != "start a run"):
             return
         try:

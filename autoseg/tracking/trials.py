@@ -3,6 +3,7 @@ epochs, its value (the validation Dice) and its state. Logged when the trial end
 record and its archived fold folder, so a pruned, failed or not-trained trial is a run too."""
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,5 +50,5 @@ def _log_trial(context: TrackingContext, trial: Any, plans: Plans, work: Path, f
     run.end("FAILED" if trial.state.name == "FAIL" else "FINISHED", end_ms=_ms(trial.datetime_complete))
 
 
-def _ms(when) -> int | None:
+def _ms(when: datetime | None) -> int | None:
     return int(when.timestamp() * 1000) if when is not None else None
