@@ -147,9 +147,9 @@ def test_the_numpy_sliding_window_equals_the_torch_one(spatial_dims, shape, patc
     path = tmp_path / "net.onnx"
     _export(network, (2, *patch), path)
     image = np.random.default_rng(1).normal(size=(2, *shape)).astype(np.float32)
-    expected = sliding_window_logits(network, image, patch, 3, spatial_dims, 0.5, axes, batch_size=1,
+    expected = sliding_window_logits(network, image, patch, 3, spatial_dims, step=0.5, mirror_axes=axes, batch_size=1,
                                      max_batch_voxels=max_batch_voxels).numpy()
-    got = onnx_window_logits(OnnxNetwork(path, threads=1), image, patch, 3, spatial_dims, 0.5, axes,
+    got = onnx_window_logits(OnnxNetwork(path, threads=1), image, patch, 3, spatial_dims, step=0.5, mirror_axes=axes,
                              max_batch_voxels=max_batch_voxels)
     assert got.dtype == np.float32 and got.shape == expected.shape == (3, *shape)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
@@ -199,9 +199,10 @@ def test_float16_accumulators_agree_with_the_torch_backends(tmp_path, monkeypatc
     path = tmp_path / "net.onnx"
     _export(network, (2, 12, 16, 16), path)
     image = np.random.default_rng(2).normal(size=(2, 20, 40, 44)).astype(np.float32)
-    expected = sliding_window_logits(network, image, [12, 16, 16], 3, 3, 0.5, (0, 1, 2),
+    expected = sliding_window_logits(network, image, [12, 16, 16], 3, 3, step=0.5, mirror_axes=(0, 1, 2),
                                      dtype=torch.float16).float().numpy()
-    got = onnx_window_logits(OnnxNetwork(path, threads=1), image, [12, 16, 16], 3, 3, 0.5, (0, 1, 2))
+    got = onnx_window_logits(OnnxNetwork(path, threads=1), image, [12, 16, 16], 3, 3, step=0.5,
+                             mirror_axes=(0, 1, 2))
     assert got.dtype == np.float16 and np.isfinite(got).all()
     difference = np.abs(got.astype(np.float32) - expected)
     assert difference.max() < 2e-2 and (got.argmax(0) == expected.argmax(0)).mean() > 0.999

@@ -38,7 +38,7 @@ def test_new_sliding_window_equals_the_old_one(spatial_dims, shape, patch, axes,
     network = _network(spatial_dims)
     image = np.random.default_rng(1).normal(size=(2, *shape)).astype(np.float32)
     old = legacy_logits(network, image, patch, 3, spatial_dims, 0.5, axes, batch_size=2)
-    new = sliding_window_logits(network, image, patch, 3, spatial_dims, 0.5, axes, batch_size=1,
+    new = sliding_window_logits(network, image, patch, 3, spatial_dims, step=0.5, mirror_axes=axes, batch_size=1,
                                 max_batch_voxels=max_batch_voxels)
     assert new.dtype == torch.float32 and new.shape == old.shape == (3, *shape)
     torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-5)
@@ -50,7 +50,8 @@ def test_float16_accumulators_agree_to_float16_rounding(spatial_dims, shape, pat
     network = _network(spatial_dims)
     image = np.random.default_rng(2).normal(size=(2, *shape)).astype(np.float32)
     old = legacy_logits(network, image, patch, 3, spatial_dims, 0.5, axes)
-    new = sliding_window_logits(network, image, patch, 3, spatial_dims, 0.5, axes, dtype=torch.float16)
+    new = sliding_window_logits(network, image, patch, 3, spatial_dims, step=0.5, mirror_axes=axes,
+                                dtype=torch.float16)
     assert new.dtype == torch.float16 and torch.isfinite(new).all()
     difference = (new.float() - old).abs()
     # A random network's logits change fast from voxel to voxel, so the floored corner weights show at a few
@@ -63,7 +64,7 @@ def test_a_read_only_image_is_not_copied_or_written():
     image = np.random.default_rng(3).normal(size=(2, 9, 14, 11)).astype(np.float32)
     image.setflags(write=False)  # as a memory-mapped cache file
     before = image.copy()
-    sliding_window_logits(_network(3), image, [4, 6, 8], 3, 3, 0.5, (0,))
+    sliding_window_logits(_network(3), image, [4, 6, 8], 3, 3, step=0.5, mirror_axes=(0,))
     np.testing.assert_array_equal(image, before)
 
 
@@ -76,7 +77,7 @@ def test_windows_and_mirror_variants_share_forward_passes():
             return torch.zeros((x.shape[0], 2, *x.shape[2:]))
 
     image = np.zeros((1, 36, 51, 35), np.float32)  # a Hippocampus case: one window of 40x56x40
-    sliding_window_logits(Counting(), image, [40, 56, 40], 2, 3, 0.5, (0, 1, 2), batch_size=1)
+    sliding_window_logits(Counting(), image, [40, 56, 40], 2, 3, step=0.5, mirror_axes=(0, 1, 2), batch_size=1)
     assert calls == [8]  # the 8 mirror variants in one pass
     assert inputs_per_pass([40, 56, 40], 8, 1, 10 ** 5) == 1
     assert len(window_corners([155, 240, 240], [48, 64, 80], 0.5)) == 6 * 7 * 5  # a BraTS case at step 0.5

@@ -72,10 +72,10 @@ def predict_preprocessed(models: list[LoadedModel], data: np.ndarray, config: Co
 
     def one(model: LoadedModel) -> np.ndarray:
         logits = sliding_window_logits(model.network, data, config.patch_size, model.spec.num_classes,
-                                       config.spatial_dims, settings.step,
-                                       mirror_axes(config, settings.tta, settings.tta_axes),
-                                       settings.batch_size, settings.device, settings.autocast(),
-                                       channels_last=settings.device.type == "cpu",
+                                       config.spatial_dims, step=settings.step,
+                                       mirror_axes=mirror_axes(config, settings.tta, settings.tta_axes),
+                                       batch_size=settings.batch_size, device=settings.device,
+                                       autocast=settings.autocast(), channels_last=settings.device.type == "cpu",
                                        max_batch_voxels=settings.max_batch_voxels)
         return activate_in_place(logits, activation)
     return mean_in_place(one(model) for model in models)
@@ -86,8 +86,8 @@ def _onnx_probabilities(model, data: np.ndarray, config: Configuration, settings
     """One fold's probabilities with the onnxruntime backend (inference/backends/onnx_backend.py)."""
     from autoseg.inference.backends.onnx_backend import onnx_window_logits
     logits = onnx_window_logits(model.network, data, config.patch_size, model.num_classes, config.spatial_dims,
-                                settings.step, mirror_axes(config, settings.tta, settings.tta_axes),
-                                settings.batch_size, settings.max_batch_voxels)
+                                step=settings.step, mirror_axes=mirror_axes(config, settings.tta, settings.tta_axes),
+                                batch_size=settings.batch_size, max_batch_voxels=settings.max_batch_voxels)
     return activate_array_in_place(logits, activation)
 
 

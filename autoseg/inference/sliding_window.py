@@ -71,7 +71,7 @@ def _run(model, tiles: torch.Tensor, spatial_dims: int) -> torch.Tensor:
 
 @torch.no_grad()
 def sliding_window_logits(model: torch.nn.Module, image: np.ndarray | torch.Tensor, patch_size: list[int],
-                          num_classes: int, spatial_dims: int, step: float = 0.5,
+                          num_classes: int, spatial_dims: int, *, step: float = 0.5,
                           mirror_axes: tuple[int, ...] = (), batch_size: int = 4,
                           device: torch.device = torch.device("cpu"), autocast=None,
                           channels_last: bool = False, max_batch_voxels: int = MAX_BATCH_VOXELS,

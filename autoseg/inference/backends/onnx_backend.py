@@ -97,7 +97,7 @@ def check_backend_options(device: str, precision: str) -> None:
 
 
 def onnx_window_logits(network: OnnxNetwork, image, patch_size: list[int], num_classes: int, spatial_dims: int,
-                       step: float = 0.5, mirror_axes: tuple[int, ...] = (), batch_size: int = 1,
+                       *, step: float = 0.5, mirror_axes: tuple[int, ...] = (), batch_size: int = 1,
                        max_batch_voxels: int | None = None) -> np.ndarray:
     """Gaussian-weighted, mirror-averaged logits (K, Z, Y, X) of a preprocessed image (C, Z, Y, X): the torch
     sliding window's windows (window_splitter) and accumulation (window_merger), with onnxruntime between."""
