@@ -203,6 +203,7 @@ def test_raise_if_problems_summarises_in_one_error(tmp_path):
     assert "... and 7 more" in str(error.value) and "\n" not in str(error.value)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize("name", ["Task04_Hippocampus", "Dataset002_ISBIMembranes"])
 def test_real_dataset_verifies_clean(name):

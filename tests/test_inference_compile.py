@@ -21,6 +21,7 @@ def test_auto_compiles_only_models_trained_compiled_and_enough_cases():
         use_inference_compile("always", [True], 1)
 
 
+@pytest.mark.slow
 def test_every_forward_pass_has_the_first_batch_shape_and_results_match_eager(monkeypatch):
     shapes = []
 

@@ -43,6 +43,7 @@ def test_each_sizing_is_measured_once_and_a_replan_measures_nothing(timed, tmp_p
             == {k: c.patch_size for k, c in first["configurations"].items()})
 
 
+@pytest.mark.slow
 def test_the_key_changes_with_network_patch_or_batch_and_a_broken_cache_file_is_ignored(timed, tmp_path):
     cache = MeasurementCache()
     plans = _plan(cache.rate)

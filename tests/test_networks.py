@@ -32,6 +32,7 @@ def test_every_architecture_of_the_brief_is_registered():
     assert sorted(ARCHITECTURES) == registered_architectures()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dims", [2, 3])
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_forward_backward_on_odd_sizes_reaches_every_parameter(architecture, dims):
@@ -76,6 +77,7 @@ def test_anisotropic_kernels_and_strides(architecture):
     assert model.output_scales[-1][0] <= 2  # z is pooled only by the last stage (except U-Net++: never)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_bf16_autocast_on_cpu(architecture):
     model = build_network(tiny_spec(architecture, 2), seed=0).train()

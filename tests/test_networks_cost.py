@@ -38,6 +38,7 @@ def test_conv_flops_of_a_known_layer_count():
     assert estimate_cost(spec, (8, 8), 1)["flops_forward"] == 2 * macs
 
 
+@pytest.mark.slow
 def test_memory_estimate_is_within_a_loose_factor_of_a_measured_cpu_step():
     spec = spec_3d("unet")
     estimate = estimate_cost(spec, (32, 48, 40), 2)["peak_bytes_estimate"]

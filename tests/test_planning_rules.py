@@ -109,6 +109,7 @@ def test_tiny_images_keep_feature_maps_at_least_min_edge():
     assert all(p / t >= 4 for p, t in zip(full.patch_size, total))
 
 
+@pytest.mark.slow
 def test_huge_images_get_lowres_and_cascade_on_gpu():
     fp = fingerprint((512, 512, 512), (1.0, 1.0, 1.0))
     configs = plan_configurations(fp, load_preset("default"), gpu())["configurations"]
@@ -180,6 +181,7 @@ def _within(seconds: int, function, *args, **kwargs):
         signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget", [cpu(minutes=15, gflops=30), gpu(gb=0.01)], ids=["slow-cpu", "tiny-gpu"])
 def test_patch_shrinking_stops_at_the_smallest_patch_and_says_so(budget):
     # The thin axis reaches min_edge first; it used to be picked again and again without shrinking (a hang).

@@ -91,6 +91,7 @@ def _worker_lines(stderr: str) -> str:
     return "\n".join(line for line in stderr.splitlines() if "torch/distributed/" not in line)[-4000:]
 
 
+@pytest.mark.slow
 def test_two_torchrun_processes_agree_on_weights(planned_3d):
     result = _torchrun_train(planned_3d)
     first = ""
