@@ -104,7 +104,8 @@ def test_a_store_that_fails_mid_training_warns_once_and_the_training_finishes(pl
                                                                               monkeypatch):
     from autoseg.tracking.store import open_tracking
     from autoseg.tracking.training import tracked_training
-    from autoseg.training.job import TrainingJob, run_job
+    from autoseg.training.job import TrainingJob
+from autoseg.training.launch import run_job
     work = _work(planned_3d, tmp_path / "W")
     context = open_tracking(None, work, "broken")
     job = TrainingJob(str(work), "3d_fullres", "0", epochs=2, validate=False, progress=False, workers=0)

@@ -44,7 +44,7 @@ def test_folds_train_side_by_side_on_two_nodes(cluster, work):
 def test_schedule_on_the_cluster_names_the_nodes(cluster, work, tmp_path):
     import shutil
 
-    from autoseg.execution.executor import open_executor
+    from autoseg.execution.options import open_executor
     from autoseg.scheduling import schedule
     own = tmp_path / "W"
     shutil.copytree(work, own, ignore=shutil.ignore_patterns("models", ".*"))
@@ -74,7 +74,7 @@ def test_bad_job_fails_once_with_its_own_error(cluster, work):
 
 def test_search_refuses_sqlite_on_a_cluster_of_two_nodes(cluster, work):
     from autoseg.errors import AutosegError
-    from autoseg.execution.executor import open_executor
+    from autoseg.execution.options import open_executor
     from autoseg.search.cluster import search_on_cluster
     with open_executor(cluster.address) as executor, pytest.raises(AutosegError, match="SQLite.*postgresql"):
         search_on_cluster(executor, 2, work, "3d_fullres", trials=2, trial_epochs=1)
@@ -135,7 +135,7 @@ def test_benchmark_runs_datasets_and_their_stages_side_by_side(cluster, tmp_path
 def test_a_command_started_inside_the_cluster_joins_it(cluster, work):
     """What a benchmark's schedule stage is given (cluster_arguments): the cluster's own address, which a new
     driver process reaches, and its share of the workers."""
-    from autoseg.execution.executor import open_executor
+    from autoseg.execution.options import open_executor
     with open_executor(cluster.address, trainings_at_once=1) as executor:
         arguments = executor.cluster_arguments()
         assert executor.workers() == 1 and arguments[arguments.index("--trainings-at-once") + 1] == "1"

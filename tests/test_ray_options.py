@@ -8,7 +8,8 @@ import pytest
 
 from autoseg.cli import main
 from autoseg.errors import AutosegError
-from autoseg.execution.executor import Task, open_executor
+from autoseg.execution.executor import Task
+from autoseg.execution.options import open_executor
 from autoseg.execution.local import LocalExecutor
 from autoseg.execution.predict_shards import shards
 from autoseg.execution.ray_executor import import_ray, training_resources

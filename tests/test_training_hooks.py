@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from autoseg.training.job import TrainingJob, run_job
+from autoseg.training.job import TrainingJob
+from autoseg.training.launch import run_job
 
 pytestmark = pytest.mark.slow  # it trains
 

@@ -7,7 +7,7 @@ recorded in (records.py). Executors:
 - LocalExecutor (local.py): runs the tasks one after the other in this process, as autoseg always has;
 - RayExecutor (ray_executor.py): runs them as Ray tasks, side by side as the cluster's resources allow, retried
   on another node when theirs dies.
-`open_executor(None)` is the local one, so nothing new is imported or needed without `--ray`.
+`options.open_executor(None)` is the local one, so nothing new is imported or needed without `--ray`.
 """
 from __future__ import annotations
 
@@ -82,15 +82,3 @@ class Executor(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def open_executor(ray_address: str | None = None, *, cpus_per_training: float | None = None,
-                  gpus_per_training: float | None = None, trainings_at_once: int | None = None) -> Executor:
-    """The local executor without an address; else a RayExecutor connected to `ray_address` ('local', 'auto',
-    'ray://host:port', or a cluster's address), whose workers() is at most `trainings_at_once` when given."""
-    if not ray_address:
-        from autoseg.execution.local import LocalExecutor
-        return LocalExecutor()
-    from autoseg.execution.ray_executor import RayExecutor
-    return RayExecutor(ray_address, cpus_per_training=cpus_per_training, gpus_per_training=gpus_per_training,
-                       trainings_at_once=trainings_at_once)

@@ -1,6 +1,8 @@
 """The command-line options every verb that can run on a cluster shares (train, benchmark, predict, search)."""
 from __future__ import annotations
 
+from autoseg.execution.executor import Executor
+
 
 def add_ray_arguments(p) -> None:
     p.add_argument("--ray", metavar="ADDRESS", help="run on Ray: 'local' (an embedded Ray with this machine's "
@@ -15,7 +17,6 @@ def add_ray_arguments(p) -> None:
 def executor_from_arguments(a):
     """The executor the options ask for: local (no --ray) or a RayExecutor; use it with `with`."""
     from autoseg.errors import AutosegError
-    from autoseg.execution.executor import open_executor
     given = [flag for flag, attr in (("--cpus-per-training", "cpus_per_training"),
                                      ("--gpus-per-training", "gpus_per_training"),
                                      ("--trainings-at-once", "trainings_at_once")) if getattr(a, attr, None)]
@@ -28,3 +29,16 @@ def executor_from_arguments(a):
     return open_executor(getattr(a, "ray", None), cpus_per_training=getattr(a, "cpus_per_training", None),
                          gpus_per_training=getattr(a, "gpus_per_training", None),
                          trainings_at_once=getattr(a, "trainings_at_once", None))
+
+
+def open_executor(ray_address: str | None = None, *, cpus_per_training: float | None = None,
+                  gpus_per_training: float | None = None, trainings_at_once: int | None = None) -> Executor:
+    """The local executor without an address; else a RayExecutor connected to `ray_address` ('local', 'auto',
+    'ray://host:port', or a cluster's address), whose workers() is at most `trainings_at_once` when given."""
+    # Imported here, not at the top: the executors import executor.py, and Ray is imported only with --ray.
+    if not ray_address:
+        from autoseg.execution.local import LocalExecutor
+        return LocalExecutor()
+    from autoseg.execution.ray_executor import RayExecutor
+    return RayExecutor(ray_address, cpus_per_training=cpus_per_training, gpus_per_training=gpus_per_training,
+                       trainings_at_once=trainings_at_once)

@@ -15,7 +15,8 @@ from autoseg.execution.records import lost_attempts, stamp_summary
 from autoseg.execution.storage_check import check_shared_storage
 from autoseg.layout.work import PLANS, TRAIN_LOG, TRAINING_SUMMARY, model_dir
 from autoseg.training.checkpoint import FINAL, LATEST
-from autoseg.training.job import TrainingJob, run_job
+from autoseg.training.job import TrainingJob
+from autoseg.training.launch import run_job
 from autoseg.utils.files import read_json
 from autoseg.utils.logs import get_logger, log_to_file, remove_handler
 

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
 from autoseg.errors import AutosegError
-
-if TYPE_CHECKING:
-    from autoseg.schema.plans import Plans
 
 
 @dataclass(frozen=True)
@@ -60,13 +57,3 @@ class TrainingJob:
             raise AutosegError(f"training job has unknown fields {unknown}", source,
                                f"use only {sorted(known)}")
         return cls(**data)
-
-
-def run_job(job: TrainingJob, *, plans: Plans | None = None,
-            report_epoch: Callable[[int, float | None], Any] | None = None,
-            on_epoch: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
-    """Run one training job in this process; returns its training summary. `report_epoch(epoch, ema)` and
-    `on_epoch(record)` are the per-epoch hooks of train() (pruning; experiment tracking)."""
-    from autoseg.training.context import EpochHooks
-    from autoseg.training.launch import launch  # the trainer imports this module: imported when a job runs
-    return launch(job, plans, EpochHooks(report_epoch=report_epoch, on_epoch=on_epoch))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from autoseg.errors import AutosegError
 from autoseg.layout.work import TRAIN_LOG, model_dir
@@ -71,3 +71,11 @@ def check_workers(workers):
         raise AutosegError(f"--workers must be a whole number >= 0 or 'auto', not '{workers}'",
                            fix="e.g. --workers 1 (0 augments in the training process)")
     return count
+
+
+def run_job(job: TrainingJob, *, plans: Plans | None = None,
+            report_epoch: Callable[[int, float | None], Any] | None = None,
+            on_epoch: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+    """Run one training job in this process; returns its training summary. `report_epoch(epoch, ema)` and
+    `on_epoch(record)` are the per-epoch hooks of train() (pruning; experiment tracking)."""
+    return launch(job, plans, EpochHooks(report_epoch=report_epoch, on_epoch=on_epoch))

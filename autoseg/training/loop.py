@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.schema.plans import Plans
-from autoseg.training.job import TrainingJob, run_job
+from autoseg.training.job import TrainingJob
+from autoseg.training.launch import run_job
 
 
 def train(work: str | Path, configuration: str, fold: int | str = 0, *, time_budget: str | float | None = None,
