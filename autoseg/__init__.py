@@ -12,6 +12,7 @@ The Python API mirrors the command line, one function per verb:
 
 Functions are imported on first use, so `import autoseg` stays light.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -6,6 +6,7 @@ darker lesion nested inside it, a bias field and noise (autoseg.data.synthetic).
 preset sized to the training time given here, 3d_fullres is trained on fold 0, the held-out test cases
 (imagesTs) are segmented and scored against labelsTs. Everything lands in one folder; the printout says where.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -31,11 +32,21 @@ DEFAULT_SHAPE = (24, 64, 64)
 SPACING = (3.0, 0.8, 0.8)
 
 
-def demo(out_dir: str | Path = "autoseg_demo", *, overwrite: bool = False,
-         training_time: str | float = DEFAULT_TRAINING_TIME, num_cases: int = 12, num_test: int = 4,
-         shape: Sequence[int] = DEFAULT_SHAPE, device: str = "auto", cpu_gflops: float | None = None,
-         epochs: int | None = None, seed: int = 0, progress: bool = True,
-         echo: Callable[[str], None] = print) -> dict[str, Any]:
+def demo(
+    out_dir: str | Path = "autoseg_demo",
+    *,
+    overwrite: bool = False,
+    training_time: str | float = DEFAULT_TRAINING_TIME,
+    num_cases: int = 12,
+    num_test: int = 4,
+    shape: Sequence[int] = DEFAULT_SHAPE,
+    device: str = "auto",
+    cpu_gflops: float | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Run the pipeline into `out_dir`; returns (and writes to out_dir/demo_report.json) where everything is,
     the test-set Dice per class and the seconds each stage took.
 
@@ -54,27 +65,65 @@ def demo(out_dir: str | Path = "autoseg_demo", *, overwrite: bool = False,
         seconds[name] = round(time.monotonic() - t0, 1)
         return result
 
-    dataset = stage("dataset", f"making a synthetic dataset ({num_cases} training + {num_test} test cases, "
-                    f"{'x'.join(map(str, shape))} voxels of {'x'.join(map(str, SPACING))} mm)",
-                    lambda: make_synthetic_dataset(out / "dataset", num_cases=num_cases, num_test=num_test,
-                                                   shape=shape, spacing=SPACING, num_classes=3, seed=seed,
-                                                   name="AutosegDemo"))
+    dataset = stage(
+        "dataset",
+        f"making a synthetic dataset ({num_cases} training + {num_test} test cases, "
+        f"{'x'.join(map(str, shape))} voxels of {'x'.join(map(str, SPACING))} mm)",
+        lambda: make_synthetic_dataset(
+            out / "dataset",
+            num_cases=num_cases,
+            num_test=num_test,
+            shape=shape,
+            spacing=SPACING,
+            num_classes=3,
+            seed=seed,
+            name="AutosegDemo",
+        ),
+    )
     work = out / "work"
-    stage("plan", f"planning (preset cpu-fast, sized for {format_duration(train_seconds)} of training)",
-          lambda: plan(dataset, work, preset="cpu-fast", device=device, time_budget=train_seconds,
-                       cpu_gflops=cpu_gflops, configurations=[CONFIGURATION], seed=seed, progress=progress))
+    stage(
+        "plan",
+        f"planning (preset cpu-fast, sized for {format_duration(train_seconds)} of training)",
+        lambda: plan(
+            dataset,
+            work,
+            preset="cpu-fast",
+            device=device,
+            time_budget=train_seconds,
+            cpu_gflops=cpu_gflops,
+            configurations=[CONFIGURATION],
+            seed=seed,
+            progress=progress,
+        ),
+    )
     length = f"{epochs} epochs" if epochs else format_duration(train_seconds)
-    training = stage("train", f"training {CONFIGURATION} on fold 0 for {length}",
-                     lambda: train(work, CONFIGURATION, 0, time_budget=None if epochs else train_seconds,
-                                   epochs=epochs, device=device, progress=progress))
+    training = stage(
+        "train",
+        f"training {CONFIGURATION} on fold 0 for {length}",
+        lambda: train(
+            work,
+            CONFIGURATION,
+            0,
+            time_budget=None if epochs else train_seconds,
+            epochs=epochs,
+            device=device,
+            progress=progress,
+        ),
+    )
     predictions = out / "predictions"
-    stage("predict", "segmenting the test images (imagesTs) with mirror test-time augmentation",
-          lambda: predict(work, dataset / "imagesTs", predictions, configurations=[CONFIGURATION],
-                          device=device, progress=progress))
+    stage(
+        "predict",
+        "segmenting the test images (imagesTs) with mirror test-time augmentation",
+        lambda: predict(
+            work, dataset / "imagesTs", predictions, configurations=[CONFIGURATION], device=device, progress=progress
+        ),
+    )
     evaluation = out / "evaluation.json"
-    summary = stage("evaluate", "scoring the test segmentations against labelsTs",
-                    lambda: evaluate_folders(predictions, dataset / "labelsTs", labels=_labels(dataset),
-                                             out_json=evaluation))
+    summary = stage(
+        "evaluate",
+        "scoring the test segmentations against labelsTs",
+        lambda: evaluate_folders(predictions, dataset / "labelsTs", labels=_labels(dataset), out_json=evaluation),
+    )
     seconds["total"] = round(time.monotonic() - started, 1)
     report = _report(out, dataset, work, predictions, evaluation, summary, training, seconds)
     write_json(out / "demo_report.json", report)
@@ -85,11 +134,17 @@ def demo(out_dir: str | Path = "autoseg_demo", *, overwrite: bool = False,
 def _fresh_output(out: Path, overwrite: bool) -> Path:
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise AutosegError("the demo folder already exists", out,
-                               "choose another folder with -o, or pass --overwrite to replace the old demo")
+            raise AutosegError(
+                "the demo folder already exists",
+                out,
+                "choose another folder with -o, or pass --overwrite to replace the old demo",
+            )
         if not (out / MARKER).is_file():
-            raise AutosegError("the folder is not empty and was not made by autoseg demo, so --overwrite will not "
-                               "delete it", out, "choose a new or empty folder with -o")
+            raise AutosegError(
+                "the folder is not empty and was not made by autoseg demo, so --overwrite will not delete it",
+                out,
+                "choose a new or empty folder with -o",
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("made by autoseg demo; 'autoseg demo --overwrite' may delete this folder\n")
@@ -98,6 +153,7 @@ def _fresh_output(out: Path, overwrite: bool) -> Path:
 
 def _labels(dataset: Path) -> dict[str, int]:
     from autoseg.data.dataset import load_dataset
+
     return load_dataset(dataset).labels
 
 
@@ -110,25 +166,39 @@ def _report(out, dataset, work, predictions, evaluation, summary, training, seco
         "training_iterations": training.get("iterations"),
         "validation_dice": training.get("validation_dice"),
         "seconds": seconds,
-        "paths": {"folder": out, "dataset": dataset, "plans": work / PLANS,
-                  "plan_log": work / PLAN_LOG, "model": fold / CHECKPOINT_FINAL,
-                  "training_log": fold / TRAIN_LOG, "curves": fold / "curves.png",
-                  "validation": fold / VALIDATION, "predictions": predictions,
-                  "prediction_report": predictions / PREDICTION_REPORT, "evaluation": evaluation},
+        "paths": {
+            "folder": out,
+            "dataset": dataset,
+            "plans": work / PLANS,
+            "plan_log": work / PLAN_LOG,
+            "model": fold / CHECKPOINT_FINAL,
+            "training_log": fold / TRAIN_LOG,
+            "curves": fold / "curves.png",
+            "validation": fold / VALIDATION,
+            "predictions": predictions,
+            "prediction_report": predictions / PREDICTION_REPORT,
+            "evaluation": evaluation,
+        },
     }
 
 
 def _describe(report: dict[str, Any]) -> str:
     paths, seconds = report["paths"], report["seconds"]
-    lines = ["", f"== autoseg demo finished in {format_duration(seconds['total'])} "
-             f"({', '.join(f'{k} {v:.0f} s' for k, v in seconds.items() if k != 'total')})",
-             f"trained {report['training_iterations']} iterations; Dice on {report['test_cases']} unseen test "
-             f"cases (chance level is near 0):"]
+    lines = [
+        "",
+        f"== autoseg demo finished in {format_duration(seconds['total'])} "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in seconds.items() if k != 'total')})",
+        f"trained {report['training_iterations']} iterations; Dice on {report['test_cases']} unseen test "
+        f"cases (chance level is near 0):",
+    ]
     lines += [f"  {name:<10} {dice:.3f}" for name, dice in report["dice"].items()]
     lines += [f"  {'mean':<10} {report['mean_dice']:.3f}", "", "where everything is:"]
     width = max(map(len, paths))
     lines += [f"  {name:<{width}}  {path}" for name, path in paths.items()]
-    lines += ["", "next: point 'autoseg plan' at your own dataset (nnU-Net v2 or MSD layout), e.g.",
-              f"  autoseg plan DATASET -o WORK && autoseg train WORK -c {CONFIGURATION} -f 0 && "
-              "autoseg predict WORK -i IMAGES -o OUT"]
+    lines += [
+        "",
+        "next: point 'autoseg plan' at your own dataset (nnU-Net v2 or MSD layout), e.g.",
+        f"  autoseg plan DATASET -o WORK && autoseg train WORK -c {CONFIGURATION} -f 0 && "
+        "autoseg predict WORK -i IMAGES -o OUT",
+    ]
     return "\n".join(lines)

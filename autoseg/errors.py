@@ -3,6 +3,7 @@
 The CLI prints an AutosegError as a single line and exits non-zero; any other exception is our bug
 and keeps its traceback.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

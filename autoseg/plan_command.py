@@ -1,6 +1,7 @@
 """`autoseg plan` (and autoseg.plan): plan a dataset into WORK (autoseg/planning/run.py), then write the
 preprocessed cache of the chosen configurations (autoseg/preprocessing/cache.py). It lives above both layers so
 that planning never calls up into preprocessing."""
+
 from __future__ import annotations
 
 import time
@@ -16,13 +17,27 @@ from autoseg.utils.logs import get_logger, log_to_file, remove_handler
 log = get_logger("plan")
 
 
-def plan(dataset: str | Path, work: str | Path, preset: str = "default", device: str = "auto",
-         time_budget: str | float | None = None, gpu_memory_gb: float | None = None,
-         cpu_gflops: float | None = None, configurations: list[str] | None = None,
-         split_mode: str = "auto", splits_file: str | Path | None = None, groups_file: str | Path | None = None,
-         folds: int = 5, seed: int = 0, preprocess: bool = True, overwrite: bool = False,
-         workers: int | None = None, progress: bool = True, regions_file: str | Path | None = None,
-         plans_from: str | Path | None = None) -> Plans:
+def plan(
+    dataset: str | Path,
+    work: str | Path,
+    preset: str = "default",
+    device: str = "auto",
+    time_budget: str | float | None = None,
+    gpu_memory_gb: float | None = None,
+    cpu_gflops: float | None = None,
+    configurations: list[str] | None = None,
+    split_mode: str = "auto",
+    splits_file: str | Path | None = None,
+    groups_file: str | Path | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    preprocess: bool = True,
+    overwrite: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+    regions_file: str | Path | None = None,
+    plans_from: str | Path | None = None,
+) -> Plans:
     """Plan a dataset into WORK; returns the Plans written to WORK/plans.json.
 
     `regions_file`: region-based labels overriding dataset.json's (autoseg/labels/region_sets.py).
@@ -35,10 +50,23 @@ def plan(dataset: str | Path, work: str | Path, preset: str = "default", device:
     try:
         started = time.time()
         plans, info = plan_dataset(
-            dataset, work, preset=preset, device=device, time_budget=time_budget, gpu_memory_gb=gpu_memory_gb,
-            cpu_gflops=cpu_gflops, split_mode=split_mode, splits_file=splits_file, groups_file=groups_file,
-            folds=folds, seed=seed, workers=workers, progress=progress, regions_file=regions_file,
-            plans_from=plans_from)
+            dataset,
+            work,
+            preset=preset,
+            device=device,
+            time_budget=time_budget,
+            gpu_memory_gb=gpu_memory_gb,
+            cpu_gflops=cpu_gflops,
+            split_mode=split_mode,
+            splits_file=splits_file,
+            groups_file=groups_file,
+            folds=folds,
+            seed=seed,
+            workers=workers,
+            progress=progress,
+            regions_file=regions_file,
+            plans_from=plans_from,
+        )
         if preprocess:
             chosen = configurations or list(plans.configurations)
             preprocess_dataset(info, plans, work, chosen, workers=workers, progress=progress)

@@ -1,5 +1,6 @@
 """Records name folders by placeholders (DATA, WORK, OUT, VENV, PYTHON), not by this machine's paths: the
 convention of benchmarks/README.md, applied by the benchmark scripts to a record before they write it."""
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ Every entry is (name, build): build(folder) writes a dataset under `folder` and 
 the error must name) -- or (root, None) when autoseg must accept the dataset because real data looks like that.
 Bad files, bad geometry, bad labels, bad dataset.json; both layouts, 2D and 3D, one and several channels.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -66,10 +67,11 @@ def with_array(img: sitk.Image, array: np.ndarray) -> sitk.Image:
 
 def cut(path: Path, fraction: float = 0.6) -> None:
     data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * fraction)])
+    path.write_bytes(data[: int(len(data) * fraction)])
 
 
 # --- bad files -------------------------------------------------------------------------------------------------
+
 
 def truncated_gz_image(folder):
     root = tiny(folder)
@@ -143,6 +145,7 @@ def nan_in_image(folder):
         array = sitk.GetArrayFromImage(img)
         array[2, 5, 5] = np.nan
         return with_array(img, array)
+
     rewrite(image(root, ending=".nrrd"), poison)
     return root, image(root, ending=".nrrd")
 
@@ -154,6 +157,7 @@ def inf_in_second_channel(folder):
         array = sitk.GetArrayFromImage(img)
         array[0, 0, 0] = np.inf
         return with_array(img, array)
+
     rewrite(image(root, channel=1, ending=".mha"), poison)
     return root, image(root, channel=1, ending=".mha")
 
@@ -171,11 +175,13 @@ def nan_in_label(folder):
         array = sitk.GetArrayFromImage(img).astype(np.float32)
         array[1, 1, 1] = np.nan
         return with_array(img, array)
+
     rewrite(label(root, ending=".nrrd"), poison)
     return root, label(root, ending=".nrrd")
 
 
 # --- bad geometry ----------------------------------------------------------------------------------------------
+
 
 def label_shape_differs(folder):
     root = tiny(folder)
@@ -189,6 +195,7 @@ def label_spacing_differs(folder):
     def respace(img):
         img.SetSpacing((1.0, 1.0, 3.0))
         return img
+
     rewrite(label(root), respace)
     return root, label(root)
 
@@ -199,6 +206,7 @@ def label_origin_differs(folder):
     def move(img):
         img.SetOrigin(tuple(o + 5.0 for o in img.GetOrigin()))
         return img
+
     rewrite(label(root), move)
     return root, label(root)
 
@@ -209,6 +217,7 @@ def label_direction_differs(folder):
     def flip(img):
         img.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))
         return img
+
     rewrite(label(root), flip)
     return root, label(root)
 
@@ -219,6 +228,7 @@ def channel_spacing_differs(folder):
     def respace(img):
         img.SetSpacing((0.5, 0.5, 2.0))
         return img
+
     rewrite(image(root, channel=1), respace)
     return root, image(root, channel=1)
 
@@ -246,10 +256,11 @@ def single_slice_case_in_3d_set(folder):
 def msd_channels_differ_from_modality(folder):
     root = tiny(folder, layout="msd", num_channels=2)
     edit_json(root, lambda d: d["modality"].update({"2": "extra"}))
-    return root, msd_image(root, 0)   # every case is named by verify; the first by plan
+    return root, msd_image(root, 0)  # every case is named by verify; the first by plan
 
 
 # --- bad labels ------------------------------------------------------------------------------------------------
+
 
 def undeclared_label_value(folder):
     root = tiny(folder)
@@ -258,6 +269,7 @@ def undeclared_label_value(folder):
         array = sitk.GetArrayFromImage(img)
         array[0, 0, :3] = 7
         return with_array(img, array)
+
     rewrite(label(root), add_class)
     return root, label(root)
 
@@ -269,6 +281,7 @@ def negative_label_value(folder):
         array = sitk.GetArrayFromImage(img).astype(np.int16)
         array[0, 0, 0] = -1
         return with_array(img, array)
+
     rewrite(label(root), negative)
     return root, label(root)
 
@@ -290,6 +303,7 @@ def four_d_label(folder):
 
 
 # --- bad dataset.json ------------------------------------------------------------------------------------------
+
 
 def invalid_json(folder):
     root = tiny(folder)
@@ -324,7 +338,7 @@ def num_training_mismatch(folder):
 def file_ending_does_not_match(folder):
     root = tiny(folder)
     edit_json(root, lambda d: d.update(file_ending=".nrrd"))
-    return root, root / "imagesTr"   # the first of 3 problems: each case then lacks files
+    return root, root / "imagesTr"  # the first of 3 problems: each case then lacks files
 
 
 def msd_entry_points_to_missing_file(folder):
@@ -361,9 +375,11 @@ def labels_with_a_gap(folder):
 
 # --- accepted: real data looks like this -----------------------------------------------------------------------
 
+
 def accept(build):
     def built(folder):
         return build(folder), None
+
     built.__name__ = build.__name__
     return built
 
@@ -415,6 +431,7 @@ def direction_round_off(folder):
         direction = np.array(img.GetDirection())
         img.SetDirection(tuple(direction + 1e-7))
         return img
+
     rewrite(label(root), wobble)
     return root
 
@@ -426,6 +443,7 @@ def origin_round_off(folder):
     def nudge(img):
         img.SetOrigin(tuple(o + 1e-5 for o in img.GetOrigin()))
         return img
+
     rewrite(label(root), nudge)
     return root
 
@@ -437,6 +455,7 @@ def spacing_round_off(folder):
     def nudge(img):
         img.SetSpacing(tuple(s * (1 + 1e-7) for s in img.GetSpacing()))
         return img
+
     rewrite(label(root, ending=".nrrd"), nudge)
     return root
 
@@ -511,18 +530,67 @@ def anisotropic_thick_slices(folder):
     return tiny(folder, spacing=(6.0, 0.7, 0.7))
 
 
-REFUSED = [truncated_gz_image, truncated_gz_label, truncated_plain_nii, damaged_gzip_crc, empty_image_file,
-           garbage_image_file, missing_image_file, missing_label_file, truncated_nrrd, truncated_mha, nan_in_image,
-           inf_in_second_channel, fractional_label_values, nan_in_label, label_shape_differs,
-           label_spacing_differs, label_origin_differs, label_direction_differs, channel_spacing_differs,
-           channel_shape_differs, two_d_case_in_3d_set, single_slice_case_in_3d_set,
-           msd_channels_differ_from_modality, undeclared_label_value, negative_label_value, colour_label_picture,
-           four_d_label, invalid_json, missing_dataset_json, labels_without_background, no_channel_names,
-           num_training_mismatch, file_ending_does_not_match, msd_entry_points_to_missing_file, no_training_cases,
-           image_without_channel_suffix, ignore_label_not_largest, labels_with_a_gap]
-ACCEPTED = [clean_nnunet_3d, clean_msd_two_channels, clean_msd_plain_nii, float_labels_with_integer_values,
-            uint8_images, int16_ct_like_images, direction_round_off, origin_round_off, spacing_round_off,
-            uncompressed_nii, nrrd_files, mha_files, path_with_spaces, path_with_non_ascii_letters,
-            png_two_channel_2d, grey_picture_saved_as_rgb, nifti_2d_dataset, images_smaller_than_the_smallest_network,
-            labels_stored_as_int32, extra_keys_in_dataset_json, anisotropic_thick_slices]
+REFUSED = [
+    truncated_gz_image,
+    truncated_gz_label,
+    truncated_plain_nii,
+    damaged_gzip_crc,
+    empty_image_file,
+    garbage_image_file,
+    missing_image_file,
+    missing_label_file,
+    truncated_nrrd,
+    truncated_mha,
+    nan_in_image,
+    inf_in_second_channel,
+    fractional_label_values,
+    nan_in_label,
+    label_shape_differs,
+    label_spacing_differs,
+    label_origin_differs,
+    label_direction_differs,
+    channel_spacing_differs,
+    channel_shape_differs,
+    two_d_case_in_3d_set,
+    single_slice_case_in_3d_set,
+    msd_channels_differ_from_modality,
+    undeclared_label_value,
+    negative_label_value,
+    colour_label_picture,
+    four_d_label,
+    invalid_json,
+    missing_dataset_json,
+    labels_without_background,
+    no_channel_names,
+    num_training_mismatch,
+    file_ending_does_not_match,
+    msd_entry_points_to_missing_file,
+    no_training_cases,
+    image_without_channel_suffix,
+    ignore_label_not_largest,
+    labels_with_a_gap,
+]
+ACCEPTED = [
+    clean_nnunet_3d,
+    clean_msd_two_channels,
+    clean_msd_plain_nii,
+    float_labels_with_integer_values,
+    uint8_images,
+    int16_ct_like_images,
+    direction_round_off,
+    origin_round_off,
+    spacing_round_off,
+    uncompressed_nii,
+    nrrd_files,
+    mha_files,
+    path_with_spaces,
+    path_with_non_ascii_letters,
+    png_two_channel_2d,
+    grey_picture_saved_as_rgb,
+    nifti_2d_dataset,
+    images_smaller_than_the_smallest_network,
+    labels_stored_as_int32,
+    extra_keys_in_dataset_json,
+    anisotropic_thick_slices,
+]
 CATALOGUE = [Entry(build.__name__, build) for build in REFUSED + ACCEPTED]

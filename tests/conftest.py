@@ -1,4 +1,5 @@
 """Shared fixtures: small synthetic datasets planned once per session (CPU speed fixed, so plans are stable)."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,14 @@ def shrink_epochs(work: Path, iterations: int = 10, val_iterations: int = 2) -> 
 
 @pytest.fixture(scope="session")
 def synthetic_3d(tmp_path_factory) -> Path:
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "Synthetic3D", num_cases=10, num_test=2,
-                                  shape=(12, 40, 40), spacing=(3.0, 0.9, 0.9), seed=3)
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("data") / "Synthetic3D",
+        num_cases=10,
+        num_test=2,
+        shape=(12, 40, 40),
+        spacing=(3.0, 0.9, 0.9),
+        seed=3,
+    )
 
 
 @pytest.fixture(scope="session")

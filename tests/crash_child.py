@@ -6,6 +6,7 @@ After each call of MODULE.FUNCTION the child sleeps DELAY seconds (and appends a
 $AUTOSEG_CRASH_CALLS, when set), so that a test can SIGKILL it part-way through a stage that tiny data makes
 too quick to catch otherwise. Nothing else changes: the kill lands in the real code.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,6 +30,7 @@ def slow_down(target: str, delay: float) -> None:
                 f.write(b".")
         time.sleep(delay)
         return result
+
     setattr(module, name, slowed)
 
 
@@ -37,4 +39,5 @@ if __name__ == "__main__":
     if target != "-":
         slow_down(target, delay)
     from autoseg.cli import main
+
     sys.exit(main(argv))

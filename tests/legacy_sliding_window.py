@@ -1,5 +1,6 @@
 """The sliding window as it was before issue 18 (float32 accumulators, one forward pass per mirror variant),
 kept as the reference the new one must equal (tests/test_sliding_window_equivalence.py)."""
+
 from __future__ import annotations
 
 import itertools
@@ -22,9 +23,11 @@ def check_step(step) -> float:
     except (TypeError, ValueError):
         value = math.nan
     if not 0 < value <= 1:  # NaN fails this too
-        raise AutosegError(f"sliding-window step {step!r} is outside (0, 1]",
-                           fix="pass --step between 0 and 1, e.g. 0.5 (the fraction of the patch each window moves "
-                               "on; smaller overlaps more and is slower)")
+        raise AutosegError(
+            f"sliding-window step {step!r} is outside (0, 1]",
+            fix="pass --step between 0 and 1, e.g. 0.5 (the fraction of the patch each window moves "
+            "on; smaller overlaps more and is slower)",
+        )
     return value
 
 
@@ -53,11 +56,19 @@ def _run(model, tiles: torch.Tensor, spatial_dims: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sliding_window_logits(model: torch.nn.Module, image: np.ndarray | torch.Tensor, patch_size: list[int],
-                          num_classes: int, spatial_dims: int, step: float = 0.5,
-                          mirror_axes: tuple[int, ...] = (), batch_size: int = 4,
-                          device: torch.device = torch.device("cpu"), autocast=None,
-                          channels_last: bool = False) -> torch.Tensor:
+def sliding_window_logits(
+    model: torch.nn.Module,
+    image: np.ndarray | torch.Tensor,
+    patch_size: list[int],
+    num_classes: int,
+    spatial_dims: int,
+    step: float = 0.5,
+    mirror_axes: tuple[int, ...] = (),
+    batch_size: int = 4,
+    device: torch.device = torch.device("cpu"),
+    autocast=None,
+    channels_last: bool = False,
+) -> torch.Tensor:
     """Weighted-average logits (K, Z, Y, X) on the CPU for a preprocessed image (C, Z, Y, X).
 
     `mirror_axes` are the network's spatial axes to mirror (all combinations are averaged, as nnU-Net).
@@ -79,9 +90,10 @@ def sliding_window_logits(model: torch.nn.Module, image: np.ndarray | torch.Tens
     flips = [()] + [c for r in range(1, len(mirror_axes) + 1) for c in itertools.combinations(mirror_axes, r)]
     context = autocast if autocast is not None else _null()
     for i in range(0, len(corners), batch_size):
-        batch = corners[i:i + batch_size]
-        tiles = torch.stack([image[(slice(None), *[slice(c, c + w) for c, w in zip(corner, window)])]
-                             for corner in batch]).to(device)
+        batch = corners[i : i + batch_size]
+        tiles = torch.stack(
+            [image[(slice(None), *[slice(c, c + w) for c, w in zip(corner, window)])] for corner in batch]
+        ).to(device)
         if channels_last and spatial_dims == 3:
             tiles = tiles.contiguous(memory_format=torch.channels_last_3d)
         summed = None

@@ -2,6 +2,7 @@
 raylets, loopback only, no dashboard): a head that takes no work and two worker nodes of 1 CPU each, so two
 trainings land on two different nodes and a node can be removed under a training. Shut down at the end, with
 every Ray process it started."""
+
 from __future__ import annotations
 
 import os
@@ -25,10 +26,12 @@ def start_cluster():
     pytest.importorskip("ray")
     import ray._private.ray_constants as constants
     from ray.cluster_utils import Cluster
-    os.environ[LOOPBACK_ENV] = "0"           # the CLI processes the tests start
-    constants.ENABLE_RAY_CLUSTER = False     # this process (ray may have been imported before)
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
-                                                            "node_ip_address": LOOPBACK})
+
+    os.environ[LOOPBACK_ENV] = "0"  # the CLI processes the tests start
+    constants.ENABLE_RAY_CLUSTER = False  # this process (ray may have been imported before)
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False, "node_ip_address": LOOPBACK}
+    )
     for _ in range(2):
         add_worker(cluster)
     cluster.wait_for_nodes()
@@ -41,6 +44,7 @@ def add_worker(cluster):
 
 def stop_cluster(cluster) -> None:
     import ray
+
     if ray.is_initialized():
         ray.shutdown()
     cluster.shutdown()
@@ -51,16 +55,28 @@ def tiny_work(root: Path, name: str = "Tiny", seed: int = 11, folds: int = 2) ->
     """(dataset, WORK) of 6 tiny cases, 3d_fullres only, epochs of 4 iterations."""
     from tests.conftest import plan
     from tests.sharing_fixtures import shorten
-    dataset = make_synthetic_dataset(root / name, num_cases=6, num_test=2, shape=(10, 32, 32),
-                                     spacing=(3.0, 0.9, 0.9), seed=seed, name=name)
+
+    dataset = make_synthetic_dataset(
+        root / name, num_cases=6, num_test=2, shape=(10, 32, 32), spacing=(3.0, 0.9, 0.9), seed=seed, name=name
+    )
     work = root / f"work_{name}"
-    plan(dataset, work, preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=folds, progress=False,
-         workers=1, configurations=["3d_fullres"])
+    plan(
+        dataset,
+        work,
+        preset="cpu-fast",
+        cpu_gflops=40,
+        time_budget="1m",
+        folds=folds,
+        progress=False,
+        workers=1,
+        configurations=["3d_fullres"],
+    )
     shorten(work)
     return dataset, work
 
 
 def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     """An autoseg command in its own process (its own Ray driver, as a user runs it)."""
-    return subprocess.run([sys.executable, "-m", "autoseg.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "autoseg.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )

@@ -1,4 +1,5 @@
 """Run by tests/test_scheduler_torchrun.py under torchrun: one schedule of TOTAL epochs in WORK, every rank."""
+
 import sys
 
 from autoseg.scheduling import schedule

@@ -3,6 +3,7 @@ graph has no cycles. The layer list is read from pyproject.toml's import-linter 
 docs/architecture.md shows); the package graph is computed here from every import statement, function-level
 ones included, so a failure names the file and line of each edge that broke. import-linter's own check runs too
 (it also finds cycles between the modules of one package)."""
+
 from __future__ import annotations
 
 import ast
@@ -55,7 +56,7 @@ def imported_modules(node: ast.AST, module: str, is_package: bool) -> list[str]:
     else:
         parts = module.split(".")
         parts = parts if is_package else parts[:-1]
-        parts = parts[:len(parts) - (node.level - 1)]
+        parts = parts[: len(parts) - (node.level - 1)]
         base = ".".join(parts + ([node.module] if node.module else []))
     # `from autoseg import cli` imports the package autoseg.cli
     return [f"{base}.{alias.name}" if base == "autoseg" else base for alias in node.names]
@@ -84,11 +85,16 @@ def layer_of(package: str, table: list[tuple[set[str], bool]]) -> int:
 
 def test_every_package_has_a_layer():
     table = layers()
-    packages = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
-                if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()}
+    packages = {
+        p.stem if p.is_file() else p.name
+        for p in PACKAGE.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()
+    }
     missing = sorted(p for p in packages if layer_of(p, table) < 0)
-    assert not missing, (f"packages without a layer: {missing}; place each in pyproject.toml's import-linter "
-                         "contract and in docs/architecture.md")
+    assert not missing, (
+        f"packages without a layer: {missing}; place each in pyproject.toml's import-linter "
+        "contract and in docs/architecture.md"
+    )
 
 
 def test_no_package_imports_upward_or_an_independent_sibling():
@@ -111,13 +117,17 @@ def test_the_package_graph_has_no_cycles():
     for source, target in edges:
         graph[source].add(target)
     cycle = find_cycle(graph)
-    assert cycle is None, "package cycle: " + " -> ".join(cycle) + "\n" + "\n".join(
-        f"{a} -> {b}: {', '.join(edges[(a, b)])}" for a, b in zip(cycle, cycle[1:]))
+    assert cycle is None, (
+        "package cycle: "
+        + " -> ".join(cycle)
+        + "\n"
+        + "\n".join(f"{a} -> {b}: {', '.join(edges[(a, b)])}" for a, b in zip(cycle, cycle[1:]))
+    )
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     """One cycle of `graph` as [a, b, ..., a], or None (depth-first search, colouring nodes)."""
-    state: dict[str, int] = {}          # 1: on the current path, 2: finished
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
     path: list[str] = []
 
     def visit(node: str) -> list[str] | None:
@@ -125,7 +135,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         path.pop()

@@ -1,5 +1,6 @@
 """Issue 32's guard: a budget beyond the 15-minute reference never grows the patch past the structures' context
 (measured from the fingerprint) and never plans fewer iterations than the reference plan."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,9 @@ def test_structure_extent_is_the_large_regions_of_every_label_background_include
     speckle[0, 10, 10] = 1  # one stray voxel does not set the context; the background does
     assert case_structure_extent(speckle, [1.0, 1.0, 1.0], ignore_label=None) == [1.0, 50.0, 50.0]
     assert case_structure_extent(np.full((1, 8, 8), 3, np.uint8), [1.0] * 3, ignore_label=3) is None
-    assert dataset_structure_extent([{"structure_extent_mm": [1, 2, 3]}, {"structure_extent_mm": [3, 4, 5]},
-                                     {"structure_extent_mm": None}]) == [2.0, 3.0, 4.0]
+    assert dataset_structure_extent(
+        [{"structure_extent_mm": [1, 2, 3]}, {"structure_extent_mm": [3, 4, 5]}, {"structure_extent_mm": None}]
+    ) == [2.0, 3.0, 4.0]
 
 
 def _with_extent(fp, extent_mm):
@@ -39,13 +41,19 @@ def _with_extent(fp, extent_mm):
 
 FINGERPRINTS = {
     # name: (fingerprint, configuration)
-    "isbi_like_small_cells": (lambda: _with_extent(fingerprint((1, 512, 512), (999.0, 1.0, 1.0), n=30,
-                                                               labels=2), [1.0, 60.0, 60.0]), "2d"),
+    "isbi_like_small_cells": (
+        lambda: _with_extent(fingerprint((1, 512, 512), (999.0, 1.0, 1.0), n=30, labels=2), [1.0, 60.0, 60.0]),
+        "2d",
+    ),
     "isbi_like_no_extent": (lambda: fingerprint((1, 512, 512), (999.0, 1.0, 1.0), n=30, labels=2), "2d"),
-    "ct_like_large_organs": (lambda: _with_extent(fingerprint((128, 256, 256), (1.0, 0.8, 0.8)),
-                                                  [100.0, 160.0, 160.0]), "3d_fullres"),
-    "hippocampus_like": (lambda: _with_extent(fingerprint((36, 51, 35), (1.0, 1.0, 1.0)), [36.0, 51.0, 35.0]),
-                         "3d_fullres"),
+    "ct_like_large_organs": (
+        lambda: _with_extent(fingerprint((128, 256, 256), (1.0, 0.8, 0.8)), [100.0, 160.0, 160.0]),
+        "3d_fullres",
+    ),
+    "hippocampus_like": (
+        lambda: _with_extent(fingerprint((36, 51, 35), (1.0, 1.0, 1.0)), [36.0, 51.0, 35.0]),
+        "3d_fullres",
+    ),
 }
 
 
@@ -56,9 +64,9 @@ def test_a_longer_budget_never_grows_the_patch_past_context_nor_plans_fewer_iter
     reference = _plan(make(), REFERENCE_BUDGET_S / 60)[cfg]
     longer = _plan(make(), minutes)[cfg]
     extent = make().get("structure_extent_mm")
-    spacing = np.asarray(longer.spacing[-len(longer.patch_size):])
+    spacing = np.asarray(longer.spacing[-len(longer.patch_size) :])
     for axis, (patch, ref) in enumerate(zip(longer.patch_size, reference.patch_size)):
-        allowed = ref if extent is None else max(ref, CONTEXT_MARGIN * extent[-len(spacing):][axis] / spacing[axis])
+        allowed = ref if extent is None else max(ref, CONTEXT_MARGIN * extent[-len(spacing) :][axis] / spacing[axis])
         # The network's strides may round the patch up by less than one stride multiple.
         stride = int(np.prod([s[axis] for s in longer.network.strides]))
         assert patch <= allowed + stride, (name, minutes, longer.patch_size, reference.patch_size)
@@ -93,6 +101,7 @@ def test_budgets_up_to_the_reference_are_planned_as_before():
 
 def test_the_old_policy_preset_grows_the_patch_as_before_for_side_by_side_benchmarks():
     from pathlib import Path
+
     old = load_preset(Path(__file__).resolve().parents[1] / "benchmarks" / "budget" / "old_policy.json")
     make, _ = FINGERPRINTS["isbi_like_small_cells"]
     hour_old = plan_configurations(make(), old, cpu(minutes=60))["configurations"]["2d"]

@@ -1,5 +1,6 @@
 """The low-resolution cascade end to end: 3d_lowres folds -> 3d_cascade_fullres trained on their CV
 predictions -> predict runs both stages."""
+
 from __future__ import annotations
 
 import json
@@ -24,13 +25,19 @@ from tests.conftest import shrink_epochs
 @pytest.mark.slow
 def test_cascade_trains_on_lowres_cv_predictions_and_predicts(tmp_path):
     # own shape, spacing, origin and rotated direction per case: the output must keep each input's geometry
-    synthetic_3d = make_synthetic_dataset(tmp_path / "Synthetic3D", num_cases=10, num_test=2, shape=(12, 40, 40),
-                                          spacing=(3.0, 0.9, 0.9), seed=3, random_geometry=True)
+    synthetic_3d = make_synthetic_dataset(
+        tmp_path / "Synthetic3D",
+        num_cases=10,
+        num_test=2,
+        shape=(12, 40, 40),
+        spacing=(3.0, 0.9, 0.9),
+        seed=3,
+        random_geometry=True,
+    )
     preset = tmp_path / "always-cascade.json"
     preset.write_text(json.dumps({"name": "always-cascade", "extends": "cpu-fast", "lowres_trigger": 2.0}))
     work = tmp_path / "work"
-    plans = plan(synthetic_3d, work, preset=str(preset), cpu_gflops=40, time_budget="2m", progress=False,
-                 workers=1)
+    plans = plan(synthetic_3d, work, preset=str(preset), cpu_gflops=40, time_budget="2m", progress=False, workers=1)
     assert {"3d_lowres", "3d_cascade_fullres"} <= set(plans.configurations)
     assert plans.configurations["3d_lowres"].spacing[1] > plans.configurations["3d_fullres"].spacing[1]
     shrink_epochs(work, iterations=4, val_iterations=1)
@@ -62,8 +69,7 @@ def _fake_lowres_run(work, splits, predicted):
             (folder / f"{case}.nii.gz").write_bytes(b"")
 
 
-SPLITS = [{"train": ["b", "c"], "val": ["a"]}, {"train": ["a", "c"], "val": ["b"]},
-          {"train": ["a", "b"], "val": ["c"]}]
+SPLITS = [{"train": ["b", "c"], "val": ["a"]}, {"train": ["a", "c"], "val": ["b"]}, {"train": ["a", "b"], "val": ["c"]}]
 PLANS = SimpleNamespace(file_ending=".nii.gz")
 CASCADE = SimpleNamespace(name="3d_cascade_fullres", previous_stage="3d_lowres")
 
@@ -93,8 +99,12 @@ def test_previous_stage_folds_cover_every_training_case_and_the_fold_itself():
 def _plans_with_cascade():
     def config(shape, previous=None):
         return SimpleNamespace(median_shape=shape, previous_stage=previous)
-    configs = {"3d_fullres": config([100, 100, 100]), "3d_lowres": config([50, 50, 50]),
-               "3d_cascade_fullres": config([100, 100, 100], "3d_lowres")}
+
+    configs = {
+        "3d_fullres": config([100, 100, 100]),
+        "3d_lowres": config([50, 50, 50]),
+        "3d_cascade_fullres": config([100, 100, 100], "3d_lowres"),
+    }
     return SimpleNamespace(configuration=configs.__getitem__)
 
 
@@ -108,8 +118,10 @@ def test_find_best_counts_the_low_resolution_stage_in_the_cascade_cost():
 def test_a_cascade_within_case_noise_of_fullres_loses_to_it_and_a_clear_gain_wins():
     fullres = [0.80, 0.85, 0.70, 0.90]
     costs = {("3d_fullres",): 8.0, ("3d_cascade_fullres",): 9.0}
-    noisy = {("3d_fullres",): [[d] for d in fullres],
-             ("3d_cascade_fullres",): [[d + e] for d, e in zip(fullres, [0.04, -0.03, 0.03, -0.03])]}
+    noisy = {
+        ("3d_fullres",): [[d] for d in fullres],
+        ("3d_cascade_fullres",): [[d + e] for d, e in zip(fullres, [0.04, -0.03, 0.03, -0.03])],
+    }
     best, reason = choose_candidate(noisy, costs)
     assert best == ("3d_fullres",) and "not clearly better" in reason and "1.12x" in reason
     clear = {("3d_fullres",): [[d] for d in fullres], ("3d_cascade_fullres",): [[d + 0.05] for d in fullres]}
@@ -120,6 +132,7 @@ def test_a_cascade_within_case_noise_of_fullres_loses_to_it_and_a_clear_gain_win
 def test_benchmark_trains_a_planned_cascade_after_every_lowres_fold_it_needs():
     def config(previous=None):
         return SimpleNamespace(previous_stage=previous, next_stage=None)
+
     configs = {"3d_fullres": config(), "3d_cascade_fullres": config("3d_lowres"), "3d_lowres": config()}
     plans = SimpleNamespace(configurations=configs)
     names, skipped = choose_configurations(plans, None)

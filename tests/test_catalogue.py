@@ -4,6 +4,7 @@ Refused: `autoseg plan` exits 2 with one line naming the file and the fix (no tr
 `autoseg verify` lists that file. Accepted (real data looks like that): verify finds nothing and plan writes
 plans.json. The run ends with a line "catalogue: N cases ..." (tests/conftest.py prints it).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,10 @@ PASSED: list[str] = []
 def count_line(request):
     yield
     notes = getattr(request.config, "autoseg_notes", [])
-    notes.append(f"catalogue: {len(CATALOGUE)} cases ({len(REFUSED)} refused with one line naming the file and "
-                 f"the fix, exit 2; {len(ACCEPTED)} accepted), {len(PASSED)} behaved as expected")
+    notes.append(
+        f"catalogue: {len(CATALOGUE)} cases ({len(REFUSED)} refused with one line naming the file and "
+        f"the fix, exit 2; {len(ACCEPTED)} accepted), {len(PASSED)} behaved as expected"
+    )
     request.config.autoseg_notes = notes
 
 
@@ -32,8 +35,21 @@ def run(capsys, *argv) -> tuple[int, str, list[str]]:
 
 
 def plan_args(root, work):
-    return ["plan", root, "-o", work, "--no-preprocess", "--cpu-gflops", "40", "--preset", "cpu-fast",
-            "--processes", "1", "--time-budget", "1m"]
+    return [
+        "plan",
+        root,
+        "-o",
+        work,
+        "--no-preprocess",
+        "--cpu-gflops",
+        "40",
+        "--preset",
+        "cpu-fast",
+        "--processes",
+        "1",
+        "--time-budget",
+        "1m",
+    ]
 
 
 def test_the_catalogue_has_at_least_40_cases():

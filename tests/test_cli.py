@@ -4,6 +4,7 @@ A user error must print exactly one line, "autoseg <verb>: error: <file>: <probl
 with status 2 -- no traceback. Most cases run in-process (main() is what the console script calls); one runs
 the real console script to check what a shell sees.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -60,9 +61,15 @@ def test_missing_dataset_folder(verb, tmp_path, capsys):
     assert not (tmp_path / "work" / "plans.json").exists()
 
 
-@pytest.mark.parametrize("verb, extra", [("train", ["-c", "3d_fullres"]), ("find-best", []),
-                                         ("predict", ["-i", "{images}", "-o", "{out}"]),
-                                         ("networks", [])])
+@pytest.mark.parametrize(
+    "verb, extra",
+    [
+        ("train", ["-c", "3d_fullres"]),
+        ("find-best", []),
+        ("predict", ["-i", "{images}", "-o", "{out}"]),
+        ("networks", []),
+    ],
+)
 def test_plans_json_missing(verb, extra, tmp_path, synthetic_3d, capsys):
     work = tmp_path / "not_planned"
     work.mkdir()
@@ -82,8 +89,9 @@ def test_predict_refuses_existing_predictions(planned_3d, synthetic_3d, tmp_path
     out.mkdir()
     existing = out / "case_010.nii.gz"
     existing.write_bytes(b"the user's file")
-    line = assert_one_line_error(capsys, "predict", [planned_3d, "-i", synthetic_3d / "imagesTs", "-o", out,
-                                                     "-c", "3d_fullres"], out)
+    line = assert_one_line_error(
+        capsys, "predict", [planned_3d, "-i", synthetic_3d / "imagesTs", "-o", out, "-c", "3d_fullres"], out
+    )
     assert "--overwrite" in line and existing.name in line
     assert existing.read_bytes() == b"the user's file"
 
@@ -106,11 +114,13 @@ def test_demo_refuses_an_existing_folder(tmp_path, capsys):
     assert (folder / "precious.txt").read_text() == "keep me"
 
 
-@pytest.mark.parametrize("verb, extra", [("train", []), ("networks", []),
-                                         ("predict", ["-i", "{images}", "-o", "{out}"])])
+@pytest.mark.parametrize(
+    "verb, extra", [("train", []), ("networks", []), ("predict", ["-i", "{images}", "-o", "{out}"])]
+)
 def test_unknown_configuration(verb, extra, planned_3d, synthetic_3d, tmp_path, capsys):
-    argv = [planned_3d, "-c", "4d_superres"] + [a.format(images=synthetic_3d / "imagesTs", out=tmp_path / "out")
-                                                for a in extra]
+    argv = [planned_3d, "-c", "4d_superres"] + [
+        a.format(images=synthetic_3d / "imagesTs", out=tmp_path / "out") for a in extra
+    ]
     line = assert_one_line_error(capsys, verb, argv, "plans.json")
     assert "4d_superres" in line and "3d_fullres" in line, "the fix must list the configurations there are"
 
@@ -120,8 +130,9 @@ def test_console_script_prints_one_line_and_exits_2(tmp_path):
     """What a shell sees: the installed `autoseg` command (or the module when not on PATH)."""
     command = [shutil.which("autoseg")] if shutil.which("autoseg") else [sys.executable, "-m", "autoseg.cli"]
     missing = tmp_path / "no_such_dataset"
-    result = subprocess.run(command + ["plan", str(missing), "-o", str(tmp_path / "w")], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        command + ["plan", str(missing), "-o", str(tmp_path / "w")], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith(f"autoseg plan: error: {missing}: dataset folder not found Fix: ")

@@ -3,6 +3,7 @@
 -c is always --configurations, -f always --folds (a list), every flag has help text, and a flag with a default
 says it. The spellings of the last release still parse to the same place, with a one-line note on stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,15 +37,18 @@ DEPRECATED = [
 
 
 def _flags(verb):
-    return [a for a in SUBPARSERS[verb]._actions
-            if a.option_strings and not isinstance(a, (argparse._HelpAction, DeprecatedSpelling))]
+    return [
+        a
+        for a in SUBPARSERS[verb]._actions
+        if a.option_strings and not isinstance(a, (argparse._HelpAction, DeprecatedSpelling))
+    ]
 
 
 @pytest.mark.parametrize("verb", sorted(SUBPARSERS))
 def test_every_flag_has_help_that_states_its_default(verb):
     for action in _flags(verb):
         assert action.help and action.help != argparse.SUPPRESS, f"{verb} {action.option_strings}: no help text"
-        if action.nargs != 0 and action.default is not None:   # a switch's default is plainly "off"
+        if action.nargs != 0 and action.default is not None:  # a switch's default is plainly "off"
             assert "default" in action.help, f"{verb} {action.option_strings}: help does not state the default"
 
 
@@ -90,8 +94,10 @@ def test_every_deprecated_spelling_is_covered_and_hidden():
 
 
 def test_search_and_networks_take_exactly_one_configuration(tmp_path, capsys):
-    for argv in (["search", str(tmp_path), "-c", "2d", "3d_fullres", "--trials", "1"],
-                 ["networks", str(tmp_path), "-c", "2d", "3d_fullres"]):
+    for argv in (
+        ["search", str(tmp_path), "-c", "2d", "3d_fullres", "--trials", "1"],
+        ["networks", str(tmp_path), "-c", "2d", "3d_fullres"],
+    ):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "takes one value for -c/--configurations" in err[0], err
@@ -103,6 +109,7 @@ def test_the_api_evaluate_does_what_the_verb_does(tmp_path, capsys):
     import autoseg
     from autoseg.data.image_io import read_label, write_label
     from autoseg.data.synthetic import make_synthetic_dataset
+
     root = make_synthetic_dataset(tmp_path / "ds", num_cases=1, shape=(4, 16, 16), seed=2)
     _, geometry = read_label(root / "labelsTr" / "case_000.nii.gz")
     ref = np.zeros((4, 16, 16), np.uint8)
@@ -116,4 +123,4 @@ def test_the_api_evaluate_does_what_the_verb_does(tmp_path, capsys):
     assert cli.main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "ref"), "-o", str(tmp_path / "verb.json")]) == 0
     assert json.loads((tmp_path / "api.json").read_text()) == json.loads((tmp_path / "verb.json").read_text())
     assert summary["n_cases"] == 1 and 0.8 < summary["foreground_mean"]["Dice"] < 1.0
-    assert callable(autoseg.evaluate_folders)   # the scoring alone stays importable
+    assert callable(autoseg.evaluate_folders)  # the scoring alone stays importable

@@ -1,5 +1,6 @@
 """Constant-background detection: a z-scored scan (background -3.16, not 0) is cropped and mask-normalised as
 its zero-background original is; zero, noisy and CT backgrounds behave as before."""
+
 import dataclasses
 import json
 
@@ -28,11 +29,11 @@ def test_detects_a_negative_constant_and_not_zero_noise_or_a_bright_border():
     shifted = _z_scored(image)[0]
     value = constant_background(shifted)
     assert value is not None and value < 0 and np.isclose(value, -image.mean() / image.std(), atol=1e-5)
-    assert channel_backgrounds(image, [True]) == [None]                  # zero: the old rule applies
+    assert channel_backgrounds(image, [True]) == [None]  # zero: the old rule applies
     noisy = shifted + np.random.default_rng(1).normal(0, 0.01, shifted.shape).astype(np.float32)
     assert constant_background(noisy) is None
     bright = np.pad(np.random.default_rng(2).normal(size=(10, 30, 30)), 2, constant_values=9).astype(np.float32)
-    assert constant_background(bright) is None                          # a constant above the minimum
+    assert constant_background(bright) is None  # a constant above the minimum
     assert np.array_equal(nonzero_mask(shifted[None], [value]), nonzero_mask(image))
     assert nonzero_bbox(shifted[None], background=[value]) == nonzero_bbox(image)
 
@@ -47,8 +48,8 @@ def test_constant_background_preprocesses_like_its_zero_background_original():
     assert props["bbox"] == zero_props["bbox"] and props["bbox"] != [[0, 14], [0, 40], [0, 36]]
     assert props["background_values"][0] < 0 and zero_props["background_values"] == [None]
     assert np.array_equal(seg, zero_seg)
-    assert np.allclose(data, zero_data, atol=1e-3)                       # z-score inside the mask: same values
-    assert abs(data[0, 0, 0, 0]) < 1e-6                                  # background set to 0 after normalising
+    assert np.allclose(data, zero_data, atol=1e-3)  # z-score inside the mask: same values
+    assert abs(data[0, 0, 0, 0]) < 1e-6  # background set to 0 after normalising
 
 
 @pytest.mark.slow
@@ -56,6 +57,7 @@ def test_fingerprint_and_plan_record_it_and_zero_background_data_plans_as_before
     zero = make_synthetic_dataset(tmp_path / "Zero", num_cases=3, shape=(12, 32, 32), num_classes=2)
     shifted = make_synthetic_dataset(tmp_path / "Shifted", num_cases=3, shape=(12, 32, 32), num_classes=2)
     import SimpleITK as sitk
+
     for path in (shifted / "imagesTr").glob("*.nii.gz"):
         written = sitk.ReadImage(str(path))
         array = _z_scored(sitk.GetArrayFromImage(written)[None])[0]

@@ -5,6 +5,7 @@ keeps what was complete, redoes what was partial, and ends with what an uninterr
 too quick to be caught mid-way on tiny data is slowed down in the child process only (tests/crash_child.py wraps
 one function with a pause), so the kill lands between and inside its writes, not after them.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,12 +39,23 @@ CHILD = Path(__file__).with_name("crash_child.py")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> SimpleNamespace:
     """6 cases (+4 test images), 3d_fullres fold 0 trained for 2 short epochs (its validation written)."""
-    return make_tiny_work(tmp_path_factory.mktemp("crash"), "Crash", seed=11, num_cases=6, num_test=4,
-                          keep_only_these=True, val_iterations=1, fast=True, epochs=2, validate=True)
+    return make_tiny_work(
+        tmp_path_factory.mktemp("crash"),
+        "Crash",
+        seed=11,
+        num_cases=6,
+        num_test=4,
+        keep_only_these=True,
+        val_iterations=1,
+        fast=True,
+        epochs=2,
+        validate=True,
+    )
 
 
-def run_and_kill(argv: list, ready, slow: str | None = None, delay: float = 0.0, timeout: float = 120,
-                 calls: Path | None = None) -> None:
+def run_and_kill(
+    argv: list, ready, slow: str | None = None, delay: float = 0.0, timeout: float = 120, calls: Path | None = None
+) -> None:
     """Start `autoseg argv` (with `slow`, a module.function, paused `delay` s after each call), wait until
     ready() is true, then SIGKILL it. Fails when the process ends before it could be killed."""
     command = [sys.executable, str(CHILD), slow or "-", str(delay), *[str(a) for a in argv]]
@@ -71,16 +83,21 @@ def test_preprocess_killed_then_run_again(trained, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(trained.work, work, ignore=shutil.ignore_patterns("preprocessed", "models"))
     cache = work / "preprocessed" / "3d_fullres"
-    run_and_kill(["preprocess", work, "--processes", "1"], lambda: len(list(cache.glob("case_*.json"))) >= 2,
-                 slow="autoseg.preprocessing.cache._preprocess_one", delay=0.5)
+    run_and_kill(
+        ["preprocess", work, "--processes", "1"],
+        lambda: len(list(cache.glob("case_*.json"))) >= 2,
+        slow="autoseg.preprocessing.cache._preprocess_one",
+        delay=0.5,
+    )
     done_before = stamps(cache, "case_*")
     assert 2 <= len(list(cache.glob("case_*.json"))) < 6, "killed mid-way"
     assert lock_path(cache).exists(), "the killed run's lock is left behind"
-    preprocess(work, workers=1, progress=False)   # the same command: takes the stale lock over
+    preprocess(work, workers=1, progress=False)  # the same command: takes the stale lock over
     assert not lock_path(cache).exists()
     after = stamps(cache, "case_*")
-    assert {name: after[name] for name in done_before if name.endswith(".json")} == \
-        {name: t for name, t in done_before.items() if name.endswith(".json")}, "finished cases are reused"
+    assert {name: after[name] for name in done_before if name.endswith(".json")} == {
+        name: t for name, t in done_before.items() if name.endswith(".json")
+    }, "finished cases are reused"
     reference = trained.work / "preprocessed" / "3d_fullres"
     for case in sorted(p.stem for p in reference.glob("case_*.json")):
         for suffix in (".npy", "_seg.npy"):
@@ -99,8 +116,13 @@ def test_training_killed_then_resumed(trained, tmp_path):
             return len(json.loads((fold / "history.json").read_text()))
         except (FileNotFoundError, json.JSONDecodeError):
             return 0
-    run_and_kill(["train", work, "-c", "3d_fullres", "-f", "0", "--epochs", "4", "--no-validation", "--workers",
-                  "0"], lambda: epochs_done() >= 2, slow="autoseg.training.epoch_end.epoch_outputs", delay=0.3)
+
+    run_and_kill(
+        ["train", work, "-c", "3d_fullres", "-f", "0", "--epochs", "4", "--no-validation", "--workers", "0"],
+        lambda: epochs_done() >= 2,
+        slow="autoseg.training.epoch_end.epoch_outputs",
+        delay=0.3,
+    )
     killed_at = epochs_done()
     assert 2 <= killed_at < 4 and not (fold / "checkpoint_final.pt").exists()
     # Documented: the same command refuses to start over an unfinished run; with --resume it continues.
@@ -121,8 +143,13 @@ def test_find_best_killed_then_run_again(trained, tmp_path):
     uninterrupted = (work / "inference.json").read_text()
     (work / "inference.json").unlink()
     calls = tmp_path / "calls"
-    run_and_kill(["find-best", work], lambda: calls.is_file() and calls.stat().st_size >= 3,
-                 slow="autoseg.inference.find_best.load_probability_file", delay=0.4, calls=calls)
+    run_and_kill(
+        ["find-best", work],
+        lambda: calls.is_file() and calls.stat().st_size >= 3,
+        slow="autoseg.inference.find_best.load_probability_file",
+        delay=0.4,
+        calls=calls,
+    )
     assert not (work / "inference.json").exists(), "killed before it could write: nothing half-written"
     assert leftovers(work) == []
     assert find_best(work, progress=False) == expected
@@ -133,8 +160,9 @@ def test_predict_killed_then_run_again(trained, tmp_path):
     reference, out = tmp_path / "reference", tmp_path / "out"
     predict(trained.work, trained.images, reference, tta=False, device="cpu", progress=False)
     argv = ["predict", trained.work, "-i", trained.images, "-o", out, "--no-tta", "--device", "cpu"]
-    run_and_kill(argv, lambda: len(list(out.glob("case_*.nii.gz"))) >= 2,
-                 slow="autoseg.inference.run.segment_case", delay=0.6)
+    run_and_kill(
+        argv, lambda: len(list(out.glob("case_*.nii.gz"))) >= 2, slow="autoseg.inference.run.segment_case", delay=0.6
+    )
     written = stamps(out, "case_*.nii.gz")
     assert 2 <= len(written) < 4, "killed mid-way"
     report = json.loads((out / "prediction_report.json").read_text())
@@ -142,8 +170,9 @@ def test_predict_killed_then_run_again(trained, tmp_path):
     # the same command again: no --overwrite needed, finished cases kept as they are
     predict(trained.work, trained.images, out, tta=False, device="cpu", progress=False)
     after = stamps(out, "case_*.nii.gz")
-    finished = [name for name in written
-                if report["cases"].get(name.removesuffix(".nii.gz"), {}).get("status") != "pending"]
+    finished = [
+        name for name in written if report["cases"].get(name.removesuffix(".nii.gz"), {}).get("status") != "pending"
+    ]
     assert finished and all(after[name] == written[name] for name in finished), "finished cases are reused"
     assert sorted(after) == sorted(stamps(reference, "case_*.nii.gz"))
     for name in after:

@@ -58,12 +58,15 @@ def test_ignore_label_is_kept_apart_from_the_classes(tmp_path):
     assert info.ignore_label == 3 and info.num_classes == 3
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda d: d.pop("file_ending"), "file_ending"),
-    (lambda d: d.update(labels={"background": 0, "tumour": 2}), "consecutive"),
-    (lambda d: d.update(labels={"background": 0, "both": [1, 2]}), "region"),
-    (lambda d: d.pop("channel_names"), "neither 'channel_names'"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda d: d.pop("file_ending"), "file_ending"),
+        (lambda d: d.update(labels={"background": 0, "tumour": 2}), "consecutive"),
+        (lambda d: d.update(labels={"background": 0, "both": [1, 2]}), "region"),
+        (lambda d: d.pop("channel_names"), "neither 'channel_names'"),
+    ],
+)
 def test_wrong_dataset_json_names_the_file_and_the_field(tmp_path, change, expected):
     root = tiny_dataset(tmp_path / "ds")
     data = json.loads((root / "dataset.json").read_text())

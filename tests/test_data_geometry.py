@@ -41,9 +41,13 @@ def test_of_image_takes_the_spatial_part_of_a_4d_image():
 
 def test_mismatch_tolerates_rounding_but_reports_real_differences():
     geometry = rotated_geometry()
-    rounded = Geometry(3, geometry.size_itk, tuple(np.float32(geometry.spacing_itk).astype(float)),
-                       tuple(np.float32(geometry.origin_itk).astype(float)),
-                       tuple(np.float32(geometry.direction_itk).astype(float)))
+    rounded = Geometry(
+        3,
+        geometry.size_itk,
+        tuple(np.float32(geometry.spacing_itk).astype(float)),
+        tuple(np.float32(geometry.origin_itk).astype(float)),
+        tuple(np.float32(geometry.direction_itk).astype(float)),
+    )
     assert geometry.mismatch(rounded) is None
     moved = Geometry(3, geometry.size_itk, geometry.spacing_itk, (10.5, -3.0, 7.1), geometry.direction_itk)
     assert "origin" in geometry.mismatch(moved)

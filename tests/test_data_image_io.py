@@ -10,8 +10,13 @@ from autoseg.errors import AutosegError
 def random_geometry(seed: int, shape=(5, 6, 7)) -> Geometry:
     rng = np.random.default_rng(seed)
     rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-    return Geometry(3, tuple(reversed(shape)), tuple(rng.uniform(0.3, 4.0, 3)), tuple(rng.uniform(-200, 200, 3)),
-                    tuple(rotation.ravel()))
+    return Geometry(
+        3,
+        tuple(reversed(shape)),
+        tuple(rng.uniform(0.3, 4.0, 3)),
+        tuple(rng.uniform(-200, 200, 3)),
+        tuple(rotation.ravel()),
+    )
 
 
 def random_labels(shape, high=4, seed=0) -> np.ndarray:
@@ -91,7 +96,7 @@ def test_separate_channel_files_are_stacked_in_order(tmp_path):
     channels = np.random.default_rng(0).normal(size=(2, 5, 6, 7)).astype(np.float32)
     paths = [tmp_path / f"case_{c:04d}.nrrd" for c in range(2)]
     for c, path in enumerate(paths):
-        write_image(channels[c:c + 1], geometry, path)
+        write_image(channels[c : c + 1], geometry, path)
     image, _ = read_image(paths)
     assert np.array_equal(image, channels)
 

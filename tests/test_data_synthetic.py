@@ -27,9 +27,9 @@ def test_every_class_present_and_zero_outside_the_body(shape, spacing):
         assert set(np.unique(label)) == {0, 1, 2, 3}
         body = image[0] > 0
         assert np.array_equal(body, image[1] > 0)
-        assert 0.2 < body.mean() < 0.8                      # cropping to nonzero removes something
+        assert 0.2 < body.mean() < 0.8  # cropping to nonzero removes something
         assert not body[..., 0].any() and not body[..., -1].any()
-        assert body[label > 0].all()                        # classes lie inside the body
+        assert body[label > 0].all()  # classes lie inside the body
 
 
 def test_classes_have_distinct_intensities_and_channels_differ():
@@ -37,12 +37,13 @@ def test_classes_have_distinct_intensities_and_channels_differ():
     means = [[float(image[c][(label == k) & (image[c] > 0)].mean()) for k in range(3)] for c in range(2)]
     lesion, tissue, organ = means[0][2], means[0][0], means[0][1]
     assert lesion < 0.8 * tissue and organ > 1.3 * tissue
-    assert means[1][1] < means[1][0] < means[1][2]         # channel 1 inverts the contrast
+    assert means[1][1] < means[1][0] < means[1][2]  # channel 1 inverts the contrast
 
 
 def test_nnunet_dataset_files_and_json(tmp_path):
-    root = make_synthetic_dataset(tmp_path / "ds", num_cases=2, shape=(6, 16, 16), spacing=(2.0, 1.0, 1.0),
-                                  num_channels=2, num_test=1, seed=4)
+    root = make_synthetic_dataset(
+        tmp_path / "ds", num_cases=2, shape=(6, 16, 16), spacing=(2.0, 1.0, 1.0), num_channels=2, num_test=1, seed=4
+    )
     names = sorted(p.name for p in (root / "imagesTr").iterdir())
     assert names == ["case_000_0000.nii.gz", "case_000_0001.nii.gz", "case_001_0000.nii.gz", "case_001_0001.nii.gz"]
     assert sorted(p.name for p in (root / "imagesTs").iterdir()) == ["case_002_0000.nii.gz", "case_002_0001.nii.gz"]
@@ -67,8 +68,9 @@ def test_2d_png_dataset_is_8_bit(tmp_path):
 
 
 def test_random_geometry_varies_cases_and_keeps_labels_on_the_image_grid(tmp_path):
-    root = make_synthetic_dataset(tmp_path / "ds", num_cases=3, shape=(8, 20, 20), random_geometry=True,
-                                  file_ending=".mha")
+    root = make_synthetic_dataset(
+        tmp_path / "ds", num_cases=3, shape=(8, 20, 20), random_geometry=True, file_ending=".mha"
+    )
     info = load_dataset(root)
     geometries = [read_case(case, info)[1] for case in info.training]
     assert len({g.shape for g in geometries}) > 1 and len({g.origin_itk for g in geometries}) == 3

@@ -1,4 +1,5 @@
 """One test per problem verify must catch: each gives one line naming the file that needs fixing."""
+
 import json
 from pathlib import Path
 
@@ -40,9 +41,15 @@ def single_problem(root: Path, **options) -> str:
     return report.problems[0]
 
 
-@pytest.mark.parametrize("options", [dict(), dict(layout="msd", num_channels=2),
-                                     dict(shape=(16, 16), file_ending=".png", num_channels=2),
-                                     dict(random_geometry=True, file_ending=".nrrd")])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(),
+        dict(layout="msd", num_channels=2),
+        dict(shape=(16, 16), file_ending=".png", num_channels=2),
+        dict(random_geometry=True, file_ending=".nrrd"),
+    ],
+)
 def test_clean_dataset_verifies_clean(tmp_path, options):
     report = verify_dataset(tiny_dataset(tmp_path / "ds", **options), progress=False)
     assert report.ok and report.problems == []
@@ -87,8 +94,9 @@ def test_missing_channel_file(tmp_path):
     root = tiny_dataset(tmp_path / "ds", num_channels=2)
     (root / "imagesTr" / "case_001_0001.nii.gz").unlink()
     problem = single_problem(root)
-    assert problem.startswith(f"{root / 'imagesTr' / 'case_001_0001.nii.gz'}: missing channel file: dataset.json "
-                              "lists 2 channels (T1, T2)")
+    assert problem.startswith(
+        f"{root / 'imagesTr' / 'case_001_0001.nii.gz'}: missing channel file: dataset.json lists 2 channels (T1, T2)"
+    )
 
 
 def test_label_without_any_image(tmp_path):
@@ -111,15 +119,23 @@ def test_unreadable_file(tmp_path):
 
 def test_image_label_shape_mismatch(tmp_path):
     root = tiny_dataset(tmp_path / "ds")
-    rewrite_label(root, "case_000", lambda label, g: (
-        label[:, :15], Geometry(3, (16, 15, 6), g.spacing_itk, g.origin_itk, g.direction_itk)))
+    rewrite_label(
+        root,
+        "case_000",
+        lambda label, g: (label[:, :15], Geometry(3, (16, 15, 6), g.spacing_itk, g.origin_itk, g.direction_itk)),
+    )
     problem = single_problem(root)
     assert problem.startswith(f"{root / 'labelsTr' / 'case_000.nii.gz'}: label shape (6, 15, 16) differs")
 
 
-@pytest.mark.parametrize("field, value, reported", [
-    ("spacing_itk", (1.0, 1.0, 2.5), "spacing"), ("origin_itk", (5.0, 0.0, 0.0), "origin"),
-    ("direction_itk", (0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0), "direction")])
+@pytest.mark.parametrize(
+    "field, value, reported",
+    [
+        ("spacing_itk", (1.0, 1.0, 2.5), "spacing"),
+        ("origin_itk", (5.0, 0.0, 0.0), "origin"),
+        ("direction_itk", (0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0), "direction"),
+    ],
+)
 def test_image_label_geometry_mismatch(tmp_path, field, value, reported):
     root = tiny_dataset(tmp_path / "ds")
     rewrite_label(root, "case_001", lambda label, g: (label, Geometry.from_dict({**g.to_dict(), field: value})))
@@ -172,15 +188,20 @@ def test_msd_4d_channel_count_differs_from_modality(tmp_path):
     root = tiny_dataset(tmp_path / "msd", layout="msd", num_channels=2)
     edit_json(root, lambda d: d["modality"].update({"2": "FLAIR"}))
     report = verify_dataset(root, progress=False)
-    assert len(report.problems) == 3   # every case
-    assert report.problems[0].startswith(f"{root / 'imagesTr' / 'case_000.nii.gz'}: case 'case_000' holds 2 "
-                                         "channel(s) on its 4th axis but dataset.json 'modality' lists 3")
+    assert len(report.problems) == 3  # every case
+    assert report.problems[0].startswith(
+        f"{root / 'imagesTr' / 'case_000.nii.gz'}: case 'case_000' holds 2 "
+        "channel(s) on its 4th axis but dataset.json 'modality' lists 3"
+    )
 
 
 def test_image_without_channel_suffix(tmp_path):
     root = tiny_dataset(tmp_path / "ds")
-    write_image(np.ones((1, 6, 16, 16)), read_label(root / "labelsTr" / "case_000.nii.gz")[1],
-                root / "imagesTr" / "stray.nii.gz")
+    write_image(
+        np.ones((1, 6, 16, 16)),
+        read_label(root / "labelsTr" / "case_000.nii.gz")[1],
+        root / "imagesTr" / "stray.nii.gz",
+    )
     assert single_problem(root).startswith(f"{root / 'imagesTr' / 'stray.nii.gz'}: image file name lacks")
 
 
@@ -216,8 +237,10 @@ def test_real_dataset_verifies_clean(name):
 
 def test_training_case_without_label_in_the_dataset_key(tmp_path):
     root = tiny_dataset(tmp_path / "ds")
-    cases = {c: {"images": [f"imagesTr/{c}_0000.nii.gz"], "label": f"labelsTr/{c}.nii.gz"}
-             for c in ("case_000", "case_001", "case_002")}
+    cases = {
+        c: {"images": [f"imagesTr/{c}_0000.nii.gz"], "label": f"labelsTr/{c}.nii.gz"}
+        for c in ("case_000", "case_001", "case_002")
+    }
     del cases["case_001"]["label"]
     edit_json(root, lambda d: d.update(dataset=cases))
     problem = single_problem(root)

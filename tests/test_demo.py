@@ -1,6 +1,7 @@
 """`autoseg demo` end to end, shrunk: fewer and smaller cases, a fixed CPU speed (no measuring) and a few epochs
 instead of the 3-minute budget, so the run is deterministic and short. The full demo's timing and Dice are
 recorded in the demo's own report (see autoseg/demo.py)."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,17 @@ from autoseg.demo import MARKER, _fresh_output, demo
 def test_demo_runs_every_stage_and_learns(tmp_path):
     printed: list[str] = []
     out = tmp_path / "demo"
-    report = demo(out, training_time="1m", epochs=4, num_cases=6, num_test=2, shape=(12, 40, 40), cpu_gflops=40,
-                  progress=False, echo=printed.append)
+    report = demo(
+        out,
+        training_time="1m",
+        epochs=4,
+        num_cases=6,
+        num_test=2,
+        shape=(12, 40, 40),
+        cpu_gflops=40,
+        progress=False,
+        echo=printed.append,
+    )
     for name, path in report["paths"].items():
         assert Path(path).exists(), f"{name} missing: {path}"
     assert json.loads((out / "demo_report.json").read_text())["dice"] == report["dice"]

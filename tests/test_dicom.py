@@ -5,6 +5,7 @@ same labels; the DICOM-SEG read back with highdicom and pydicom matches the NIfT
 its frames lie on the source slices and it references the source series. Broken series are refused in one
 line naming them; the converter's dataset passes `verify` and `plan`.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,18 +65,22 @@ def test_series_found_by_uid_in_nested_folders(tmp_path):
 
 def test_case_ids_are_plain_names():
     from autoseg.data.dicom.series import DicomSeries
+
     plain = DicomSeries("1.2.840.99.1", "MR", "1.2", None, "", "P", 1, "")
     odd = DicomSeries("../../etc/passwd 1.2", "MR", "1.2", None, "", "P", 1, "")
     assert plain.case_id == "1.2.840.99.1"
     assert odd.case_id.startswith("series-") and len(odd.case_id) == 27 and "/" not in odd.case_id
 
 
-@pytest.mark.parametrize("fault, words", [
-    ({"skip": (3,)}, "1 missing slice(s)"),
-    ({"positions": [(0, 0, z) for z in (0, 3, 6, 10, 13, 16)]}, "uneven slice spacing"),
-    ({"positions": [(0, 0, z) for z in (0, 3, 3, 6, 9, 12)]}, "duplicate slices"),
-    ({"positions": [(0, 0.5 * i, 3.0 * i) for i in range(6)]}, "gantry tilt"),
-])
+@pytest.mark.parametrize(
+    "fault, words",
+    [
+        ({"skip": (3,)}, "1 missing slice(s)"),
+        ({"positions": [(0, 0, z) for z in (0, 3, 6, 10, 13, 16)]}, "uneven slice spacing"),
+        ({"positions": [(0, 0, z) for z in (0, 3, 3, 6, 9, 12)]}, "duplicate slices"),
+        ({"positions": [(0, 0.5 * i, 3.0 * i) for i in range(6)]}, "gantry tilt"),
+    ],
+)
 def test_broken_series_refused_in_one_line(tmp_path, fault, words):
     uid = write_series(_volume(), tmp_path / "s", **fault)
     with pytest.raises(AutosegError) as caught:
@@ -87,7 +92,7 @@ def test_broken_series_refused_in_one_line(tmp_path, fault, words):
 
 def test_series_over_the_voxel_limit_refused_before_reading(tmp_path, monkeypatch):
     uid = write_series(_volume(), tmp_path / "s")
-    monkeypatch.setenv("AUTOSEG_MAX_IMAGE_VOXELS", "1000")   # 6 x 16 x 16 = 1536 voxels
+    monkeypatch.setenv("AUTOSEG_MAX_IMAGE_VOXELS", "1000")  # 6 x 16 x 16 = 1536 voxels
     with pytest.raises(AutosegError, match=rf"{uid}: the image header announces 1536 voxels.*AUTOSEG_MAX_IMAGE"):
         check_series(find_series(tmp_path)[0])
 
@@ -130,8 +135,22 @@ def test_channels_from_numbered_folders(tmp_path):
 def test_predict_from_series_equals_nifti_and_seg_matches(trained, tmp_path):
     work, _, nifti, dicom, uid = trained
     assert main(["predict", str(work), "-i", str(nifti), "-o", str(tmp_path / "from_nifti"), "--no-tta"]) == 0
-    assert main(["predict", str(work), "-i", str(dicom), "-o", str(tmp_path / "from_dicom"), "--no-tta",
-                 "--output-format", "both"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(work),
+                "-i",
+                str(dicom),
+                "-o",
+                str(tmp_path / "from_dicom"),
+                "--no-tta",
+                "--output-format",
+                "both",
+            ]
+        )
+        == 0
+    )
     expected = sitk.ReadImage(str(tmp_path / "from_nifti" / "case_000.nii.gz"))
     labels = sitk.GetArrayFromImage(expected)
     assert len(np.unique(labels)) > 1, "the tiny model should predict some foreground for a meaningful check"
@@ -144,6 +163,7 @@ def test_predict_from_series_equals_nifti_and_seg_matches(trained, tmp_path):
     _check_seg(tmp_path / "from_dicom" / f"{uid}.dcm", source, labels)
 
     import autoseg
+
     in_memory = autoseg.Predictor.load(work, tta=False).predict(source.folder)
     assert np.array_equal(sitk.GetArrayFromImage(in_memory), labels)
 
@@ -163,12 +183,14 @@ def _check_seg(path: Path, source, labels: np.ndarray) -> None:
     for frame in raw.PerFrameFunctionalGroupsSequence:
         referenced = frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
         position = frame.PlanePositionSequence[0].ImagePositionPatient
-        assert np.allclose([float(v) for v in position],
-                           [float(v) for v in headers[referenced].ImagePositionPatient], atol=1e-4)
+        assert np.allclose(
+            [float(v) for v in position], [float(v) for v in headers[referenced].ImagePositionPatient], atol=1e-4
+        )
     seg = highdicom.seg.segread(str(path))
     ordered = [s.sop_instance_uid for s in sorted_slices(source)]
-    back = seg.get_pixels_by_source_instance(ordered, combine_segments=True, relabel=False,
-                                             assert_missing_frames_are_empty=True)
+    back = seg.get_pixels_by_source_instance(
+        ordered, combine_segments=True, relabel=False, assert_missing_frames_are_empty=True
+    )
     assert np.array_equal(back, labels)
 
 
@@ -200,7 +222,7 @@ def test_convert_dicom_with_seg_to_a_dataset_that_plans(tmp_path, capsys):
         rng = np.random.default_rng(index)
         labels = np.zeros((6, 16, 16), np.uint8)
         labels[1:5, 3:12, 4:13] = 1
-        labels[2:4, 5 + index:8 + index, 6:9] = 2
+        labels[2:4, 5 + index : 8 + index, 6:9] = 2
         volume = whole_number_image(rng.normal(50, 10, labels.shape) + 60 * (labels > 0))
         uid = write_series(volume, export / f"study{index}" / "image")
         if index == 3:
@@ -219,10 +241,26 @@ def test_convert_dicom_with_seg_to_a_dataset_that_plans(tmp_path, capsys):
         assert np.array_equal(converted, np.choose(labels, [0, 2, 1]))
     assert len(list((output / "imagesTs").iterdir())) == 1
     assert main(["verify", str(output)]) == 0
-    assert main(["plan", str(output), "-o", str(tmp_path / "work"), "--no-preprocess", "--cpu-gflops", "40",
-                 "--time-budget", "1m", "--cv-folds", "2"]) == 0
+    assert (
+        main(
+            [
+                "plan",
+                str(output),
+                "-o",
+                str(tmp_path / "work"),
+                "--no-preprocess",
+                "--cpu-gflops",
+                "40",
+                "--time-budget",
+                "1m",
+                "--cv-folds",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "work" / "plans.json").is_file()
-    assert main(["convert", "dicom", str(export), "-o", str(output)]) == 2   # never overwritten
+    assert main(["convert", "dicom", str(export), "-o", str(output)]) == 2  # never overwritten
     assert "output already exists" in capsys.readouterr().err
 
 
@@ -230,21 +268,29 @@ def test_segments_named_and_coded_from_the_model_card(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from autoseg.inference.dicom_seg import require_highdicom, segment_specs
-    plans = SimpleNamespace(labels={"background": 0, "organ": 1, "lesion": 2}, regions=None, ignore_label=None,
-                            regions_class_order=None)
+
+    plans = SimpleNamespace(
+        labels={"background": 0, "organ": 1, "lesion": 2}, regions=None, ignore_label=None, regions_class_order=None
+    )
     liver = {"scheme": "SCT", "value": "10200004", "meaning": "Liver"}
-    (tmp_path / "model.json").write_text(json.dumps({"segment_codes": {"organ": {"category": GENERIC_CODE,
-                                                                                  "type": liver}}}))
+    (tmp_path / "model.json").write_text(
+        json.dumps({"segment_codes": {"organ": {"category": GENERIC_CODE, "type": liver}}})
+    )
     organ, lesion = segment_specs(plans, tmp_path)
     assert (organ.name, organ.values, organ.type) == ("organ", (1,), liver)
     assert (lesion.name, lesion.values, lesion.type, lesion.category) == ("lesion", (2,), GENERIC_CODE, GENERIC_CODE)
-    regions = SimpleNamespace(labels={}, regions={"whole": [1, 2], "core": [2]}, ignore_label=None,
-                              regions_class_order=[1, 2], regions_source="dataset.json")
+    regions = SimpleNamespace(
+        labels={},
+        regions={"whole": [1, 2], "core": [2]},
+        ignore_label=None,
+        regions_class_order=[1, 2],
+        regions_source="dataset.json",
+    )
     assert [(s.name, s.values) for s in segment_specs(regions, tmp_path)] == [("whole", (1, 2)), ("core", (2,))]
     (tmp_path / "model.json").write_text(json.dumps({"segment_codes": {"organ": {"type": liver}}}))
     with pytest.raises(AutosegError, match=r"segment_codes\['organ'\] needs \"category\""):
         segment_specs(plans, tmp_path)
-    monkeypatch.setitem(__import__("sys").modules, "highdicom", None)   # as if the dicom extra were missing
+    monkeypatch.setitem(__import__("sys").modules, "highdicom", None)  # as if the dicom extra were missing
     with pytest.raises(AutosegError, match=r'writing DICOM-SEG needs highdicom.*pip install "autoseg\[dicom\]"'):
         require_highdicom()
 
@@ -257,7 +303,7 @@ def test_oblique_series_reads_with_its_own_geometry(tmp_path):
     rotation = np.array([[0, np.sin(angle), np.cos(angle)], [0, np.cos(angle), -np.sin(angle)], [-1, 0, 0]])
     image.SetDirection(tuple(rotation.ravel()))
     write_series(image, tmp_path / "s", names="{:d}")
-    for index in range(6):   # file names in the reverse of the slice order: the order must come from positions
+    for index in range(6):  # file names in the reverse of the slice order: the order must come from positions
         (tmp_path / "s" / str(index)).rename(tmp_path / "s" / f"x{5 - index}")
     array, geometry = read_input_case(dicom_cases(tmp_path, ["MR"])[0], None)
     assert np.array_equal(array[0], sitk.GetArrayFromImage(image))
@@ -277,8 +323,9 @@ def test_region_segments_overlap_in_the_seg(tmp_path):
     core = SegmentSpec("core", (2,), GENERIC_CODE, GENERIC_CODE)
     DicomSegWriter([whole, core], "regions").write(labels, series, tmp_path / "seg.dcm")
     seg = highdicom.seg.segread(str(tmp_path / "seg.dcm"))
-    masks = seg.get_pixels_by_source_instance([s.sop_instance_uid for s in sorted_slices(series)],
-                                              assert_missing_frames_are_empty=True)
+    masks = seg.get_pixels_by_source_instance(
+        [s.sop_instance_uid for s in sorted_slices(series)], assert_missing_frames_are_empty=True
+    )
     assert np.array_equal(masks[..., 0], labels > 0) and np.array_equal(masks[..., 1], labels == 2)
 
 
@@ -288,8 +335,10 @@ def test_converter_refuses_overlapping_segments(tmp_path):
     labels = np.zeros((6, 16, 16), np.uint8)
     labels[1:5, 2:12, 2:12] = 1
     labels[2:4, 4:8, 4:8] = 2
-    overlapping = [SegmentSpec("whole", (1, 2), GENERIC_CODE, GENERIC_CODE),
-                   SegmentSpec("core", (2,), GENERIC_CODE, GENERIC_CODE)]
+    overlapping = [
+        SegmentSpec("whole", (1, 2), GENERIC_CODE, GENERIC_CODE),
+        SegmentSpec("core", (2,), GENERIC_CODE, GENERIC_CODE),
+    ]
     DicomSegWriter(overlapping, "regions").write(labels, series, tmp_path / "export" / "seg.dcm")
     with pytest.raises(AutosegError, match="segments overlap"):
         convert_dicom(tmp_path / "export", tmp_path / "Dataset001_X")
@@ -302,14 +351,42 @@ def test_case_folders_name_the_cases(trained, tmp_path):
     refers to the channel-0 series."""
     work, image, _, _, _ = trained
     uid = write_series(image, tmp_path / "in" / "patient_a" / "0")
-    assert main(["predict", str(work), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-tta",
-                 "--output-format", "dicom-seg"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(work),
+                "-i",
+                str(tmp_path / "in"),
+                "-o",
+                str(tmp_path / "out"),
+                "--no-tta",
+                "--output-format",
+                "dicom-seg",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".dcm") == ["patient_a.dcm"]
     assert pydicom.dcmread(tmp_path / "out" / "patient_a.dcm").ReferencedSeriesSequence[0].SeriesInstanceUID == uid
     assert not (tmp_path / "out" / "patient_a.nii.gz").exists()
     before = (tmp_path / "out" / "patient_a.dcm").stat().st_mtime_ns
-    assert main(["predict", str(work), "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--no-tta",
-                 "--output-format", "dicom-seg"]) == 0          # the same run again reuses the finished SEG
+    assert (
+        main(
+            [
+                "predict",
+                str(work),
+                "-i",
+                str(tmp_path / "in"),
+                "-o",
+                str(tmp_path / "out"),
+                "--no-tta",
+                "--output-format",
+                "dicom-seg",
+            ]
+        )
+        == 0
+    )  # the same run again reuses the finished SEG
     assert (tmp_path / "out" / "patient_a.dcm").stat().st_mtime_ns == before
 
 
@@ -322,7 +399,7 @@ def test_converter_refuses_a_seg_that_does_not_fit_its_series(tmp_path):
     seg_path = tmp_path / "export" / "seg.dcm"
     DicomSegWriter([SegmentSpec("organ", (1,), GENERIC_CODE, GENERIC_CODE)], "x").write(labels, series, seg_path)
     seg = pydicom.dcmread(seg_path)
-    seg.ReferencedSeriesSequence[0].SeriesInstanceUID = other   # a SEG claiming the wrong series
+    seg.ReferencedSeriesSequence[0].SeriesInstanceUID = other  # a SEG claiming the wrong series
     seg.save_as(seg_path)
     with pytest.raises(AutosegError, match=rf"frames of 16x16 pixels do not fit DICOM series {other}'s 12x16"):
         convert_dicom(tmp_path / "export", tmp_path / "Dataset002_Y")
@@ -334,10 +411,40 @@ def test_predict_on_ray_takes_dicom_series_and_writes_the_same_seg(trained, tmp_
     --output-format on: the label map and the SEG equal a local predict's."""
     pytest.importorskip("ray")
     work, _, _, dicom, uid = trained
-    assert main(["predict", str(work), "-i", str(dicom), "-o", str(tmp_path / "local"), "--no-tta",
-                 "--output-format", "both"]) == 0
-    assert main(["predict", str(work), "-i", str(dicom), "-o", str(tmp_path / "ray"), "--no-tta",
-                 "--output-format", "both", "--ray", "local"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(work),
+                "-i",
+                str(dicom),
+                "-o",
+                str(tmp_path / "local"),
+                "--no-tta",
+                "--output-format",
+                "both",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "predict",
+                str(work),
+                "-i",
+                str(dicom),
+                "-o",
+                str(tmp_path / "ray"),
+                "--no-tta",
+                "--output-format",
+                "both",
+                "--ray",
+                "local",
+            ]
+        )
+        == 0
+    )
     local = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "local" / f"{uid}.nii.gz")))
     on_ray = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "ray" / f"{uid}.nii.gz")))
     assert np.array_equal(local, on_ray)

@@ -1,4 +1,5 @@
 """evaluate --ignore-label N, and --overlays cases checked before summary.json is written (issue 20)."""
+
 from __future__ import annotations
 
 import json
@@ -24,23 +25,38 @@ def test_ignore_label_leaves_its_voxels_out(tmp_path, capsys):
     write_label(pred, geometry, tmp_path / "pred" / "case_000.nii.gz")
     plain, ignored = tmp_path / "plain.json", tmp_path / "ignored.json"
     assert cli.main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "ref"), "-o", str(plain)]) == 0
-    assert cli.main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "ref"), "-o", str(ignored),
-                     "--ignore-label", "3"]) == 0
+    assert (
+        cli.main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "ref"), "-o", str(ignored), "--ignore-label", "3"])
+        == 0
+    )
     capsys.readouterr()
     plain, ignored = json.loads(plain.read_text()), json.loads(ignored.read_text())
     assert plain["per_class"]["1"]["mean"]["Dice"] < 0.9 and "3" in plain["per_class"]
     assert ignored["per_class"]["1"]["mean"]["Dice"] == pytest.approx(1.0) and "3" not in ignored["per_class"]
-    assert cli.main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "ref"), "-o", str(tmp_path / "x.json"),
-                     "--ignore-label", "-1"]) == 2
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                str(tmp_path / "pred"),
+                str(tmp_path / "ref"),
+                "-o",
+                str(tmp_path / "x.json"),
+                "--ignore-label",
+                "-1",
+            ]
+        )
+        == 2
+    )
 
 
 def test_overlays_of_cases_missing_from_the_dataset_leave_no_summary(tmp_path, capsys):
     dataset = make_synthetic_dataset(tmp_path / "ds", num_cases=2, shape=(4, 16, 16), seed=2)
     other = make_synthetic_dataset(tmp_path / "other", num_cases=4, shape=(4, 16, 16), seed=3)
-    labels = other / "labelsTr"   # case_002 and case_003 are not in `dataset`
+    labels = other / "labelsTr"  # case_002 and case_003 are not in `dataset`
     summary = tmp_path / "summary.json"
-    code = cli.main(["evaluate", str(labels), str(labels), "-o", str(summary), "--dataset", str(dataset),
-                     "--overlays", "4"])
+    code = cli.main(
+        ["evaluate", str(labels), str(labels), "-o", str(summary), "--dataset", str(dataset), "--overlays", "4"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "case_002" in err and "Fix: " in err
     assert not summary.exists() and not (tmp_path / "summary_overlays").exists()

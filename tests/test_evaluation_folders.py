@@ -1,4 +1,5 @@
 """evaluate_folders end to end on tiny label files written with SimpleITK."""
+
 import json
 
 import numpy as np
@@ -21,7 +22,7 @@ def _write(array, path, spacing_itk=SPACING_ITK):
 
 def _reference():
     ref = np.zeros((6, 8, 8), np.uint8)
-    ref[2, :, :] = 1          # a full plane of label 1 at z = 2
+    ref[2, :, :] = 1  # a full plane of label 1 at z = 2
     ref[4, 2:6, 2:6] = 2
     return ref
 
@@ -132,4 +133,4 @@ def test_2d_png_labels_are_measured_in_plane(tmp_path):
     metrics = summary["cases"][0]["metrics"]["membrane"]
     assert summary["file_ending"] == ".png"
     assert metrics["Dice"] == pytest.approx(2 * 12 / 32)
-    assert metrics["HD95"] == pytest.approx(1.0)   # PNG pixels are 1 mm; the 999 mm z axis plays no part
+    assert metrics["HD95"] == pytest.approx(1.0)  # PNG pixels are 1 mm; the 999 mm z axis plays no part

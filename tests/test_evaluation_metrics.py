@@ -1,4 +1,5 @@
 """Metrics checked against values worked out by hand, including anisotropic spacing, empty masks and 2D."""
+
 import math
 
 import numpy as np
@@ -100,8 +101,17 @@ def test_cropped_distances_equal_brute_force_on_random_blobs():
 def test_both_empty_is_a_perfect_score_and_flagged():
     empty = np.zeros((4, 6, 8), bool)
     m = binary_metrics(empty, empty, (3.0, 1.0, 1.0))
-    expected = {"Dice": 1.0, "IoU": 1.0, "HD95": 0.0, "ASSD": 0.0, "NSD": 1.0, "VOE": 0.0, "RVD": 0.0,
-                "precision": 1.0, "recall": 1.0}
+    expected = {
+        "Dice": 1.0,
+        "IoU": 1.0,
+        "HD95": 0.0,
+        "ASSD": 0.0,
+        "NSD": 1.0,
+        "VOE": 0.0,
+        "RVD": 0.0,
+        "precision": 1.0,
+        "recall": 1.0,
+    }
     assert {k: m[k] for k in METRIC_NAMES} == expected
     assert m["reference_empty"] and m["prediction_empty"]
 
@@ -113,7 +123,14 @@ def test_empty_prediction_scores_worst_with_image_diagonal_distances():
     diagonal = math.sqrt((4 * 3.0) ** 2 + 6**2 + 8**2)
     assert m["HD95"] == pytest.approx(diagonal) and m["ASSD"] == pytest.approx(diagonal)
     assert (m["Dice"], m["IoU"], m["VOE"], m["NSD"], m["precision"], m["recall"], m["RVD"]) == (
-        0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+        0.0,
+        0.0,
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+        -1.0,
+    )
     assert m["prediction_empty"] and not m["reference_empty"]
 
 

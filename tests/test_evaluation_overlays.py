@@ -1,4 +1,5 @@
 """Overlay PNGs: one per case, three panels, on the slice with most foreground, from arrays or files."""
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -36,7 +37,7 @@ def test_slice_with_most_reference_foreground_then_prediction_then_middle():
 
 def test_overlays_from_arrays_3d_and_2d(tmp_path):
     image, ref, pred = _volume_case(0)
-    flat_image = image[0, 3]            # a 2D (Y, X) case
+    flat_image = image[0, 3]  # a 2D (Y, X) case
     flat_ref, flat_pred = ref[3], pred[3]
     written = save_overlays([image, flat_image], [ref, flat_ref], [pred, flat_pred], tmp_path, names=["vol", "flat"])
     assert [p.name for p in written] == ["vol.png", "flat.png"]

@@ -5,6 +5,7 @@ component helps, harms, or helps one class while harming another. End to end, a 
 configurations (2d, 3d_fullres) x two folds trained briefly; then find-best runs on the real cross-validation
 predictions, and on crafted ones (written over the validation probabilities) whose best choice is known.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,7 @@ FOLDS = ["0", "1"]
 
 def ball(shape, centre, radius) -> np.ndarray:
     grid = np.indices(shape)
-    return sum((g - c) ** 2 for g, c in zip(grid, centre)) <= radius ** 2
+    return sum((g - c) ** 2 for g, c in zip(grid, centre)) <= radius**2
 
 
 def organ_with_lesion(shape=(16, 32, 32), centre=(8, 12, 12)) -> np.ndarray:
@@ -41,10 +42,11 @@ def organ_with_lesion(shape=(16, 32, 32), centre=(8, 12, 12)) -> np.ndarray:
 
 # --- choose_postprocessing on hand-made segmentations ------------------------------------------------------
 
+
 def test_largest_component_is_adopted_when_it_removes_false_islands():
     reference = organ_with_lesion()
     prediction = reference.copy()
-    prediction[ball(reference.shape, (8, 27, 27), 2)] = 1          # a false island of organ, far away
+    prediction[ball(reference.shape, (8, 27, 27), 2)] = 1  # a false island of organ, far away
     rules, report = choose_postprocessing([postprocessing_variants(prediction, reference, CLASSES)], CLASSES)
     assert rules == {"largest_component_foreground": True, "largest_component_classes": []}
     assert report["fg1"][0] == 1.0 > report["fg0"][0] and report["fg1"][1] == report["fg0"][1] == 1.0
@@ -53,7 +55,7 @@ def test_largest_component_is_adopted_when_it_removes_false_islands():
 
 def test_largest_component_is_rejected_for_structures_in_several_pieces():
     reference = organ_with_lesion()
-    reference[ball(reference.shape, (8, 26, 26), 4)] = 1            # a second, true piece (a paired organ)
+    reference[ball(reference.shape, (8, 26, 26), 4)] = 1  # a second, true piece (a paired organ)
     prediction = reference.copy()
     prediction[ball(reference.shape, (8, 26, 26), 4) & ~ball(reference.shape, (8, 26, 26), 3)] = 0
     rules, report = choose_postprocessing([postprocessing_variants(prediction, reference, CLASSES)], CLASSES)
@@ -65,8 +67,8 @@ def test_per_class_step_is_adopted_where_the_foreground_step_cannot_help():
     reference = organ_with_lesion()
     prediction = reference.copy()
     speck = ball(reference.shape, (8, 12, 17), 1) & ~ball(reference.shape, (8, 12, 12), 4)
-    prediction[speck] = 2                                            # a lesion speck inside the organ
-    assert ndimage.label(prediction > 0)[1] == 1                     # one foreground piece: fg step sees nothing
+    prediction[speck] = 2  # a lesion speck inside the organ
+    assert ndimage.label(prediction > 0)[1] == 1  # one foreground piece: fg step sees nothing
     rules, _ = choose_postprocessing([postprocessing_variants(prediction, reference, CLASSES)], CLASSES)
     assert rules == {"largest_component_foreground": False, "largest_component_classes": [2]}
     expected = prediction.copy()
@@ -82,8 +84,9 @@ def test_a_step_that_harms_any_class_is_rejected_even_if_the_mean_improves():
     reference_b = organ_with_lesion()
     reference_b[ball(reference_b.shape, (8, 28, 28), 1)] = 2
     prediction_b = reference_b.copy()
-    variants = [postprocessing_variants(p, r, CLASSES) for p, r in ((prediction_a, reference_a),
-                                                                    (prediction_b, reference_b))]
+    variants = [
+        postprocessing_variants(p, r, CLASSES) for p, r in ((prediction_a, reference_a), (prediction_b, reference_b))
+    ]
     rules, report = choose_postprocessing(variants, CLASSES)
     assert np.mean(report["fg1"]) > np.mean(report["fg0"]) and report["fg1"][1] < report["fg0"][1]
     assert not (rules or {}).get("largest_component_foreground")
@@ -91,12 +94,22 @@ def test_a_step_that_harms_any_class_is_rejected_even_if_the_mean_improves():
 
 # --- end to end ---------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def cv_work(tmp_path_factory) -> Path:
     """2 configurations x 2 folds, a few iterations each, with full-image validation (CV probabilities)."""
-    return make_tiny_work(tmp_path_factory.mktemp("find_best"), "CV", seed=7, num_cases=6, shape=(10, 32, 32),
-                          configurations=tuple(CONFIGURATIONS), iterations=4, val_iterations=1, folds=tuple(FOLDS),
-                          validate=True).work
+    return make_tiny_work(
+        tmp_path_factory.mktemp("find_best"),
+        "CV",
+        seed=7,
+        num_cases=6,
+        shape=(10, 32, 32),
+        configurations=tuple(CONFIGURATIONS),
+        iterations=4,
+        val_iterations=1,
+        folds=tuple(FOLDS),
+        validate=True,
+    ).work
 
 
 @pytest.fixture
@@ -127,16 +140,16 @@ def _scores(per_case: dict[tuple[str, ...], list[float]]) -> dict[tuple[str, ...
 
 def test_an_ensemble_that_is_better_on_every_case_is_chosen():
     single = [0.80, 0.85, 0.70, 0.90, 0.75]
-    best, reason = choose_candidate(_scores({("a",): single, ("b",): [d - 0.05 for d in single],
-                                             ("a", "b"): [d + 0.01 for d in single]}))
+    best, reason = choose_candidate(
+        _scores({("a",): single, ("b",): [d - 0.05 for d in single], ("a", "b"): [d + 0.01 for d in single]})
+    )
     assert best == ("a", "b") and reason.startswith("ensemble")
 
 
 def test_an_ensemble_gain_within_case_noise_keeps_the_cheaper_single_configuration():
     single = [0.80, 0.85, 0.70, 0.90, 0.75]
     noisy = [0.83, 0.82, 0.73, 0.87, 0.76]  # +0.002 on average, but up and down by 0.03 case to case
-    best, reason = choose_candidate(_scores({("a",): single, ("b",): [d - 0.05 for d in single],
-                                             ("a", "b"): noisy}))
+    best, reason = choose_candidate(_scores({("a",): single, ("b",): [d - 0.05 for d in single], ("a", "b"): noisy}))
     assert best == ("a",) and "not clearly better" in reason
 
 
@@ -155,7 +168,9 @@ def test_find_best_on_real_cross_validation_predictions(work):
         assert result["configurations"] == [single]
     assert result["choice"].startswith(("ensemble", "single configuration"))
     assert result["postprocessing"] is None or set(result["postprocessing"]) == {
-        "largest_component_foreground", "largest_component_classes"}
+        "largest_component_foreground",
+        "largest_component_classes",
+    }
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ The failures are injected: the writer (torch.save, numpy.save, SimpleITK's Write
 JSON artifact) writes part of its file and then fails as the operating system or ITK does on a full disk, so
 the test needs no small filesystem and runs anywhere.
 """
+
 from __future__ import annotations
 
 import errno
@@ -32,11 +33,13 @@ def trained(tmp_path_factory) -> SimpleNamespace:
 
 def full_disk(write_target_index: int = 1):
     """A writer that puts a few bytes into its target file, then fails with ENOSPC, as a full disk does."""
+
     def fail(*args, **kwargs):
         target = args[write_target_index]
         with open(target, "wb") as f:
             f.write(b"partial")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
     return fail
 
 
@@ -58,12 +61,26 @@ def test_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(trained, tmp
     fold = work / "models" / "3d_fullres" / "fold_0"
     before = {name: (fold / name).read_bytes() for name in ("checkpoint_final.pt", "checkpoint_latest.pt")}
     monkeypatch.setattr(torch, "save", full_disk())
-    line = one_line_error(capsys, "train", work, "-c", "3d_fullres", "-f", "0", "--extend", "--epochs", "1",
-                          "--workers", "0", "--no-validation")
+    line = one_line_error(
+        capsys,
+        "train",
+        work,
+        "-c",
+        "3d_fullres",
+        "-f",
+        "0",
+        "--extend",
+        "--epochs",
+        "1",
+        "--workers",
+        "0",
+        "--no-validation",
+    )
     assert str(fold / "checkpoint_latest.pt") in line and "No space left on device" in line
     assert {name: (fold / name).read_bytes() for name in before} == before
-    assert [p.name for p in fold.iterdir() if p.name.startswith(".") and p.name != MARKER] == [], \
+    assert [p.name for p in fold.iterdir() if p.name.startswith(".") and p.name != MARKER] == [], (
         "no partial file is left"
+    )
 
 
 def test_full_disk_while_preprocessing_keeps_the_cache(trained, tmp_path, monkeypatch, capsys):
@@ -71,7 +88,7 @@ def test_full_disk_while_preprocessing_keeps_the_cache(trained, tmp_path, monkey
     cache = work / "preprocessed" / "3d_fullres"
     changed = trained.dataset / "imagesTr" / "case_001_0000.nii.gz"
     stat = changed.stat()
-    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))   # case_001 is to be preprocessed again
+    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # case_001 is to be preprocessed again
     try:
         before = snapshot(cache)
         monkeypatch.setattr(np, "save", full_disk(0))
@@ -91,8 +108,11 @@ def test_full_disk_while_writing_predictions_keeps_the_previous_ones(trained, tm
 
     def itk_full_disk(image, path, *args, **kwargs):
         Path(path).write_bytes(b"partial")
-        raise RuntimeError("Exception thrown in SimpleITK ImageFileWriter_Execute: itkNiftiImageIO.cxx:1981:\n"
-                           f"ITK ERROR: NiftiImageIO: Could not write {path}: No space left on device")
+        raise RuntimeError(
+            "Exception thrown in SimpleITK ImageFileWriter_Execute: itkNiftiImageIO.cxx:1981:\n"
+            f"ITK ERROR: NiftiImageIO: Could not write {path}: No space left on device"
+        )
+
     monkeypatch.setattr(sitk, "WriteImage", itk_full_disk)
     line = one_line_error(capsys, *argv, "--overwrite")
     assert str(out / "case_004.nii.gz") in line or str(out / "case_005.nii.gz") in line
@@ -107,6 +127,7 @@ def test_read_only_folder_for_a_json_artifact(trained, tmp_path, monkeypatch, ca
 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
     monkeypatch.setattr("autoseg.utils.files.tempfile.mkstemp", read_only)
     line = one_line_error(capsys, "evaluate", references, references, "-o", summary)
     assert str(summary) in line and "Read-only file system" in line

@@ -3,6 +3,7 @@ wraps), NaN geometry fields, NRRD/MetaImage/PNG/BMP headers announcing terabytes
 SimpleITK allocates, with the limits and how to raise them in the fix. Nothing silently wrong: int64 labels beyond
 2^32, a label 6 voxels off its image far from the origin, NaN/Inf voxels in a predict input. Plus Hypothesis
 fuzzing of the header checks."""
+
 from __future__ import annotations
 
 import gzip
@@ -53,6 +54,7 @@ def refused(path: Path, match: str) -> str:
 
 # ---- NIfTI -------------------------------------------------------------------------------------------------------
 
+
 def test_bitpix_zero_is_refused_before_reading(tmp_path):
     data = small_nifti(tmp_path / "a.nii")
     data[72:74] = struct.pack("<h", 0)
@@ -61,10 +63,10 @@ def test_bitpix_zero_is_refused_before_reading(tmp_path):
 
 def test_a_nii_gz_announcing_4_gib_is_refused_although_its_gzip_length_field_wraps_to_match(tmp_path):
     data = small_nifti(tmp_path / "a.nii")
-    data[40:56] = struct.pack("<8h", 3, 1024, 1024, 1025, 1, 1, 1, 1)   # 1024*1024*1025 float32 = 4 GiB + 4 MiB
+    data[40:56] = struct.pack("<8h", 3, 1024, 1024, 1025, 1, 1, 1, 1)  # 1024*1024*1025 float32 = 4 GiB + 4 MiB
     announced = 352 + 1024 * 1024 * 1025 * 4
     packed = bytearray(gzip.compress(bytes(data)))
-    packed[-4:] = struct.pack("<I", announced % 2 ** 32)                 # ISIZE forged to "agree" with the header
+    packed[-4:] = struct.pack("<I", announced % 2**32)  # ISIZE forged to "agree" with the header
     path = tmp_path / "wrap.nii.gz"
     path.write_bytes(bytes(packed))
     refused(path, "can expand to at most")
@@ -83,13 +85,14 @@ def test_a_nii_gz_whose_header_fits_the_deflate_bound_is_measured_not_trusted(tm
         read_image(path)
 
 
-@pytest.mark.parametrize("field,offset,code_offset", [("pixdim", 80, None), ("quatern/qoffset", 268, 252),
-                                                      ("srow", 280, 254)])
+@pytest.mark.parametrize(
+    "field,offset,code_offset", [("pixdim", 80, None), ("quatern/qoffset", 268, 252), ("srow", 280, 254)]
+)
 def test_nan_in_a_geometry_field_is_one_line(tmp_path, field, offset, code_offset):
     data = small_nifti(tmp_path / "a.nii")
-    data[offset:offset + 4] = struct.pack("<f", float("nan"))
+    data[offset : offset + 4] = struct.pack("<f", float("nan"))
     if code_offset is not None:
-        data[code_offset:code_offset + 2] = struct.pack("<h", 1)
+        data[code_offset : code_offset + 2] = struct.pack("<h", 1)
     refused(write_nifti(tmp_path / "nan.nii.gz", data), field)
 
 
@@ -99,9 +102,9 @@ def test_a_header_beyond_the_limits_names_the_variables_and_raising_them_works(t
     path = write_nifti(tmp_path / "huge.nii", data)
     text = refused(path, "more than the limit")
     assert VOXELS_VARIABLE in text and BYTES_VARIABLE in text
-    monkeypatch.setenv(VOXELS_VARIABLE, str(10 ** 12))
-    monkeypatch.setenv(BYTES_VARIABLE, str(10 ** 13))
-    assert image_limits().voxels == 10 ** 12
+    monkeypatch.setenv(VOXELS_VARIABLE, str(10**12))
+    monkeypatch.setenv(BYTES_VARIABLE, str(10**13))
+    assert image_limits().voxels == 10**12
     refused(path, "cut short|holds only")  # within the raised limits, but the data is not in the file
 
 
@@ -110,7 +113,7 @@ def test_limits_follow_the_environment_and_refuse_nonsense(monkeypatch):
     with pytest.raises(AutosegError, match=BYTES_VARIABLE):
         image_limits()
     monkeypatch.setenv(BYTES_VARIABLE, "1e9")
-    assert image_limits().bytes == 10 ** 9
+    assert image_limits().bytes == 10**9
 
 
 def test_an_invalid_nifti_dimension_count_is_one_line(tmp_path):
@@ -120,6 +123,7 @@ def test_an_invalid_nifti_dimension_count_is_one_line(tmp_path):
 
 
 # ---- other formats --------------------------------------------------------------------------------------------------
+
 
 def test_nrrd_headers(tmp_path):
     sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 5, 6), np.float32)), str(tmp_path / "ok.nrrd"))
@@ -167,32 +171,41 @@ def test_png_and_bmp_headers(tmp_path):
 
 @pytest.mark.parametrize("fraction", [0.3, 0.5, 0.8])
 def test_a_tiff_stack_cut_short_is_refused_not_read_with_fewer_slices(tmp_path, fraction):
-    sitk.WriteImage(sitk.GetImageFromArray(np.random.default_rng(0).random((5, 6, 7), np.float32)),
-                    str(tmp_path / "stack.tif"))
+    sitk.WriteImage(
+        sitk.GetImageFromArray(np.random.default_rng(0).random((5, 6, 7), np.float32)), str(tmp_path / "stack.tif")
+    )
     data = (tmp_path / "stack.tif").read_bytes()
     assert read_image(tmp_path / "stack.tif")[0].shape == (1, 5, 6, 7)
-    (tmp_path / "cut.tif").write_bytes(data[:int(len(data) * fraction)])
+    (tmp_path / "cut.tif").write_bytes(data[: int(len(data) * fraction)])
     refused(tmp_path / "cut.tif", "cut short")
 
 
 def _new_subfile_type_offsets(data: bytes) -> list[int]:
     offsets, page = [], struct.unpack("<I", data[4:8])[0]
     while page:
-        count = struct.unpack("<H", data[page:page + 2])[0]
-        offsets += [page + 2 + 12 * i + 8 for i in range(count)
-                    if struct.unpack("<H", data[page + 2 + 12 * i:page + 4 + 12 * i])[0] == 254]
-        page = struct.unpack("<I", data[page + 2 + 12 * count:page + 6 + 12 * count])[0]
+        count = struct.unpack("<H", data[page : page + 2])[0]
+        offsets += [
+            page + 2 + 12 * i + 8
+            for i in range(count)
+            if struct.unpack("<H", data[page + 2 + 12 * i : page + 4 + 12 * i])[0] == 254
+        ]
+        page = struct.unpack("<I", data[page + 2 + 12 * count : page + 6 + 12 * count])[0]
     return offsets
 
 
-@pytest.mark.parametrize("page_types,match", [((2, 2, 2, 0), "differs from page 1"),   # SimpleITK crashed
-                                              ((2, 2, 2, 1), "not a plain image"),     # it dropped a slice
-                                              ((1, 1, 1, 1), "not a plain image")])    # it read one page as 2D
+@pytest.mark.parametrize(
+    "page_types,match",
+    [
+        ((2, 2, 2, 0), "differs from page 1"),  # SimpleITK crashed
+        ((2, 2, 2, 1), "not a plain image"),  # it dropped a slice
+        ((1, 1, 1, 1), "not a plain image"),
+    ],
+)  # it read one page as 2D
 def test_a_tiff_stack_with_pages_of_another_kind_is_refused(tmp_path, page_types, match):
     sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 5, 6), np.float32)), str(tmp_path / "stack.tif"))
     data = bytearray((tmp_path / "stack.tif").read_bytes())
     for offset, kind in zip(_new_subfile_type_offsets(data), page_types, strict=True):
-        data[offset:offset + 4] = struct.pack("<I", kind)
+        data[offset : offset + 4] = struct.pack("<I", kind)
     (tmp_path / "mixed.tif").write_bytes(bytes(data))
     refused(tmp_path / "mixed.tif", match)
 
@@ -232,11 +245,17 @@ def test_refusals_happen_before_allocation_in_a_fresh_process(tmp_path):
 
 # ---- nothing silently wrong ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("values,dtype,match", [([0, 2 ** 32 + 1], np.int64, "4294967297"),
-                                                ([0, 2 ** 63 + 5], np.uint64, "outside the range"),
-                                                ([0, -(2 ** 40)], np.int64, "outside the range"),
-                                                ([0, 1e20], np.float64, "outside the range"),
-                                                ([0, 2.5], np.float32, "non-integer")])
+
+@pytest.mark.parametrize(
+    "values,dtype,match",
+    [
+        ([0, 2**32 + 1], np.int64, "4294967297"),
+        ([0, 2**63 + 5], np.uint64, "outside the range"),
+        ([0, -(2**40)], np.int64, "outside the range"),
+        ([0, 1e20], np.float64, "outside the range"),
+        ([0, 2.5], np.float32, "non-integer"),
+    ],
+)
 def test_label_values_are_checked_in_their_stored_dtype(tmp_path, values, dtype, match):
     path = tmp_path / "label.nrrd"
     sitk.WriteImage(sitk.GetImageFromArray(np.array([[values]], dtype=dtype)), str(path))
@@ -264,8 +283,7 @@ def test_origin_tolerance_is_a_fraction_of_a_voxel_even_far_from_zero():
     assert _far(0.001)[0].mismatch(_far(0.001)[1]) is None
     # float32 rounding of an origin that far from zero is not a mismatch
     a, _ = _far(0)
-    rounded = Geometry(3, a.size_itk, a.spacing_itk, tuple(float(np.float32(o)) for o in a.origin_itk),
-                       a.direction_itk)
+    rounded = Geometry(3, a.size_itk, a.spacing_itk, tuple(float(np.float32(o)) for o in a.origin_itk), a.direction_itk)
     assert a.mismatch(rounded) is None
 
 
@@ -287,8 +305,11 @@ def test_non_finite_voxels_are_refused_with_count_and_first_location():
     refuse_non_finite(image)
     image[1, 2, 1, 3] = np.nan
     image[1, 2, 3, 4] = np.inf
-    with pytest.raises(AutosegError, match=r"2 non-finite voxel\(s\) in channel 1 \(1 NaN, 1 Inf\), the first at "
-                                           r"z=2, y=1, x=3") as error:
+    with pytest.raises(
+        AutosegError,
+        match=r"2 non-finite voxel\(s\) in channel 1 \(1 NaN, 1 Inf\), the first at "
+        r"z=2, y=1, x=3",
+    ) as error:
         refuse_non_finite(image, [Path("a_0000.nii.gz"), Path("a_0001.nii.gz")])
     assert "a_0001.nii.gz" in str(error.value)
 
@@ -296,6 +317,7 @@ def test_non_finite_voxels_are_refused_with_count_and_first_location():
 @pytest.mark.slow
 def test_predict_refuses_an_input_with_nan_and_inf_voxels(tmp_path, capsys):
     from tests.tiny_work import make_tiny_work
+
     tiny = make_tiny_work(tmp_path, "NonFinite", seed=5, fast=True)
     case = min(tiny.images.iterdir())
     image = sitk.ReadImage(str(case))
@@ -323,8 +345,11 @@ def seeds(tmp_path_factory) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("seeds")
     result = {}
     for ending in FORMATS:
-        array = np.arange(30, dtype=np.uint8).reshape(5, 6) if ending in (".png", ".bmp") \
+        array = (
+            np.arange(30, dtype=np.uint8).reshape(5, 6)
+            if ending in (".png", ".bmp")
             else np.arange(120, dtype=np.float32).reshape(4, 5, 6)
+        )
         sitk.WriteImage(sitk.GetImageFromArray(array), str(folder / f"seed{ending}"))
         result[ending] = (folder / f"seed{ending}").read_bytes()
     return result
@@ -336,17 +361,19 @@ def mutated(seed: bytes, ending: str, edits, cut) -> bytes:
     for position, value in edits:
         data[position % len(data)] = value
     if cut is not None:
-        data = data[:cut % (len(data) + 1)]
+        data = data[: cut % (len(data) + 1)]
     return gzip.compress(bytes(data)) if ending == ".nii.gz" else bytes(data)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ending=st.sampled_from(FORMATS),
-       edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1, max_size=4),
-       cut=st.none() | st.integers(0, 2000))
+@given(
+    ending=st.sampled_from(FORMATS),
+    edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1, max_size=4),
+    cut=st.none() | st.integers(0, 2000),
+)
 def test_fuzz_mutated_image_headers(tmp_path_factory, monkeypatch, seeds, ending, edits, cut):
     """The header checks alone, in this process (pure Python: nothing a hostile file does can crash them)."""
-    monkeypatch.setenv(BYTES_VARIABLE, str(2 ** 20))   # nothing accepted may announce more than 1 MiB
+    monkeypatch.setenv(BYTES_VARIABLE, str(2**20))  # nothing accepted may announce more than 1 MiB
     path = tmp_path_factory.mktemp("img") / f"fuzz{ending}"
     path.write_bytes(mutated(seeds[ending], ending, edits, cut))
     try:
@@ -386,7 +413,13 @@ def test_fuzz_reading_mutated_images_in_a_child(tmp_path, seeds):
         path = tmp_path / f"fuzz{i}{ending}"
         path.write_bytes(mutated(seeds[ending], ending, edits, cut))
         paths.append(str(path))
-    result = subprocess.run([sys.executable, "-c", READ_IN_CHILD], input=json.dumps(paths), capture_output=True,
-                            text=True, timeout=300, env={**os.environ, BYTES_VARIABLE: str(2 ** 20)})
+    result = subprocess.run(
+        [sys.executable, "-c", READ_IN_CHILD],
+        input=json.dumps(paths),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, BYTES_VARIABLE: str(2**20)},
+    )
     last = [line for line in result.stdout.splitlines() if line.startswith("reading")][-1:]
     assert result.returncode == 0 and "all read" in result.stdout, (last, result.stderr[-2000:])

@@ -1,6 +1,7 @@
 """Issue 29, names and --overwrite: a name that comes from a file (a case id in dataset.json, a model or archive
 name, a configuration, fold or data_identifier in plans.json, a case id in splits.json) never becomes a path that
 leaves its folder, and --overwrite deletes only a folder autoseg made and recognises."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,7 @@ from autoseg.sharing.importing import import_model
 from autoseg.training.fold_folder import prepare_output
 from autoseg.utils.owned import MARKER, mark_owned, remove_owned
 
-HOSTILE_IDS = ["../escape", "/tmp/absolute_case", "..", ".", "a/b", "sub/../../x", "a\\b", "new\nline", ".hidden",
-               ""]
+HOSTILE_IDS = ["../escape", "/tmp/absolute_case", "..", ".", "a/b", "sub/../../x", "a\\b", "new\nline", ".hidden", ""]
 
 
 def one_line(capsys) -> str:
@@ -32,8 +32,7 @@ def one_line(capsys) -> str:
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    return make_synthetic_dataset(tmp_path_factory.mktemp("names") / "Dataset", num_cases=2, shape=(6, 12, 12),
-                                  seed=3)
+    return make_synthetic_dataset(tmp_path_factory.mktemp("names") / "Dataset", num_cases=2, shape=(6, 12, 12), seed=3)
 
 
 def _explicit(dataset: Path, folder: Path, case_id: str) -> Path:
@@ -72,8 +71,13 @@ def test_an_msd_entry_whose_file_name_is_hidden_gives_no_case_id(dataset, tmp_pa
     root = tmp_path / "msd"
     root.mkdir()
     (root / "imagesTr").mkdir()
-    data = {"name": "x", "modality": {"0": "MRI"}, "labels": {"0": "background", "1": "a"},
-            "training": [{"image": "./imagesTr/..nii.gz", "label": "./labelsTr/..nii.gz"}], "numTraining": 1}
+    data = {
+        "name": "x",
+        "modality": {"0": "MRI"},
+        "labels": {"0": "background", "1": "a"},
+        "training": [{"image": "./imagesTr/..nii.gz", "label": "./labelsTr/..nii.gz"}],
+        "numTraining": 1,
+    }
     (root / "dataset.json").write_text(json.dumps(data))
     with pytest.raises(AutosegError, match="case id '.'"):
         load_dataset(root)
@@ -86,8 +90,9 @@ def test_cache_files_of_a_case_id_from_splits_stay_in_the_cache(tmp_path, case_i
     assert case_file(tmp_path / "cache", "case_001", ".npy") == (tmp_path / "cache" / "case_001.npy").resolve()
 
 
-@pytest.mark.parametrize("configuration,fold", [("..", 0), ("../../x", 0), ("/abs", 0), ("3d", "0/../../../x"),
-                                                ("3d", "../1")])
+@pytest.mark.parametrize(
+    "configuration,fold", [("..", 0), ("../../x", 0), ("/abs", 0), ("3d", "0/../../../x"), ("3d", "../1")]
+)
 def test_configuration_and_fold_names_from_plans_are_not_paths(tmp_path, configuration, fold):
     with pytest.raises(AutosegError, match="plans.json"):
         model_dir(tmp_path / "work", configuration, fold)
@@ -95,11 +100,15 @@ def test_configuration_and_fold_names_from_plans_are_not_paths(tmp_path, configu
 
 # ---- model names and --overwrite -------------------------------------------------------------------------------
 
+
 def tiny_model_zip(path: Path) -> Path:
     """The smallest zip import accepts: a model card listing one file with its sha256."""
     plans = b"{}"
-    card = {"format": "autoseg-model", "format_version": 1,
-            "files": {"plans.json": {"bytes": len(plans), "sha256": hashlib.sha256(plans).hexdigest()}}}
+    card = {
+        "format": "autoseg-model",
+        "format_version": 1,
+        "files": {"plans.json": {"bytes": len(plans), "sha256": hashlib.sha256(plans).hexdigest()}},
+    }
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("model.json", json.dumps(card))
         archive.writestr("plans.json", plans)
@@ -166,6 +175,7 @@ def test_an_import_made_before_the_marker_is_still_replaceable(tmp_path):
 
 # ---- remove_owned and the folders --overwrite deletes ----------------------------------------------------------
 
+
 def test_remove_owned_deletes_only_marked_or_recognised_folders(tmp_path):
     mine = mark_owned(tmp_path / "models" / "3d" / "fold_0", "test")
     (mine / "checkpoint_final.pt").write_bytes(b"x")
@@ -222,6 +232,7 @@ def test_case_ids_with_spaces_and_non_ascii_letters_still_plan_and_train_from_sp
     """Real data names cases 'case ü001': one harmless path component, accepted from files and splits.json,
     while '../x' in the same places is refused."""
     from autoseg.schema.splits_file import read_splits
+
     root = make_synthetic_dataset(tmp_path / "D", num_cases=4, shape=(6, 12, 12), seed=4)
     for folder in ("imagesTr", "labelsTr"):
         for path in (root / folder).iterdir():

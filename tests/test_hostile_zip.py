@@ -2,6 +2,7 @@
 header naming another file, a directory that announces a million entries, a truncated member -- each is one
 AutosegError line, nothing is written outside the target folder, and memory stays bounded (a bzip2 member of
 785 bytes that expands to 64 MiB is refused after one chunk). Plus Hypothesis fuzzing of the zip reader."""
+
 from __future__ import annotations
 
 import bz2
@@ -25,10 +26,11 @@ from autoseg import cli
 from autoseg.errors import AutosegError
 from autoseg.layout.archive import Limits, check_zip, extract_zip, read_member
 
-BOMB_BYTES = 64 * 2 ** 20
+BOMB_BYTES = 64 * 2**20
 
 
 # ---- a hand-made zip writer: every field as the test says, true or not -------------------------------------------
+
 
 def compress(data_chunks, method: int) -> bytes:
     """Compress an iterable of chunks the way a zip member is stored (raw deflate, bzip2, zip's LZMA header)."""
@@ -55,33 +57,81 @@ def raw_zip(path: Path, members: list[dict], declared_entries: int | None = None
         name, local = m["name"].encode(), m.get("local_name", m["name"]).encode()
         offset = len(out)
         csize = m.get("csize", len(m["data"]))
-        out += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0x800, m["method"], 0, 0x21, m["crc"],
-                           csize, m["size"], len(local), 0) + local + m["data"]
-        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0x800, m["method"], 0, 0x21,
-                               m["crc"], csize, m["size"], len(name), 0, 0, 0, 0, 0o644 << 16,
-                               offset) + name
+        out += (
+            struct.pack(
+                "<4sHHHHHIIIHH",
+                b"PK\x03\x04",
+                20,
+                0x800,
+                m["method"],
+                0,
+                0x21,
+                m["crc"],
+                csize,
+                m["size"],
+                len(local),
+                0,
+            )
+            + local
+            + m["data"]
+        )
+        central += (
+            struct.pack(
+                "<4sHHHHHHIIIHHHHHII",
+                b"PK\x01\x02",
+                20,
+                20,
+                0x800,
+                m["method"],
+                0,
+                0x21,
+                m["crc"],
+                csize,
+                m["size"],
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0o644 << 16,
+                offset,
+            )
+            + name
+        )
     entries = len(members) if declared_entries is None else declared_entries
-    path.write_bytes(bytes(out) + bytes(central) + struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, entries,
-                                                               entries, len(central), len(out), 0))
+    path.write_bytes(
+        bytes(out)
+        + bytes(central)
+        + struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, entries, entries, len(central), len(out), 0)
+    )
     return path
 
 
 def member(name: str, payload: bytes, method: int = zipfile.ZIP_DEFLATED, **lies) -> dict:
-    entry = {"name": name, "data": compress([payload], method), "method": method, "crc": zlib.crc32(payload),
-             "size": len(payload)}
+    entry = {
+        "name": name,
+        "data": compress([payload], method),
+        "method": method,
+        "crc": zlib.crc32(payload),
+        "size": len(payload),
+    }
     return {**entry, **lies}
 
 
 def bomb(method: int) -> dict:
     """BOMB_BYTES of zeros (compressed a MiB at a time) declared as 100 bytes: the ratio check sees nothing."""
-    data = compress((bytes(2 ** 20) for _ in range(BOMB_BYTES // 2 ** 20)), method)
+    data = compress((bytes(2**20) for _ in range(BOMB_BYTES // 2**20)), method)
     return {"name": "plans.json", "data": data, "method": method, "crc": 0, "size": 100}
 
 
 def card_for(files: dict[str, bytes]) -> bytes:
-    return json.dumps({"format": "autoseg-model", "format_version": 1,
-                       "files": {n: {"bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()}
-                                 for n, d in files.items()}}).encode()
+    return json.dumps(
+        {
+            "format": "autoseg-model",
+            "format_version": 1,
+            "files": {n: {"bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files.items()},
+        }
+    ).encode()
 
 
 def valid_members() -> list[dict]:
@@ -94,6 +144,7 @@ def one_line(error: AutosegError, path: Path) -> None:
 
 
 # ---- the regression catalogue --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_DEFLATED, zipfile.ZIP_LZMA, zipfile.ZIP_STORED])
 def test_a_member_lying_about_its_size_is_stopped_at_the_declared_size(tmp_path, method):
@@ -111,7 +162,7 @@ def test_a_member_lying_about_its_size_is_stopped_at_the_declared_size(tmp_path,
     finally:
         tracemalloc.stop()
     one_line(error.value, path)
-    assert peak < 8 * 2 ** 20, f"{peak / 2**20:.0f} MiB traced while refusing"
+    assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MiB traced while refusing"
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
 
 
@@ -126,7 +177,7 @@ def test_the_bzip2_bomb_is_refused_with_bounded_peak_memory_in_a_fresh_process(t
         from autoseg.layout.archive import extract_zip
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
-            extract_zip({str(path)!r}, {str(tmp_path / 'out')!r})
+            extract_zip({str(path)!r}, {str(tmp_path / "out")!r})
         except AutosegError as error:
             print("refused:", error)
         print("grew_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
@@ -182,7 +233,7 @@ def test_too_many_members_and_too_many_bytes_are_refused(tmp_path):
 
 def test_a_member_whose_data_runs_past_the_end_of_the_file_is_one_line(tmp_path):
     members = valid_members()
-    members[1]["csize"] = 10 ** 6  # its compressed bytes claim to run past the end of the file
+    members[1]["csize"] = 10**6  # its compressed bytes claim to run past the end of the file
     path = raw_zip(tmp_path / "cut.zip", members)
     with pytest.raises(AutosegError, match="cut short") as error:
         extract_zip(path, tmp_path / "out")
@@ -208,9 +259,23 @@ def test_import_of_a_corrupted_model_is_one_line_and_imports_nothing(tmp_path, c
 
 # ---- fuzzing: one clear line or a correct result; nothing outside the target; memory bounded ----------------------
 
-NAMES = st.sampled_from(["model.json", "plans.json", "inference.json", "README.md", "../x.json", "/abs.json",
-                         "models/3d/fold_0/checkpoint_final.pt", "models/../../x/fold_0/checkpoint_final.pt",
-                         ".", "..", "a\\b", "models/3d/fold_0/", ""])
+NAMES = st.sampled_from(
+    [
+        "model.json",
+        "plans.json",
+        "inference.json",
+        "README.md",
+        "../x.json",
+        "/abs.json",
+        "models/3d/fold_0/checkpoint_final.pt",
+        "models/../../x/fold_0/checkpoint_final.pt",
+        ".",
+        "..",
+        "a\\b",
+        "models/3d/fold_0/",
+        "",
+    ]
+)
 METHODS = st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA, 99])
 
 
@@ -223,9 +288,9 @@ def hostile_members(draw) -> list[dict]:
         entry = member(draw(NAMES), payload, method if method != 99 else zipfile.ZIP_STORED)
         entry["method"] = method
         if draw(st.booleans()):
-            entry["size"] = draw(st.integers(0, 2 ** 32 - 1))
+            entry["size"] = draw(st.integers(0, 2**32 - 1))
         if draw(st.booleans()):
-            entry["crc"] = draw(st.integers(0, 2 ** 32 - 1))
+            entry["crc"] = draw(st.integers(0, 2**32 - 1))
         if draw(st.booleans()):
             entry["local_name"] = draw(NAMES)
         result.append(entry)
@@ -247,7 +312,7 @@ def _unpack_checked(path: Path, root: Path) -> None:
         assert "\n" not in str(error) and str(path) in str(error)
     finally:
         tracemalloc.stop()
-    assert peak < 16 * 2 ** 20, f"{peak / 2**20:.0f} MiB"
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB"
     outside = {p for p in root.rglob("*")} - before - {target} - set(target.rglob("*"))
     assert not outside, outside
 
@@ -260,15 +325,17 @@ def test_fuzz_hand_made_hostile_zips(tmp_path_factory, members):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(edits=st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 255)), max_size=6),
-       cut=st.none() | st.integers(0, 10 ** 6))
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6),
+    cut=st.none() | st.integers(0, 10**6),
+)
 def test_fuzz_mutated_bytes_of_a_valid_zip(tmp_path_factory, edits, cut):
     root = tmp_path_factory.mktemp("mutate")
     data = bytearray(raw_zip(root / "valid.zip", valid_members()).read_bytes())
     for position, value in edits:
         data[position % len(data)] = value
     if cut is not None:
-        data = data[:cut % (len(data) + 1)]
+        data = data[: cut % (len(data) + 1)]
     path = root / "in.zip"
     path.write_bytes(bytes(data))
     try:

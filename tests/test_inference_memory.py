@@ -1,6 +1,7 @@
 """Memory-bounded inference pieces (issue 18): where results live (GPU, CPU fallback on out-of-memory, decided
 with the device facts injected), compact accumulators, streaming argmax and per-channel restore, and the
 precision a prediction runs in."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,7 @@ CPU = torch.device("cpu")
 def test_results_stay_on_the_gpu_only_when_they_fit():
     assert results_device(CUDA, nbytes=1_000, free_bytes=10_000) == CUDA
     assert results_device(CUDA, nbytes=9_000, free_bytes=10_000) == CPU  # the network needs the rest
-    assert results_device(CPU, nbytes=10 ** 12, free_bytes=0) == CPU
+    assert results_device(CPU, nbytes=10**12, free_bytes=0) == CPU
 
 
 def test_an_out_of_memory_gpu_run_is_repeated_with_results_on_the_cpu():
@@ -33,8 +34,7 @@ def test_an_out_of_memory_gpu_run_is_repeated_with_results_on_the_cpu():
             raise torch.OutOfMemoryError("CUDA out of memory")
         return "done"
 
-    assert run_with_cpu_fallback(run, CUDA, 1_000, free_bytes=10 ** 9, empty_cache=lambda: emptied.append(1)) \
-        == "done"
+    assert run_with_cpu_fallback(run, CUDA, 1_000, free_bytes=10**9, empty_cache=lambda: emptied.append(1)) == "done"
     assert tried == ["cuda", "cpu"] and emptied == [1]
 
 
@@ -46,7 +46,7 @@ def test_too_large_results_go_to_the_cpu_first_and_cpu_failures_are_not_hidden()
         raise torch.OutOfMemoryError("out of memory")
 
     with pytest.raises(torch.OutOfMemoryError):
-        run_with_cpu_fallback(run, CUDA, 10 ** 10, free_bytes=10 ** 9)
+        run_with_cpu_fallback(run, CUDA, 10**10, free_bytes=10**9)
     assert tried == ["cpu"]  # decided up front: never tried on the GPU, and no second attempt
 
 
@@ -75,6 +75,7 @@ def test_activation_in_place_equals_softmax_of_the_whole_volume():
 
 def _old_restore(probabilities, properties, transpose_backward):
     from autoseg.preprocessing.resample import resample_array
+
     cropped = resample_array(probabilities, properties["shape_after_crop"], order=1)
     full = np.zeros((probabilities.shape[0], *properties["shape_transposed"]), dtype=np.float32)
     full[0] = 1.0
@@ -86,8 +87,7 @@ def _old_restore(probabilities, properties, transpose_backward):
 def test_per_channel_restore_equals_the_whole_stack_restore(transpose_backward):
     rng = np.random.default_rng(1)
     probabilities = rng.random((3, 5, 8, 6)).astype(np.float32)
-    properties = {"shape_after_crop": [7, 9, 6], "shape_transposed": [10, 12, 9],
-                  "bbox": [[1, 8], [2, 11], [3, 9]]}
+    properties = {"shape_after_crop": [7, 9, 6], "shape_transposed": [10, 12, 9], "bbox": [[1, 8], [2, 11], [3, 9]]}
     old = _old_restore(probabilities, properties, transpose_backward)
     new = restore_probabilities(probabilities, properties, transpose_backward)
     assert new.dtype == np.float32 and new.shape == old.shape
@@ -122,6 +122,7 @@ def test_a_cascade_input_stack_slides_like_the_concatenated_array():
     inputs np.concatenate would, without the whole-volume float32 copy."""
     from autoseg.inference.channel_stack import ChannelStack
     from autoseg.inference.sliding_window import sliding_window_logits
+
     rng = np.random.default_rng(0)
     image = rng.normal(size=(1, 9, 14, 11)).astype(np.float32)
     masks = (rng.random((2, 9, 14, 11)) > 0.5).astype(np.uint8)

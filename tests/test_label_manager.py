@@ -1,4 +1,5 @@
 """The label manager (autoseg/labels/manager.py): plain labels, regions and the ignore label decided in one place."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -14,8 +15,9 @@ NESTED = {"organ_with_lesion": [1, 2], "lesion": [2]}
 
 
 def _plans(regions=None, order=None, ignore=None, source=None):
-    return SimpleNamespace(labels=dict(PLAIN), ignore_label=ignore, regions=regions, regions_class_order=order,
-                           regions_source=source)
+    return SimpleNamespace(
+        labels=dict(PLAIN), ignore_label=ignore, regions=regions, regions_class_order=order, regions_source=source
+    )
 
 
 def test_plain_labels_softmax_argmax_and_one_output_per_class():
@@ -37,7 +39,7 @@ def test_regions_sigmoid_per_region_and_label_map_by_class_order():
     logits = torch.tensor([[4.0, 4.0, -4.0], [-4.0, 4.0, -4.0]])  # region 1 everywhere but voxel 2; region 2 at 1
     probabilities = labels.probabilities(logits)
     assert probabilities.min() > 0 and probabilities.max() < 1 and not np.allclose(probabilities.sum(0), 1)
-    assert labels.label_map(probabilities).tolist() == [1, 2, 0]   # the later (nested) region overwrites
+    assert labels.label_map(probabilities).tolist() == [1, 2, 0]  # the later (nested) region overwrites
 
 
 def test_ignore_label_is_kept_out_of_sampling_and_scores():
@@ -80,8 +82,9 @@ def test_cascade_channels_are_one_hot_classes_or_region_masks():
 
 def test_uncertainty_is_normalised_entropy_or_binary_entropy():
     uniform = np.full((3, 2, 2), 1 / 3, np.float32)
-    assert label_manager(_plans()).uncertainty(uniform, np.ones((2, 2), np.uint8))["mean_entropy_foreground"] \
-        == pytest.approx(1.0, abs=1e-5)
+    assert label_manager(_plans()).uncertainty(uniform, np.ones((2, 2), np.uint8))[
+        "mean_entropy_foreground"
+    ] == pytest.approx(1.0, abs=1e-5)
     half = np.full((2, 2, 2), 0.5, np.float32)
     spread = label_manager(_plans(NESTED, [1, 2])).uncertainty(half, np.ones((2, 2), np.uint8))
     assert spread == {"mean_entropy_foreground": pytest.approx(1.0), "foreground_voxels": 4}
@@ -90,6 +93,7 @@ def test_uncertainty_is_normalised_entropy_or_binary_entropy():
 
 def test_built_from_a_dataset_description_and_from_a_real_plan(planned_3d):
     from autoseg.schema.plans import load_plans
+
     info = SimpleNamespace(labels=dict(PLAIN), ignore_label=None, regions=NESTED, regions_class_order=[1, 2])
     assert LabelManager.from_dataset(info).region_sets == NESTED
     plans = load_plans(planned_3d)

@@ -1,5 +1,6 @@
 """Labels shifted from the image edges along one axis are found (and mirroring along it is dropped from the plan);
 aligned labels and real anatomy keep every mirror axis."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,9 +53,11 @@ def test_labels_drawn_one_voxel_off_along_rows_flag_only_the_rows():
 
 def test_planner_drops_mirroring_only_along_the_shifted_axis():
     fp = fingerprint((1, 512, 512), (999.0, 1.0, 1.0), n=30, labels=2)
-    fp["label_edge_shift"] = [{"axis": 0, "shifted_labels": False, "shift": 0.0},
-                              {"axis": 1, "shifted_labels": True, "shift": 0.57},
-                              {"axis": 2, "shifted_labels": False, "shift": 0.19}]
+    fp["label_edge_shift"] = [
+        {"axis": 0, "shifted_labels": False, "shift": 0.0},
+        {"axis": 1, "shifted_labels": True, "shift": 0.57},
+        {"axis": 2, "shifted_labels": False, "shift": 0.19},
+    ]
     budget = DeviceBudget(kind="cuda", name="test", memory_bytes=8 * 2**30)
     config = plan_configurations(fp, load_preset("default"), budget)["configurations"]["2d"]
     assert config.augmentation.mirror_axes == [1]

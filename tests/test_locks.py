@@ -1,5 +1,6 @@
 """One writer per output (issue 20): a second writer is refused naming the holder; a killed holder's lock is taken
 over; a forked worker does not keep its parent's lock alive; the CLI verbs that write take the lock."""
+
 from __future__ import annotations
 
 import os
@@ -39,12 +40,12 @@ def holder():
     started: list[subprocess.Popen] = []
 
     def start(output: Path, mode: str = "plain") -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "-c", HOLDER, str(output), mode], stdout=subprocess.PIPE,
-                                   text=True)
+        process = subprocess.Popen([sys.executable, "-c", HOLDER, str(output), mode], stdout=subprocess.PIPE, text=True)
         started.append(process)
         expected = {"held", "child"} if mode == "fork" else {"held"}
         assert {process.stdout.readline().strip() for _ in expected} == expected
         return process
+
     yield start
     for process in started:
         if process.poll() is None:
@@ -81,7 +82,7 @@ def test_a_forked_worker_does_not_keep_the_lock(tmp_path, holder):
     process = holder(output, "fork")
     process.send_signal(signal.SIGKILL)
     process.wait()
-    with output_lock(output, "preprocessed configuration"):   # the sleeping child still runs
+    with output_lock(output, "preprocessed configuration"):  # the sleeping child still runs
         pass
 
 
@@ -89,17 +90,23 @@ def test_the_lock_is_released_after_an_error_and_reusable(tmp_path):
     output = tmp_path / "out"
     with pytest.raises(ValueError), output_lock(output, "test output"):
         raise ValueError("boom")
-    with output_lock(output, "test output"), pytest.raises(AutosegError, match="another autoseg run"), \
-            output_lock(output, "test output"):
+    with (
+        output_lock(output, "test output"),
+        pytest.raises(AutosegError, match="another autoseg run"),
+        output_lock(output, "test output"),
+    ):
         pass
 
 
 def test_partial_writes_of_a_killed_run_are_removed_but_nothing_else(tmp_path):
     for name in (".case_1.npy.ab12cd_3.npy", ".checkpoint_latest.pt.k2j3h4g5.pt", ".DS_Store", "case_1.npy"):
         (tmp_path / name).write_text("x")
-    (tmp_path / ".case_2.nii.gz.q1w2e3r4").mkdir()   # image_io's staging folder
-    assert sorted(remove_partial_writes(tmp_path)) == [".case_1.npy.ab12cd_3.npy", ".case_2.nii.gz.q1w2e3r4",
-                                                       ".checkpoint_latest.pt.k2j3h4g5.pt"]
+    (tmp_path / ".case_2.nii.gz.q1w2e3r4").mkdir()  # image_io's staging folder
+    assert sorted(remove_partial_writes(tmp_path)) == [
+        ".case_1.npy.ab12cd_3.npy",
+        ".case_2.nii.gz.q1w2e3r4",
+        ".checkpoint_latest.pt.k2j3h4g5.pt",
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".DS_Store", "case_1.npy"]
 
 
@@ -112,7 +119,7 @@ def one_line_error(capsys, *argv) -> str:
 
 
 def test_train_predict_and_preprocess_refuse_a_held_output(planned_3d, synthetic_3d, tmp_path, holder, capsys):
-    planned_3d = shutil.copytree(planned_3d, tmp_path / "work")   # the shared work folder stays untouched
+    planned_3d = shutil.copytree(planned_3d, tmp_path / "work")  # the shared work folder stays untouched
     fold = planned_3d / "models" / "3d_fullres" / "fold_3"
     process = holder(fold)
     line = one_line_error(capsys, "train", planned_3d, "-c", "3d_fullres", "-f", "3", "--epochs", "1")

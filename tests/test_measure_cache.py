@@ -1,4 +1,5 @@
 """Training-speed measurements during planning: each distinct sizing is timed once, and a re-plan reuses them."""
+
 import json
 
 import pytest
@@ -19,6 +20,7 @@ def timed(monkeypatch):
     def fake(spec, patch_size, batch_size, iterations=3):
         calls.append((json.dumps(spec.__dict__, default=str, sort_keys=True), tuple(patch_size), batch_size))
         return 45e9
+
     monkeypatch.setattr(budget_module, "measure_cpu_flops", fake)
     return calls
 
@@ -33,14 +35,15 @@ def _plan(rate):
 def test_each_sizing_is_measured_once_and_a_replan_measures_nothing(timed, tmp_path):
     cache = MeasurementCache(tmp_path / CACHE_FILE)
     first = _plan(cache.rate)
-    assert "3d_lowres" in first["configurations"]           # the low-resolution search asks for many sizings
+    assert "3d_lowres" in first["configurations"]  # the low-resolution search asks for many sizings
     assert cache.measured == len(timed) == len(set(timed))  # never the same network, patch and batch twice
     assert cache.reused > 0
     again = MeasurementCache(tmp_path / CACHE_FILE)
     second = _plan(again.rate)
     assert again.measured == 0 and len(timed) == cache.measured
-    assert ({k: c.patch_size for k, c in second["configurations"].items()}
-            == {k: c.patch_size for k, c in first["configurations"].items()})
+    assert {k: c.patch_size for k, c in second["configurations"].items()} == {
+        k: c.patch_size for k, c in first["configurations"].items()
+    }
 
 
 @pytest.mark.slow
@@ -49,6 +52,7 @@ def test_the_key_changes_with_network_patch_or_batch_and_a_broken_cache_file_is_
     plans = _plan(cache.rate)
     config = plans["configurations"]["3d_fullres"]
     from autoseg.planning.patch_and_batch import Sizing
+
     sizing = Sizing(config.patch_size, config.batch_size, None, config.network, {}, None, [])
     smaller = Sizing([p // 2 for p in config.patch_size], config.batch_size, None, config.network, {}, None, [])
     bigger_batch = Sizing(config.patch_size, config.batch_size + 1, None, config.network, {}, None, [])

@@ -1,5 +1,6 @@
 """Every registered architecture, 2D and 3D, on tiny odd-sized inputs: shapes, gradients, seeding, anisotropy,
 autocast, channels-last, and the factory's errors."""
+
 from __future__ import annotations
 
 import math
@@ -12,14 +13,31 @@ from autoseg.networks import build_network, registered_architectures
 from autoseg.schema.convert import to_dict
 from autoseg.schema.network import NetworkSpec
 
-ARCHITECTURES = ["unet", "residual_unet", "attention_unet", "unet_pp", "u2net", "r2unet", "dense_unet",
-                 "inception_unet", "gru_unet", "repmlp_unet"]
+ARCHITECTURES = [
+    "unet",
+    "residual_unet",
+    "attention_unet",
+    "unet_pp",
+    "u2net",
+    "r2unet",
+    "dense_unet",
+    "inception_unet",
+    "gru_unet",
+    "repmlp_unet",
+]
 ODD_SIZES = {2: (37, 45), 3: (13, 21, 17)}
 
 
 def tiny_spec(architecture: str, dims: int, **changes) -> NetworkSpec:
-    fields = dict(architecture=architecture, spatial_dims=dims, in_channels=2, num_classes=3, features=[4, 8, 16],
-                  kernel_sizes=[[3] * dims] * 3, strides=[[1] * dims, [2] * dims, [2] * dims])
+    fields = dict(
+        architecture=architecture,
+        spatial_dims=dims,
+        in_channels=2,
+        num_classes=3,
+        features=[4, 8, 16],
+        kernel_sizes=[[3] * dims] * 3,
+        strides=[[1] * dims, [2] * dims, [2] * dims],
+    )
     fields.update(changes)
     return NetworkSpec(**fields)
 
@@ -67,8 +85,9 @@ def test_same_spec_and_seed_give_identical_weights(architecture):
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_anisotropic_kernels_and_strides(architecture):
     # like a 20x192x160 patch planned with in-plane-only first stages, shrunk
-    spec = tiny_spec(architecture, 3, kernel_sizes=[[1, 3, 3], [1, 3, 3], [3, 3, 3]],
-                     strides=[[1, 1, 1], [1, 2, 2], [2, 2, 2]])
+    spec = tiny_spec(
+        architecture, 3, kernel_sizes=[[1, 3, 3], [1, 3, 3], [3, 3, 3]], strides=[[1, 1, 1], [1, 2, 2], [2, 2, 2]]
+    )
     model = build_network(spec, seed=0).train()
     size = (5, 23, 19)
     outputs = model(torch.randn(1, 2, *size))
@@ -102,8 +121,13 @@ def test_channels_last_gives_the_same_result(architecture):
 
 
 def test_output_scales_follow_the_strides():
-    spec = tiny_spec("unet", 3, features=[4, 8, 16, 32], kernel_sizes=[[3, 3, 3]] * 4,
-                     strides=[[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2]])
+    spec = tiny_spec(
+        "unet",
+        3,
+        features=[4, 8, 16, 32],
+        kernel_sizes=[[3, 3, 3]] * 4,
+        strides=[[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2]],
+    )
     model = build_network(spec)
     assert model.output_scales == [(1, 1, 1), (1, 2, 2), (2, 4, 4)]
     assert build_network(tiny_spec("unet_pp", 2)).output_scales == [(1, 1), (1, 1)]
@@ -118,8 +142,12 @@ def test_without_deep_supervision_training_returns_one_full_resolution_tensor():
 
 
 def test_unet_pp_pruned_inference_equals_the_shallow_top_row_output():
-    model = build_network(tiny_spec("unet_pp", 2, features=[4, 8, 16, 32], kernel_sizes=[[3, 3]] * 4,
-                                    strides=[[1, 1], [2, 2], [2, 2], [2, 2]]), seed=0)
+    model = build_network(
+        tiny_spec(
+            "unet_pp", 2, features=[4, 8, 16, 32], kernel_sizes=[[3, 3]] * 4, strides=[[1, 1], [2, 2], [2, 2], [2, 2]]
+        ),
+        seed=0,
+    )
     x = torch.randn(1, 2, 24, 20)
     with torch.no_grad():
         full = model.train()(x)  # deepest column first: columns 3, 2, 1
@@ -139,14 +167,17 @@ def test_unknown_architecture_lists_the_registered_names():
     assert "vnet" in str(error.value) and "unet_pp" in str(error.value)
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"kernel_sizes": [[3, 3]] * 2}, "kernel_sizes"),
-    ({"strides": [[2, 2], [2, 2], [2, 2]]}, "strides[0]"),
-    ({"kernel_sizes": [[2, 2]] * 3}, "odd"),
-    ({"norm": "layer"}, "norm"),
-    ({"activation": "swish"}, "activation"),
-    ({"options": {"growth": 4}}, "options"),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"kernel_sizes": [[3, 3]] * 2}, "kernel_sizes"),
+        ({"strides": [[2, 2], [2, 2], [2, 2]]}, "strides[0]"),
+        ({"kernel_sizes": [[2, 2]] * 3}, "odd"),
+        ({"norm": "layer"}, "norm"),
+        ({"activation": "swish"}, "activation"),
+        ({"options": {"growth": 4}}, "options"),
+    ],
+)
 def test_bad_specs_raise_one_clear_error(changes, words):
     with pytest.raises(AutosegError, match="network") as error:
         build_network(tiny_spec("unet", 2, **changes))
@@ -159,8 +190,11 @@ def test_norm_activation_and_dropout_choices(norm, activation):
     spec = tiny_spec("residual_unet", 2, norm=norm, activation=activation, dropout=0.2)
     model = build_network(spec, seed=0).train()
     kinds = {type(m).__name__ for m in model.modules()}
-    assert {"BatchNorm2d" if norm == "batch" else "GroupNorm", "ReLU" if activation == "relu" else "GELU",
-            "Dropout2d"} <= kinds
+    assert {
+        "BatchNorm2d" if norm == "batch" else "GroupNorm",
+        "ReLU" if activation == "relu" else "GELU",
+        "Dropout2d",
+    } <= kinds
     assert "InstanceNorm2d" not in kinds and "LeakyReLU" not in kinds
     outputs = model(torch.randn(2, 2, 15, 17))
     assert outputs[0].shape == (2, 3, 15, 17)
@@ -170,13 +204,14 @@ def test_he_initialisation_and_zero_biases():
     model = build_network(tiny_spec("unet", 3, features=[32, 64, 64]), seed=0)
     conv = model.encoder[1][0][0]
     fan_in = conv.weight[0].numel()
-    expected_std = math.sqrt(2.0 / (1 + 1e-2 ** 2) / fan_in)
+    expected_std = math.sqrt(2.0 / (1 + 1e-2**2) / fan_in)
     assert conv.weight.std().item() == pytest.approx(expected_std, rel=0.1)
     assert all(torch.count_nonzero(h.bias) == 0 for h in model.heads)
 
 
 def test_layout_keeping_instance_norm_matches_torch():
     from autoseg.networks.instance_norm import InstanceNorm
+
     torch.manual_seed(0)
     x = torch.randn(2, 5, 6, 7, 8) * 3 + 1
     ours = InstanceNorm(5)

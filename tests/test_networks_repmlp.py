@@ -1,4 +1,5 @@
 """RepMLP re-parameterisation: the fused single operator equals the trained multi-branch form in eval mode."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,11 +27,14 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / a.abs().max()).item()
 
 
-@pytest.mark.parametrize("dims, partition, kernels, size", [
-    (2, (4, 4), [(3, 3), (1, 1)], (11, 9)),
-    (3, (2, 4, 4), [(3, 3, 3), (1, 1, 1)], (5, 9, 7)),
-    (3, (1, 4, 4), [(1, 3, 3), (1, 5, 5)], (3, 8, 8)),
-])
+@pytest.mark.parametrize(
+    "dims, partition, kernels, size",
+    [
+        (2, (4, 4), [(3, 3), (1, 1)], (11, 9)),
+        (3, (2, 4, 4), [(3, 3, 3), (1, 1, 1)], (5, 9, 7)),
+        (3, (1, 4, 4), [(1, 3, 3), (1, 5, 5)], (3, 8, 8)),
+    ],
+)
 def test_unit_reparameterization_is_equivalent(dims, partition, kernels, size):
     generator = torch.Generator().manual_seed(0)
     unit = RepMLPUnit(Layers(dims), channels=8, partition=partition, groups=2, conv_kernels=kernels)

@@ -1,5 +1,6 @@
 """A step with a NaN gradient is skipped (weights stay finite), and a low precision that keeps producing them
 hands the rest of the run to fp32."""
+
 from __future__ import annotations
 
 import json

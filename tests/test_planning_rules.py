@@ -1,4 +1,5 @@
 """Planning rules on many synthetic fingerprints: isotropic, anisotropic, 2D, tiny, huge; CPU and GPU budgets."""
+
 from __future__ import annotations
 
 import json
@@ -23,24 +24,39 @@ def fingerprint(shape, spacing, n=20, channels=("MRI",), labels=3, crop_fraction
     for i in range(n):
         sp = [s * (1 + jitter * rng.uniform(-1, 1)) if s < 999 else s for s in spacing]
         sh = [max(1, int(round(s * (1 + jitter * rng.uniform(-1, 1))))) if s > 1 else s for s in shape]
-        cases.append({"case_id": f"c{i:03d}", "spacing": sp, "shape": sh, "cropped_shape": sh,
-                      "crop_fraction": crop_fraction, "class_voxels": [1000] * labels})
+        cases.append(
+            {
+                "case_id": f"c{i:03d}",
+                "spacing": sp,
+                "shape": sh,
+                "cropped_shape": sh,
+                "crop_fraction": crop_fraction,
+                "class_voxels": [1000] * labels,
+            }
+        )
     spacings = np.array([c["spacing"] for c in cases])
     return {
-        "num_cases": n, "num_channels": len(channels), "channel_names": list(channels),
-        "labels": {f"l{i}": i for i in range(labels)}, "is_2d": shape[0] == 1,
+        "num_cases": n,
+        "num_channels": len(channels),
+        "channel_names": list(channels),
+        "labels": {f"l{i}": i for i in range(labels)},
+        "is_2d": shape[0] == 1,
         "median_spacing": np.median(spacings, 0).tolist(),
         "spacing_percentile_10": np.percentile(spacings, 10, 0).tolist(),
-        "median_crop_fraction": crop_fraction, "cases": cases,
-        "foreground_intensity": [{"channel": c, "mean": 100.0, "std": 20.0, "percentile_00_5": 10.0,
-                                  "percentile_99_5": 300.0} for c in channels],
+        "median_crop_fraction": crop_fraction,
+        "cases": cases,
+        "foreground_intensity": [
+            {"channel": c, "mean": 100.0, "std": 20.0, "percentile_00_5": 10.0, "percentile_99_5": 300.0}
+            for c in channels
+        ],
         "neighbour_similarity": None,
     }
 
 
 def cpu(minutes=15, gflops=75):
-    return DeviceBudget(kind="cpu", name="test", time_budget_s=minutes * 60, flops_per_s={"2d": gflops * 1e9,
-                                                                                          "3d": gflops * 1e9})
+    return DeviceBudget(
+        kind="cpu", name="test", time_budget_s=minutes * 60, flops_per_s={"2d": gflops * 1e9, "3d": gflops * 1e9}
+    )
 
 
 def gpu(gb=8):
@@ -72,11 +88,11 @@ def test_iteration_estimate_counts_the_cheaper_progressive_phase():
     budget = cpu(minutes=5)
     t = plan_configurations(fp, load_preset("default"), budget)["configurations"]["3d_fullres"].training
     assert t.progressive_patch_size and t.progressive_fraction > 0
-    full_steps = plan_configurations(fp, {**load_preset("default"), "cpu": {**load_preset("default")["cpu"],
-                                                                             "progressive": None}},
-                                     budget)["configurations"]["3d_fullres"].training.expected_iterations
+    full_steps = plan_configurations(
+        fp, {**load_preset("default"), "cpu": {**load_preset("default")["cpu"], "progressive": None}}, budget
+    )["configurations"]["3d_fullres"].training.expected_iterations
     # Half the budget on 0.6x patches at twice the batch (0.43x the voxels) buys ~1.65x the full-patch steps.
-    assert t.expected_iterations == pytest.approx(full_steps * (0.5 / (0.6 ** 3 * 2) + 0.5), rel=0.1)
+    assert t.expected_iterations == pytest.approx(full_steps * (0.5 / (0.6**3 * 2) + 0.5), rel=0.1)
 
 
 def test_anisotropic_axis_takes_tenth_percentile_and_is_not_pooled_first():
@@ -187,9 +203,21 @@ def test_patch_shrinking_stops_at_the_smallest_patch_and_says_so(budget):
     # The thin axis reaches min_edge first; it used to be picked again and again without shrinking (a hang).
     preset = load_preset("default")
     settings = preset["gpu"] if budget.kind == "cuda" else preset["cpu"]
-    sizing = _within(60, size_to_budget, [10.0, 1.5, 1.5], [10, 256, 216], 1, 3, budget, settings,
-                     preset["architecture"], preset["min_feature_map_edge"], preset["max_stages_3d"], 1e8,
-                     flops_per_s=budget.flops_per_s.get("3d"))
+    sizing = _within(
+        60,
+        size_to_budget,
+        [10.0, 1.5, 1.5],
+        [10, 256, 216],
+        1,
+        3,
+        budget,
+        settings,
+        preset["architecture"],
+        preset["min_feature_map_edge"],
+        preset["max_stages_3d"],
+        1e8,
+        flops_per_s=budget.flops_per_s.get("3d"),
+    )
     assert sizing.patch_size[0] >= preset["min_feature_map_edge"]
     if budget.kind == "cuda":
         assert any("still misses the cuda budget" in r for r in sizing.reasons), sizing.reasons
@@ -201,13 +229,16 @@ def test_plan_seed_reaches_every_configuration_training_seed():
     assert {c.training.seed for c in configs.values()} == {7}
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(n_folds=1), "use -f all"),
-    (dict(n_folds=0), "use -f all"),
-    (dict(mode="grouped", groups={f"c{i:02d}": "one" for i in range(6)}), "use -f all"),
-    (dict(mode="random", groups={f"c{i:02d}": f"g{i % 3}" for i in range(6)}), "--groups"),
-    (dict(mode="consecutive", groups={f"c{i:02d}": f"g{i % 3}" for i in range(6)}), "--groups"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(n_folds=1), "use -f all"),
+        (dict(n_folds=0), "use -f all"),
+        (dict(mode="grouped", groups={f"c{i:02d}": "one" for i in range(6)}), "use -f all"),
+        (dict(mode="random", groups={f"c{i:02d}": f"g{i % 3}" for i in range(6)}), "--groups"),
+        (dict(mode="consecutive", groups={f"c{i:02d}": f"g{i % 3}" for i in range(6)}), "--groups"),
+    ],
+)
 def test_splits_refuse_fewer_than_two_folds_or_groups_and_unused_groups(kwargs, message):
     with pytest.raises(AutosegError, match=message):
         make_splits([f"c{i:02d}" for i in range(6)], **kwargs)
@@ -225,8 +256,9 @@ def test_preset_file_without_name_is_named_after_the_file(tmp_path):
 def test_preset_extends_a_relative_file_and_a_builtin(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "base.json").write_text(json.dumps({"extends": "default", "lowres_trigger": 0.1}))
-    (tmp_path / "child.json").write_text(json.dumps({"name": "kid", "extends": "sub/base.json",
-                                                     "cpu": {"time_budget_s": 60}}))
+    (tmp_path / "child.json").write_text(
+        json.dumps({"name": "kid", "extends": "sub/base.json", "cpu": {"time_budget_s": 60}})
+    )
     preset = load_preset(str(tmp_path / "child.json"))
     assert preset["name"] == "kid" and preset["lowres_trigger"] == 0.1 and preset["cpu"]["time_budget_s"] == 60
     assert preset["gpu"] == load_preset("default")["gpu"]
@@ -245,6 +277,7 @@ def test_preset_extends_cycle_and_missing_keys_name_the_file(tmp_path):
 
 def test_planning_on_a_busy_cpu_warns_that_plans_come_out_small():
     from autoseg.planning.budget import busy_cpu_warning
+
     assert busy_cpu_warning(2, load=1.2) is None  # the plan's own measuring keeps ~1 core busy
     warning = busy_cpu_warning(2, load=8.0)
     assert "load average 8.0 on 2 core(s)" in warning and "--cpu-gflops" in warning

@@ -5,6 +5,7 @@ so prediction resamples), origins, and directions (rotations, flips, axis permut
 3D, in several file formats -- are segmented by tiny models (a few training iterations: quality does not matter
 here), and the output header must equal the input header: size, spacing, origin, direction.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,11 +31,21 @@ NO_GEOMETRY = (".png",)
 
 
 def _tiny_model(tmp: Path, name: str, shape, spacing, ending: str, configurations: list[str]) -> Path:
-    dataset = make_synthetic_dataset(tmp / name, num_cases=4, shape=shape, spacing=spacing, file_ending=ending,
-                                     seed=5, name=name)
+    dataset = make_synthetic_dataset(
+        tmp / name, num_cases=4, shape=shape, spacing=spacing, file_ending=ending, seed=5, name=name
+    )
     work = tmp / f"work_{name}"
-    plan(dataset, work, preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, progress=False, workers=1,
-         configurations=configurations)
+    plan(
+        dataset,
+        work,
+        preset="cpu-fast",
+        cpu_gflops=40,
+        time_budget="1m",
+        folds=2,
+        progress=False,
+        workers=1,
+        configurations=configurations,
+    )
     plans_path = work / "plans.json"
     plans = json.loads(plans_path.read_text())
     for cfg in plans["configurations"].values():
@@ -86,9 +97,13 @@ def random_inputs(folder: Path, ndim: int, count: int, seed: int) -> list[Path]:
         image, _ = synthetic_case(rng, shape, spacing)
         if ending == ".png":
             image = np.clip(image, 0, 255)
-        geometry = Geometry(ndim=ndim, size_itk=tuple(reversed(shape)), spacing_itk=tuple(reversed(spacing)),
-                            origin_itk=tuple(float(o) for o in origin),
-                            direction_itk=tuple(float(v) for v in direction.ravel()))
+        geometry = Geometry(
+            ndim=ndim,
+            size_itk=tuple(reversed(shape)),
+            spacing_itk=tuple(reversed(spacing)),
+            origin_itk=tuple(float(o) for o in origin),
+            direction_itk=tuple(float(v) for v in direction.ravel()),
+        )
         array = image.reshape((1, *geometry.shape))
         paths.append(write_image(array, geometry, folder / f"geo{ndim}d_{i:02d}_0000{ending}"))
     return paths

@@ -1,4 +1,5 @@
 """Preprocessing streams cases through workers bounded by memory, and reports its peak RAM in the log."""
+
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -16,8 +17,16 @@ from autoseg.schema.plans import load_plans
 def planned(tmp_path_factory):
     root = tmp_path_factory.mktemp("stream")
     data = make_synthetic_dataset(root / "D", num_cases=4, shape=(12, 40, 40), num_classes=2)
-    plan(data, root / "W", cpu_gflops=40, time_budget="2m", progress=False, workers=1, preprocess=False,
-         configurations=["3d_fullres"])
+    plan(
+        data,
+        root / "W",
+        cpu_gflops=40,
+        time_budget="2m",
+        progress=False,
+        workers=1,
+        preprocess=False,
+        configurations=["3d_fullres"],
+    )
     return data, root / "W"
 
 
@@ -41,10 +50,12 @@ def test_preprocessing_uses_the_bounded_pool_and_logs_its_peak_ram(planned, monk
         def __init__(self, workers):
             pools.append(workers)
             super().__init__(workers)
+
     monkeypatch.setattr(cache_module, "ProcessPoolExecutor", RecordingPool)
     monkeypatch.setattr(memory_plan, "MEMORY_BUDGET_BYTES", 10**15)
     monkeypatch.setattr(memory_plan.psutil, "virtual_memory", lambda: type("M", (), {"available": 10**15})())
     from autoseg.preprocessing.run import preprocess
+
     folders = preprocess(work, ["3d_fullres"], workers=2, progress=False)
     assert pools == [2] and len(list(folders["3d_fullres"].glob("*_seg.npy"))) == 4
     log = (work / "preprocess.log").read_text()

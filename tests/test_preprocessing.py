@@ -5,6 +5,7 @@ restore_array gives back the original voxel grid, and writing with the case's Ge
 file's spacing, origin and direction. Covered: resampling up and down, anisotropic data (coarse axis resampled
 separately), coarse axis not first (transposes), 2D configurations and 2D images, cropping with a body mask.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,19 +28,43 @@ LABELS = {"background": 0, "organ": 1, "lesion": 2}
 
 def make_plans(target_spacing, transpose_forward, spatial_dims=3, anisotropic_axis=None) -> Plans:
     """The few plan fields preprocessing reads; `target_spacing` is in transposed order, like plans.json."""
-    network = NetworkSpec(architecture="unet", spatial_dims=spatial_dims, in_channels=1, num_classes=len(LABELS),
-                          features=[4], kernel_sizes=[[3] * spatial_dims], strides=[[1] * spatial_dims])
-    config = Configuration(name="cfg", spatial_dims=spatial_dims, data_identifier="cfg",
-                           spacing=[float(s) for s in target_spacing], median_shape=[1, 1, 1],
-                           patch_size=[8] * spatial_dims, batch_size=1,
-                           normalization=[ChannelNormalization("zscore", use_mask=True)], network=network,
-                           resampling=Resampling(anisotropic_axis=anisotropic_axis,
-                                                 keep_native_axes=[0] if spatial_dims == 2 else []))
+    network = NetworkSpec(
+        architecture="unet",
+        spatial_dims=spatial_dims,
+        in_channels=1,
+        num_classes=len(LABELS),
+        features=[4],
+        kernel_sizes=[[3] * spatial_dims],
+        strides=[[1] * spatial_dims],
+    )
+    config = Configuration(
+        name="cfg",
+        spatial_dims=spatial_dims,
+        data_identifier="cfg",
+        spacing=[float(s) for s in target_spacing],
+        median_shape=[1, 1, 1],
+        patch_size=[8] * spatial_dims,
+        batch_size=1,
+        normalization=[ChannelNormalization("zscore", use_mask=True)],
+        network=network,
+        resampling=Resampling(anisotropic_axis=anisotropic_axis, keep_native_axes=[0] if spatial_dims == 2 else []),
+    )
     backward = [int(a) for a in np.argsort(transpose_forward)]
-    return Plans(version=PLANS_VERSION, dataset_name="t", dataset_path="unused", layout="nnunet_v2",
-                 file_ending=".nii.gz", channel_names=["MRI"], labels=dict(LABELS),
-                 transpose_forward=list(transpose_forward), transpose_backward=backward, preset="default",
-                 device={}, seed=0, configurations={"cfg": config})
+    return Plans(
+        version=PLANS_VERSION,
+        dataset_name="t",
+        dataset_path="unused",
+        layout="nnunet_v2",
+        file_ending=".nii.gz",
+        channel_names=["MRI"],
+        labels=dict(LABELS),
+        transpose_forward=list(transpose_forward),
+        transpose_backward=backward,
+        preset="default",
+        device={},
+        seed=0,
+        configurations={"cfg": config},
+    )
 
 
 def make_case(shape, spacing, seed):
@@ -47,9 +72,13 @@ def make_case(shape, spacing, seed):
     rng = np.random.default_rng(seed)
     image, label = synthetic_case(rng, shape, spacing, num_classes=len(LABELS))
     ndim = len(shape)
-    geometry = Geometry(ndim=ndim, size_itk=tuple(reversed(shape)), spacing_itk=tuple(reversed(spacing)),
-                        origin_itk=tuple(rng.uniform(-100, 100, ndim)),
-                        direction_itk=tuple(_random_rotation(rng, ndim).ravel()))
+    geometry = Geometry(
+        ndim=ndim,
+        size_itk=tuple(reversed(shape)),
+        spacing_itk=tuple(reversed(spacing)),
+        origin_itk=tuple(rng.uniform(-100, 100, ndim)),
+        direction_itk=tuple(_random_rotation(rng, ndim).ravel()),
+    )
     if ndim == 2:
         image, label = image[:, None], label[None]
     return image, label, geometry
@@ -138,8 +167,9 @@ def test_writing_with_the_case_geometry_reproduces_the_input_file(tmp_path, name
     image_read, geometry_read = read_image(source)
     shape, spacing, forward, target, is_2d, anisotropic = SCENARIOS[name]
     plans = make_plans(target, forward, 2 if is_2d else 3, anisotropic)
-    _, seg, properties = preprocess_arrays(image_read, geometry_read, plans, plans.configurations["cfg"],
-                                           label=(image_read[0] > 0).astype(np.uint8))
+    _, seg, properties = preprocess_arrays(
+        image_read, geometry_read, plans, plans.configurations["cfg"], label=(image_read[0] > 0).astype(np.uint8)
+    )
     restored = restore_array(seg, properties, plans.transpose_backward).astype(np.uint8)
     written = write_label(restored, Geometry.from_dict(properties["geometry"]), tmp_path / f"output{ending}")
     assert_same_header(sitk.ReadImage(str(source)), sitk.ReadImage(str(written)), ending)
@@ -161,6 +191,7 @@ def assert_same_header(expected: sitk.Image, actual: sitk.Image, ending: str) ->
 
 def test_coarse_axis_is_resampled_without_interpolating_between_slices():
     from autoseg.preprocessing.resample import resample_array
+
     slices = np.broadcast_to(np.arange(7, dtype=np.float32)[:, None, None] * 10, (7, 12, 10))[None]
     separate = resample_array(slices, [9, 15, 13], order=3, anisotropic_axis=0, anisotropic_order=0)
     assert set(np.unique(separate)) <= set(np.arange(7) * 10.0)

@@ -1,5 +1,6 @@
 """Region-based labels (issue 18): conversions, dataset.json and regions files, plan --regions, the region
 losses and counts, inference helpers, evaluation by regions, and a tiny nested-sphere dataset trained end to end."""
+
 from __future__ import annotations
 
 import json
@@ -44,6 +45,7 @@ def _nested_label() -> np.ndarray:
 
 # --- conversions --------------------------------------------------------------------------------------------
 
+
 def test_nested_regions_round_trip_to_the_same_label_map():
     label = _nested_label()
     masks = region_masks(label, NESTED)
@@ -72,9 +74,15 @@ def test_threshold_and_order_later_regions_overwrite_earlier():
 
 # --- dataset.json, regions files, verify, plan --regions ------------------------------------------------------
 
+
 def _region_json(**changes) -> dict:
-    data = {"channel_names": {"0": "MRI"}, "labels": {"background": 0, **BRATS}, "regions_class_order": BRATS_ORDER,
-            "numTraining": 1, "file_ending": ".nii.gz"}
+    data = {
+        "channel_names": {"0": "MRI"},
+        "labels": {"background": 0, **BRATS},
+        "regions_class_order": BRATS_ORDER,
+        "numTraining": 1,
+        "file_ending": ".nii.gz",
+    }
     data.update(changes)
     return data
 
@@ -84,20 +92,29 @@ def test_dataset_json_with_regions_is_described_with_its_plain_values():
     assert dataset_json_problems(_region_json()) == []
     assert description.regions == BRATS and description.regions_class_order == BRATS_ORDER
     assert sorted(description.labels.values()) == [0, 1, 2, 3, 4]
-    assert description.labels["enhancing"] == 4   # a one-value region names its value
-    plain = describe_dataset({"channel_names": {"0": "CT"}, "labels": {"background": 0, "liver": 1},
-                              "numTraining": 1, "file_ending": ".nii.gz"})
+    assert description.labels["enhancing"] == 4  # a one-value region names its value
+    plain = describe_dataset(
+        {
+            "channel_names": {"0": "CT"},
+            "labels": {"background": 0, "liver": 1},
+            "numTraining": 1,
+            "file_ending": ".nii.gz",
+        }
+    )
     assert plain.regions is None and plain.labels == {"background": 0, "liver": 1}
 
 
-@pytest.mark.parametrize("changes, expected", [
-    ({"labels": {"background": 0, "tumour": []}, "regions_class_order": [1]}, "non-empty"),
-    ({"regions_class_order": [2, 1]}, "2 entries for 3 regions"),
-    ({"regions_class_order": [2, 1, 3]}, "not one of its values"),
-    ({"regions_class_order": None}, "list of integers"),
-    ({"labels": {"background": 0, "a": [0, 1]}, "regions_class_order": [1]}, "above 0"),
-    ({"labels": {"background": 0, "a": [1, 2, 4]}, "regions_class_order": [1]}, "consecutive"),
-])
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"labels": {"background": 0, "tumour": []}, "regions_class_order": [1]}, "non-empty"),
+        ({"regions_class_order": [2, 1]}, "2 entries for 3 regions"),
+        ({"regions_class_order": [2, 1, 3]}, "not one of its values"),
+        ({"regions_class_order": None}, "list of integers"),
+        ({"labels": {"background": 0, "a": [0, 1]}, "regions_class_order": [1]}, "above 0"),
+        ({"labels": {"background": 0, "a": [1, 2, 4]}, "regions_class_order": [1]}, "consecutive"),
+    ],
+)
 def test_bad_region_definitions_say_what_to_fix(changes, expected):
     problems = dataset_json_problems(_region_json(**changes))
     assert any(expected in problem for problem in problems), problems
@@ -129,28 +146,48 @@ def test_verify_accepts_a_region_dataset_and_flags_undeclared_values(tmp_path):
 def test_plan_regions_file_overrides_plain_labels_and_is_recorded(tmp_path):
     root = make_synthetic_dataset(tmp_path / "plain", num_cases=4, shape=(8, 24, 24), seed=1)
     regions = tmp_path / "regions.json"
-    regions.write_text(json.dumps({"labels": {"organ_with_lesion": [1, 2], "lesion": [2]},
-                                   "regions_class_order": [1, 2]}))
+    regions.write_text(
+        json.dumps({"labels": {"organ_with_lesion": [1, 2], "lesion": [2]}, "regions_class_order": [1, 2]})
+    )
     work = tmp_path / "work"
-    plans = plan(root, work, preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, preprocess=False,
-                 progress=False, workers=1, regions_file=regions)
+    plans = plan(
+        root,
+        work,
+        preset="cpu-fast",
+        cpu_gflops=40,
+        time_budget="1m",
+        folds=2,
+        preprocess=False,
+        progress=False,
+        workers=1,
+        regions_file=regions,
+    )
     assert plans.regions == {"organ_with_lesion": [1, 2], "lesion": [2]} and plans.regions_class_order == [1, 2]
-    assert plans.labels == {"background": 0, "organ": 1, "lesion": 2}   # the label maps' own values stay
+    assert plans.labels == {"background": 0, "organ": 1, "lesion": 2}  # the label maps' own values stay
     assert plans.regions_source == str(regions.resolve())
     assert all(c.network.num_classes == 2 for c in plans.configurations.values())
     assert json.loads((work / "plans.json").read_text())["regions"] == plans.regions
     assert "overriding dataset.json" in (work / "plan.log").read_text()
     regions.write_text(json.dumps({"labels": {"x": [1, 5]}, "regions_class_order": [1]}))
     with pytest.raises(AutosegError, match="does not declare"):
-        plan(root, tmp_path / "work2", preset="cpu-fast", cpu_gflops=40, preprocess=False, progress=False,
-             regions_file=regions)
+        plan(
+            root,
+            tmp_path / "work2",
+            preset="cpu-fast",
+            cpu_gflops=40,
+            preprocess=False,
+            progress=False,
+            regions_file=regions,
+        )
     assert not (tmp_path / "work2" / "plans.json").exists()
 
 
 # --- losses and counts --------------------------------------------------------------------------------------
 
+
 def _confident_logits(target: torch.Tensor) -> torch.Tensor:
     from autoseg.labels.region_sets import batch_region_masks
+
     return (batch_region_masks(target, NESTED) * 2 - 1) * 20
 
 
@@ -163,7 +200,7 @@ def test_region_loss_is_small_for_correct_logits_and_ignores_the_ignore_label():
     ignored = target.clone()
     ignored[:, 0] = 9
     wrong_there = right.clone()
-    wrong_there[:, :, 0] = 20   # every region predicted on the ignored slice
+    wrong_there[:, :, 0] = 20  # every region predicted on the ignored slice
     with_ignore = DeepSupervisionLoss("dice_ce", [(1, 1, 1)], ignore_label=9, regions=NESTED)
     assert float(with_ignore([wrong_there], ignored)) < 0.01
     with pytest.raises(AutosegError, match="region"):
@@ -186,10 +223,11 @@ def test_pseudo_dice_counts_per_region():
     target_ignored[0, 0] = 9
     logits = torch.full((1, 3, 8, 8, 8), 5.0)
     counts = confusion_counts(logits, target_ignored, 3, regions=NESTED, ignore_label=9)
-    assert counts[0, 1] == 512 - 64 - 216   # false positives: background voxels, not the ignored slice
+    assert counts[0, 1] == 512 - 64 - 216  # false positives: background voxels, not the ignored slice
 
 
 # --- inference helpers ----------------------------------------------------------------------------------------
+
 
 def test_region_probabilities_are_zero_outside_the_crop_and_uncertainty_is_binary():
     properties = {"shape_after_crop": [2, 2, 2], "shape_transposed": [4, 4, 4], "bbox": [[1, 3], [1, 3], [1, 3]]}
@@ -204,18 +242,20 @@ def test_region_probabilities_are_zero_outside_the_crop_and_uncertainty_is_binar
 
 
 def test_cascade_input_is_the_region_masks():
-    labels = LabelManager({"background": 0, "x": 1, "y": 2, "z": 3}, region_sets=dict(zip("abc", NESTED)),
-                          region_order=[1, 2, 3])
+    labels = LabelManager(
+        {"background": 0, "x": 1, "y": 2, "z": 3}, region_sets=dict(zip("abc", NESTED)), region_order=[1, 2, 3]
+    )
     channels = labels.cascade_channels(_nested_label())
     assert channels.shape == (3, 8, 8, 8) and channels.dtype == np.float32 and channels[1].sum() == 64
 
 
 # --- evaluation ---------------------------------------------------------------------------------------------
 
+
 def test_region_metrics_score_the_union_of_values():
     ref = _nested_label()
     pred = ref.copy()
-    pred[pred == 3] = 2            # core missed, but the middle region (2 or 3) is unchanged
+    pred[pred == 3] = 2  # core missed, but the middle region (2 or 3) is unchanged
     metrics = region_metrics(pred, ref, dict(zip(["outer", "middle", "core"], NESTED)), (1.0, 1.0, 1.0))
     assert metrics["outer"]["Dice"] == 1.0 and metrics["middle"]["Dice"] == 1.0 and metrics["core"]["Dice"] == 0.0
 
@@ -225,8 +265,10 @@ def test_evaluate_cli_with_a_regions_file(tmp_path, capsys):
     regions = tmp_path / "regions.json"
     regions.write_text(json.dumps({"labels": {"all": [1, 2, 3], "core": [3]}, "regions_class_order": [1, 3]}))
     out = tmp_path / "summary.json"
-    assert main(["evaluate", str(root / "labelsTr"), str(root / "labelsTr"), "--regions", str(regions),
-                 "-o", str(out)]) == 0
+    assert (
+        main(["evaluate", str(root / "labelsTr"), str(root / "labelsTr"), "--regions", str(regions), "-o", str(out)])
+        == 0
+    )
     summary = json.loads(out.read_text())
     assert summary["regions"] == {"all": [1, 2, 3], "core": [3]} and summary["foreground_mean"]["Dice"] == 1.0
     assert "all [1, 2, 3]: Dice 1.0000" in capsys.readouterr().out
@@ -236,12 +278,22 @@ def test_evaluate_cli_with_a_regions_file(tmp_path, capsys):
 
 # --- end to end -----------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def region_work(tmp_path_factory) -> tuple[Path, Path]:
     root = make_region_dataset(tmp_path_factory.mktemp("data") / "Regions", num_cases=6, shape=(24, 24, 24), seed=2)
     work = tmp_path_factory.mktemp("work") / "regions"
-    plan(root, work, preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, progress=False, workers=1,
-         configurations=["3d_fullres"])
+    plan(
+        root,
+        work,
+        preset="cpu-fast",
+        cpu_gflops=40,
+        time_budget="1m",
+        folds=2,
+        progress=False,
+        workers=1,
+        configurations=["3d_fullres"],
+    )
     shrink_epochs(work, iterations=10, val_iterations=2)
     # Full patches from the start and no precision timing: every iteration teaches, and the run is the same on
     # any CPU.
@@ -263,8 +315,16 @@ def test_region_training_learns_predicts_and_evaluates(region_work, tmp_path):
     history = json.loads((work / "models" / "3d_fullres" / "fold_0" / "history.json").read_text())
     assert len(history[-1]["pseudo_dice_per_class"]) == 3
     out = tmp_path / "pred"
-    predict(work, root / "imagesTr", out, configurations=["3d_fullres"], folds=["0"], tta=False,
-            save_probabilities=True, progress=False)
+    predict(
+        work,
+        root / "imagesTr",
+        out,
+        configurations=["3d_fullres"],
+        folds=["0"],
+        tta=False,
+        save_probabilities=True,
+        progress=False,
+    )
     with np.load(out / "case_000.npz") as saved:
         assert saved["probabilities"].shape == (3, 24, 24, 24)
     summary = evaluate_region_folders(out, root / "labelsTr", REGIONS)
@@ -279,8 +339,17 @@ def test_region_cascade_gets_region_masks_of_the_first_stage(tmp_path):
     preset = tmp_path / "always-cascade.json"
     preset.write_text(json.dumps({"name": "always-cascade", "extends": "cpu-fast", "lowres_trigger": 2.0}))
     work = tmp_path / "work"
-    plans = plan(root, work, preset=str(preset), cpu_gflops=40, time_budget="1m", folds=2, progress=False,
-                 workers=1, configurations=["3d_lowres", "3d_fullres"])
+    plans = plan(
+        root,
+        work,
+        preset=str(preset),
+        cpu_gflops=40,
+        time_budget="1m",
+        folds=2,
+        progress=False,
+        workers=1,
+        configurations=["3d_lowres", "3d_fullres"],
+    )
     cascade = plans.configurations["3d_cascade_fullres"]
     assert cascade.network.in_channels == 1 + len(REGIONS) and cascade.network.num_classes == len(REGIONS)
     shrink_epochs(work, iterations=2, val_iterations=1)
@@ -296,4 +365,5 @@ def test_region_cascade_gets_region_masks_of_the_first_stage(tmp_path):
 
 def load_label_values(folder: Path) -> set[int]:
     from autoseg.data.image_io import read_label
+
     return {int(v) for path in folder.glob("*.nii.gz") for v in np.unique(read_label(path)[0])}

@@ -1,6 +1,7 @@
 """Re-planning and the preprocessed cache never reuse stale work: a fingerprint is reused only for the same data,
 each cache folder records what its arrays depend on and is rebuilt (or refused by training) when the plan differs,
 and `autoseg preprocess` rebuilds what is missing or stale."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,15 @@ from autoseg.preprocessing.run import preprocess
 from autoseg.training.dataset import load_cases
 from autoseg.training.folds import fold_cases
 
-PLAN = dict(preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, progress=False, workers=1,
-            configurations=["3d_fullres"])
+PLAN = dict(
+    preset="cpu-fast",
+    cpu_gflops=40,
+    time_budget="1m",
+    folds=2,
+    progress=False,
+    workers=1,
+    configurations=["3d_fullres"],
+)
 
 
 @pytest.fixture
@@ -38,8 +46,7 @@ def test_replan_measures_again_when_labels_or_files_changed(dataset, tmp_path):
     plan(dataset, work, **PLAN)
     edit_json(dataset / "dataset.json", lambda d: d.update(labels={"background": 0, "liver": 1, "tumour": 2}))
     plan(dataset, work, overwrite=True, **PLAN)
-    assert json.loads((work / "fingerprint.json").read_text())["labels"] == {"background": 0, "liver": 1,
-                                                                             "tumour": 2}
+    assert json.loads((work / "fingerprint.json").read_text())["labels"] == {"background": 0, "liver": 1, "tumour": 2}
     cached = work / "preprocessed" / "3d_fullres" / "case_001_seg.npy"
     before = cached.stat().st_mtime_ns
     label_file = dataset / "labelsTr" / "case_001.nii.gz"
@@ -58,8 +65,10 @@ def test_edited_plan_is_refused_by_training_until_preprocess_rebuilds_it(dataset
     plan(dataset, work, **PLAN)
     folder = work / "preprocessed" / "3d_fullres"
     assert load_cases(folder, ["case_000"])
-    edit_json(work / "plans.json", lambda d: d["configurations"]["3d_fullres"]["normalization"][0].update(
-        scheme="none", use_mask=False))
+    edit_json(
+        work / "plans.json",
+        lambda d: d["configurations"]["3d_fullres"]["normalization"][0].update(scheme="none", use_mask=False),
+    )
     with pytest.raises(AutosegError, match="normalization") as error:
         load_cases(folder, ["case_000"])
     assert str(folder) in str(error.value) and "autoseg preprocess" in str(error.value)
@@ -84,6 +93,7 @@ def test_cuda_without_a_gpu_plans_for_the_given_memory_or_explains(dataset, tmp_
 
     def no_verify(*args, **kwargs):
         raise AssertionError("the device must be checked before verify")
+
     monkeypatch.setattr("autoseg.planning.run.verify_dataset", no_verify)
     with pytest.raises(AutosegError, match="--gpu-memory"):
         plan(dataset, tmp_path / "w1", device="cuda", **PLAN)
@@ -94,8 +104,9 @@ def test_cuda_without_a_gpu_plans_for_the_given_memory_or_explains(dataset, tmp_
     assert plans.device["memory_bytes"] == 2 * 1024**3
 
 
-@pytest.mark.parametrize("argv, message", [(["--cv-folds", "1"], "-f all"),
-                                           (["--split-mode", "random", "--groups", "GROUPS"], "--groups")])
+@pytest.mark.parametrize(
+    "argv, message", [(["--cv-folds", "1"], "-f all"), (["--split-mode", "random", "--groups", "GROUPS"], "--groups")]
+)
 def test_plan_refuses_split_options_that_cannot_work(dataset, tmp_path, capsys, argv, message):
     groups = tmp_path / "groups.json"
     groups.write_text(json.dumps({f"case_{i:03d}": f"p{i % 2}" for i in range(4)}))
@@ -108,7 +119,8 @@ def test_plan_refuses_split_options_that_cannot_work(dataset, tmp_path, capsys, 
 @pytest.mark.slow
 def test_train_all_uses_every_case_even_with_a_partial_user_splits_file(tmp_path):
     ids = [f"case_{i:03d}" for i in range(6)]
-    (tmp_path / "splits.json").write_text(json.dumps([{"train": ids[:2], "val": ids[2:3]},
-                                                       {"train": ids[3:5], "val": ids[:1]}]))
+    (tmp_path / "splits.json").write_text(
+        json.dumps([{"train": ids[:2], "val": ids[2:3]}, {"train": ids[3:5], "val": ids[:1]}])
+    )
     (tmp_path / "fingerprint.json").write_text(json.dumps({"cases": [{"case_id": c} for c in ids]}))
     assert fold_cases(tmp_path, "all") == (ids, [])

@@ -6,6 +6,7 @@ screenshot is kept in the test's folder and copied to tests/artifacts/ (ignored 
 Chromium is driven from the command line only (no DevTools client, no extra packages): --dump-dom prints the DOM
 after the load event, into which a checking script appended to a copy of the page writes what it measured, and
 --enable-logging=stderr prints every console message as a CONSOLE line."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,9 @@ from autoseg.benchmark.run import benchmark
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).parent / "artifacts"
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install "
-                                "chromium; .ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)"
+)
 
 # Appended to a copy of the page: after the load event (images decoded or failed) it writes its findings into
 # the DOM, which --dump-dom prints.
@@ -45,9 +47,20 @@ MAX_HEIGHT = 16000
 
 def _chromium(out: Path, *arguments: str) -> subprocess.CompletedProcess:
     """Headless Chromium with a profile of its own; as root (CI containers) it needs --no-sandbox."""
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--no-first-run", f"--user-data-dir={out / 'chromium-profile'}", "--hide-scrollbars",
-               "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", *arguments]
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        f"--user-data-dir={out / 'chromium-profile'}",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+        *arguments,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
@@ -69,8 +82,16 @@ def report_dir(synthetic_3d, tmp_path_factory) -> Path:
     report has a training curve as well as the overlays. Tracked with MLflow when it is installed, so the same
     run also shows the benchmark's parent run (one benchmark is the costly part of both tests)."""
     folder = tmp_path_factory.mktemp("browser") / "R"
-    report = benchmark([synthetic_3d], folder, configs=["3d_fullres"], preset="cpu-fast", epochs=2,
-                       cpu_gflops=40, progress=False, mlflow="" if _has_mlflow() else None)
+    report = benchmark(
+        [synthetic_3d],
+        folder,
+        configs=["3d_fullres"],
+        preset="cpu-fast",
+        epochs=2,
+        cpu_gflops=40,
+        progress=False,
+        mlflow="" if _has_mlflow() else None,
+    )
     assert report["datasets"][0]["status"] == "ok", report["datasets"][0]["error"]
     return folder
 
@@ -84,13 +105,15 @@ def test_report_opens_in_chromium_with_every_image_and_table_and_no_console_mess
     assert result.returncode == 0, result.stderr[-2000:]
     found = re.search(r'<pre id="browser-check">(.*?)</pre>', result.stdout, re.S)
     assert found, "the page did not finish loading: " + result.stderr[-2000:]
-    seen = json.loads(found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
-                      .replace("&amp;", "&"))
+    seen = json.loads(
+        found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    )
     assert _console_lines(result.stderr) == []
 
     record = json.loads((report_dir / "report.json").read_text())["datasets"][0]
-    pictures = [o["path"] for o in record["overlays"]] + [fold["curves"] for fold in
-                                                          record["configurations"]["3d_fullres"]["folds"].values()]
+    pictures = [o["path"] for o in record["overlays"]] + [
+        fold["curves"] for fold in record["configurations"]["3d_fullres"]["folds"].values()
+    ]
     assert len(seen["images"]) == len(pictures) == 3
     broken = [i for i in seen["images"] if not (i["complete"] and i["width"] > 0 and i["height"] > 0)]
     assert not broken, f"images that did not load: {broken}"
@@ -104,8 +127,9 @@ def test_report_opens_in_chromium_with_every_image_and_table_and_no_console_mess
 def _screenshot(page: Path, out: Path, height: int) -> Path:
     """The whole page (as tall as the browser laid it out), kept in the test's folder and tests/artifacts/."""
     shot = out / "benchmark_report.png"
-    result = _chromium(out, f"--window-size={WIDTH},{min(max(height, 800), MAX_HEIGHT)}", f"--screenshot={shot}",
-                       page.as_uri())
+    result = _chromium(
+        out, f"--window-size={WIDTH},{min(max(height, 800), MAX_HEIGHT)}", f"--screenshot={shot}", page.as_uri()
+    )
     assert result.returncode == 0 and shot.stat().st_size > 10_000, result.stderr[-2000:]
     assert _console_lines(result.stderr) == []
     ARTIFACTS.mkdir(exist_ok=True)
@@ -119,6 +143,7 @@ def test_benchmark_is_an_mlflow_parent_run_with_its_training_nested(report_dir):
     train --mlflow URI --mlflow-experiment NAME --mlflow-parent ID."""
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
+
     client = MlflowClient(tracking_uri=f"sqlite:///{(report_dir / 'mlflow.db').resolve()}")
     experiment = client.get_experiment_by_name("autoseg benchmark")
     runs = client.search_runs([experiment.experiment_id])

@@ -8,6 +8,7 @@
 
 One tiny model (3d_fullres, one epoch of two iterations) serves the predict tests; the rest needs no training.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,6 +52,7 @@ def one_line_error(capsys, *argv) -> str:
 
 # --- fixtures ----------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> SimpleNamespace:
     """A 4-case dataset (+2 test images) and a work folder with 3d_fullres fold 0 trained for 2 iterations."""
@@ -72,8 +74,9 @@ def ignore_dataset(tmp_path) -> SimpleNamespace:
     `predictions` holds the original labels with class 1 painted over the ignored slab: right everywhere that
     was annotated, so every class scores Dice 1 once the slab is left out.
     """
-    dataset = make_synthetic_dataset(tmp_path / "Ign", num_cases=3, shape=(6, 20, 20), spacing=(2.0, 1.0, 1.0),
-                                     seed=1, name="Ign")
+    dataset = make_synthetic_dataset(
+        tmp_path / "Ign", num_cases=3, shape=(6, 20, 20), spacing=(2.0, 1.0, 1.0), seed=1, name="Ign"
+    )
     meta = json.loads((dataset / "dataset.json").read_text())
     meta["labels"]["ignore"] = IGNORE
     (dataset / "dataset.json").write_text(json.dumps(meta))
@@ -87,17 +90,20 @@ def ignore_dataset(tmp_path) -> SimpleNamespace:
         write_label(predicted, geometry, predictions / path.name)
         label[:2] = IGNORE
         write_label(label, geometry, path)
-    return SimpleNamespace(dataset=dataset, references=dataset / "labelsTr", predictions=predictions,
-                           originals=originals)
+    return SimpleNamespace(
+        dataset=dataset, references=dataset / "labelsTr", predictions=predictions, originals=originals
+    )
 
 
 # --- 1. evaluate --overlays --------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def degraded(tmp_path) -> SimpleNamespace:
     """Predictions = references, except case_001 (lesion missed) and case_002 (nothing found): the two worst."""
-    dataset = make_synthetic_dataset(tmp_path / "Ov", num_cases=4, shape=(6, 20, 20), spacing=(2.0, 1.0, 1.0),
-                                     seed=2, name="Ov")
+    dataset = make_synthetic_dataset(
+        tmp_path / "Ov", num_cases=4, shape=(6, 20, 20), spacing=(2.0, 1.0, 1.0), seed=2, name="Ov"
+    )
     predictions = tmp_path / "pred"
     for path in sorted((dataset / "labelsTr").glob("*.nii.gz")):
         label, geometry = read_label(path)
@@ -111,8 +117,18 @@ def degraded(tmp_path) -> SimpleNamespace:
 
 def test_evaluate_overlays_draw_the_worst_cases(degraded, tmp_path, capsys):
     summary = tmp_path / "scores" / "summary.json"
-    code, out, err = run_cli(capsys, "evaluate", degraded.predictions, degraded.references, "-o", summary,
-                             "--dataset", degraded.dataset, "--overlays", 2)
+    code, out, err = run_cli(
+        capsys,
+        "evaluate",
+        degraded.predictions,
+        degraded.references,
+        "-o",
+        summary,
+        "--dataset",
+        degraded.dataset,
+        "--overlays",
+        2,
+    )
     assert code == 0, err
     folder = tmp_path / "scores" / "summary_overlays"
     assert sorted(p.name for p in folder.iterdir()) == ["case_001.png", "case_002.png"]
@@ -122,13 +138,13 @@ def test_evaluate_overlays_draw_the_worst_cases(degraded, tmp_path, capsys):
 
 def test_evaluate_overlays_without_dataset_is_refused_before_scoring(degraded, tmp_path, capsys):
     summary = tmp_path / "summary.json"
-    line = one_line_error(capsys, "evaluate", degraded.predictions, degraded.references, "-o", summary,
-                          "--overlays", 2)
+    line = one_line_error(capsys, "evaluate", degraded.predictions, degraded.references, "-o", summary, "--overlays", 2)
     assert "--dataset" in line
     assert not summary.exists()
 
 
 # --- 2. predict --step ------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("step", ["0", "-0.5", "1.5", "nan"])
@@ -151,6 +167,7 @@ def test_step_is_checked_by_the_library_too():
 
 # --- 3. the ignore label ----------------------------------------------------------------------------------
 
+
 def test_evaluation_leaves_ignored_voxels_out_and_does_not_score_the_ignore_label(ignore_dataset):
     labels = {"background": 0, "organ": 1, "lesion": 2, "ignore": IGNORE}
     summary = evaluate_folders(ignore_dataset.predictions, ignore_dataset.references, labels=labels)
@@ -164,8 +181,16 @@ def test_evaluation_leaves_ignored_voxels_out_and_does_not_score_the_ignore_labe
 
 def test_evaluate_cli_takes_the_ignore_label_from_the_dataset(ignore_dataset, tmp_path, capsys):
     out = tmp_path / "summary.json"
-    code, _, err = run_cli(capsys, "evaluate", ignore_dataset.predictions, ignore_dataset.references, "-o", out,
-                           "--dataset", ignore_dataset.dataset)
+    code, _, err = run_cli(
+        capsys,
+        "evaluate",
+        ignore_dataset.predictions,
+        ignore_dataset.references,
+        "-o",
+        out,
+        "--dataset",
+        ignore_dataset.dataset,
+    )
     assert code == 0, err
     summary = json.loads(out.read_text())
     assert set(summary["per_class"]) == {"organ", "lesion"}
@@ -176,7 +201,7 @@ def test_find_best_dice_leaves_ignored_voxels_out():
     ref = np.zeros((4, 8, 8), np.uint8)
     ref[1:3, 2:6, 2:6] = 1
     ref[3] = IGNORE
-    seg = np.where(ref == IGNORE, 1, ref)   # class 1 predicted where nobody annotated
+    seg = np.where(ref == IGNORE, 1, ref)  # class 1 predicted where nobody annotated
     assert _class_dice(seg, ref, [1, 2], IGNORE) == [1.0, 1.0]
     assert _class_dice(seg, ref, [1, 2]) != [1.0, 1.0]  # as it was scored before
     variants = postprocessing_variants(seg, ref, [1, 2], IGNORE)
@@ -196,24 +221,43 @@ def test_pseudo_dice_leaves_ignored_voxels_out():
 
 def test_full_image_validation_leaves_ignored_voxels_out(ignore_dataset, tmp_path, monkeypatch):
     """The network is replaced by the crafted predictions: validation must score them as perfect."""
-    plans = SimpleNamespace(dataset_path=str(ignore_dataset.dataset), labels={"background": 0, "organ": 1,
-                            "lesion": 2}, ignore_label=IGNORE, file_ending=".nii.gz", transpose_backward=[0, 1, 2],
-                            regions=None, regions_class_order=None)
+    plans = SimpleNamespace(
+        dataset_path=str(ignore_dataset.dataset),
+        labels={"background": 0, "organ": 1, "lesion": 2},
+        ignore_label=IGNORE,
+        file_ending=".nii.gz",
+        transpose_backward=[0, 1, 2],
+        regions=None,
+        regions_class_order=None,
+    )
     cases = []
     for path in sorted(ignore_dataset.predictions.iterdir()):
         predicted, geometry = read_label(path)
         one_hot = np.stack([(predicted == k).astype(np.float32) for k in range(3)])
-        cases.append(SimpleNamespace(case_id=path.name[:-len(".nii.gz")], image=one_hot,
-                                     properties={"geometry": geometry.to_dict()}))
+        cases.append(
+            SimpleNamespace(
+                case_id=path.name[: -len(".nii.gz")], image=one_hot, properties={"geometry": geometry.to_dict()}
+            )
+        )
     monkeypatch.setattr(validation, "predict_preprocessed", lambda models, data, config, settings, **_: data)
     monkeypatch.setattr(validation, "restore_probabilities", lambda probs, properties, backward, **_: probs)
-    summary = validation.validate_full_images(tmp_path, plans, None, None, cases, tmp_path / "validation",
-                                              settings=InferenceSettings(), save_probabilities=False, progress=False)
+    summary = validation.validate_full_images(
+        tmp_path,
+        plans,
+        None,
+        None,
+        cases,
+        tmp_path / "validation",
+        settings=InferenceSettings(),
+        save_probabilities=False,
+        progress=False,
+    )
     assert set(summary["per_class"]) == {"organ", "lesion"}
     assert summary["foreground_mean"]["Dice"] == pytest.approx(1.0)
 
 
 # --- 4. the prediction report and the clash check -----------------------------------------------------------
+
 
 def _report(out: Path) -> dict:
     return json.loads((out / "prediction_report.json").read_text())
@@ -255,13 +299,15 @@ def test_existing_probabilities_are_not_overwritten(tiny, tmp_path, capsys):
     assert run_cli(capsys, "predict", tiny.work, "-i", tiny.images, "-o", out, "--no-tta")[0] == 0
     for label in out.glob("*.nii.gz"):
         label.unlink()
-    line = one_line_error(capsys, "predict", tiny.work, "-i", tiny.images, "-o", out, "--no-tta",
-                          "--save-probabilities")
+    line = one_line_error(
+        capsys, "predict", tiny.work, "-i", tiny.images, "-o", out, "--no-tta", "--save-probabilities"
+    )
     assert "case_004.npz" in line and "--overwrite" in line
     assert (out / "case_004.npz").read_bytes() == b"the user's probabilities"
 
 
 # --- 5. --checkpoint --------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_predict_with_checkpoint_best_uses_the_folds_that_have_it(tiny, work, tmp_path):
@@ -269,8 +315,9 @@ def test_predict_with_checkpoint_best_uses_the_folds_that_have_it(tiny, work, tm
     fold0 = work / "models" / "3d_fullres" / "fold_0"
     (fold0 / "checkpoint_final.pt").rename(fold0 / "checkpoint_best.pt")
     image = sorted(tiny.images.iterdir())[0]
-    report = predict(work, [image], tmp_path / "a", tta=False, device="cpu", checkpoint="checkpoint_best.pt",
-                     progress=False)
+    report = predict(
+        work, [image], tmp_path / "a", tta=False, device="cpu", checkpoint="checkpoint_best.pt", progress=False
+    )
     settings = report["cases"]["case_004"]["settings"]
     assert settings["folds"] == {"3d_fullres": ["0"]} and settings["checkpoint"] == "checkpoint_best.pt"
     # a fold with only the final checkpoint is skipped for best, and the only one used for final
@@ -278,8 +325,9 @@ def test_predict_with_checkpoint_best_uses_the_folds_that_have_it(tiny, work, tm
     fold1.mkdir()
     shutil.copy(fold0 / "checkpoint_best.pt", fold1 / "checkpoint_final.pt")
     for checkpoint, fold in (("checkpoint_best.pt", "0"), ("checkpoint_final.pt", "1")):
-        report = predict(work, [image], tmp_path / checkpoint, tta=False, device="cpu", checkpoint=checkpoint,
-                         progress=False)
+        report = predict(
+            work, [image], tmp_path / checkpoint, tta=False, device="cpu", checkpoint=checkpoint, progress=False
+        )
         assert report["cases"]["case_004"]["settings"]["folds"] == {"3d_fullres": [fold]}
 
 
@@ -300,34 +348,49 @@ def test_default_selection_honours_the_checkpoint(tiny, tmp_path):
 
 @pytest.mark.slow
 def test_checkpoint_no_fold_has_is_one_clear_line(tiny, tmp_path, capsys):
-    line = one_line_error(capsys, "predict", tiny.work, "-i", tiny.images, "-o", tmp_path / "out",
-                          "-c", "3d_fullres", "--checkpoint", "checkpoint_best.pt")
+    line = one_line_error(
+        capsys,
+        "predict",
+        tiny.work,
+        "-i",
+        tiny.images,
+        "-o",
+        tmp_path / "out",
+        "-c",
+        "3d_fullres",
+        "--checkpoint",
+        "checkpoint_best.pt",
+    )
     assert "checkpoint_best.pt" in line and str(tiny.work / "models" / "3d_fullres") in line
 
 
 # --- noticed on the way: the --file-ending that evaluate's errors ask for ------------------------------------
 
+
 def test_evaluate_accepts_the_file_ending_its_errors_ask_for(degraded, tmp_path, capsys):
     references = tmp_path / "refs"
     shutil.copytree(degraded.references, references)
-    (references / "notes.nrrd").write_bytes(b"")   # a second ending: evaluate cannot tell which files to score
+    (references / "notes.nrrd").write_bytes(b"")  # a second ending: evaluate cannot tell which files to score
     line = one_line_error(capsys, "evaluate", degraded.predictions, references, "-o", tmp_path / "a.json")
     assert "--file-ending" in line
-    code, _, err = run_cli(capsys, "evaluate", degraded.predictions, references, "-o", tmp_path / "b.json",
-                           "--file-ending", ".nii.gz")
+    code, _, err = run_cli(
+        capsys, "evaluate", degraded.predictions, references, "-o", tmp_path / "b.json", "--file-ending", ".nii.gz"
+    )
     assert code == 0, err
     assert json.loads((tmp_path / "b.json").read_text())["n_cases"] == 4
 
 
 # --- noticed on the way: find-best's folds, and probabilities of a replaced prediction ----------------------
 
+
 @pytest.mark.slow
 def test_predict_uses_the_folds_find_best_chose(tiny, work, tmp_path):
     """A later `-f all` run (or any fold find-best did not score) stays out of the default ensemble."""
     fold0 = work / "models" / "3d_fullres" / "fold_0"
     shutil.copytree(fold0, fold0.with_name("fold_all"))
-    (work / "inference.json").write_text(json.dumps({"configurations": ["3d_fullres"], "folds": ["0"],
-                                                     "postprocessing": None}))
+    (work / "inference.json").write_text(
+        json.dumps({"configurations": ["3d_fullres"], "folds": ["0"], "postprocessing": None})
+    )
     image = sorted(tiny.images.iterdir())[0]
     report = predict(work, [image], tmp_path / "a", tta=False, device="cpu", progress=False)
     assert report["cases"]["case_004"]["settings"]["folds"] == {"3d_fullres": ["0"]}

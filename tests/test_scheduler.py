@@ -1,5 +1,6 @@
 """The scheduler (issue 21): successive halving stops a bad and a broken configuration early, the rest of the
 budget goes to folds of the winner, and a schedule killed with SIGKILL resumes with the decisions it had made."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ def test_halving_keeps_the_better_half_and_prefers_the_cheaper_in_a_tie():
     survivors, stopped = cut({"a": 0.8, "b": 0.5, "c": None, "d": 0.7}, 2, {})
     assert survivors == ["a", "d"] and set(stopped) == {"b", "c"}
     assert "no pseudo-Dice" in stopped["c"]
-    survivors, stopped = cut({"a": 0.8, "b": 0.3, "c": 0.7, "d": 0.6}, 2, {})   # b is clearly behind
+    survivors, stopped = cut({"a": 0.8, "b": 0.3, "c": 0.7, "d": 0.6}, 2, {})  # b is clearly behind
     assert survivors == ["a", "c"] and "less than" in stopped["b"]
     survivors, stopped = cut({"a": 0.8, "b": 0.3}, 1, {})
     assert survivors == ["a"] and "less than" in stopped["b"]
@@ -58,9 +59,9 @@ def test_shares_and_policy_add_up():
     assert rung_cost_factor(two, 2) == 2
     assert rung_cost_factor(two + [Candidate("x"), Candidate("y")], 2) == 4 + 2
     cascade = Candidate("3d_cascade_fullres", {"3d_lowres": [0, 1, 2, 3, 4]})
-    admitted, skipped, r0 = admit(two + [cascade], explore=100.0, eta=2, unit=200.0)   # r0 10 with it: too short
+    admitted, skipped, r0 = admit(two + [cascade], explore=100.0, eta=2, unit=200.0)  # r0 10 with it: too short
     assert [c.name for c in admitted] == ["2d", "3d_fullres"] and "3d_cascade_fullres" in skipped and r0 == 50
-    admitted, skipped, r0 = admit(two + [cascade], explore=100.0, eta=2, unit=100.0)   # 3 + 2 rung shares + 5
+    admitted, skipped, r0 = admit(two + [cascade], explore=100.0, eta=2, unit=100.0)  # 3 + 2 rung shares + 5
     assert len(admitted) == 3 and not skipped and r0 == 10
     folds, reason = spend_rest(remaining=45.0, winner_done=7.5, unit=15.0, folds=5)
     assert [f["fold"] for f in folds] == [0, 1, 2] and folds[0]["target"] == pytest.approx(17.5)
@@ -76,8 +77,8 @@ def _work_with_bad_candidates(planned_3d: Path, tmp_path: Path) -> Path:
     plans = json.loads((work / "plans.json").read_text())
     good = plans["configurations"]["3d_fullres"]
     for cfg in plans["configurations"].values():
-        cfg["training"]["epochs"] = 6            # the policy's unit in epochs mode
-        cfg["training"]["precision"] = "fp32"    # no timing of bf16 at every start
+        cfg["training"]["epochs"] = 6  # the policy's unit in epochs mode
+        cfg["training"]["precision"] = "fp32"  # no timing of bf16 at every start
     frozen = json.loads(json.dumps(good))
     frozen.update(name="3d_frozen")
     frozen["training"]["learning_rate"] = 0.0
@@ -99,14 +100,19 @@ def _schedule_json(work: Path) -> dict | None:
 @pytest.mark.slow
 def test_schedule_stops_bad_candidates_and_resumes_after_sigkill(planned_3d, tmp_path):
     work = _work_with_bad_candidates(planned_3d, tmp_path)
-    code = (f"from autoseg.scheduling import schedule; schedule({str(work)!r}, total_epochs=24, "
-            "explore_fraction=0.5, workers=0, progress=False)")
+    code = (
+        f"from autoseg.scheduling import schedule; schedule({str(work)!r}, total_epochs=24, "
+        "explore_fraction=0.5, workers=0, progress=False)"
+    )
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 900   # seconds on an idle machine; the guard is for a loaded one
-    while time.time() < deadline and process.poll() is None:   # kill in the middle of the second rung
+    deadline = time.time() + 900  # seconds on an idle machine; the guard is for a loaded one
+    while time.time() < deadline and process.poll() is None:  # kill in the middle of the second rung
         state = _schedule_json(work)
-        if state and state["rungs"] and any(s["id"].startswith("rung1") and s["status"] == "running"
-                                            for s in state["steps"]):
+        if (
+            state
+            and state["rungs"]
+            and any(s["id"].startswith("rung1") and s["status"] == "running" for s in state["steps"])
+        ):
             break
         time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
@@ -118,7 +124,7 @@ def test_schedule_stops_bad_candidates_and_resumes_after_sigkill(planned_3d, tmp
 
     state = schedule(work, total_epochs=24, resume=True, workers=0, progress=False)
     assert state["status"] == "finished" and len(state["sessions"]) == 2
-    assert state["rungs"][0] == before["rungs"][0]               # the decision made before the kill is kept
+    assert state["rungs"][0] == before["rungs"][0]  # the decision made before the kill is kept
     first = state["rungs"][0]
     assert set(first["stopped"]) == {"3d_frozen", "3d_broken"}  # stopped after the first, smallest share
     assert first["scores"]["3d_broken"] is None
@@ -140,11 +146,12 @@ def test_schedule_stops_bad_candidates_and_resumes_after_sigkill(planned_3d, tmp
 @pytest.mark.slow
 def test_cli_total_budget_refuses_what_the_schedule_decides(tmp_path, capsys):
     from autoseg.cli import main
+
     assert main(["train", str(tmp_path), "--total-budget", "1h", "-c", "2d", "-f", "0"]) == 2
     assert "-c, -f cannot be combined" in capsys.readouterr().err
     assert main(["train", str(tmp_path)]) == 2
     assert "--total-budget" in capsys.readouterr().err
-    with pytest.raises(SystemExit):   # argparse: --total-budget and --epochs are two budgets
+    with pytest.raises(SystemExit):  # argparse: --total-budget and --epochs are two budgets
         main(["train", str(tmp_path), "--total-budget", "1h", "--epochs", "3"])
 
 
@@ -154,16 +161,16 @@ def test_seconds_schedule_with_a_stand_in_trainer(planned_3d, tmp_path, monkeypa
     (history with elapsed time and pseudo-Dice, checkpoints, summary, validation folder)."""
     import autoseg.inference.find_best as find_best_module
     import autoseg.training.loop as loop
+
     work = _work_with_bad_candidates(planned_3d, tmp_path)
     plans = json.loads((work / "plans.json").read_text())
     for cfg in plans["configurations"].values():
-        cfg["training"]["time_budget_s"] = 600.0          # one planned model: 10 minutes
+        cfg["training"]["time_budget_s"] = 600.0  # one planned model: 10 minutes
     (work / "plans.json").write_text(json.dumps(plans))
     ceiling = {"2d": 0.80, "3d_fullres": 0.85, "3d_frozen": 0.05}
     calls = []
 
-    def stand_in(work, name, fold, *, time_budget=None, epochs=None, resume=False, extend=False, validate=True,
-                 **_):
+    def stand_in(work, name, fold, *, time_budget=None, epochs=None, resume=False, extend=False, validate=True, **_):
         calls.append((name, fold, time_budget, extend))
         if name == "3d_broken":
             raise RuntimeError("the network cannot be built")
@@ -172,10 +179,15 @@ def test_seconds_schedule_with_a_stand_in_trainer(planned_3d, tmp_path, monkeypa
         history = json.loads((out / "history.json").read_text()) if extend else []
         elapsed = history[-1]["elapsed_s"] if history else 0.0
         goal = elapsed + time_budget
-        while elapsed < goal:                              # epochs of 60 s, the last one overshooting
+        while elapsed < goal:  # epochs of 60 s, the last one overshooting
             elapsed += 60.0
-            history.append({"epoch": len(history), "elapsed_s": elapsed,
-                            "pseudo_dice": ceiling[name] * (1 - 0.5 ** (elapsed / 120))})
+            history.append(
+                {
+                    "epoch": len(history),
+                    "elapsed_s": elapsed,
+                    "pseudo_dice": ceiling[name] * (1 - 0.5 ** (elapsed / 120)),
+                }
+            )
         (out / "history.json").write_text(json.dumps(history))
         (out / "checkpoint_final.pt").write_bytes(b"")
         summary = {"epochs": len(history)}
@@ -193,18 +205,20 @@ def test_seconds_schedule_with_a_stand_in_trainer(planned_3d, tmp_path, monkeypa
     monkeypatch.setattr(find_best_module, "find_best", stand_in_find_best)
     state = schedule(work, "1h", workers=0, progress=False)
     r0 = state["first_share"]
-    assert r0 == pytest.approx(3600 * 0.9 * 0.25 / 6, abs=0.1)   # 4 candidates: 4 + 2 first shares
+    assert r0 == pytest.approx(3600 * 0.9 * 0.25 / 6, abs=0.1)  # 4 candidates: 4 + 2 first shares
     assert state["rungs"][0]["survivors"] == ["3d_fullres", "2d"]
     assert set(state["stopped"]) == {"3d_frozen", "3d_broken", "2d"} and state["winner"] == "3d_fullres"
     # the rest: folds of at least 600 s each, as many as fit (the job's own wall time here is ~0 s)
     folds = state["policy"]["folds"]
-    assert state["policy"]["winner_fold0_done"] == 300   # rung 1's share, 270 s, ends with the epoch past it
-    assert state["policy"]["remaining"] == pytest.approx(3600 * 0.9, abs=5)   # the stand-in takes no wall time
+    assert state["policy"]["winner_fold0_done"] == 300  # rung 1's share, 270 s, ends with the epoch past it
+    assert state["policy"]["remaining"] == pytest.approx(3600 * 0.9, abs=5)  # the stand-in takes no wall time
     total = state["policy"]["remaining"] + 300
-    assert len(folds) == min(5, int(total // 600)) and all(f["target"] == pytest.approx(total / len(folds), abs=1)
-                                                  for f in folds)
-    assert calls[-len(folds) + 1:] == [("3d_fullres", f, pytest.approx(total / len(folds), abs=1), False)
-                                       for f in range(1, len(folds))]
+    assert len(folds) == min(5, int(total // 600)) and all(
+        f["target"] == pytest.approx(total / len(folds), abs=1) for f in folds
+    )
+    assert calls[-len(folds) + 1 :] == [
+        ("3d_fullres", f, pytest.approx(total / len(folds), abs=1), False) for f in range(1, len(folds))
+    ]
     assert state["find_best"]["folds"] == [str(f) for f in range(len(folds))]
 
 

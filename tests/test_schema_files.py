@@ -1,5 +1,6 @@
 """Every JSON autoseg reads from outside is validated by a declared schema (autoseg/schema/*_file.py): wrong
 types, bounds, nesting and size are one AutosegError line naming the file and the field (issue 29)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,10 +46,20 @@ def one_line(error: pytest.ExceptionInfo, *fragments: str) -> str:
 def plans_dict(tmp_path_factory) -> dict:
     """A real plans.json, made by `autoseg plan` on a tiny synthetic dataset (plans only, no cache)."""
     from autoseg.plan_command import plan
+
     root = tmp_path_factory.mktemp("schema")
     dataset = make_synthetic_dataset(root / "S", num_cases=4, shape=(8, 24, 24), spacing=(3.0, 0.9, 0.9), seed=1)
-    plan(dataset, root / "work", preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, preprocess=False,
-         progress=False, workers=1)
+    plan(
+        dataset,
+        root / "work",
+        preset="cpu-fast",
+        cpu_gflops=40,
+        time_budget="1m",
+        folds=2,
+        preprocess=False,
+        progress=False,
+        workers=1,
+    )
     return json.loads((root / "work" / "plans.json").read_text())
 
 
@@ -70,10 +81,15 @@ def first_config(plans: dict) -> str:
 
 def test_the_models_list_the_dataclasses_fields():
     """A field added to plans.py's dataclasses must be declared in the schema too (else plans.json is refused)."""
-    pairs = [(plans_module.Plans, PlansFile), (plans_module.Configuration, ConfigurationFile),
-             (plans_module.TrainingPlan, TrainingPlanFile), (plans_module.AugmentationPlan, AugmentationPlanFile),
-             (plans_module.Resampling, ResamplingFile), (plans_module.ChannelNormalization, ChannelNormalizationFile),
-             (NetworkSpec, NetworkSpecFile)]
+    pairs = [
+        (plans_module.Plans, PlansFile),
+        (plans_module.Configuration, ConfigurationFile),
+        (plans_module.TrainingPlan, TrainingPlanFile),
+        (plans_module.AugmentationPlan, AugmentationPlanFile),
+        (plans_module.Resampling, ResamplingFile),
+        (plans_module.ChannelNormalization, ChannelNormalizationFile),
+        (NetworkSpec, NetworkSpecFile),
+    ]
     for dataclass, model in pairs:
         assert {f.name for f in dataclasses.fields(dataclass)} == set(model.model_fields), dataclass.__name__
 
@@ -83,22 +99,37 @@ def test_a_real_plan_loads(plans_dict, tmp_path):
     assert set(plans.configurations) == set(plans_dict["configurations"])
 
 
-@pytest.mark.parametrize("change, fragments", [
-    (lambda p: p.update(configurations=[]), ["field 'configurations'", "valid dictionary"]),
-    (lambda p: p.update(version="1"), ["field 'version'", "'1'"]),
-    (lambda p: p["configurations"][first_config(p)].update(patch_size=[-4, 16, 16][:len(
-        p["configurations"][first_config(p)]["patch_size"])]), ["patch_size[0]", "greater than or equal to 1"]),
-    (lambda p: p["configurations"][first_config(p)]["spacing"].__setitem__(1, float("nan")), ["spacing[1]"]),
-    (lambda p: p["configurations"][first_config(p)]["network"].update(features=[10 ** 9] * 5),
-     ["network.features[0]", "less than or equal"]),
-    (lambda p: p["configurations"][first_config(p)].update(previous_stage="nonexistent"),
-     ["refers to the stage 'nonexistent'"]),
-    (lambda p: p["configurations"][first_config(p)].update(data_identifier="../../elsewhere"),
-     ["data_identifier", "not a plain name"]),
-    (lambda p: p["configurations"][first_config(p)]["training"].update(batch_dise=True),
-     ["training.batch_dise", "not a known field"]),
-    (lambda p: p["configurations"][first_config(p)].update(batch_size=0), ["batch_size"]),
-])
+@pytest.mark.parametrize(
+    "change, fragments",
+    [
+        (lambda p: p.update(configurations=[]), ["field 'configurations'", "valid dictionary"]),
+        (lambda p: p.update(version="1"), ["field 'version'", "'1'"]),
+        (
+            lambda p: p["configurations"][first_config(p)].update(
+                patch_size=[-4, 16, 16][: len(p["configurations"][first_config(p)]["patch_size"])]
+            ),
+            ["patch_size[0]", "greater than or equal to 1"],
+        ),
+        (lambda p: p["configurations"][first_config(p)]["spacing"].__setitem__(1, float("nan")), ["spacing[1]"]),
+        (
+            lambda p: p["configurations"][first_config(p)]["network"].update(features=[10**9] * 5),
+            ["network.features[0]", "less than or equal"],
+        ),
+        (
+            lambda p: p["configurations"][first_config(p)].update(previous_stage="nonexistent"),
+            ["refers to the stage 'nonexistent'"],
+        ),
+        (
+            lambda p: p["configurations"][first_config(p)].update(data_identifier="../../elsewhere"),
+            ["data_identifier", "not a plain name"],
+        ),
+        (
+            lambda p: p["configurations"][first_config(p)]["training"].update(batch_dise=True),
+            ["training.batch_dise", "not a known field"],
+        ),
+        (lambda p: p["configurations"][first_config(p)].update(batch_size=0), ["batch_size"]),
+    ],
+)
 def test_wrong_plans_are_one_line_naming_file_and_field(plans_dict, tmp_path, change, fragments):
     folder = write_plans(tmp_path, mutated(plans_dict, change))
     with pytest.raises(AutosegError) as error:
@@ -142,12 +173,15 @@ def test_unsafe_case_id_in_dataset_json(tmp_path):
     one_line(error, "dataset.json", "'dataset.../x", "not a plain name")
 
 
-@pytest.mark.parametrize("change, fragments", [
-    (lambda d: d.update(numTraining="4"), ["numTraining"]),
-    (lambda d: d.update(channel_names=["MRI"]), ["channel_names"]),
-    (lambda d: d.update(file_ending=7), ["file_ending"]),
-    (lambda d: d.update(labels={"background": 0, "organ": 1, "lesion": 2 ** 40}), ["labels"]),
-])
+@pytest.mark.parametrize(
+    "change, fragments",
+    [
+        (lambda d: d.update(numTraining="4"), ["numTraining"]),
+        (lambda d: d.update(channel_names=["MRI"]), ["channel_names"]),
+        (lambda d: d.update(file_ending=7), ["file_ending"]),
+        (lambda d: d.update(labels={"background": 0, "organ": 1, "lesion": 2**40}), ["labels"]),
+    ],
+)
 def test_wrong_dataset_json_is_one_line(tmp_path, change, fragments):
     dataset = make_synthetic_dataset(tmp_path / "D", num_cases=2, shape=(4, 8, 8), seed=2)
     data = json.loads((dataset / "dataset.json").read_text())
@@ -162,8 +196,11 @@ def test_splits_inference_and_schedule(tmp_path):
     path = tmp_path / "splits.json"
     path.write_text(json.dumps([{"train": ["a", "b"], "val": ["c"]}]))
     assert read_splits(path)[0]["val"] == ["c"]
-    for bad, fragment in [({"train": [], "val": []}, "top level"), ([{"train": ["a"], "val": "c"}], "[0].val"),
-                          ([{"train": ["/etc/passwd"], "val": []}], "[0].train[0]")]:
+    for bad, fragment in [
+        ({"train": [], "val": []}, "top level"),
+        ([{"train": ["a"], "val": "c"}], "[0].val"),
+        ([{"train": ["/etc/passwd"], "val": []}], "[0].train[0]"),
+    ]:
         path.write_text(json.dumps(bad))
         with pytest.raises(AutosegError) as error:
             read_splits(path)
@@ -176,16 +213,34 @@ def test_splits_inference_and_schedule(tmp_path):
         load_validated(path, InferenceFile, "inference.json")
     one_line(error, "inference.json", "configurations[0]")
     path = tmp_path / "schedule.json"
-    path.write_text(json.dumps({"version": 1, "status": "running", "steps": [
-        {"id": "s", "configuration": "2d", "fold": "0", "status": "running", "call": {"os_system": "rm -rf /"}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "status": "running",
+                "steps": [
+                    {
+                        "id": "s",
+                        "configuration": "2d",
+                        "fold": "0",
+                        "status": "running",
+                        "call": {"os_system": "rm -rf /"},
+                    }
+                ],
+            }
+        )
+    )
     with pytest.raises(AutosegError) as error:
         load_validated(path, ScheduleFile, "schedule.json")
     one_line(error, "schedule.json", "steps[0].call.os_system", "not a known field")
 
 
 def test_model_card_member_names(tmp_path):
-    card = {"format": "autoseg-model", "format_version": 1,
-            "files": {"../../outside.txt": {"bytes": 1, "sha256": "0" * 64}}}
+    card = {
+        "format": "autoseg-model",
+        "format_version": 1,
+        "files": {"../../outside.txt": {"bytes": 1, "sha256": "0" * 64}},
+    }
     (tmp_path / "model.json").write_text(json.dumps(card))
     with pytest.raises(AutosegError) as error:
         check_model_folder(tmp_path)
@@ -209,6 +264,7 @@ def test_plain_read_json_has_the_limits_too(tmp_path):
 def test_groups_and_user_splits_files(tmp_path):
     from autoseg.planning.splits import load_user_splits
     from autoseg.schema.splits_file import GroupsFile
+
     path = tmp_path / "groups.json"
     path.write_text(json.dumps({"a": "p1", "b": 2}))
     assert load_validated_data(path, GroupsFile, "groups file") == {"a": "p1", "b": 2}

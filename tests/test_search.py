@@ -1,5 +1,6 @@
 """autoseg search: trials are pruned, failures and over-budget trials are recorded without ending the study, the
 best trial is exported into plans.json without touching the other configurations, and the export trains."""
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,21 @@ from tests.conftest import shrink_epochs
 pytestmark = pytest.mark.slow  # every test runs a study of trainings
 
 # Everything but the learning rate fixed to small, fast values: trials differ only where the test needs them to.
-TINY_SPACE = {"architecture": "unet", "stages": "plan", "base_features": 8, "blocks_per_stage": 1,
-              "decoder_blocks": 1, "norm": "instance", "kernel_size": 3, "deep_supervision": True,
-              "loss": "dice_ce", "optimizer": "adamw", "batch_size": 2, "patch_scale": 1.0,
-              "adamw_learning_rate": {"low": 1e-9, "high": 1e-2, "log": True}}
+TINY_SPACE = {
+    "architecture": "unet",
+    "stages": "plan",
+    "base_features": 8,
+    "blocks_per_stage": 1,
+    "decoder_blocks": 1,
+    "norm": "instance",
+    "kernel_size": 3,
+    "deep_supervision": True,
+    "loss": "dice_ce",
+    "optimizer": "adamw",
+    "batch_size": 2,
+    "patch_scale": 1.0,
+    "adamw_learning_rate": {"low": 1e-9, "high": 1e-2, "log": True},
+}
 
 
 def search_work(planned: Path, folder: Path) -> Path:
@@ -43,6 +55,7 @@ def _study(work: Path, name: str) -> optuna.Study:
 
 def fake_train(dice_for):
     """A stand-in for training: reports a rising pseudo-Dice per epoch and returns `dice_for(config)`."""
+
     def run(work, name, fold, *, plans, time_budget, epochs, report_epoch, **kwargs):
         config = plans.configuration(name)
         out = model_dir(work, name, fold)
@@ -52,8 +65,14 @@ def fake_train(dice_for):
         dice = dice_for(config)
         for epoch in range(1, (epochs or 3) + 1):
             report_epoch(epoch, dice * epoch / (epochs or 3))
-        return {"validation_dice": dice, "validation_dice_per_class": {"organ": dice}, "iterations": 10,
-                "training_seconds": 1.0, "epochs": epochs}
+        return {
+            "validation_dice": dice,
+            "validation_dice_per_class": {"organ": dice},
+            "iterations": 10,
+            "training_seconds": 1.0,
+            "epochs": epochs,
+        }
+
     return run
 
 
@@ -66,12 +85,22 @@ def test_failed_and_over_budget_trials_are_recorded_and_the_study_goes_on(planne
         return 0.5
 
     monkeypatch.setattr(objective.loop, "train", fake_train(dice_for))
-    result = search(work, "3d_fullres", trials=4, trial_epochs=2, study="s1", seed=0, progress=False,
-                    space={**TINY_SPACE, "base_features": {"choices": [8, 128]}},
-                    enqueue=[{"adamw_learning_rate": 0.009, "base_features": 8},
-                             {"adamw_learning_rate": 0.001, "base_features": 128}])
+    result = search(
+        work,
+        "3d_fullres",
+        trials=4,
+        trial_epochs=2,
+        study="s1",
+        seed=0,
+        progress=False,
+        space={**TINY_SPACE, "base_features": {"choices": [8, 128]}},
+        enqueue=[
+            {"adamw_learning_rate": 0.009, "base_features": 8},
+            {"adamw_learning_rate": 0.001, "base_features": 128},
+        ],
+    )
     trials = {t.number: t for t in _study(work, "s1").get_trials()}
-    assert trials[0].state == optuna.trial.TrialState.COMPLETE   # the plan's own values come first
+    assert trials[0].state == optuna.trial.TrialState.COMPLETE  # the plan's own values come first
     assert trials[1].state == optuna.trial.TrialState.FAIL
     assert "diverged" in trials[1].user_attrs["error"]
     assert trials[2].state == optuna.trial.TrialState.PRUNED
@@ -107,8 +136,9 @@ def test_export_adds_only_its_configuration_and_refuses_to_clobber(planned_3d, t
     (model_dir(work, "3d_fullres_search", 0) / "checkpoint_final.pt").write_bytes(b"")
     monkeypatch.setattr(objective.loop, "train", fake_train(lambda c: 0.9))
     with pytest.raises(AutosegError, match="has trained folds"):
-        search(work, "3d_fullres", trials=1, trial_epochs=2, study="s3", space=TINY_SPACE, progress=False,
-               baseline=False)
+        search(
+            work, "3d_fullres", trials=1, trial_epochs=2, study="s3", space=TINY_SPACE, progress=False, baseline=False
+        )
     assert search(work, "3d_fullres", trials=0, study="s3", overwrite=True, progress=False)["exported"]["changed"]
 
 
@@ -137,9 +167,18 @@ def test_tiny_search_prunes_exports_and_the_export_trains(planned_3d, tmp_path):
     shrink_epochs(work, iterations=5, val_iterations=1)
     # Trial 0 is the plan's own values, trial 1 another good rate; trial 2 cannot learn (AdamW moves every
     # weight by ~lr per step) and is behind both at the first step after the median pruner's warm-up.
-    result = search(work, "3d_fullres", trials=3, trial_epochs=5, study="tiny", seed=0, space=TINY_SPACE,
-                    enqueue=[{"adamw_learning_rate": 0.004}, {"adamw_learning_rate": 1e-9}], workers=0,
-                    progress=False)
+    result = search(
+        work,
+        "3d_fullres",
+        trials=3,
+        trial_epochs=5,
+        study="tiny",
+        seed=0,
+        space=TINY_SPACE,
+        enqueue=[{"adamw_learning_rate": 0.004}, {"adamw_learning_rate": 1e-9}],
+        workers=0,
+        progress=False,
+    )
     trials = _study(work, "tiny").get_trials()
     states = [t.state for t in trials]
     assert states[:2] == [optuna.trial.TrialState.COMPLETE] * 2
@@ -159,8 +198,16 @@ def test_a_new_study_tries_every_architecture_of_the_space_once_after_the_plan(p
     monkeypatch.setattr(objective.loop, "train", fake_train(lambda c: 0.5))
     architectures = ["unet", "residual_unet", "dense_unet"]
     space = {**TINY_SPACE, "architecture": {"choices": architectures}}
-    search(work, "3d_fullres", trials=4, trial_epochs=1, study="sweep", space=space, progress=False,
-           enqueue=[{"adamw_learning_rate": 0.004, "architecture": "unet"}])
+    search(
+        work,
+        "3d_fullres",
+        trials=4,
+        trial_epochs=1,
+        study="sweep",
+        space=space,
+        progress=False,
+        enqueue=[{"adamw_learning_rate": 0.004, "architecture": "unet"}],
+    )
     trials = _study(work, "sweep").get_trials()
     planned = load_plans(work).configuration("3d_fullres")
     # The plan, the caller's own request, then each other architecture at the plan's learning rate.
@@ -168,6 +215,16 @@ def test_a_new_study_tries_every_architecture_of_the_space_once_after_the_plan(p
     assert trials[1].params["adamw_learning_rate"] == pytest.approx(0.004)
     for t in (trials[0], trials[2], trials[3]):
         assert t.params["adamw_learning_rate"] == pytest.approx(planned.training.learning_rate)
-    search(work, "3d_fullres", trials=1, trial_epochs=1, study="nosweep", space=space, progress=False,
-           architecture_sweep=False, baseline=False, seed=0)
+    search(
+        work,
+        "3d_fullres",
+        trials=1,
+        trial_epochs=1,
+        study="nosweep",
+        space=space,
+        progress=False,
+        architecture_sweep=False,
+        baseline=False,
+        seed=0,
+    )
     assert len(_study(work, "nosweep").get_trials()) == 1

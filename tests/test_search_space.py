@@ -1,4 +1,5 @@
 """The search space, a trial's configuration, the device-budget check and the pruning steps (no training)."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,18 @@ def test_default_space_covers_every_architecture_and_stays_within_the_plans_dept
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
     for _ in range(20):
         values = space.suggest(study.ask())
-        assert set(values) >= {"architecture", "stages", "norm", "loss", "optimizer", "learning_rate",
-                               "batch_size", "patch_scale", "deep_supervision", "kernel_size"}
+        assert set(values) >= {
+            "architecture",
+            "stages",
+            "norm",
+            "loss",
+            "optimizer",
+            "learning_rate",
+            "batch_size",
+            "patch_scale",
+            "deep_supervision",
+            "kernel_size",
+        }
     # only the chosen optimiser's learning rate is a parameter of a trial
     for trial in study.get_trials():
         assert sum(name.endswith("_learning_rate") for name in trial.params) == 1
@@ -42,14 +53,18 @@ def test_default_space_covers_every_architecture_and_stays_within_the_plans_dept
 
 def test_user_space_file_narrows_fixes_and_keeps_the_plan(base, tmp_path):
     path = tmp_path / "space.json"
-    path.write_text(json.dumps({
-        "architecture": {"choices": ["unet", "residual_unet"]},
-        "blocks_per_stage": {"low": 1, "high": 2},
-        "adamw_learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
-        "norm": "batch",
-        "stages": "plan",
-        "patch_scale": {"low": 0.5, "high": 1.0},
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "architecture": {"choices": ["unet", "residual_unet"]},
+                "blocks_per_stage": {"low": 1, "high": 2},
+                "adamw_learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+                "norm": "batch",
+                "stages": "plan",
+                "patch_scale": {"low": 0.5, "high": 1.0},
+            }
+        )
+    )
     space = SearchSpace.for_configuration(base, path)
     assert space.params["architecture"] == Choice(("unet", "residual_unet"))
     assert space.params["blocks_per_stage"] == IntRange(1, 2)
@@ -62,15 +77,18 @@ def test_user_space_file_narrows_fixes_and_keeps_the_plan(base, tmp_path):
     assert again.params == space.params
 
 
-@pytest.mark.parametrize("content, message", [
-    ({"depth": {"choices": [2, 3]}}, "unknown search parameter"),
-    ({"architecture": {"choices": ["unet", "transformer"]}}, "not one of"),
-    ({"stages": {"low": 2, "high": 99}}, "an integer from 2"),
-    ({"kernel_size": {"low": 3, "high": 5}}, "odd"),
-    ({"adamw_learning_rate": {"low": 0, "high": 1e-2, "log": True}}, "log range"),
-    ({"norm": {"choices": []}}, "non-empty"),
-    ({"loss": {"between": 1}}, "cannot read"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ({"depth": {"choices": [2, 3]}}, "unknown search parameter"),
+        ({"architecture": {"choices": ["unet", "transformer"]}}, "not one of"),
+        ({"stages": {"low": 2, "high": 99}}, "an integer from 2"),
+        ({"kernel_size": {"low": 3, "high": 5}}, "odd"),
+        ({"adamw_learning_rate": {"low": 0, "high": 1e-2, "log": True}}, "log range"),
+        ({"norm": {"choices": []}}, "non-empty"),
+        ({"loss": {"between": 1}}, "cannot read"),
+    ],
+)
 def test_bad_space_files_name_the_parameter_and_the_fix(base, tmp_path, content, message):
     path = tmp_path / "space.json"
     path.write_text(json.dumps(content))
@@ -103,10 +121,25 @@ def test_plan_values_rebuild_the_base_configuration(base):
 
 def test_trial_configuration_changes_network_patch_and_training_consistently(base):
     stages = base.network.num_stages - 1
-    config = trial_configuration(base, _values(base, architecture="residual_unet", stages=stages, base_features=16,
-                                               kernel_size=5, blocks_per_stage=1, norm="group",
-                                               deep_supervision=False, optimizer="sgd", learning_rate=0.02,
-                                               loss="tversky", batch_size=4, patch_scale=0.75), "t")
+    config = trial_configuration(
+        base,
+        _values(
+            base,
+            architecture="residual_unet",
+            stages=stages,
+            base_features=16,
+            kernel_size=5,
+            blocks_per_stage=1,
+            norm="group",
+            deep_supervision=False,
+            optimizer="sgd",
+            learning_rate=0.02,
+            loss="tversky",
+            batch_size=4,
+            patch_scale=0.75,
+        ),
+        "t",
+    )
     net = config.network
     assert net.num_stages == stages and net.features[0] == 16 and net.blocks_per_stage == [1] * stages
     assert net.strides == base.network.strides[:stages]
@@ -166,16 +199,16 @@ def test_time_budget_steps_are_fractions_of_the_budget_whatever_the_epoch_length
     now = [0.0]
     trial = _Trial()
     reporter = IntermediateReporter(trial, seconds=100.0, clock=lambda: now[0])
-    now[0] = 20.0         # the first epoch (compiling): the steps count the 80 s after it
+    now[0] = 20.0  # the first epoch (compiling): the steps count the 80 s after it
     reporter(0, 0.05)
     assert trial.reported == {}
-    now[0] = 22.0         # shorter than a step (4 s): nothing yet
+    now[0] = 22.0  # shorter than a step (4 s): nothing yet
     reporter(1, 0.1)
     assert trial.reported == {}
-    now[0] = 33.0         # three steps passed at once: all get the current value
+    now[0] = 33.0  # three steps passed at once: all get the current value
     reporter(2, 0.2)
     assert trial.reported == {1: 0.2, 2: 0.2, 3: 0.2}
-    now[0] = 130.0        # overran the budget: capped at the last step
+    now[0] = 130.0  # overran the budget: capped at the last step
     reporter(3, 0.3)
     assert max(trial.reported) == TIME_STEPS and trial.reported[TIME_STEPS] == 0.3
 
@@ -184,7 +217,7 @@ def test_epoch_budget_steps_are_epochs_and_unknown_pruners_are_refused():
     trial = _Trial()
     reporter = IntermediateReporter(trial, epochs=3)
     reporter(1, 0.5)
-    reporter(2, None)     # no validation value this epoch
+    reporter(2, None)  # no validation value this epoch
     reporter(3, 0.7)
     assert trial.reported == {1: 0.5, 2: 0.7, 3: 0.7}
     for name in ("median", "halving", "hyperband", "none"):

@@ -1,5 +1,6 @@
 """Storage URLs: the installed PostgreSQL driver is named, passwords never reach messages, losing the
 table-creation race to another worker is not an error."""
+
 import pytest
 
 from autoseg.errors import AutosegError
@@ -26,6 +27,7 @@ def test_no_driver_is_one_error_without_the_password(monkeypatch):
 def test_creation_race_is_retried_then_opens(monkeypatch):
     class IntegrityError(Exception):
         pass
+
     calls = []
 
     def fake_storage(url, **kwargs):
@@ -33,6 +35,7 @@ def test_creation_race_is_retried_then_opens(monkeypatch):
         if len(calls) == 1:
             raise IntegrityError('duplicate key value violates unique constraint "pg_type_typname_nsp_index"')
         return "opened"
+
     monkeypatch.setattr(storage.optuna.storages, "RDBStorage", fake_storage)
     monkeypatch.setattr(storage.time, "sleep", lambda s: None)
     assert storage.open_storage("sqlite:////tmp/never.db") == "opened" and len(calls) == 2

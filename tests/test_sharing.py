@@ -1,5 +1,6 @@
 """Export -> delete WORK -> predict from the zip gives the same label maps, byte for byte; the Python predictor
 gives the CLI's labels on SimpleITK images and numpy arrays; import unpacks a checked model."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,11 @@ def test_the_zip_holds_what_predict_needs_and_nothing_of_the_training_data(train
         card = json.loads(archive.read("model.json"))
         plans = json.loads(archive.read("plans.json"))
         weights = archive.read("models/3d_fullres/fold_0/checkpoint_final.pt")
-    folds = {f"models/3d_fullres/fold_{k}/{name}" for k in (0, 1)
-             for name in ("checkpoint_final.pt", "training_summary.json")}
+    folds = {
+        f"models/3d_fullres/fold_{k}/{name}"
+        for k in (0, 1)
+        for name in ("checkpoint_final.pt", "training_summary.json")
+    }
     assert names == {"model.json", "README.md", "plans.json", "inference.json"} | folds
     assert plans["dataset_path"] == NO_DATASET
     assert set(card["files"]) == names - {"model.json"}
@@ -84,8 +88,10 @@ def test_export_of_one_fold_predicts_like_work_with_that_fold(trained, tmp_path)
     autoseg.export_model(work, model, folds=["1"])
     assert sorted(p.parent.name for p in model.glob("models/*/fold_*/*.pt")) == ["fold_1"]
     # the fold's training record travels with it: predict runs the network at the precision it trained in
-    assert json.loads((model / "models/3d_fullres/fold_1/training_summary.json").read_text())["precision"] == \
-        json.loads((work / "models/3d_fullres/fold_1/training_summary.json").read_text())["precision"]
+    assert (
+        json.loads((model / "models/3d_fullres/fold_1/training_summary.json").read_text())["precision"]
+        == json.loads((work / "models/3d_fullres/fold_1/training_summary.json").read_text())["precision"]
+    )
     a, b = tmp_path / "work_fold1", tmp_path / "model_fold1"
     predict(work, dataset / "imagesTs", a, folds=["1"], progress=False)
     assert cli.main(["predict", "--model", str(model), "-i", str(dataset / "imagesTs"), "-o", str(b)]) == 0
@@ -143,7 +149,8 @@ def test_python_predictor_refuses_what_it_cannot_segment(trained):
 
 def test_predict_needs_either_work_or_model(trained, tmp_path, capsys):
     dataset, work, model, _ = trained
-    code = cli.main(["predict", str(work), "--model", str(model), "-i", str(dataset / "imagesTs"),
-                     "-o", str(tmp_path / "o")])
+    code = cli.main(
+        ["predict", str(work), "--model", str(model), "-i", str(dataset / "imagesTs"), "-o", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--model" in err

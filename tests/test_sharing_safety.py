@@ -1,6 +1,7 @@
 """Safe loading and safe unpacking: a checkpoint carrying a pickled callable is refused and never executed; a
 checkpoint of the old format needs the explicit, trusted conversion; a model zip that could write outside its
 folder, fill the disk or drop unexpected files is refused before anything is written."""
+
 from __future__ import annotations
 
 import json
@@ -106,15 +107,18 @@ def _zip(path: Path, entries: dict[str, bytes], symlink: str | None = None) -> P
 GOOD = {"model.json": b"{}", "plans.json": b"{}"}
 
 
-@pytest.mark.parametrize("entries, symlink, problem", [
-    ({**GOOD, "/tmp/evil.json": b"x"}, None, "absolute"),
-    ({**GOOD, "models/../../evil.json": b"x"}, None, "'..'"),
-    ({**GOOD, "..\\evil.json": b"x"}, None, "Windows"),
-    (GOOD, "models/3d_fullres/fold_0/checkpoint_final.pt", "symbolic link"),
-    ({**GOOD, "run_me.py": b"import os"}, None, "not a file an exported model holds"),
-    ({**GOOD, "models/3d_fullres/fold_0/evil.so": b"x"}, None, "not a file an exported model holds"),
-    ({**GOOD, "inference.json": b"0" * (8 * 2 ** 20)}, None, "compression ratio"),
-])
+@pytest.mark.parametrize(
+    "entries, symlink, problem",
+    [
+        ({**GOOD, "/tmp/evil.json": b"x"}, None, "absolute"),
+        ({**GOOD, "models/../../evil.json": b"x"}, None, "'..'"),
+        ({**GOOD, "..\\evil.json": b"x"}, None, "Windows"),
+        (GOOD, "models/3d_fullres/fold_0/checkpoint_final.pt", "symbolic link"),
+        ({**GOOD, "run_me.py": b"import os"}, None, "not a file an exported model holds"),
+        ({**GOOD, "models/3d_fullres/fold_0/evil.so": b"x"}, None, "not a file an exported model holds"),
+        ({**GOOD, "inference.json": b"0" * (8 * 2**20)}, None, "compression ratio"),
+    ],
+)
 def test_unsafe_zips_are_refused_before_anything_is_written(tmp_path, entries, symlink, problem):
     archive = _zip(tmp_path / "model.zip", entries, symlink)
     destination = tmp_path / "unpacked" / "model"

@@ -5,6 +5,7 @@ and without mirrors, images smaller and larger than a window; float32 results mu
 float16 accumulators to float16's (with the
 Gaussian's tiny corner weights floored, see FLOAT16_MIN_WEIGHT).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,9 @@ def _network(spatial_dims: int, channels: int = 2, classes: int = 3) -> torch.nn
     torch.manual_seed(0)
     conv = torch.nn.Conv3d if spatial_dims == 3 else torch.nn.Conv2d
     norm = torch.nn.InstanceNorm3d if spatial_dims == 3 else torch.nn.InstanceNorm2d
-    return torch.nn.Sequential(conv(channels, 4, 3, padding=1), norm(4, affine=True), torch.nn.LeakyReLU(),
-                               conv(4, classes, 3, padding=1)).eval()
+    return torch.nn.Sequential(
+        conv(channels, 4, 3, padding=1), norm(4, affine=True), torch.nn.LeakyReLU(), conv(4, classes, 3, padding=1)
+    ).eval()
 
 
 CASES = [  # spatial_dims, image spatial shape (Z, Y, X), patch, mirror axes
@@ -33,25 +35,34 @@ CASES = [  # spatial_dims, image spatial shape (Z, Y, X), patch, mirror axes
 
 
 @pytest.mark.parametrize("spatial_dims,shape,patch,axes", CASES)
-@pytest.mark.parametrize("max_batch_voxels", [1, 10 ** 6])  # one input per pass, or all windows and variants
+@pytest.mark.parametrize("max_batch_voxels", [1, 10**6])  # one input per pass, or all windows and variants
 def test_new_sliding_window_equals_the_old_one(spatial_dims, shape, patch, axes, max_batch_voxels):
     network = _network(spatial_dims)
     image = np.random.default_rng(1).normal(size=(2, *shape)).astype(np.float32)
     old = legacy_logits(network, image, patch, 3, spatial_dims, 0.5, axes, batch_size=2)
-    new = sliding_window_logits(network, image, patch, 3, spatial_dims, step=0.5, mirror_axes=axes, batch_size=1,
-                                max_batch_voxels=max_batch_voxels)
+    new = sliding_window_logits(
+        network,
+        image,
+        patch,
+        3,
+        spatial_dims,
+        step=0.5,
+        mirror_axes=axes,
+        batch_size=1,
+        max_batch_voxels=max_batch_voxels,
+    )
     assert new.dtype == torch.float32 and new.shape == old.shape == (3, *shape)
     torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("spatial_dims,shape,patch,axes", [(3, (20, 40, 44), [12, 16, 16], (0, 1, 2)),
-                                                          (2, (2, 60, 50), [24, 20], (0, 1))])
+@pytest.mark.parametrize(
+    "spatial_dims,shape,patch,axes", [(3, (20, 40, 44), [12, 16, 16], (0, 1, 2)), (2, (2, 60, 50), [24, 20], (0, 1))]
+)
 def test_float16_accumulators_agree_to_float16_rounding(spatial_dims, shape, patch, axes):
     network = _network(spatial_dims)
     image = np.random.default_rng(2).normal(size=(2, *shape)).astype(np.float32)
     old = legacy_logits(network, image, patch, 3, spatial_dims, 0.5, axes)
-    new = sliding_window_logits(network, image, patch, 3, spatial_dims, step=0.5, mirror_axes=axes,
-                                dtype=torch.float16)
+    new = sliding_window_logits(network, image, patch, 3, spatial_dims, step=0.5, mirror_axes=axes, dtype=torch.float16)
     assert new.dtype == torch.float16 and torch.isfinite(new).all()
     difference = (new.float() - old).abs()
     # A random network's logits change fast from voxel to voxel, so the floored corner weights show at a few
@@ -79,5 +90,5 @@ def test_windows_and_mirror_variants_share_forward_passes():
     image = np.zeros((1, 36, 51, 35), np.float32)  # a Hippocampus case: one window of 40x56x40
     sliding_window_logits(Counting(), image, [40, 56, 40], 2, 3, step=0.5, mirror_axes=(0, 1, 2), batch_size=1)
     assert calls == [8]  # the 8 mirror variants in one pass
-    assert inputs_per_pass([40, 56, 40], 8, 1, 10 ** 5) == 1
+    assert inputs_per_pass([40, 56, 40], 8, 1, 10**5) == 1
     assert len(window_corners([155, 240, 240], [48, 64, 80], 0.5)) == 6 * 7 * 5  # a BraTS case at step 0.5

@@ -1,4 +1,5 @@
 """The CT-like generator: int16 HU with an air background of -1000, labels nested inside the body."""
+
 import json
 
 import numpy as np
@@ -14,9 +15,9 @@ def test_ct_case_has_air_body_organ_and_lesion():
     image, label = ct_case(np.random.default_rng(0), (24, 64, 64), (1.5, 0.8, 0.8))
     assert image.dtype == np.int16 and label.dtype == np.uint8 and image.shape == label.shape == (24, 64, 64)
     assert set(np.unique(label)) == {0, 1, 2}
-    assert (image[:, 0, :] == AIR_HU).all()                      # air all around the body
+    assert (image[:, 0, :] == AIR_HU).all()  # air all around the body
     assert 0.2 < (image == AIR_HU).mean() < 0.8
-    assert (image[label > 0] > -200).all()                       # labels lie inside the body
+    assert (image[label > 0] > -200).all()  # labels lie inside the body
     organ, lesion = image[label == 1].mean(), image[label == 2].mean()
     assert 45 < organ < 75 and 0 < lesion < 30
 

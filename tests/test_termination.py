@@ -1,5 +1,6 @@
 """SIGTERM (a batch system's time limit, `kill`) ends an autoseg command like Ctrl-C: a benchmark stops the stage
 it runs instead of leaving it behind as an orphan that keeps the CPU and its output's lock."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The trainer learns, resumes after SIGKILL, extends, and agrees across torchrun processes."""
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,22 @@ def _epochs_done(fold: Path) -> int:
 @pytest.mark.slow
 def test_sigkill_then_resume_finishes_without_losing_finished_epochs(planned_3d):
     fold = planned_3d / "models/3d_fullres/fold_1"
-    command = [sys.executable, "-m", "autoseg.cli", "train", str(planned_3d), "-c", "3d_fullres", "-f", "1",
-               "--epochs", "8", "--no-validation", "--workers", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "autoseg.cli",
+        "train",
+        str(planned_3d),
+        "-c",
+        "3d_fullres",
+        "-f",
+        "1",
+        "--epochs",
+        "8",
+        "--no-validation",
+        "--workers",
+        "0",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while _epochs_done(fold) < 3 and time.time() < deadline and process.poll() is None:
@@ -81,9 +96,32 @@ def _torchrun_train(work: Path) -> subprocess.CompletedProcess:
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     # One node: gloo on loopback rather than whatever the host name resolves to; a Python stack on a native abort.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "PYTHONFAULTHANDLER": "1"}
-    return subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "autoseg.cli", "train",
-                           str(work), "-c", "2d", "-f", "2", "--epochs", "2", "--no-validation", "--workers", "0",
-                           "--overwrite"], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "autoseg.cli",
+            "train",
+            str(work),
+            "-c",
+            "2d",
+            "-f",
+            "2",
+            "--epochs",
+            "2",
+            "--no-validation",
+            "--workers",
+            "0",
+            "--overwrite",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 def _worker_lines(stderr: str) -> str:
@@ -101,8 +139,9 @@ def test_two_torchrun_processes_agree_on_weights(planned_3d):
         first = _worker_lines(result.stderr)
         warnings.warn(f"torchrun run aborted (SIGABRT), retrying once; ranks printed:\n{first}", stacklevel=1)
         result = _torchrun_train(planned_3d)
-    assert result.returncode == 0, (f"first attempt:\n{first}\n\nretry:\n" if first else "") + \
-        _worker_lines(result.stderr)
+    assert result.returncode == 0, (f"first attempt:\n{first}\n\nretry:\n" if first else "") + _worker_lines(
+        result.stderr
+    )
     summary = json.loads((planned_3d / "models/2d/fold_2/training_summary.json").read_text())
     assert summary["processes"] == 2 and summary["ranks_agree"] is True
     assert summary["iterations"] == 20

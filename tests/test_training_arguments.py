@@ -1,4 +1,5 @@
 """What `autoseg train` refuses before it touches a run, and how --extend and --resume combine."""
+
 from __future__ import annotations
 
 import json
@@ -84,6 +85,7 @@ def test_a_killed_extension_can_be_resumed(work):
 
 def test_deterministic_mode_trains_in_fp32_without_timing(work, monkeypatch):
     import autoseg.training.precision as precision
+
     # A CPU where bf16 would time 10x faster: "auto" would pick it, deterministic mode must not.
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
     monkeypatch.setattr(precision, "_interleaved_times", lambda model, batch: (1.0, 0.1))

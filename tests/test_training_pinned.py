@@ -14,6 +14,7 @@ validation wrote, of the per-epoch losses, and the same for a run stopped after 
 prune does) and resumed from checkpoint_latest.pt. The checkpoint's keys are pinned too: old checkpoints must
 keep loading, so the on-disk format may not drift with the code.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,23 @@ PINNED = {
     "resumed_weights": "39b7e6351a9b9552fa71c59c5d628dd4475e84c5d1246513895df7c6e3c75cdb",
     "resumed_losses": "40319b1aca7b0e25d9386be3edb7b702fe435abfec04cfcf49a65bbee21644f8",
 }
-CHECKPOINT_KEYS = ["average_weights", "best_ema", "budget", "configuration", "elapsed", "ema", "epoch", "format",
-                   "history", "iteration", "network_spec", "optimizer", "rng", "train_weights", "weights"]
+CHECKPOINT_KEYS = [
+    "average_weights",
+    "best_ema",
+    "budget",
+    "configuration",
+    "elapsed",
+    "ema",
+    "epoch",
+    "format",
+    "history",
+    "iteration",
+    "network_spec",
+    "optimizer",
+    "rng",
+    "train_weights",
+    "weights",
+]
 
 CHILD = r"""
 import hashlib, json, os, sys
@@ -94,11 +110,21 @@ print("RESULT " + json.dumps(result))
 @pytest.fixture(scope="module")
 def pinned_work(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("pinned")
-    dataset = make_synthetic_dataset(tmp / "Pinned", num_cases=4, shape=(8, 24, 24), spacing=(3.0, 0.9, 0.9),
-                                     seed=5, name="Pinned")
+    dataset = make_synthetic_dataset(
+        tmp / "Pinned", num_cases=4, shape=(8, 24, 24), spacing=(3.0, 0.9, 0.9), seed=5, name="Pinned"
+    )
     work = tmp / "work"
-    plan(dataset, work, preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, progress=False, workers=1,
-         configurations=["3d_fullres"])
+    plan(
+        dataset,
+        work,
+        preset="cpu-fast",
+        cpu_gflops=40,
+        time_budget="1m",
+        folds=2,
+        progress=False,
+        workers=1,
+        configurations=["3d_fullres"],
+    )
     plans = json.loads((work / "plans.json").read_text())
     training = plans["configurations"]["3d_fullres"]["training"]
     training.update(iterations_per_epoch=3, val_iterations=1, precision="fp32", compile="off")
@@ -108,11 +134,12 @@ def pinned_work(tmp_path_factory) -> Path:
 
 def run_child(work: Path) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(work)], capture_output=True, text=True, env=env,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(work)], capture_output=True, text=True, env=env, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     line = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 @pytest.mark.skipif(torch.__version__ != PINNED_TORCH, reason=f"digests pinned on torch {PINNED_TORCH}")

@@ -1,6 +1,7 @@
 """A model from someone else (its plans.json or its checkpoint) is refused in one line before any network is
 allocated when it makes no sense or would not fit: negative spacing, a patch of 10^6, widths of terabytes,
 weights that do not fit the network, a patch the network cannot divide (issue 29)."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,17 @@ def trained(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("untrusted")
     dataset = make_synthetic_dataset(root / "U", num_cases=4, shape=(8, 24, 24), spacing=(3.0, 0.9, 0.9), seed=5)
     work = root / "work"
-    plan(dataset, work, preset="cpu-fast", cpu_gflops=40, time_budget="1m", folds=2, progress=False, workers=1,
-         configurations=[CONFIG])
+    plan(
+        dataset,
+        work,
+        preset="cpu-fast",
+        cpu_gflops=40,
+        time_budget="1m",
+        folds=2,
+        progress=False,
+        workers=1,
+        configurations=[CONFIG],
+    )
     shorten(work, iterations=2)
     train(work, CONFIG, 0, epochs=1, workers=0, progress=False, validate=False)
     return work
@@ -78,19 +88,28 @@ def test_the_unchanged_model_loads(trained, tmp_path):
     assert predictor.folds == {CONFIG: ["0"]}
 
 
-@pytest.mark.parametrize("change, fragments", [
-    (lambda c: c["spacing"].__setitem__(0, -3.0), ["plans.json", "spacing[0]", "greater than 0"]),
-    (lambda c: c.update(patch_size=[8, 10 ** 6, 24]), ["plans.json", "patch_size[1]", "less than or equal"]),
-    (lambda c: c["network"].update(features=[2 ** 40] * len(c["network"]["features"])),
-     ["plans.json", "network.features[0]"]),
-    (terabyte_widths, ["plans.json", "parameters", "above this machine's limit", "AUTOSEG_MAX_NETWORK_BYTES"]),
-    (lambda c: c.update(patch_size=[c["patch_size"][0], c["patch_size"][1] + 1, c["patch_size"][2]]),
-     ["plans.json", "not divisible by the network's total downsampling"]),
-    (lambda c: c["network"].update(kernel_sizes=c["network"]["kernel_sizes"][:-1]),
-     ["plans.json", "kernel_sizes must have"]),
-    (lambda c: c["network"].update(in_channels=3), ["plans.json", "3 input channel(s)"]),
-    (lambda c: c["network"].update(num_classes=7), ["plans.json", "7 outputs"]),
-])
+@pytest.mark.parametrize(
+    "change, fragments",
+    [
+        (lambda c: c["spacing"].__setitem__(0, -3.0), ["plans.json", "spacing[0]", "greater than 0"]),
+        (lambda c: c.update(patch_size=[8, 10**6, 24]), ["plans.json", "patch_size[1]", "less than or equal"]),
+        (
+            lambda c: c["network"].update(features=[2**40] * len(c["network"]["features"])),
+            ["plans.json", "network.features[0]"],
+        ),
+        (terabyte_widths, ["plans.json", "parameters", "above this machine's limit", "AUTOSEG_MAX_NETWORK_BYTES"]),
+        (
+            lambda c: c.update(patch_size=[c["patch_size"][0], c["patch_size"][1] + 1, c["patch_size"][2]]),
+            ["plans.json", "not divisible by the network's total downsampling"],
+        ),
+        (
+            lambda c: c["network"].update(kernel_sizes=c["network"]["kernel_sizes"][:-1]),
+            ["plans.json", "kernel_sizes must have"],
+        ),
+        (lambda c: c["network"].update(in_channels=3), ["plans.json", "3 input channel(s)"]),
+        (lambda c: c["network"].update(num_classes=7), ["plans.json", "7 outputs"]),
+    ],
+)
 def test_a_plan_that_makes_no_sense_is_refused(trained, tmp_path, change, fragments):
     refused(model_copy(trained, tmp_path, plans_change=change), *fragments)
 
@@ -99,7 +118,7 @@ def test_the_memory_limit_can_be_lowered_and_raised(trained, tmp_path, monkeypat
     model = model_copy(trained, tmp_path)
     monkeypatch.setenv("AUTOSEG_MAX_NETWORK_BYTES", "1000")
     refused(model, "above this machine's limit of")
-    monkeypatch.setenv("AUTOSEG_MAX_NETWORK_BYTES", str(2 ** 40))
+    monkeypatch.setenv("AUTOSEG_MAX_NETWORK_BYTES", str(2**40))
     Predictor.load(model, device="cpu", tta=False)
 
 
@@ -107,33 +126,46 @@ def test_weights_that_do_not_fit_name_the_tensor_and_both_shapes(trained, tmp_pa
     def wrong_shape(state):
         name = next(iter(state["weights"]))
         state["weights"][name] = torch.zeros(2, 2)
-    text = refused(model_copy(trained, tmp_path, checkpoint_change=wrong_shape), "checkpoint_final.pt",
-                   "has shape (2, 2) in the checkpoint", "needs (")
+
+    text = refused(
+        model_copy(trained, tmp_path, checkpoint_change=wrong_shape),
+        "checkpoint_final.pt",
+        "has shape (2, 2) in the checkpoint",
+        "needs (",
+    )
     assert "tensor '" in text
 
 
 def test_missing_and_surplus_weights(trained, tmp_path):
     def drop(state):
         state["weights"].pop(sorted(state["weights"])[-1])
+
     refused(model_copy(trained, tmp_path, checkpoint_change=drop), "the checkpoint has no tensor")
 
     def extra(state):
         state["weights"]["stowaway.weight"] = torch.zeros(1)
+
     refused(model_copy(trained, tmp_path / "b", checkpoint_change=extra), "stowaway.weight")
 
 
 def test_a_checkpoint_spec_that_disagrees_with_the_plan(trained, tmp_path):
     def more_classes(state):
         state["network_spec"]["num_classes"] = 9
+
     refused(model_copy(trained, tmp_path, checkpoint_change=more_classes), "num_classes 9", "plans.json's")
 
     def negative_width(state):
         state["network_spec"]["features"][0] = -8
-    refused(model_copy(trained, tmp_path / "b", checkpoint_change=negative_width), "network_spec",
-            "features must be positive")
+
+    refused(
+        model_copy(trained, tmp_path / "b", checkpoint_change=negative_width),
+        "network_spec",
+        "features must be positive",
+    )
 
     def string_width(state):
         state["network_spec"]["features"][1] = "32"
+
     refused(model_copy(trained, tmp_path / "c", checkpoint_change=string_width), "network_spec.features[1]")
 
 
@@ -143,8 +175,9 @@ def test_terabyte_networks_are_refused_before_allocation(trained, tmp_path, wher
     if where == "plans":
         model = model_copy(trained, tmp_path, plans_change=terabyte_widths)
     else:
-        model = model_copy(trained, tmp_path,
-                           checkpoint_change=lambda s: terabyte_widths({"network": s["network_spec"]}))
+        model = model_copy(
+            trained, tmp_path, checkpoint_change=lambda s: terabyte_widths({"network": s["network_spec"]})
+        )
     script = textwrap.dedent(f"""
         import resource
         from autoseg.errors import AutosegError
@@ -156,8 +189,13 @@ def test_terabyte_networks_are_refused_before_allocation(trained, tmp_path, wher
             print("REFUSED", error)
         print("RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          cwd=Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     lines = done.stdout.splitlines()
     assert any(line.startswith("REFUSED") and "parameters" in line for line in lines), done.stdout + done.stderr
     rss = float(next(line.split()[1] for line in lines if line.startswith("RSS_MB")))

@@ -1,5 +1,6 @@
 """report.html: the report blocks as one self-contained page (inline CSS, images embedded as base64), so it can
 be mailed or archived as a single file."""
+
 from __future__ import annotations
 
 import base64
@@ -56,8 +57,10 @@ def _image(path: Path) -> str:
 
 
 def render_html(blocks: list[Block], report_dir: Path, title: str = "autoseg benchmark") -> str:
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-             f"<style>{STYLE}</style></head><body>"]
+    parts = [
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body>"
+    ]
     for block in blocks:
         kind = block[0]
         if kind in ("h1", "h2", "h3"):
@@ -75,12 +78,14 @@ def render_html(blocks: list[Block], report_dir: Path, title: str = "autoseg ben
             body = "".join("<tr>" + "".join(_cell(c, "td") for c in row) + "</tr>" for row in rows)
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             if note:
-                parts.append(f"<p class=\"note\">{html.escape(note)}</p>")
+                parts.append(f'<p class="note">{html.escape(note)}</p>')
         elif kind == "images":
             for path, caption in block[1]:
                 source = report_dir / path
                 if source.is_file():
-                    parts.append(f"<figure><img src=\"{_image(source)}\" alt=\"{html.escape(caption)}\">"
-                                 f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+                    parts.append(
+                        f'<figure><img src="{_image(source)}" alt="{html.escape(caption)}">'
+                        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                    )
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -1,4 +1,5 @@
 """report.md: the report blocks as Markdown, images linked by their path inside the report folder."""
+
 from __future__ import annotations
 
 from autoseg.benchmark.report_content import Block

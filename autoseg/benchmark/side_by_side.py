@@ -8,6 +8,7 @@ trainings to give, not only as many workers as it has datasets. The driver write
 dataset finishes, in the datasets' own order; each dataset's record says where its driver ran, each stage's
 record where that stage ran. Without an executor (or with the local one): one after the other, here, as always.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -22,13 +23,16 @@ from autoseg.execution.storage_check import check_shared_storage
 
 def dataset_task(payload: dict[str, Any], attempts) -> dict[str, Any]:
     from autoseg.execution.ray_executor import RayExecutor
+
     with RayExecutor.reopen(payload["cluster"]) as executor:
-        return benchmark_dataset(Path(payload["dataset"]), payload["key"], Path(payload["report_dir"]),
-                                 payload["settings"], executor)
+        return benchmark_dataset(
+            Path(payload["dataset"]), payload["key"], Path(payload["report_dir"]), payload["settings"], executor
+        )
 
 
-def dataset_records(datasets: list[Path], keys: list[str], report_dir: Path, settings: Settings,
-                    executor=None) -> Iterator[tuple[int, dict[str, Any]]]:
+def dataset_records(
+    datasets: list[Path], keys: list[str], report_dir: Path, settings: Settings, executor=None
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """(index of the dataset, its record) as each dataset finishes."""
     if executor is None or executor.where == "local":
         for index, (dataset, key) in enumerate(zip(datasets, keys)):
@@ -39,11 +43,22 @@ def dataset_records(datasets: list[Path], keys: list[str], report_dir: Path, set
     # every dataset's schedule counting the whole cluster would plan more than it gets, and overrun its budget.
     cluster = executor.inside_task(max(1, executor.workers() // len(datasets)))
     for index, (dataset, key) in enumerate(zip(datasets, keys)):
-        executor.submit(Task(f"benchmark {index} {key}", dataset_task,
-                             {"dataset": str(dataset.absolute()), "key": key, "report_dir": str(report_dir.absolute()),
-                              "settings": settings, "index": index, "cluster": cluster},
-                             kind=DRIVER))
+        executor.submit(
+            Task(
+                f"benchmark {index} {key}",
+                dataset_task,
+                {
+                    "dataset": str(dataset.absolute()),
+                    "key": key,
+                    "report_dir": str(report_dir.absolute()),
+                    "settings": settings,
+                    "index": index,
+                    "cluster": cluster,
+                },
+                kind=DRIVER,
+            )
+        )
     for outcome in executor.as_completed():
-        record = outcome.result()   # benchmark_dataset records a failing stage itself; this is a lost task
+        record = outcome.result()  # benchmark_dataset records a failing stage itself; this is a lost task
         record["ran_on"] = placement(outcome.attempts)
         yield outcome.task.payload["index"], record

@@ -11,6 +11,7 @@ The sampler must not slow what it measures: reading a process's PSS walks its pa
 memory lock (about 3-6 ms for a PyTorch process, stalling its allocations meanwhile), so the cheap RSS is read
 every SAMPLE_SECONDS and the PSS only when the summed RSS reaches a new high or every PSS_SECONDS.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,8 @@ from autoseg.errors import AutosegError
 
 SAMPLE_SECONDS = 0.25
 PSS_SECONDS = 5.0
-NEW_HIGH = 1.02    # read the PSS when the RSS sum passes its highest at a PSS reading by 2%
-MIB = 2 ** 20
+NEW_HIGH = 1.02  # read the PSS when the RSS sum passes its highest at a PSS reading by 2%
+MIB = 2**20
 
 
 @dataclass
@@ -37,8 +38,8 @@ class StageResult:
     name: str
     command: list[str]
     seconds: float
-    peak_ram_mb: float        # peak of the summed PSS of the process tree (sampled)
-    peak_rss_sum_mb: float    # peak of the summed RSS (counts shared pages once per process: an upper bound)
+    peak_ram_mb: float  # peak of the summed PSS of the process tree (sampled)
+    peak_rss_sum_mb: float  # peak of the summed RSS (counts shared pages once per process: an upper bound)
     returncode: int
     log: str
 
@@ -92,8 +93,8 @@ class TreeMemorySampler:
 
 def _rss(process: psutil.Process) -> int:
     try:
-        return process.memory_info().rss      # /proc/PID/statm: no page-table walk
-    except psutil.Error:                     # exited between listing and reading, or not ours to read
+        return process.memory_info().rss  # /proc/PID/statm: no page-table walk
+    except psutil.Error:  # exited between listing and reading, or not ours to read
         return 0
 
 
@@ -109,11 +110,16 @@ def _pss(process: psutil.Process) -> int:
     return _rss(process)
 
 
-STOP_GRACE_SECONDS = 30   # for a stopped stage to clean up after SIGTERM, before SIGKILL
+STOP_GRACE_SECONDS = 30  # for a stopped stage to clean up after SIGTERM, before SIGKILL
 
 
-def run_stage(name: str, command: Sequence[str], log_path: str | Path, env: Mapping[str, str] | None = None,
-              cwd: str | Path | None = None) -> StageResult:
+def run_stage(
+    name: str,
+    command: Sequence[str],
+    log_path: str | Path,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+) -> StageResult:
     """Run `command` with its output going to `log_path`; returns its measurements (also when it failed)."""
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,15 +130,17 @@ def run_stage(name: str, command: Sequence[str], log_path: str | Path, env: Mapp
         log.flush()
         started = time.monotonic()
         try:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       env=child_env, cwd=cwd)
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env, cwd=cwd
+            )
         except OSError as error:
-            raise AutosegError(f"cannot start the {name} stage: {error}", command[0],
-                               "check that the program is installed") from None
+            raise AutosegError(
+                f"cannot start the {name} stage: {error}", command[0], "check that the program is installed"
+            ) from None
         with TreeMemorySampler(process.pid) as sampler:
             try:
                 returncode = process.wait()
-            except KeyboardInterrupt:   # Ctrl-C, or SIGTERM (utils/termination.py): never leave the stage running
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (utils/termination.py): never leave the stage running
                 process.terminate()
                 try:
                     process.wait(timeout=STOP_GRACE_SECONDS)
@@ -141,9 +149,15 @@ def run_stage(name: str, command: Sequence[str], log_path: str | Path, env: Mapp
                     process.wait()
                 raise
         seconds = time.monotonic() - started
-    return StageResult(name=name, command=command, seconds=round(seconds, 2),
-                       peak_ram_mb=round(sampler.peak_pss / MIB, 1), peak_rss_sum_mb=round(sampler.peak_rss / MIB, 1),
-                       returncode=returncode, log=str(log_path))
+    return StageResult(
+        name=name,
+        command=command,
+        seconds=round(seconds, 2),
+        peak_ram_mb=round(sampler.peak_pss / MIB, 1),
+        peak_rss_sum_mb=round(sampler.peak_rss / MIB, 1),
+        returncode=returncode,
+        log=str(log_path),
+    )
 
 
 def log_tail(path: str | Path, lines: int = 3) -> str:

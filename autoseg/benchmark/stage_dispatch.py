@@ -10,6 +10,7 @@ predict and plan take a training's resources, the light ones one CPU, a schedule
 that hands its trainings to the cluster). Every stage's record says where it ran (node, host, retries).
 Without an executor none of this runs: dataset_run.py runs the stages one after the other in this process.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,8 @@ from autoseg.execution.training_task import run_training, training_tasks
 from autoseg.layout.work import TRAIN_LOG, model_dir
 from autoseg.training.job import TrainingJob
 
-MIB = 2 ** 20
-HEAVY = ("plan", "predict")   # stages that compute as much as a training: they take a training's resources
+MIB = 2**20
+HEAVY = ("plan", "predict")  # stages that compute as much as a training: they take a training's resources
 
 
 def stage_kind(name: str) -> str:
@@ -44,16 +45,26 @@ def command_stage(payload: dict[str, Any], attempts) -> dict[str, Any]:
     return run_stage(payload["name"], command, payload["log"]).to_dict()
 
 
-def run_stage_on(executor: Executor, name: str, command: list[str], log_path: Path
-                 ) -> tuple[StageResult, dict[str, Any]]:
+def run_stage_on(
+    executor: Executor, name: str, command: list[str], log_path: Path
+) -> tuple[StageResult, dict[str, Any]]:
     """Run one command stage through the executor and wait for it: (its result, where it ran)."""
-    executor.submit(Task(f"stage {name}", command_stage, {"name": name, "command": [str(c) for c in command],
-                                                          "log": str(log_path)},
-                         log_path.with_name(log_path.name + ".attempts.json"), kind=stage_kind(name)))
+    executor.submit(
+        Task(
+            f"stage {name}",
+            command_stage,
+            {"name": name, "command": [str(c) for c in command], "log": str(log_path)},
+            log_path.with_name(log_path.name + ".attempts.json"),
+            kind=stage_kind(name),
+        )
+    )
     outcome = next(iter(executor.as_completed()))
-    if not outcome.ok:   # the stage's own failure is its exit code; this is a task Ray could not run
-        raise AutosegError(f"stage '{name}' could not run on the cluster: {outcome.error}", log_path,
-                           "check that every node sees the report folder and has autoseg installed")
+    if not outcome.ok:  # the stage's own failure is its exit code; this is a task Ray could not run
+        raise AutosegError(
+            f"stage '{name}' could not run on the cluster: {outcome.error}",
+            log_path,
+            "check that every node sees the report folder and has autoseg installed",
+        )
     return StageResult(**outcome.value), placement(outcome.attempts)
 
 
@@ -62,31 +73,44 @@ def training_stage(payload: dict[str, Any], attempts) -> dict[str, Any]:
     started = time.monotonic()
     with TreeMemorySampler(os.getpid()) as sampler:
         summary = run_training(payload, attempts)
-    return {"summary": summary, "seconds": round(time.monotonic() - started, 2),
-            "peak_ram_mb": round(sampler.peak_pss / MIB, 1), "peak_rss_sum_mb": round(sampler.peak_rss / MIB, 1)}
+    return {
+        "summary": summary,
+        "seconds": round(time.monotonic() - started, 2),
+        "peak_ram_mb": round(sampler.peak_pss / MIB, 1),
+        "peak_rss_sum_mb": round(sampler.peak_rss / MIB, 1),
+    }
 
 
-def training_jobs(work: Path, folds: dict[str, list[int]], time_budget, epochs: int | None, device: str
-                  ) -> list[TrainingJob]:
+def training_jobs(
+    work: Path, folds: dict[str, list[int]], time_budget, epochs: int | None, device: str
+) -> list[TrainingJob]:
     """The jobs of `autoseg train WORK -c NAME -f FOLD --device D [--epochs E | --time-budget T]`, in order."""
     budget = None if epochs is not None else time_budget
-    return [TrainingJob(str(work), name, str(fold), time_budget=budget, epochs=epochs, device=device,
-                        progress=False) for name, name_folds in folds.items() for fold in name_folds]
+    return [
+        TrainingJob(str(work), name, str(fold), time_budget=budget, epochs=epochs, device=device, progress=False)
+        for name, name_folds in folds.items()
+        for fold in name_folds
+    ]
 
 
-def training_stage_tasks(jobs: list[TrainingJob], previous: dict[str, str | None], splits: list[dict],
-                         tracking=None) -> list[Task]:
+def training_stage_tasks(
+    jobs: list[TrainingJob], previous: dict[str, str | None], splits: list[dict], tracking=None
+) -> list[Task]:
     """A task per job; a cascade's fold waits for the folds of its previous stage that hold out its training
     cases (its out-of-fold inputs), and nothing else waits."""
     from autoseg.training.dataset import previous_stage_folds
+
     names = {(job.configuration, job.fold): job.name for job in jobs}
     tasks = training_tasks(jobs, recorded=True, tracking=tracking)
     for job, task in zip(jobs, tasks):
         task.function = training_stage
         stage = previous.get(job.configuration)
         if stage:
-            task.after = [names[(stage, str(f))] for f in previous_stage_folds(splits, [int(job.fold)])
-                          if (stage, str(f)) in names]
+            task.after = [
+                names[(stage, str(f))]
+                for f in previous_stage_folds(splits, [int(job.fold)])
+                if (stage, str(f)) in names
+            ]
     return tasks
 
 
@@ -102,13 +126,23 @@ def train_side_by_side(executor: Executor, tasks: list[Task], records: list[dict
         job = TrainingJob.from_dict(task.payload["job"])
         log = model_dir(job.work, job.configuration, job.fold) / TRAIN_LOG
         value = outcome.value or {}
-        records.append({"name": f"train {job.configuration} fold {job.fold}",
-                        "command": autoseg_command("train", job.work, "-c", job.configuration, "-f", job.fold),
-                        "seconds": value.get("seconds", 0.0), "peak_ram_mb": value.get("peak_ram_mb", 0.0),
-                        "peak_rss_sum_mb": value.get("peak_rss_sum_mb", 0.0), "returncode": 0 if outcome.ok else 1,
-                        "log": str(Path(os.path.relpath(log, report_dir))), "ran_on": placement(outcome.attempts)})
+        records.append(
+            {
+                "name": f"train {job.configuration} fold {job.fold}",
+                "command": autoseg_command("train", job.work, "-c", job.configuration, "-f", job.fold),
+                "seconds": value.get("seconds", 0.0),
+                "peak_ram_mb": value.get("peak_ram_mb", 0.0),
+                "peak_rss_sum_mb": value.get("peak_rss_sum_mb", 0.0),
+                "returncode": 0 if outcome.ok else 1,
+                "log": str(Path(os.path.relpath(log, report_dir))),
+                "ran_on": placement(outcome.attempts),
+            }
+        )
         if not outcome.ok and failed is None:
-            failed = AutosegError(f"stage 'train {job.configuration} fold {job.fold}' failed: {outcome.error}",
-                                  log, "read the training's log")
+            failed = AutosegError(
+                f"stage 'train {job.configuration} fold {job.fold}' failed: {outcome.error}",
+                log,
+                "read the training's log",
+            )
     if failed is not None:
         raise failed

@@ -5,6 +5,7 @@ patches with larger batches (progressive resizing), and another tool's batch and
 in history.json is counted with the patch/batch of the phase its midpoint falls in (the switch happens inside one
 epoch, so the split is approximate by at most half an epoch on either side).
 """
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,13 @@ from typing import Any
 from autoseg.schema.plans import Configuration
 
 
-def training_throughput(history: list[dict[str, Any]], config: Configuration, training_seconds: float,
-                        budget_seconds: float | None = None, epochs: int | None = None) -> dict[str, float]:
+def training_throughput(
+    history: list[dict[str, Any]],
+    config: Configuration,
+    training_seconds: float,
+    budget_seconds: float | None = None,
+    epochs: int | None = None,
+) -> dict[str, float]:
     tplan = config.training
     small_until = tplan.progressive_fraction if tplan.progressive_patch_size else 0.0
     samples = voxels = 0.0

@@ -4,6 +4,7 @@ load_dataset() only finds files; it does not open images. Per-case problems (a m
 that does not fit its image ...) are left for verify_dataset(), which reports them all at once. Problems that
 make the dataset unusable as a whole (no dataset.json, no imagesTr) raise AutosegError at once.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,15 +28,17 @@ from autoseg.errors import AutosegError
 from autoseg.utils.files import read_json
 from autoseg.utils.safe_names import check_case_id
 
-FORMAT_HELP = ("see the nnU-Net v2 dataset format (channel_names, labels, numTraining, file_ending) or the "
-               "Medical Segmentation Decathlon format (modality, labels, training)")
+FORMAT_HELP = (
+    "see the nnU-Net v2 dataset format (channel_names, labels, numTraining, file_ending) or the "
+    "Medical Segmentation Decathlon format (modality, labels, training)"
+)
 
 
 @dataclass
 class Case:
     case_id: str
-    image_files: list[Path]          # one per channel, or one 4D / RGB file holding all channels
-    label_file: Path | None = None   # None when the case has no reference segmentation
+    image_files: list[Path]  # one per channel, or one 4D / RGB file holding all channels
+    label_file: Path | None = None  # None when the case has no reference segmentation
 
     @property
     def file_ending(self) -> str:
@@ -47,17 +50,17 @@ class Case:
 class DatasetInfo:
     root: Path
     name: str
-    layout: str                      # "nnunet_v2" or "msd"
-    channel_names: list[str]         # index = channel
-    labels: dict[str, int]           # name -> value, background 0; consecutive values
+    layout: str  # "nnunet_v2" or "msd"
+    channel_names: list[str]  # index = channel
+    labels: dict[str, int]  # name -> value, background 0; consecutive values
     file_ending: str
     training: list[Case]
     test: list[Case]
     ignore_label: int | None = None  # nnU-Net v2 "ignore" label: voxels left out of training, not a class
     num_training_declared: int | None = None
-    file_problems: list[str] = field(default_factory=list)   # files that fit no case, found while listing
+    file_problems: list[str] = field(default_factory=list)  # files that fit no case, found while listing
     dataset_json: dict[str, Any] = field(default_factory=dict)
-    regions: dict[str, list[int]] | None = None      # region-based labels (autoseg/labels/region_sets.py)
+    regions: dict[str, list[int]] | None = None  # region-based labels (autoseg/labels/region_sets.py)
     regions_class_order: list[int] | None = None
 
     @property
@@ -88,14 +91,26 @@ def load_dataset(path: str | Path) -> DatasetInfo:
     description = describe_dataset(data)
     images_dir = root / "imagesTr"
     if not images_dir.is_dir() and description.explicit_cases is None:
-        raise AutosegError("no imagesTr folder next to dataset.json", images_dir,
-                           "put the training images in imagesTr/ (and their labels in labelsTr/)")
-    info = DatasetInfo(root=root, name=description.name or root.name, layout=description.layout,
-                       channel_names=description.channel_names, labels=description.labels,
-                       file_ending=description.file_ending, training=[], test=[],
-                       ignore_label=description.ignore_label, num_training_declared=description.num_training,
-                       dataset_json=data, regions=description.regions,
-                       regions_class_order=description.regions_class_order)
+        raise AutosegError(
+            "no imagesTr folder next to dataset.json",
+            images_dir,
+            "put the training images in imagesTr/ (and their labels in labelsTr/)",
+        )
+    info = DatasetInfo(
+        root=root,
+        name=description.name or root.name,
+        layout=description.layout,
+        channel_names=description.channel_names,
+        labels=description.labels,
+        file_ending=description.file_ending,
+        training=[],
+        test=[],
+        ignore_label=description.ignore_label,
+        num_training_declared=description.num_training,
+        dataset_json=data,
+        regions=description.regions,
+        regions_class_order=description.regions_class_order,
+    )
     if description.explicit_cases is not None:
         info.training = _explicit_cases(root, description.explicit_cases)
     elif description.layout == NNUNET_V2:
@@ -122,8 +137,11 @@ def list_input_cases(source: str | Path | Sequence[str | Path], info: DatasetInf
         else:
             raise AutosegError("input not found", entry, "pass an existing folder or image file")
     if not files:
-        raise AutosegError("no image files in the input", sources[0] if sources else None,
-                           f"put the images there, named like {channel_file_name('case', 0, info.file_ending)}")
+        raise AutosegError(
+            "no image files in the input",
+            sources[0] if sources else None,
+            f"put the images there, named like {channel_file_name('case', 0, info.file_ending)}",
+        )
     _refuse_name_clashes(files)
     cases = _cases_from_files(files, with_channel_suffix=_channel_suffix_applies(files, info))
     for case in cases:
@@ -135,8 +153,11 @@ def read_case(case: Case, info: DatasetInfo) -> tuple[np.ndarray, Geometry]:
     """The image of a case as float32 (C, Z, Y, X), checked to have the dataset's number of channels."""
     image, geometry = read_image(case.image_files, expected_channels=info.num_channels)
     if image.shape[0] != info.num_channels:
-        raise AutosegError(channel_count_message(image.shape[0], case, info), case.image_files[0],
-                           "give every case the channels listed in dataset.json, in the same order")
+        raise AutosegError(
+            channel_count_message(image.shape[0], case, info),
+            case.image_files[0],
+            "give every case the channels listed in dataset.json, in the same order",
+        )
     return image, geometry
 
 
@@ -144,10 +165,13 @@ def channel_count_message(found: int, case: Case, info: DatasetInfo) -> str:
     key = "channel_names" if info.layout == NNUNET_V2 else "modality"
     present = {parsed[1] for parsed in map(parse_channel_file, (f.name for f in case.image_files)) if parsed}
     if present and found < info.num_channels:
-        missing = [channel_file_name(case.case_id, c, case.file_ending) for c in range(info.num_channels)
-                   if c not in present]
-        return (f"case '{case.case_id}' holds {found} channel(s) but dataset.json '{key}' lists "
-                f"{info.num_channels}: missing channel file(s) {', '.join(missing)}")
+        missing = [
+            channel_file_name(case.case_id, c, case.file_ending) for c in range(info.num_channels) if c not in present
+        ]
+        return (
+            f"case '{case.case_id}' holds {found} channel(s) but dataset.json '{key}' lists "
+            f"{info.num_channels}: missing channel file(s) {', '.join(missing)}"
+        )
     where = "on its 4th axis " if len(case.image_files) == 1 and found > 1 else ""
     return f"case '{case.case_id}' holds {found} channel(s) {where}but dataset.json '{key}' lists {info.num_channels}"
 
@@ -158,12 +182,21 @@ def _nnunet_training_cases(root: Path, description: DatasetDescription, file_pro
     grouped, unmatched = group_channel_files(images)
     for path in unmatched:
         stem = split_ending(path)[0]
-        file_problems.append(str(AutosegError(
-            "image file name lacks the channel suffix _XXXX", path,
-            f"rename it to {channel_file_name(stem, 0, ending)} (one file per channel: _0000, _0001, ...)")))
+        file_problems.append(
+            str(
+                AutosegError(
+                    "image file name lacks the channel suffix _XXXX",
+                    path,
+                    f"rename it to {channel_file_name(stem, 0, ending)} (one file per channel: _0000, _0001, ...)",
+                )
+            )
+        )
     labels_dir = root / "labelsTr"
-    label_ids = [split_ending(f)[0] for f in sorted(labels_dir.iterdir()) if _has_ending(f, ending)] \
-        if labels_dir.is_dir() else []
+    label_ids = (
+        [split_ending(f)[0] for f in sorted(labels_dir.iterdir()) if _has_ending(f, ending)]
+        if labels_dir.is_dir()
+        else []
+    )
     if not images:
         _explain_missing_ending(root / "imagesTr", ending, file_problems)
     case_ids = sorted(set(grouped) | set(label_ids))
@@ -179,8 +212,9 @@ def _msd_case(root: Path, entry: dict[str, Any]) -> Case:
     if not image.exists():
         # nnU-Net v1 kept the MSD dataset.json but stored channel files with a _0000 suffix.
         ending = split_ending(image)[1]
-        grouped, _ = group_channel_files([f for f in sorted(image.parent.glob(f"{case_id}_*{ending}"))
-                                          if is_visible_image_file(f)])
+        grouped, _ = group_channel_files(
+            [f for f in sorted(image.parent.glob(f"{case_id}_*{ending}")) if is_visible_image_file(f)]
+        )
         if case_id in grouped:
             return Case(case_id, grouped[case_id], label)
     return Case(case_id, [image], label)
@@ -193,8 +227,9 @@ def _explicit_cases(root: Path, cases: dict[str, dict[str, Any]]) -> list[Case]:
         check_case_id(case_id, source)  # it names the case's cache and prediction files
         images = entry.get("images") if isinstance(entry, dict) else None
         if not isinstance(images, list) or not images:
-            raise AutosegError(f"'dataset.{case_id}' must give \"images\": [one file per channel]",
-                               root / "dataset.json", FORMAT_HELP)
+            raise AutosegError(
+                f"'dataset.{case_id}' must give \"images\": [one file per channel]", root / "dataset.json", FORMAT_HELP
+            )
         label = entry.get("label")
         result.append(Case(case_id, [root / p for p in images], root / label if label else None))
     return result
@@ -218,8 +253,11 @@ def _refuse_name_clashes(files: list[Path]) -> None:
     for path in files:
         key = parse_channel_file(path.name) or (split_ending(path)[0], -1)
         if key in seen and seen[key] != path:
-            raise AutosegError(f"two inputs have the same name (also {seen[key]})", path,
-                               "rename one of them: predictions are named after the case")
+            raise AutosegError(
+                f"two inputs have the same name (also {seen[key]})",
+                path,
+                "rename one of them: predictions are named after the case",
+            )
         seen[key] = path
 
 
@@ -243,8 +281,11 @@ def check_channel_files(case: Case, info: DatasetInfo) -> None:
     Raises AutosegError naming the first missing or unexpected file."""
     indices = [parsed[1] for parsed in map(parse_channel_file, (f.name for f in case.image_files)) if parsed]
     # One file may hold all channels: an MSD 4D volume (no suffix) or a colour picture; read_case checks.
-    if len(case.image_files) == 1 and info.num_channels > 1 and (
-            not indices or (indices == [0] and case.file_ending.lower() in COLOUR_ENDINGS)):
+    if (
+        len(case.image_files) == 1
+        and info.num_channels > 1
+        and (not indices or (indices == [0] and case.file_ending.lower() in COLOUR_ENDINGS))
+    ):
         return
     if len(indices) != len(case.image_files):
         return
@@ -252,14 +293,20 @@ def check_channel_files(case: Case, info: DatasetInfo) -> None:
     for channel in range(info.num_channels):
         if channel not in indices:
             missing = case.image_files[0].parent / channel_file_name(case.case_id, channel, ending)
-            raise AutosegError(f"missing channel file: dataset.json lists {info.num_channels} channels "
-                               f"({', '.join(info.channel_names)})", missing,
-                               "add the file, named <case>_XXXX with XXXX the channel index")
+            raise AutosegError(
+                f"missing channel file: dataset.json lists {info.num_channels} channels "
+                f"({', '.join(info.channel_names)})",
+                missing,
+                "add the file, named <case>_XXXX with XXXX the channel index",
+            )
     extra = [i for i in indices if i >= info.num_channels]
     if extra:
         path = case.image_files[indices.index(extra[0])]
-        raise AutosegError(f"unexpected channel file: dataset.json lists only {info.num_channels} channel(s)", path,
-                           "remove it, or add the channel to dataset.json")
+        raise AutosegError(
+            f"unexpected channel file: dataset.json lists only {info.num_channels} channel(s)",
+            path,
+            "remove it, or add the channel to dataset.json",
+        )
 
 
 def _has_ending(path: Path, ending: str) -> bool:
@@ -269,6 +316,12 @@ def _has_ending(path: Path, ending: str) -> bool:
 def _explain_missing_ending(folder: Path, ending: str, file_problems: list[str]) -> None:
     other_endings = sorted({split_ending(f)[1] for f in folder.iterdir() if is_visible_image_file(f)})
     if other_endings:
-        file_problems.append(str(AutosegError(
-            f"no files ending in '{ending}' (dataset.json file_ending), but files ending in {other_endings}",
-            folder, "set file_ending in dataset.json to the ending your files have")))
+        file_problems.append(
+            str(
+                AutosegError(
+                    f"no files ending in '{ending}' (dataset.json file_ending), but files ending in {other_endings}",
+                    folder,
+                    "set file_ending in dataset.json to the ending your files have",
+                )
+            )
+        )

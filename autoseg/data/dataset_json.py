@@ -10,6 +10,7 @@ use and `regions` the regions.
 Both are reduced to one DatasetDescription; problems are collected, each a sentence with its fix, so verify can
 list them all.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,14 +34,14 @@ class DatasetDescription:
     layout: str
     name: str
     channel_names: list[str]
-    labels: dict[str, int]                  # name -> value, background 0, classes only
+    labels: dict[str, int]  # name -> value, background 0, classes only
     ignore_label: int | None
     file_ending: str
-    num_training: int | None                # as declared
-    training_entries: list[dict[str, Any]] = field(default_factory=list)   # MSD "training" list
-    explicit_cases: dict[str, dict[str, Any]] | None = None                # nnU-Net v2 "dataset" key
-    regions: dict[str, list[int]] | None = None      # region name -> label values (region-based labels)
-    regions_class_order: list[int] | None = None     # the value each region writes back into a label map
+    num_training: int | None  # as declared
+    training_entries: list[dict[str, Any]] = field(default_factory=list)  # MSD "training" list
+    explicit_cases: dict[str, dict[str, Any]] | None = None  # nnU-Net v2 "dataset" key
+    regions: dict[str, list[int]] | None = None  # region name -> label values (region-based labels)
+    regions_class_order: list[int] | None = None  # the value each region writes back into a label map
 
 
 def dataset_json_problems(data: Any) -> list[str]:
@@ -49,8 +50,10 @@ def dataset_json_problems(data: Any) -> list[str]:
         return ["dataset.json must hold a JSON object (a dict of fields)"]
     layout = detect_layout(data)
     if layout is None:
-        return ["dataset.json has neither 'channel_names' (nnU-Net v2 layout) nor 'modality' (MSD layout); "
-                "add the one that describes your image channels, e.g. \"channel_names\": {\"0\": \"CT\"}"]
+        return [
+            "dataset.json has neither 'channel_names' (nnU-Net v2 layout) nor 'modality' (MSD layout); "
+            'add the one that describes your image channels, e.g. "channel_names": {"0": "CT"}'
+        ]
     problems = _channel_problems(data, "channel_names" if layout == NNUNET_V2 else "modality")
     label_values, label_problems = _label_values(data, layout)
     problems += label_problems
@@ -62,8 +65,10 @@ def dataset_json_problems(data: Any) -> list[str]:
     if layout == NNUNET_V2:
         ending = data.get("file_ending")
         if not isinstance(ending, str) or not ending.startswith("."):
-            problems.append("'file_ending' is missing or invalid; add the ending of your image files, "
-                            "e.g. \"file_ending\": \".nii.gz\"")
+            problems.append(
+                "'file_ending' is missing or invalid; add the ending of your image files, "
+                'e.g. "file_ending": ".nii.gz"'
+            )
     else:
         problems += _training_list_problems(data.get("training"))
     return problems or _schema_problems(data)
@@ -73,7 +78,7 @@ def _schema_problems(data: dict[str, Any]) -> list[str]:
     """What the declared schema (autoseg/schema/dataset_file.py) finds once the checks above pass: types,
     bounds, and case ids that are not plain names."""
     try:
-        validate_data(data, DatasetJsonFile, "dataset.json", "dataset.json")   # the caller names the full path
+        validate_data(data, DatasetJsonFile, "dataset.json", "dataset.json")  # the caller names the full path
     except AutosegError as error:
         return [error.problem]
     return []
@@ -101,22 +106,27 @@ def describe_dataset(data: dict[str, Any]) -> DatasetDescription:
         file_ending = data["file_ending"]
     else:
         file_ending = split_ending(training[0]["image"])[1] if training else ".nii.gz"
-    return DatasetDescription(layout=layout, name=str(data.get("name", "")), channel_names=channel_names,
-                              labels=dict(sorted(labels.items(), key=lambda kv: kv[1])),
-                              ignore_label=ignore[0] if ignore else None, file_ending=file_ending,
-                              num_training=data.get("numTraining"),
-                              training_entries=list(training) if layout == MSD else [],
-                              explicit_cases=data.get("dataset") if layout == NNUNET_V2 else None,
-                              regions=regions,
-                              regions_class_order=list(data["regions_class_order"]) if regions else None)
+    return DatasetDescription(
+        layout=layout,
+        name=str(data.get("name", "")),
+        channel_names=channel_names,
+        labels=dict(sorted(labels.items(), key=lambda kv: kv[1])),
+        ignore_label=ignore[0] if ignore else None,
+        file_ending=file_ending,
+        num_training=data.get("numTraining"),
+        training_entries=list(training) if layout == MSD else [],
+        explicit_cases=data.get("dataset") if layout == NNUNET_V2 else None,
+        regions=regions,
+        regions_class_order=list(data["regions_class_order"]) if regions else None,
+    )
 
 
 def _channel_problems(data: dict[str, Any], key: str) -> list[str]:
     channels = data.get(key)
     if not isinstance(channels, dict) or not channels:
-        return [f"'{key}' must map channel indices to names, e.g. {{\"0\": \"MRI\"}}"]
+        return [f'\'{key}\' must map channel indices to names, e.g. {{"0": "MRI"}}']
     if not all(isinstance(k, str) and k.isdigit() for k in channels):
-        return [f"the keys of '{key}' must be channel indices \"0\", \"1\", ...; found {sorted(channels)}"]
+        return [f'the keys of \'{key}\' must be channel indices "0", "1", ...; found {sorted(channels)}']
     if sorted(int(k) for k in channels) != list(range(len(channels))):
         return [f"'{key}' must number the channels 0..{len(channels) - 1} without gaps; found {sorted(channels)}"]
     return []
@@ -138,8 +148,10 @@ def _label_values(data: dict[str, Any], layout: str) -> tuple[list[tuple[str, in
         else:
             name, raw_value = value, key
         if is_region_value(raw_value):
-            problems.append(f"label '{name}' is a region (list of values); regions need the nnU-Net v2 layout "
-                            "(\"channel_names\", \"labels\": {name: [values]}, \"regions_class_order\")")
+            problems.append(
+                f"label '{name}' is a region (list of values); regions need the nnU-Net v2 layout "
+                '("channel_names", "labels": {name: [values]}, "regions_class_order")'
+            )
             continue
         value_int = _as_int(raw_value)
         if value_int is None or value_int < 0:
@@ -156,18 +168,22 @@ def _regions(data: dict[str, Any]) -> dict[str, list[int]] | None:
     labels = data.get("labels") or {}
     if not any(is_region_value(v) for v in labels.values()):
         return None
-    return {str(name): [int(v) for v in value] if is_region_value(value) else [int(value)]
-            for name, value in labels.items()
-            if str(name).lower() != IGNORE_LABEL_NAME and not (not is_region_value(value) and value == 0)}
+    return {
+        str(name): [int(v) for v in value] if is_region_value(value) else [int(value)]
+        for name, value in labels.items()
+        if str(name).lower() != IGNORE_LABEL_NAME and not (not is_region_value(value) and value == 0)
+    }
 
 
 def _region_label_values(data: dict[str, Any]) -> tuple[list[tuple[str, int]], list[str]]:
     labels = data["labels"]
     ignore = [_as_int(v) for name, v in labels.items() if str(name).lower() == IGNORE_LABEL_NAME]
     ignore_label = ignore[0] if ignore and ignore[0] is not None else None
-    raw = {str(name): value if is_region_value(value) else [_as_int(value)]
-           for name, value in labels.items()
-           if str(name).lower() != IGNORE_LABEL_NAME and not (not is_region_value(value) and _as_int(value) == 0)}
+    raw = {
+        str(name): value if is_region_value(value) else [_as_int(value)]
+        for name, value in labels.items()
+        if str(name).lower() != IGNORE_LABEL_NAME and not (not is_region_value(value) and _as_int(value) == 0)
+    }
     problems = region_problems(raw, data.get("regions_class_order"), None, ignore_label)
     if problems:
         return [], problems
@@ -188,8 +204,10 @@ def _consecutive_label_problems(pairs: list[tuple[str, int]]) -> list[str]:
     if 0 not in values:
         return ["'labels' has no background with value 0; add it (e.g. \"background\": 0)"]
     if sorted(values) != list(range(len(values))):
-        return [f"label values must be consecutive 0..{len(values) - 1}, found {sorted(values)}; renumber the "
-                "classes in dataset.json and in the label files"]
+        return [
+            f"label values must be consecutive 0..{len(values) - 1}, found {sorted(values)}; renumber the "
+            "classes in dataset.json and in the label files"
+        ]
     return []
 
 
@@ -201,21 +219,29 @@ def _ignore_label_problems(pairs: list[tuple[str, int]]) -> list[str]:
     if len(ignore) > 1:
         return [f"'labels' has {len(ignore)} entries named \"ignore\"; keep one"]
     if ignore and classes and ignore[0] <= max(classes):
-        return [f"the ignore label ({ignore[0]}) must have the largest value in 'labels' (the classes go up to "
-                f"{max(classes)}); give it a value above {max(classes)}, e.g. {max(classes) + 1}, in dataset.json "
-                "and in the label files"]
+        return [
+            f"the ignore label ({ignore[0]}) must have the largest value in 'labels' (the classes go up to "
+            f"{max(classes)}); give it a value above {max(classes)}, e.g. {max(classes) + 1}, in dataset.json "
+            "and in the label files"
+        ]
     return []
 
 
 def _training_list_problems(training: Any) -> list[str]:
     if not isinstance(training, list):
-        return ["'training' must be a list of {\"image\": \"./imagesTr/x.nii.gz\", \"label\": "
-                "\"./labelsTr/x.nii.gz\"} entries"]
+        return [
+            '\'training\' must be a list of {"image": "./imagesTr/x.nii.gz", "label": "./labelsTr/x.nii.gz"} entries'
+        ]
     for index, entry in enumerate(training):
-        if not isinstance(entry, dict) or not isinstance(entry.get("image"), str) \
-                or not isinstance(entry.get("label"), str):
-            return [f"'training' entry {index} must be {{\"image\": \"./imagesTr/x.nii.gz\", "
-                    f"\"label\": \"./labelsTr/x.nii.gz\"}}, found {entry!r}"]
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("image"), str)
+            or not isinstance(entry.get("label"), str)
+        ):
+            return [
+                f'\'training\' entry {index} must be {{"image": "./imagesTr/x.nii.gz", '
+                f'"label": "./labelsTr/x.nii.gz"}}, found {entry!r}'
+            ]
     return []
 
 

@@ -1,5 +1,6 @@
 """What tells a later run that a case's source files changed: [path, size, mtime_ns] of each file. The
 fingerprint, the preprocessed cache and the prediction ledger each keep these and compare them on reuse."""
+
 from __future__ import annotations
 
 from typing import Any

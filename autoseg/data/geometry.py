@@ -3,6 +3,7 @@
 Values are kept as SimpleITK reports them (ITK axis order, x fastest); the properties give numpy order
 (z slowest), which is what the rest of autoseg works in.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,17 +25,21 @@ _FLOAT32_ROUNDING = 4 * float(np.finfo(np.float32).eps)
 
 @dataclass(frozen=True)
 class Geometry:
-    ndim: int                            # the image's own spatial dimension: 2 or 3
-    size_itk: tuple[int, ...]            # (X, Y) or (X, Y, Z)
+    ndim: int  # the image's own spatial dimension: 2 or 3
+    size_itk: tuple[int, ...]  # (X, Y) or (X, Y, Z)
     spacing_itk: tuple[float, ...]
     origin_itk: tuple[float, ...]
-    direction_itk: tuple[float, ...]     # flat row-major ndim x ndim matrix
+    direction_itk: tuple[float, ...]  # flat row-major ndim x ndim matrix
 
     def __post_init__(self):
         if self.ndim not in (2, 3):
             raise ValueError(f"Geometry.ndim must be 2 or 3, got {self.ndim}")
-        for name, n in (("size_itk", self.ndim), ("spacing_itk", self.ndim), ("origin_itk", self.ndim),
-                        ("direction_itk", self.ndim * self.ndim)):
+        for name, n in (
+            ("size_itk", self.ndim),
+            ("spacing_itk", self.ndim),
+            ("origin_itk", self.ndim),
+            ("direction_itk", self.ndim * self.ndim),
+        ):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"Geometry.{name} must have {n} entries for a {self.ndim}D image")
 
@@ -57,11 +62,13 @@ class Geometry:
         full = image.GetDimension()
         direction = image.GetDirection()
         spatial_direction = tuple(float(direction[row * full + col]) for row in range(ndim) for col in range(ndim))
-        return cls(ndim=ndim,
-                   size_itk=tuple(int(s) for s in image.GetSize()[:ndim]),
-                   spacing_itk=tuple(float(s) for s in image.GetSpacing()[:ndim]),
-                   origin_itk=tuple(float(s) for s in image.GetOrigin()[:ndim]),
-                   direction_itk=spatial_direction)
+        return cls(
+            ndim=ndim,
+            size_itk=tuple(int(s) for s in image.GetSize()[:ndim]),
+            spacing_itk=tuple(float(s) for s in image.GetSpacing()[:ndim]),
+            origin_itk=tuple(float(s) for s in image.GetOrigin()[:ndim]),
+            direction_itk=spatial_direction,
+        )
 
     def apply_to(self, image: sitk.Image) -> sitk.Image:
         """Stamp spacing, origin and direction on `image` (same spatial dimension; a 4D image gets a unit 4th axis)."""
@@ -84,8 +91,9 @@ class Geometry:
         # rounding of a float32 header at that distance from zero. Relative to the origin's magnitude alone, a label
         # 6 voxels off passed when the origin was far from zero.
         a_origin, b_origin = np.array(self.origin_itk), np.array(other.origin_itk)
-        origin_tolerance = (ORIGIN_VOXEL_FRACTION * float(np.min(np.abs(a_spacing)))
-                            + _FLOAT32_ROUNDING * np.maximum(np.abs(a_origin), np.abs(b_origin)))
+        origin_tolerance = ORIGIN_VOXEL_FRACTION * float(np.min(np.abs(a_spacing))) + _FLOAT32_ROUNDING * np.maximum(
+            np.abs(a_origin), np.abs(b_origin)
+        )
         if np.any(np.abs(a_origin - b_origin) > origin_tolerance):
             return f"origin {self.origin_itk} vs {other.origin_itk} (ITK order)"
         if np.any(np.abs(np.array(self.direction_itk) - np.array(other.direction_itk)) > tolerance):
@@ -94,25 +102,36 @@ class Geometry:
 
     def to_dict(self) -> dict[str, Any]:
         # Python floats print with the shortest repr that reads back identically, so JSON keeps them exact.
-        return {"ndim": self.ndim, "size_itk": list(self.size_itk), "spacing_itk": list(self.spacing_itk),
-                "origin_itk": list(self.origin_itk), "direction_itk": list(self.direction_itk)}
+        return {
+            "ndim": self.ndim,
+            "size_itk": list(self.size_itk),
+            "spacing_itk": list(self.spacing_itk),
+            "origin_itk": list(self.origin_itk),
+            "direction_itk": list(self.direction_itk),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Geometry":
-        return cls(ndim=int(data["ndim"]),
-                   size_itk=tuple(int(v) for v in data["size_itk"]),
-                   spacing_itk=tuple(float(v) for v in data["spacing_itk"]),
-                   origin_itk=tuple(float(v) for v in data["origin_itk"]),
-                   direction_itk=tuple(float(v) for v in data["direction_itk"]))
+        return cls(
+            ndim=int(data["ndim"]),
+            size_itk=tuple(int(v) for v in data["size_itk"]),
+            spacing_itk=tuple(float(v) for v in data["spacing_itk"]),
+            origin_itk=tuple(float(v) for v in data["origin_itk"]),
+            direction_itk=tuple(float(v) for v in data["direction_itk"]),
+        )
 
 
 def default_geometry(shape: tuple[int, ...], spacing: tuple[float, ...] | None = None) -> Geometry:
     """Identity direction, zero origin; `shape`/`spacing` in numpy order, 2 entries for a 2D image, 3 for 3D."""
     ndim = len(shape)
     spacing = tuple(float(s) for s in (spacing or (1.0,) * ndim))
-    return Geometry(ndim=ndim, size_itk=tuple(int(s) for s in reversed(shape)),
-                    spacing_itk=tuple(reversed(spacing)), origin_itk=(0.0,) * ndim,
-                    direction_itk=tuple(float(v) for v in np.eye(ndim).ravel()))
+    return Geometry(
+        ndim=ndim,
+        size_itk=tuple(int(s) for s in reversed(shape)),
+        spacing_itk=tuple(reversed(spacing)),
+        origin_itk=(0.0,) * ndim,
+        direction_itk=tuple(float(v) for v in np.eye(ndim).ravel()),
+    )
 
 
 def _embed_direction(direction: tuple[float, ...], ndim: int, target_ndim: int) -> tuple[float, ...]:

@@ -6,6 +6,7 @@ makes every later step silently wrong) and where the data lies; PNG and BMP from
 pages walked to their end (tiff_pages.py); any other format through SimpleITK's header-only
 ReadImageInformation. Each problem is one line naming the file.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -24,8 +25,24 @@ from autoseg.errors import AutosegError
 
 _FIX = "the image header is damaged or was crafted: export the image again from the original data"
 # NIfTI datatype code -> bytes per voxel (all components)
-_NIFTI_BYTES = {2: 1, 4: 2, 8: 4, 16: 4, 32: 8, 64: 8, 128: 3, 256: 1, 512: 2, 768: 4, 1024: 8, 1280: 8,
-                1536: 16, 1792: 16, 2048: 32, 2304: 4}
+_NIFTI_BYTES = {
+    2: 1,
+    4: 2,
+    8: 4,
+    16: 4,
+    32: 8,
+    64: 8,
+    128: 3,
+    256: 1,
+    512: 2,
+    768: 4,
+    1024: 8,
+    1280: 8,
+    1536: 16,
+    1792: 16,
+    2048: 32,
+    2304: 4,
+}
 
 
 def check_image_header(path: Path) -> None:
@@ -61,7 +78,7 @@ def _nifti_bytes(path: Path) -> tuple[bytes, bool]:
     with open(path, "rb") as f:
         compressed = f.read(2) == b"\x1f\x8b"
     try:
-        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as f:
             return f.read(544), compressed
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
         raise AutosegError(f"compressed data is damaged ({error})", path, _FIX) from None
@@ -74,16 +91,18 @@ def check_nifti(path: Path) -> None:
         raise AutosegError("not a NIfTI file (its header size field is neither 348 nor 540)", path, _FIX)
     dims, datatype, bitpix, offset, geometry = fields
     ndim = dims[0]
-    if not 1 <= ndim <= 7 or any(d < 1 for d in dims[1:ndim + 1]):
-        raise AutosegError(f"NIfTI header has invalid dimensions {list(dims[:ndim + 1 if 0 < ndim < 8 else 8])}",
-                           path, _FIX)
+    if not 1 <= ndim <= 7 or any(d < 1 for d in dims[1 : ndim + 1]):
+        raise AutosegError(
+            f"NIfTI header has invalid dimensions {list(dims[: ndim + 1 if 0 < ndim < 8 else 8])}", path, _FIX
+        )
     if bitpix <= 0 or bitpix % 8:
-        raise AutosegError(f"NIfTI header has bitpix {bitpix} (bits per voxel must be a positive multiple of 8)",
-                           path, _FIX)
+        raise AutosegError(
+            f"NIfTI header has bitpix {bitpix} (bits per voxel must be a positive multiple of 8)", path, _FIX
+        )
     for field, values in geometry.items():
         if not all(math.isfinite(v) for v in values):
             raise AutosegError(f"NIfTI header field {field} is not a finite number ({values})", path, _FIX)
-    voxels = math.prod(int(d) for d in dims[1:ndim + 1])
+    voxels = math.prod(int(d) for d in dims[1 : ndim + 1])
     bytes_per_voxel = max(_NIFTI_BYTES.get(datatype, 0), bitpix // 8)
     check_size(path, voxels, bytes_per_voxel)
     if path.name.lower().endswith(".hdr"):
@@ -109,8 +128,13 @@ def _nifti_fields(header: bytes):
             qform, sform = struct.unpack(e + "2h", header[252:256]) if nifti else (0, 0)
             quatern = struct.unpack(e + "6f", header[256:280])
             srow = struct.unpack(e + "12f", header[280:328])
-            return dims, datatype, bitpix, _offset(offset, 352), _geometry(dims, pixdim, offset, qform, sform,
-                                                                           quatern, srow)
+            return (
+                dims,
+                datatype,
+                bitpix,
+                _offset(offset, 352),
+                _geometry(dims, pixdim, offset, qform, sform, quatern, srow),
+            )
         if len(header) >= 540 and struct.unpack(e + "i", header[:4])[0] == 540:
             datatype, bitpix = struct.unpack(e + "2h", header[12:16])
             dims = struct.unpack(e + "8q", header[16:80])
@@ -119,8 +143,13 @@ def _nifti_fields(header: bytes):
             qform, sform = struct.unpack(e + "2i", header[344:352])
             quatern = struct.unpack(e + "6d", header[352:400])
             srow = struct.unpack(e + "12d", header[400:496])
-            return dims, datatype, bitpix, _offset(offset, 544), _geometry(dims, pixdim, offset, qform, sform,
-                                                                           quatern, srow)
+            return (
+                dims,
+                datatype,
+                bitpix,
+                _offset(offset, 544),
+                _geometry(dims, pixdim, offset, qform, sform, quatern, srow),
+            )
     return None
 
 
@@ -131,7 +160,7 @@ def _offset(value: float, least: int) -> int:
 def _geometry(dims, pixdim, offset, qform, sform, quatern, srow) -> dict[str, tuple[float, ...]]:
     """The fields a reader turns into spacing, origin and direction (those it uses: qform/sform by their codes)."""
     ndim = dims[0] if 1 <= dims[0] <= 7 else 0
-    fields = {"pixdim": tuple(pixdim[1:1 + min(ndim, 3)]), "vox_offset": (float(offset),)}
+    fields = {"pixdim": tuple(pixdim[1 : 1 + min(ndim, 3)]), "vox_offset": (float(offset),)}
     if qform > 0:
         fields["quatern/qoffset"] = tuple(quatern)
     if sform > 0:
@@ -147,8 +176,9 @@ def _check_png(path: Path) -> None:
     width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
     components = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(colour)
     if width < 1 or height < 1 or components is None or depth not in (1, 2, 4, 8, 16):
-        raise AutosegError(f"PNG header is invalid ({width}x{height}, bit depth {depth}, colour type {colour})",
-                           path, _FIX)
+        raise AutosegError(
+            f"PNG header is invalid ({width}x{height}, bit depth {depth}, colour type {colour})", path, _FIX
+        )
     check_size(path, width * height, components * max(1, depth // 8))
     check_data_room(path, width * height * components * depth // 8, path.stat().st_size, compressed=True)
 
@@ -188,7 +218,11 @@ def itk_reason(error: BaseException) -> str:
     """The reason in an ITK exception, without the source file and line ITK puts first."""
     text = str(error).split("sitk::ERROR:")[-1].strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    meaningful = [line for line in lines if not re.match(r"^(/|[A-Za-z]:\\).*:\d+:", line)
-                  and not line.startswith(("itk::", "Location:", "File:", "Line:"))]
+    meaningful = [
+        line
+        for line in lines
+        if not re.match(r"^(/|[A-Za-z]:\\).*:\d+:", line)
+        and not line.startswith(("itk::", "Location:", "File:", "Line:"))
+    ]
     reason = (meaningful or lines or ["unknown reason"])[0]
     return re.sub(r"^.*?\.(?:cxx|hxx|cpp|h):\d+:\s*", "", reason).strip() or "unknown reason"

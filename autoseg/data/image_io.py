@@ -4,6 +4,7 @@ Inside autoseg an image is float32 (C, Z, Y, X) and a label map is an integer (Z
 z axis of length 1. Channels come from separate files (nnU-Net's _0000, _0001 ...), from the 4th axis of a
 4D NIfTI (MSD) or from the colour components of an RGB(A) picture.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,12 +30,14 @@ __all__ = ["SUPPORTED_ENDINGS", "read_image", "read_label", "write_image", "writ
 # that maps to the same float32 (0.8) gives tidy numbers in every artifact and writes back to identical bytes.
 _FLOAT32_SPACING_ENDINGS = (".nii", ".nii.gz", ".tif", ".tiff", ".hdr", ".img")
 
-_REEXPORT_FIX = "re-export it from the original data (a complete, valid image file); supported endings: " + \
-    ", ".join(SUPPORTED_ENDINGS)
+_REEXPORT_FIX = "re-export it from the original data (a complete, valid image file); supported endings: " + ", ".join(
+    SUPPORTED_ENDINGS
+)
 
 
-def read_image(paths: Sequence[Path | str] | Path | str,
-               expected_channels: int | None = None) -> tuple[np.ndarray, Geometry]:
+def read_image(
+    paths: Sequence[Path | str] | Path | str, expected_channels: int | None = None
+) -> tuple[np.ndarray, Geometry]:
     """The channel files of one case as float32 (C, Z, Y, X) plus their common geometry.
 
     A file whose colour components are all identical (a grey picture saved as RGB) counts as one channel,
@@ -50,9 +53,12 @@ def read_image(paths: Sequence[Path | str] | Path | str,
         if reference is None:
             reference = geometry
         elif (difference := reference.mismatch(geometry)) is not None:
-            raise AutosegError(f"channel file does not match {paths[0].name}: {difference}", path,
-                               "all channel files of a case must share one voxel grid; resample or re-export "
-                               "them onto the grid of the first channel")
+            raise AutosegError(
+                f"channel file does not match {paths[0].name}: {difference}",
+                path,
+                "all channel files of a case must share one voxel grid; resample or re-export "
+                "them onto the grid of the first channel",
+            )
         channel_blocks.append(_channels_of(image, path, expected_channels))
     array = channel_blocks[0] if len(channel_blocks) == 1 else np.concatenate(channel_blocks, axis=0)
     return array, reference
@@ -66,14 +72,19 @@ def read_label(path: Path | str) -> tuple[np.ndarray, Geometry]:
     path = Path(path)
     image = _read_sitk(path)
     if image.GetDimension() not in (2, 3):
-        raise AutosegError(f"label map must be a 2D or 3D image, found {image.GetDimension()}D", path,
-                           "store one single-channel label map per case")
+        raise AutosegError(
+            f"label map must be a 2D or 3D image, found {image.GetDimension()}D",
+            path,
+            "store one single-channel label map per case",
+        )
     array = sitk.GetArrayFromImage(image)
     if image.GetNumberOfComponentsPerPixel() > 1:
         if not _components_identical(array):
-            raise AutosegError(f"label map has {image.GetNumberOfComponentsPerPixel()} colour components", path,
-                               "save label maps as single-channel (greyscale) images whose values are class "
-                               "indices")
+            raise AutosegError(
+                f"label map has {image.GetNumberOfComponentsPerPixel()} colour components",
+                path,
+                "save label maps as single-channel (greyscale) images whose values are class indices",
+            )
         array = array[..., 0]
     low, high = _label_range(array, path)  # in the stored dtype, before any cast could wrap a value
     if not np.issubdtype(array.dtype, np.integer):
@@ -116,14 +127,13 @@ def write_image(array: np.ndarray, geometry: Geometry, path: Path | str) -> Path
     ending = split_ending(path)[1].lower()
     if ending in PLAIN_2D_ENDINGS:
         rounded = np.rint(np.stack(channels, axis=-1))
-        pixels = rounded.astype(_plain_2d_dtype(int(rounded.min(initial=0)), int(rounded.max(initial=0)), ending,
-                                                path))
+        pixels = rounded.astype(_plain_2d_dtype(int(rounded.min(initial=0)), int(rounded.max(initial=0)), ending, path))
     else:
         pixels = np.stack(channels, axis=-1).astype(np.float32)
     if len(channels) == 1:
         image = sitk.GetImageFromArray(pixels[..., 0])
     elif geometry.ndim == 2:
-        image = sitk.GetImageFromArray(pixels, isVector=True)       # colour components of each pixel
+        image = sitk.GetImageFromArray(pixels, isVector=True)  # colour components of each pixel
     else:
         # 4D with the channels on the 4th ITK axis (MSD style); GetImageFromArray would make a vector image.
         image = sitk.JoinSeries([sitk.GetImageFromArray(pixels[..., c]) for c in range(len(channels))])
@@ -134,7 +144,7 @@ def label_dtype(low: int, high: int) -> type:
     """The smallest integer type that holds label values in [low, high]."""
     if low >= 0 and high < 256:
         return np.uint8
-    if low >= -(2 ** 15) and high < 2 ** 15:
+    if low >= -(2**15) and high < 2**15:
         return np.int16
     return np.int32
 
@@ -162,8 +172,11 @@ def _channels_of(image: sitk.Image, path: Path, expected_channels: int | None) -
     """(C, Z, Y, X) float32 from one file."""
     dimension, components = image.GetDimension(), image.GetNumberOfComponentsPerPixel()
     if dimension not in (2, 3, 4) or (dimension == 4 and components > 1):
-        raise AutosegError(f"unsupported image layout ({dimension}D with {components} components per pixel)", path,
-                           "store each channel as a 2D/3D file, or all channels as one 4D file")
+        raise AutosegError(
+            f"unsupported image layout ({dimension}D with {components} components per pixel)",
+            path,
+            "store each channel as a 2D/3D file, or all channels as one 4D file",
+        )
     if np.issubdtype(sitk.GetArrayViewFromImage(image).dtype, np.complexfloating):
         raise AutosegError("complex-valued image", path, "store magnitude images (real numbers)")
     array = sitk.GetArrayFromImage(image)
@@ -192,11 +205,14 @@ def _label_range(array: np.ndarray, path: Path) -> tuple[int, int]:
     if not np.issubdtype(array.dtype, np.integer):
         _refuse_non_finite_labels(array, path)
     low, high = array.min(), array.max()
-    if low < -(2 ** 31) or high > 2 ** 31 - 1:
-        example = high if high > 2 ** 31 - 1 else low
-        raise AutosegError(f"label map holds the value {example} (stored as {array.dtype}), outside the range "
-                           "of class indices autoseg reads (32-bit integers)", path,
-                           "labels must be small whole-number class indices 0, 1, 2 ...; re-export the label map")
+    if low < -(2**31) or high > 2**31 - 1:
+        example = high if high > 2**31 - 1 else low
+        raise AutosegError(
+            f"label map holds the value {example} (stored as {array.dtype}), outside the range "
+            "of class indices autoseg reads (32-bit integers)",
+            path,
+            "labels must be small whole-number class indices 0, 1, 2 ...; re-export the label map",
+        )
     return int(np.floor(low)), int(np.ceil(high))
 
 
@@ -210,9 +226,12 @@ def _whole_numbers(array: np.ndarray, path: Path) -> np.ndarray:
     rounded = np.rint(array)
     if not np.array_equal(rounded, array):
         example = array[rounded != array].flat[0]
-        raise AutosegError(f"label map has non-integer values (e.g. {example:g})", path,
-                           "labels must be whole-number class indices; re-export it as an integer image "
-                           "(resample labels with nearest-neighbour interpolation)")
+        raise AutosegError(
+            f"label map has non-integer values (e.g. {example:g})",
+            path,
+            "labels must be whole-number class indices; re-export it as an integer image "
+            "(resample labels with nearest-neighbour interpolation)",
+        )
     return rounded.astype(np.int64)
 
 
@@ -229,10 +248,11 @@ def _spatial_array(array: np.ndarray, geometry: Geometry, path: Path) -> np.ndar
 def _plain_2d_dtype(low: int, high: int, ending: str, path: Path) -> type:
     if low >= 0 and high < 256:
         return np.uint8
-    if ending == ".png" and low >= 0 and high < 2 ** 16:
+    if ending == ".png" and low >= 0 and high < 2**16:
         return np.uint16
-    raise AutosegError(f"values {low}..{high} do not fit the 8-bit pixels of {ending}", path,
-                       "write to .tif, .nrrd or .nii.gz instead")
+    raise AutosegError(
+        f"values {low}..{high} do not fit the 8-bit pixels of {ending}", path, "write to .tif, .nrrd or .nii.gz instead"
+    )
 
 
 def _write_atomically(image: sitk.Image, path: Path) -> Path:
@@ -252,8 +272,9 @@ def _write_atomically(image: sitk.Image, path: Path) -> Path:
             reason = str(error).split("sitk::ERROR:")[-1].strip().splitlines()[0]
             if is_disk_failure(error) or not _has_room(path.parent):
                 raise write_failure(path, reason) from None
-            raise AutosegError(f"cannot write image ({reason})", path,
-                               "use one of the endings " + ", ".join(SUPPORTED_ENDINGS)) from None
+            raise AutosegError(
+                f"cannot write image ({reason})", path, "use one of the endings " + ", ".join(SUPPORTED_ENDINGS)
+            ) from None
         for produced in sorted(staging.iterdir(), key=lambda p: p.name == path.name):
             os.replace(produced, path.parent / produced.name)
     finally:

@@ -8,6 +8,7 @@ or copy and fills the missing voxels with zeros, so a damaged case would train a
   a few bytes), and a mismatch is confirmed by the full check before anything is refused.
 Other formats (.nrrd, .mha, .tif, .png ...) already fail to read when cut short.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -44,8 +45,9 @@ def decompressed_length(path: Path) -> int:
             while block := stream.read(CHUNK):
                 total += len(block)
     except EOFError:
-        raise AutosegError("compressed file is cut short (the gzip stream ends before its end marker)", path,
-                           _FIX) from None
+        raise AutosegError(
+            "compressed file is cut short (the gzip stream ends before its end marker)", path, _FIX
+        ) from None
     except (gzip.BadGzipFile, zlib.error, OSError) as error:
         raise AutosegError(f"compressed data is damaged ({error})", path, _FIX) from None
     return total
@@ -72,15 +74,17 @@ def nifti_expected_bytes(header: bytes) -> int | None:
 
 def _expected(dims, bitpix: int, offset: int) -> int | None:
     ndim = dims[0]
-    if not 1 <= ndim <= 7 or bitpix <= 0 or any(d < 1 for d in dims[1:ndim + 1]):
+    if not 1 <= ndim <= 7 or bitpix <= 0 or any(d < 1 for d in dims[1 : ndim + 1]):
         return None  # a header we cannot vouch for: leave it to the reader
-    voxels = int(np.prod([int(d) for d in dims[1:ndim + 1]], dtype=np.int64))
+    voxels = int(np.prod([int(d) for d in dims[1 : ndim + 1]], dtype=np.int64))
     return offset + voxels * bitpix // 8
 
 
 def _short_message(actual: int, expected: int, what: str) -> str:
-    return (f"file is cut short: {what} {actual} bytes, its header announces {expected} "
-            f"({100 * actual / expected:.0f}% present)")
+    return (
+        f"file is cut short: {what} {actual} bytes, its header announces {expected} "
+        f"({100 * actual / expected:.0f}% present)"
+    )
 
 
 def _check_nifti(path: Path) -> None:
@@ -96,8 +100,9 @@ def _check_nifti_gz(path: Path, full: bool) -> None:
         with gzip.open(path, "rb") as stream:
             expected = nifti_expected_bytes(stream.read(544))
     except EOFError:
-        raise AutosegError("compressed file is cut short (the gzip stream ends inside the header)", path,
-                           _FIX) from None
+        raise AutosegError(
+            "compressed file is cut short (the gzip stream ends inside the header)", path, _FIX
+        ) from None
     except (gzip.BadGzipFile, zlib.error, OSError) as error:
         raise AutosegError(f"compressed data is damaged ({error})", path, _FIX) from None
     # ISIZE holds the length modulo 2**32: it vouches for nothing once the header announces 4 GiB or more (a

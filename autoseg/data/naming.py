@@ -1,4 +1,5 @@
 """File names of image files: multi-part endings (.nii.gz) and nnU-Net's <case>_<channel:04d><ending> scheme."""
+
 from __future__ import annotations
 
 import re
@@ -22,7 +23,7 @@ def split_ending(name: str | Path) -> tuple[str, str]:
     lowered = name.lower()
     for ending in sorted(SUPPORTED_ENDINGS, key=len, reverse=True):
         if lowered.endswith(ending) and len(name) > len(ending):
-            return name[: -len(ending)], name[-len(ending):]
+            return name[: -len(ending)], name[-len(ending) :]
     suffix = Path(name).suffix
     return (name[: -len(suffix)], suffix) if suffix else (name, "")
 

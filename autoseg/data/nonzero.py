@@ -6,6 +6,7 @@ padded with one value. `constant_background` finds such a value from an image's 
 background; a channel whose border is noise (no value repeats) or zero keeps the zero rule, so data with a
 zero background is cropped exactly as before.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -67,8 +68,9 @@ def nonzero_mask(image: np.ndarray, background: Sequence[float | None] | None = 
     return ndimage.binary_fill_holes(mask)
 
 
-def nonzero_bbox(image: np.ndarray, mask: np.ndarray | None = None,
-                 background: Sequence[float | None] | None = None) -> list[tuple[int, int]]:
+def nonzero_bbox(
+    image: np.ndarray, mask: np.ndarray | None = None, background: Sequence[float | None] | None = None
+) -> list[tuple[int, int]]:
     """Per-axis [lo, hi) of the non-background region of a (C, Z, Y, X) image; the whole image if it is all
     background."""
     mask = nonzero_mask(image, background) if mask is None else mask

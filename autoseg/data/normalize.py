@@ -3,6 +3,7 @@
 Each channel is written into one preallocated float32 output and transformed there in place, so a large volume
 costs its output plus one channel of scratch, not a float copy per arithmetic step (the values are the same:
 the same float32 operations in the same order)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,9 @@ import numpy as np
 from autoseg.schema.plans import ChannelNormalization
 
 
-def normalize_channel(channel: np.ndarray, norm: ChannelNormalization, mask: np.ndarray | None,
-                      out: np.ndarray | None = None) -> np.ndarray:
+def normalize_channel(
+    channel: np.ndarray, norm: ChannelNormalization, mask: np.ndarray | None, out: np.ndarray | None = None
+) -> np.ndarray:
     out = np.empty(channel.shape, np.float32) if out is None else out
     if norm.scheme == "ct":
         np.clip(channel, norm.clip[0], norm.clip[1], out=out, casting="unsafe")
@@ -32,7 +34,7 @@ def normalize_channel(channel: np.ndarray, norm: ChannelNormalization, mask: np.
         out -= mean
         out /= np.float32(std)
         return out
-    if norm.scheme == "rescale":   # 2D pictures: small, computed in float64 as it always was
+    if norm.scheme == "rescale":  # 2D pictures: small, computed in float64 as it always was
         low, high = np.percentile(out, [0.5, 99.5])
         out[...] = (np.clip(out, low, high) - low) / max(high - low, 1e-8)
     return out

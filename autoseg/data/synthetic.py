@@ -4,6 +4,7 @@
 The images come from synthetic_case(); this module chooses per-case geometry, writes the files and
 dataset.json. All randomness comes from `seed`, which is recorded in dataset.json.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,12 +24,22 @@ MRI_CHANNEL_NAMES = ("T1", "T2", "FLAIR", "T1c")
 CLASS_NAMES = ("background", "organ", "lesion")
 
 
-def make_synthetic_dataset(out_dir: str | Path, *, num_cases: int = 8,
-                           shape: Sequence[int] = (24, 64, 64), spacing: Sequence[float] = (3.0, 0.8, 0.8),
-                           num_classes: int = 3, num_channels: int = 1, layout: str = NNUNET_V2,
-                           file_ending: str = ".nii.gz", seed: int = 0, noise: float = 0.08,
-                           random_geometry: bool = False, num_test: int = 0,
-                           name: str = "Synthetic") -> Path:
+def make_synthetic_dataset(
+    out_dir: str | Path,
+    *,
+    num_cases: int = 8,
+    shape: Sequence[int] = (24, 64, 64),
+    spacing: Sequence[float] = (3.0, 0.8, 0.8),
+    num_classes: int = 3,
+    num_channels: int = 1,
+    layout: str = NNUNET_V2,
+    file_ending: str = ".nii.gz",
+    seed: int = 0,
+    noise: float = 0.08,
+    random_geometry: bool = False,
+    num_test: int = 0,
+    name: str = "Synthetic",
+) -> Path:
     """Write a dataset of `num_cases` training (+ `num_test` test) cases and return its folder.
 
     `shape`/`spacing` are numpy order; a 2-entry shape makes 2D images (a 3-entry spacing then loses its
@@ -36,7 +47,7 @@ def make_synthetic_dataset(out_dir: str | Path, *, num_cases: int = 8,
     format can store them, a random origin and rotated direction. MSD layout needs a NIfTI ending.
     """
     shape = tuple(int(s) for s in shape)
-    spacing = tuple(float(s) for s in spacing)[-len(shape):]
+    spacing = tuple(float(s) for s in spacing)[-len(shape) :]
     _check_arguments(shape, spacing, num_classes, num_channels, layout, file_ending)
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -44,16 +55,27 @@ def make_synthetic_dataset(out_dir: str | Path, *, num_cases: int = 8,
     for index, case_id in enumerate(case_ids):
         folder = "Tr" if index < num_cases else "Ts"
         case_shape, geometry = _case_geometry(rng, shape, spacing, file_ending, random_geometry)
-        image, label = synthetic_case(rng, case_shape, geometry.spacing[-len(shape):], num_classes, num_channels,
-                                      noise)
+        image, label = synthetic_case(
+            rng, case_shape, geometry.spacing[-len(shape) :], num_classes, num_channels, noise
+        )
         if file_ending in PLAIN_2D_ENDINGS:
-            image = np.clip(image, 0, 255)   # 8-bit pictures: keep every case in one pixel type
-        _write_case(out_dir, folder, case_id, image.reshape((num_channels, *geometry.shape)), label, geometry,
-                    layout, file_ending)
-    description = dict(seed=seed, shape=list(shape), spacing=list(spacing), noise=noise,
-                       random_geometry=random_geometry)
+            image = np.clip(image, 0, 255)  # 8-bit pictures: keep every case in one pixel type
+        _write_case(
+            out_dir,
+            folder,
+            case_id,
+            image.reshape((num_channels, *geometry.shape)),
+            label,
+            geometry,
+            layout,
+            file_ending,
+        )
+    description = dict(
+        seed=seed, shape=list(shape), spacing=list(spacing), noise=noise, random_geometry=random_geometry
+    )
     dataset_json = (_nnunet_json if layout == NNUNET_V2 else _msd_json)(
-        name, case_ids[:num_cases], case_ids[num_cases:], num_classes, num_channels, file_ending)
+        name, case_ids[:num_cases], case_ids[num_cases:], num_classes, num_channels, file_ending
+    )
     dataset_json["autoseg_synthetic"] = description
     write_json(out_dir / "dataset.json", dataset_json)
     return out_dir
@@ -88,21 +110,24 @@ def _case_geometry(rng, shape, spacing, file_ending, random_geometry) -> tuple[t
     origin, direction = np.zeros(ndim), np.eye(ndim)
     if random_geometry:
         case_shape = [max(8, int(round(n * rng.uniform(0.85, 1.15)))) for n in shape]
-        if file_ending not in PLAIN_2D_ENDINGS:   # .png/.bmp keep no origin or direction
+        if file_ending not in PLAIN_2D_ENDINGS:  # .png/.bmp keep no origin or direction
             case_spacing = [s * rng.uniform(0.85, 1.15) for s in spacing]
             origin = rng.uniform(-100.0, 100.0, ndim)
             direction = _random_rotation(rng, ndim)
-    geometry = Geometry(ndim=ndim, size_itk=tuple(reversed(case_shape)),
-                        spacing_itk=tuple(float(s) for s in reversed(case_spacing)),
-                        origin_itk=tuple(float(o) for o in origin),
-                        direction_itk=tuple(float(v) for v in direction.ravel()))
+    geometry = Geometry(
+        ndim=ndim,
+        size_itk=tuple(reversed(case_shape)),
+        spacing_itk=tuple(float(s) for s in reversed(case_spacing)),
+        origin_itk=tuple(float(o) for o in origin),
+        direction_itk=tuple(float(v) for v in direction.ravel()),
+    )
     return tuple(case_shape), geometry
 
 
 def _random_rotation(rng, ndim: int) -> np.ndarray:
     q, r = np.linalg.qr(rng.normal(size=(ndim, ndim)))
     q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:   # a proper rotation, as scanners report
+    if np.linalg.det(q) < 0:  # a proper rotation, as scanners report
         q[:, 0] = -q[:, 0]
     return q
 
@@ -113,26 +138,34 @@ def _write_case(out_dir, folder, case_id, image, label, geometry, layout, file_e
         write_image(image, geometry, images_dir / f"{case_id}{file_ending}")
     else:
         for channel in range(image.shape[0]):
-            write_image(image[channel:channel + 1], geometry,
-                        images_dir / channel_file_name(case_id, channel, file_ending))
+            write_image(
+                image[channel : channel + 1], geometry, images_dir / channel_file_name(case_id, channel, file_ending)
+            )
     write_label(label, geometry, labels_dir / f"{case_id}{file_ending}")
 
 
 def _nnunet_json(name, training_ids, test_ids, num_classes, num_channels, file_ending) -> dict:
-    return {"name": name,
-            "description": "synthetic scans made by autoseg.data.synthetic (organ with a nested lesion)",
-            "channel_names": {str(c): n for c, n in enumerate(channel_names(num_channels))},
-            "labels": {n: k for k, n in enumerate(class_names(num_classes))},
-            "numTraining": len(training_ids), "file_ending": file_ending}
+    return {
+        "name": name,
+        "description": "synthetic scans made by autoseg.data.synthetic (organ with a nested lesion)",
+        "channel_names": {str(c): n for c, n in enumerate(channel_names(num_channels))},
+        "labels": {n: k for k, n in enumerate(class_names(num_classes))},
+        "numTraining": len(training_ids),
+        "file_ending": file_ending,
+    }
 
 
 def _msd_json(name, training_ids, test_ids, num_classes, num_channels, file_ending) -> dict:
-    return {"name": name,
-            "description": "synthetic scans made by autoseg.data.synthetic (organ with a nested lesion)",
-            "tensorImageSize": "4D" if num_channels > 1 else "3D",
-            "modality": {str(c): n for c, n in enumerate(channel_names(num_channels))},
-            "labels": {str(k): n for k, n in enumerate(class_names(num_classes))},
-            "numTraining": len(training_ids), "numTest": len(test_ids),
-            "training": [{"image": f"./imagesTr/{i}{file_ending}", "label": f"./labelsTr/{i}{file_ending}"}
-                         for i in training_ids],
-            "test": [f"./imagesTs/{i}{file_ending}" for i in test_ids]}
+    return {
+        "name": name,
+        "description": "synthetic scans made by autoseg.data.synthetic (organ with a nested lesion)",
+        "tensorImageSize": "4D" if num_channels > 1 else "3D",
+        "modality": {str(c): n for c, n in enumerate(channel_names(num_channels))},
+        "labels": {str(k): n for k, n in enumerate(class_names(num_classes))},
+        "numTraining": len(training_ids),
+        "numTest": len(test_ids),
+        "training": [
+            {"image": f"./imagesTr/{i}{file_ending}", "label": f"./labelsTr/{i}{file_ending}"} for i in training_ids
+        ],
+        "test": [f"./imagesTs/{i}{file_ending}" for i in test_ids],
+    }

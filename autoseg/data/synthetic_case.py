@@ -10,6 +10,7 @@ What is in it, and why:
 Every channel shows every class, each channel with its own contrast. Sizes are in millimetres, so an
 anisotropic spacing makes objects span few slices, as in real anisotropic scans.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,9 +26,14 @@ TEXTURE_AMPLITUDE = 0.05
 INTENSITY_SCALE = 100.0
 
 
-def synthetic_case(rng: np.random.Generator, shape: tuple[int, ...], spacing: tuple[float, ...],
-                   num_classes: int = 3, num_channels: int = 1,
-                   noise: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_case(
+    rng: np.random.Generator,
+    shape: tuple[int, ...],
+    spacing: tuple[float, ...],
+    num_classes: int = 3,
+    num_channels: int = 1,
+    noise: float = 0.08,
+) -> tuple[np.ndarray, np.ndarray]:
     """(image float32 (C, *shape), label uint8 (*shape)) for a 2D or 3D `shape` with `spacing` in mm."""
     shape, spacing = tuple(int(s) for s in shape), tuple(float(s) for s in spacing)
     coords = _physical_coordinates(shape, spacing)
@@ -36,7 +42,7 @@ def synthetic_case(rng: np.random.Generator, shape: tuple[int, ...], spacing: tu
 
     body_radii = half_extent * rng.uniform(0.75, 0.9, len(shape))
     if len(shape) == 3:
-        body_radii[0] = half_extent[0] * rng.uniform(1.1, 1.4)   # the body runs through the slices
+        body_radii[0] = half_extent[0] * rng.uniform(1.1, 1.4)  # the body runs through the slices
     body_centre = rng.uniform(-0.05, 0.05, len(shape)) * half_extent
     body = _blob(coords, body_centre, body_radii, rng.uniform(0, np.pi), wobble, 0.05)
 
@@ -58,7 +64,7 @@ def synthetic_case(rng: np.random.Generator, shape: tuple[int, ...], spacing: tu
     channels = []
     for channel in range(num_channels):
         contrast = np.array([_contrast(cls, channel) for cls in range(num_classes)], np.float32)
-        clean = ndimage.gaussian_filter(contrast[label], 0.6) + texture   # partial volume at edges
+        clean = ndimage.gaussian_filter(contrast[label], 0.6) + texture  # partial volume at edges
         noisy = (clean * bias + rng.normal(0.0, noise, shape)) * scale * rng.uniform(0.9, 1.1)
         channels.append(np.where(body, np.maximum(noisy, 0.01 * scale), 0.0))
     return np.stack(channels).astype(np.float32), label

@@ -12,6 +12,7 @@ Shapes are built slice by slice from 2D cross-sections, so a 512x512x400 case ne
 uint8 label map (~320 MB) plus one slice of scratch, and is made in seconds. Sizes are fractions of the field of
 view, so any shape gives a plausible scan. All randomness comes from `seed` (recorded in dataset.json).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,9 +34,17 @@ NOISE_HU = 12.0
 CT_CLASS_NAMES = ("background", "organ", "lesion")
 
 
-def make_ct_dataset(folder: str | Path, *, cases: int = 4, shape: Sequence[int] = (160, 256, 256),
-                    spacing: Sequence[float] = (1.5, 0.8, 0.8), num_classes: int = 3, num_test: int = 0,
-                    seed: int = 0, name: str = "SyntheticCT") -> Path:
+def make_ct_dataset(
+    folder: str | Path,
+    *,
+    cases: int = 4,
+    shape: Sequence[int] = (160, 256, 256),
+    spacing: Sequence[float] = (1.5, 0.8, 0.8),
+    num_classes: int = 3,
+    num_test: int = 0,
+    seed: int = 0,
+    name: str = "SyntheticCT",
+) -> Path:
     """Write an nnU-Net v2 dataset of `cases` training (+ `num_test` test, labelled) CT-like cases; returns it.
 
     `shape` and `spacing` are numpy order (z, y, x): the default spacing 1.5 mm between slices and 0.8 mm in-plane
@@ -52,30 +61,45 @@ def make_ct_dataset(folder: str | Path, *, cases: int = 4, shape: Sequence[int] 
     case_ids = [f"ct_{i:03d}" for i in range(cases + num_test)]
     for index, case_id in enumerate(case_ids):
         image, label = ct_case(rng, shape, spacing, num_classes)
-        geometry = Geometry(ndim=3, size_itk=tuple(reversed(shape)), spacing_itk=tuple(reversed(spacing)),
-                            origin_itk=(0.0, 0.0, 0.0), direction_itk=(1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
+        geometry = Geometry(
+            ndim=3,
+            size_itk=tuple(reversed(shape)),
+            spacing_itk=tuple(reversed(spacing)),
+            origin_itk=(0.0, 0.0, 0.0),
+            direction_itk=(1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0),
+        )
         split = "Tr" if index < cases else "Ts"
         _write_volume(image, geometry, folder / f"images{split}" / channel_file_name(case_id, 0, ".nii.gz"))
         _write_volume(label, geometry, folder / f"labels{split}" / f"{case_id}.nii.gz")
         del image, label
-    write_json(folder / "dataset.json", {
-        "name": name,
-        "description": "synthetic CT-like scans made by autoseg.data.synthetic_ct (int16 HU, air -1000, body, "
-                       "organ with a lesion)",
-        "channel_names": {"0": "CT"},
-        "labels": {n: k for k, n in enumerate(CT_CLASS_NAMES[:num_classes])},
-        "numTraining": cases, "file_ending": ".nii.gz",
-        "autoseg_synthetic": {"generator": "ct", "seed": seed, "shape": list(shape), "spacing": list(spacing),
-                              "num_test": num_test},
-    })
+    write_json(
+        folder / "dataset.json",
+        {
+            "name": name,
+            "description": "synthetic CT-like scans made by autoseg.data.synthetic_ct (int16 HU, air -1000, body, "
+            "organ with a lesion)",
+            "channel_names": {"0": "CT"},
+            "labels": {n: k for k, n in enumerate(CT_CLASS_NAMES[:num_classes])},
+            "numTraining": cases,
+            "file_ending": ".nii.gz",
+            "autoseg_synthetic": {
+                "generator": "ct",
+                "seed": seed,
+                "shape": list(shape),
+                "spacing": list(spacing),
+                "num_test": num_test,
+            },
+        },
+    )
     return folder
 
 
-def ct_case(rng: np.random.Generator, shape: tuple[int, int, int], spacing: tuple[float, float, float],
-            num_classes: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def ct_case(
+    rng: np.random.Generator, shape: tuple[int, int, int], spacing: tuple[float, float, float], num_classes: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """(image int16 (Z, Y, X) in HU, label uint8 (Z, Y, X)) of one CT-like scan."""
     nz, ny, nx = shape
-    half = np.array([nz * spacing[0], ny * spacing[1], nx * spacing[2]]) / 2   # mm
+    half = np.array([nz * spacing[0], ny * spacing[1], nx * spacing[2]]) / 2  # mm
     yy = ((np.arange(ny) - (ny - 1) / 2) * spacing[1])[:, None]
     xx = ((np.arange(nx) - (nx - 1) / 2) * spacing[2])[None, :]
     # The body: radii (mm) in-plane, varying smoothly along z like a torso narrowing and widening.
@@ -96,7 +120,7 @@ def ct_case(rng: np.random.Generator, shape: tuple[int, int, int], spacing: tupl
         scale = 1 + body_wave[0] * np.sin(body_wave[1] * np.pi * zmm / half[0] + body_wave[2])
         body = (yy / (body_radii[0] * scale)) ** 2 + (xx / (body_radii[1] * scale)) ** 2 < 1
         slice_hu = np.where(body, np.float32(TISSUE_HU), np.float32(AIR_HU))
-        slice_hu[body & ((yy - spine_centre[0]) ** 2 + (xx - spine_centre[1]) ** 2 < spine_radius ** 2)] = BONE_HU
+        slice_hu[body & ((yy - spine_centre[0]) ** 2 + (xx - spine_centre[1]) ** 2 < spine_radius**2)] = BONE_HU
         organ_in = _cross_section(organ, zmm, yy, xx) & body
         slice_hu[organ_in] = ORGAN_HU
         label[z][organ_in] = 1
@@ -113,8 +137,7 @@ def ct_case(rng: np.random.Generator, shape: tuple[int, int, int], spacing: tupl
 def _ellipsoid_in(rng, half: np.ndarray, body_radii: np.ndarray, size: tuple[float, float]):
     """(centre, radii) in mm (z, y, x) of an ellipsoid well inside the body and the scanned slab."""
     radii = np.array([half[0] * rng.uniform(0.3, 0.5), *(body_radii * rng.uniform(*size, 2))])
-    centre = np.array([rng.uniform(-0.2, 0.2) * half[0],
-                       *(rng.uniform(-0.3, 0.3, 2) * (body_radii - radii[1:]))])
+    centre = np.array([rng.uniform(-0.2, 0.2) * half[0], *(rng.uniform(-0.3, 0.3, 2) * (body_radii - radii[1:]))])
     return centre, radii
 
 

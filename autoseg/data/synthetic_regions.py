@@ -5,6 +5,7 @@ dataset.json declares the nested regions "outer" [1, 2, 3], "middle" [2, 3] and 
 regions_class_order [1, 2, 3]. Each label has its own intensity (plus noise and a random per-case scale), and the
 spheres' centres and radii vary per case, so a network has to find them rather than memorise a place.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,9 @@ CONTRAST = (0.0, 1.0, 1.6, 0.4)
 RADII = (0.75, 0.5, 0.28)
 
 
-def nested_spheres_case(rng: np.random.Generator, shape: Sequence[int], noise: float = 0.15
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def nested_spheres_case(
+    rng: np.random.Generator, shape: Sequence[int], noise: float = 0.15
+) -> tuple[np.ndarray, np.ndarray]:
     """(image float32 (1, *shape), label uint8 (*shape)): nested spheres labelled 1, 2, 3 from the outside in."""
     shape = tuple(int(s) for s in shape)
     grids = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in shape], indexing="ij", sparse=True)
@@ -44,24 +46,42 @@ def nested_spheres_case(rng: np.random.Generator, shape: Sequence[int], noise: f
     return (image * rng.uniform(50, 150))[None].astype(np.float32), label
 
 
-def make_region_dataset(out_dir: str | Path, *, num_cases: int = 6, shape: Sequence[int] = (24, 24, 24),
-                        spacing: Sequence[float] = (1.0, 1.0, 1.0), seed: int = 0, noise: float = 0.15,
-                        name: str = "SyntheticRegions") -> Path:
+def make_region_dataset(
+    out_dir: str | Path,
+    *,
+    num_cases: int = 6,
+    shape: Sequence[int] = (24, 24, 24),
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    seed: int = 0,
+    noise: float = 0.15,
+    name: str = "SyntheticRegions",
+) -> Path:
     """Write `num_cases` nested-sphere cases (nnU-Net v2 layout, .nii.gz) and a region dataset.json."""
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
-    geometry = Geometry(ndim=len(shape), size_itk=tuple(reversed([int(s) for s in shape])),
-                        spacing_itk=tuple(float(s) for s in reversed(spacing)),
-                        origin_itk=tuple(0.0 for _ in shape),
-                        direction_itk=tuple(float(v) for v in np.eye(len(shape)).ravel()))
+    geometry = Geometry(
+        ndim=len(shape),
+        size_itk=tuple(reversed([int(s) for s in shape])),
+        spacing_itk=tuple(float(s) for s in reversed(spacing)),
+        origin_itk=tuple(0.0 for _ in shape),
+        direction_itk=tuple(float(v) for v in np.eye(len(shape)).ravel()),
+    )
     for index in range(num_cases):
         case_id = f"case_{index:03d}"
         image, label = nested_spheres_case(rng, shape, noise)
         write_image(image, geometry, out_dir / "imagesTr" / channel_file_name(case_id, 0, ".nii.gz"))
         write_label(label, geometry, out_dir / "labelsTr" / f"{case_id}.nii.gz")
-    write_json(out_dir / "dataset.json", {
-        "name": name, "description": "nested spheres with region-based labels (autoseg.data.synthetic_regions)",
-        "channel_names": {"0": "MRI"}, "labels": {"background": 0, **REGIONS},
-        "regions_class_order": REGIONS_CLASS_ORDER, "numTraining": num_cases, "file_ending": ".nii.gz",
-        "autoseg_synthetic": {"seed": seed, "shape": list(shape), "spacing": list(spacing), "noise": noise}})
+    write_json(
+        out_dir / "dataset.json",
+        {
+            "name": name,
+            "description": "nested spheres with region-based labels (autoseg.data.synthetic_regions)",
+            "channel_names": {"0": "MRI"},
+            "labels": {"background": 0, **REGIONS},
+            "regions_class_order": REGIONS_CLASS_ORDER,
+            "numTraining": num_cases,
+            "file_ending": ".nii.gz",
+            "autoseg_synthetic": {"seed": seed, "shape": list(shape), "spacing": list(spacing), "noise": noise},
+        },
+    )
     return out_dir

@@ -1,6 +1,7 @@
 """The text headers of NRRD (.nrrd, .nhdr) and MetaImage (.mha, .mhd) files, checked before SimpleITK reads them:
 sizes and voxel type within the limits, the data present in the file (raw) or able to expand from it (deflate),
 geometry fields finite. The header is read in one bounded block, so a header that never ends costs nothing."""
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,7 @@ def _header_text(path: Path, end_marker: str | None) -> tuple[str, int]:
         if len(block) < MAX_HEADER_BYTES:  # a detached header: all of it is text
             return block.decode("latin-1"), len(block)
         raise AutosegError(f"the image header does not end within {MAX_HEADER_BYTES} bytes", path, _FIX)
-    return block[:match.end()].decode("latin-1"), match.end()
+    return block[: match.end()].decode("latin-1"), match.end()
 
 
 def _integers(path: Path, field: str, value: str | None) -> list[int]:
@@ -47,8 +48,12 @@ def _finite(path: Path, field: str, value: str | None) -> None:
             raise AutosegError(f"the image header's {field} is not finite ({text[:200]})", path, _FIX)
 
 
-_NRRD_TYPES = [(("longlong", "long long", "int64", "uint64", "double"), 8), (("short", "int16"), 2),
-               (("char", "int8"), 1), (("int", "float"), 4)]
+_NRRD_TYPES = [
+    (("longlong", "long long", "int64", "uint64", "double"), 8),
+    (("short", "int16"), 2),
+    (("char", "int8"), 1),
+    (("int", "float"), 4),
+]
 
 
 def check_nrrd(path: Path) -> None:
@@ -85,14 +90,26 @@ def _check_encoded_room(path: Path, encoding: str, voxels: int, size: int, avail
     elif encoding in ("gz", "gzip"):
         check_data_room(path, voxels * size, available, compressed=True)
     elif encoding in ("txt", "text", "ascii"):
-        check_data_room(path, voxels, available, compressed=False)    # at least a character per value
+        check_data_room(path, voxels, available, compressed=False)  # at least a character per value
     elif encoding == "hex":
         check_data_room(path, 2 * voxels * size, available, compressed=False)
     # bzip2 has no useful expansion bound: the reader's allocation is bounded by the size limit alone
 
 
-_MET_TYPES = {"CHAR": 1, "UCHAR": 1, "SHORT": 2, "USHORT": 2, "INT": 4, "UINT": 4, "FLOAT": 4, "LONG": 8,
-              "ULONG": 8, "LONG_LONG": 8, "ULONG_LONG": 8, "DOUBLE": 8}
+_MET_TYPES = {
+    "CHAR": 1,
+    "UCHAR": 1,
+    "SHORT": 2,
+    "USHORT": 2,
+    "INT": 4,
+    "UINT": 4,
+    "FLOAT": 4,
+    "LONG": 8,
+    "ULONG": 8,
+    "LONG_LONG": 8,
+    "ULONG_LONG": 8,
+    "DOUBLE": 8,
+}
 _MET_GEOMETRY = ("elementspacing", "offset", "origin", "position", "transformmatrix", "rotation", "orientation")
 
 
@@ -108,8 +125,9 @@ def check_metaimage(path: Path) -> None:
         raise AutosegError("not a MetaImage header (no NDims or ElementDataFile)", path, _FIX)
     element = fields.get("elementtype", "").upper().removeprefix("MET_").removesuffix("_ARRAY")
     if element not in _MET_TYPES:
-        raise AutosegError(f"the MetaImage ElementType {fields.get('elementtype')!r} is missing or not one autoseg "
-                           "reads", path, _FIX)
+        raise AutosegError(
+            f"the MetaImage ElementType {fields.get('elementtype')!r} is missing or not one autoseg reads", path, _FIX
+        )
     channels = _integers(path, "ElementNumberOfChannels", fields.get("elementnumberofchannels", "1"))[0]
     voxels = math.prod(_integers(path, "DimSize", fields.get("dimsize")))
     for field in _MET_GEOMETRY:
@@ -126,4 +144,3 @@ def check_metaimage(path: Path) -> None:
         data_path = path.parent / data_file
         available = data_path.stat().st_size if data_path.is_file() else 0
     check_data_room(path, voxels * size, available, compressed)
-

@@ -5,6 +5,7 @@ inside it, otherwise the file is refused in one line as cut short. And every pag
 size and voxel type: SimpleITK counts and sizes a stack by its first page, so a page marked otherwise (a reduced
 resolution, a mask: NewSubfileType) or of another size makes it drop slices silently or overrun its buffer
 (seen as a crash on fuzzed files)."""
+
 from __future__ import annotations
 
 import struct
@@ -15,7 +16,7 @@ from autoseg.errors import AutosegError
 
 MAX_PAGES = 1 << 16
 _FIX = "the file is incomplete or damaged (an interrupted download or copy?): copy or export it again"
-_OFFSETS_TAGS = {273: 279, 324: 325}     # StripOffsets -> StripByteCounts, TileOffsets -> TileByteCounts
+_OFFSETS_TAGS = {273: 279, 324: 325}  # StripOffsets -> StripByteCounts, TileOffsets -> TileByteCounts
 _TYPE_SIZES = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}
 # NewSubfileType, then what every page of a stack must share: width, length, bits, samples, sample format
 _KIND_TAGS = (254, 256, 257, 258, 277, 339)
@@ -39,13 +40,15 @@ def check_tiff_pages(path: Path) -> None:
                 raise AutosegError("the TIFF's page directories form a loop", path, _FIX)
             seen.add(offset)
             if offset + 2 > size:
-                raise AutosegError(f"file is cut short: page {len(seen)} lies beyond its end ({size} bytes)",
-                                   path, _FIX)
+                raise AutosegError(
+                    f"file is cut short: page {len(seen)} lies beyond its end ({size} bytes)", path, _FIX
+                )
             offset, kind = _check_page(f, endian, offset, size, path, len(seen))
             first = first or kind
             if kind != first:
-                raise AutosegError(f"page {len(seen)} of the TIFF differs from page 1 ({_differences(kind, first)})",
-                                   path, _STACK_FIX)
+                raise AutosegError(
+                    f"page {len(seen)} of the TIFF differs from page 1 ({_differences(kind, first)})", path, _STACK_FIX
+                )
 
 
 def _check_page(f: BinaryIO, endian: str, offset: int, size: int, path: Path, page: int) -> tuple[int, tuple]:
@@ -58,20 +61,25 @@ def _check_page(f: BinaryIO, endian: str, offset: int, size: int, path: Path, pa
         raise AutosegError(f"file is cut short inside the directory of page {page}", path, _FIX)
     tags = {}
     for i in range(count):
-        tag, kind, number, value = struct.unpack(endian + "HHI4s", entries[12 * i:12 * i + 12])
+        tag, kind, number, value = struct.unpack(endian + "HHI4s", entries[12 * i : 12 * i + 12])
         tags[tag] = (kind, number, value)
     for offsets_tag, counts_tag in _OFFSETS_TAGS.items():
         if offsets_tag in tags and counts_tag in tags:
             starts = _values(f, endian, *tags[offsets_tag], size)
             lengths = _values(f, endian, *tags[counts_tag], size)
             if any(s + n > size for s, n in zip(starts, lengths)):
-                raise AutosegError(f"file is cut short: the voxel data of page {page} runs past its end "
-                                   f"({size} bytes)", path, _FIX)
+                raise AutosegError(
+                    f"file is cut short: the voxel data of page {page} runs past its end ({size} bytes)", path, _FIX
+                )
     kind = tuple(tuple(_values(f, endian, *tags[tag], size)) if tag in tags else () for tag in _KIND_TAGS)
     subfile = kind[0][0] if kind[0] else 0
     if subfile not in (0, 2) or (tags.get(255) and _values(f, endian, *tags[255], size) not in ([1], [3])):
-        raise AutosegError(f"page {page} of the TIFF is not a plain image (NewSubfileType {subfile}: a reduced "
-                           "resolution, a mask or another kind of page)", path, _STACK_FIX)
+        raise AutosegError(
+            f"page {page} of the TIFF is not a plain image (NewSubfileType {subfile}: a reduced "
+            "resolution, a mask or another kind of page)",
+            path,
+            _STACK_FIX,
+        )
     return struct.unpack(endian + "I", tail)[0], kind[1:] + ((subfile,),)
 
 
@@ -85,7 +93,7 @@ def _values(f: BinaryIO, endian: str, kind: int, number: int, value: bytes, size
         return []
     code, width = _TYPE_SIZES[kind]
     if number * width <= 4:
-        raw = value[:number * width]
+        raw = value[: number * width]
     else:
         where = struct.unpack(endian + "I", value)[0]
         if where + number * width > size:

@@ -3,6 +3,7 @@
 Each case is read exactly once (image channels and label); what was learnt on the way (shape, spacing, label
 values) is kept in the report so later stages need not read the files again just for that.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
@@ -24,11 +25,11 @@ from autoseg.utils.files import read_json
 @dataclass
 class CaseSummary:
     case_id: str
-    shape: tuple[int, int, int]               # numpy order, (1, Y, X) for 2D
-    spacing: tuple[float, float, float]       # numpy order
+    shape: tuple[int, int, int]  # numpy order, (1, Y, X) for 2D
+    spacing: tuple[float, float, float]  # numpy order
     num_channels: int
     label_values: list[int]
-    ndim: int = 3                             # of the image file: 2 for a picture or a 2D file
+    ndim: int = 3  # of the image file: 2 for a picture or a 2D file
 
 
 @dataclass
@@ -36,7 +37,7 @@ class VerifyReport:
     dataset: Path
     problems: list[str] = field(default_factory=list)
     cases: dict[str, CaseSummary] = field(default_factory=dict)
-    info: DatasetInfo | None = None           # None when dataset.json itself could not be used
+    info: DatasetInfo | None = None  # None when dataset.json itself could not be used
 
     @property
     def ok(self) -> bool:
@@ -48,20 +49,24 @@ class VerifyReport:
         if self.ok:
             return
         more = len(self.problems) - 1
-        tail = (f" [1 of {len(self.problems)} problems; ... and {more} more: 'autoseg verify {self.dataset}' "
-                "lists them all]" if more else "")
+        tail = (
+            f" [1 of {len(self.problems)} problems; ... and {more} more: 'autoseg verify {self.dataset}' "
+            "lists them all]"
+            if more
+            else ""
+        )
         raise AutosegError(self.problems[0] + tail)
 
 
-def verify_dataset(path_or_info: str | Path | DatasetInfo, *, max_workers: int = 1,
-                   progress: bool = True) -> VerifyReport:
+def verify_dataset(
+    path_or_info: str | Path | DatasetInfo, *, max_workers: int = 1, progress: bool = True
+) -> VerifyReport:
     if isinstance(path_or_info, DatasetInfo):
         info = path_or_info
     else:
         root = Path(path_or_info)
         if not root.is_dir():  # nothing to list problems of: one error, as for any missing input
-            raise AutosegError("dataset folder not found", root,
-                               "pass the folder that holds dataset.json and imagesTr")
+            raise AutosegError("dataset folder not found", root, "pass the folder that holds dataset.json and imagesTr")
         json_problems = _dataset_json_problems(root)
         if json_problems:
             return VerifyReport(root, json_problems)
@@ -93,21 +98,32 @@ def check_case(case: Case, info: DatasetInfo) -> tuple[list[str], CaseSummary | 
             problems.append(str(error))
     if image is not None:
         if image.shape[0] != info.num_channels:
-            problems.append(_line(channel_count_message(image.shape[0], case, info), image_files[0],
-                                  "give every case the channels listed in dataset.json, in the same order"))
+            problems.append(
+                _line(
+                    channel_count_message(image.shape[0], case, info),
+                    image_files[0],
+                    "give every case the channels listed in dataset.json, in the same order",
+                )
+            )
         problems += _non_finite_problems(image, image_files)
     label_values: list[int] = []
     if case.label_file is None:
         # Only the nnU-Net v2 "dataset" key can list a case without a label; training needs one for every case.
-        problems.append(_line(f"training case '{case.case_id}' has no \"label\"", info.dataset_json_path,
-                              f"add \"label\" to dataset.json 'dataset.{case.case_id}', or remove the case"))
+        problems.append(
+            _line(
+                f"training case '{case.case_id}' has no \"label\"",
+                info.dataset_json_path,
+                f"add \"label\" to dataset.json 'dataset.{case.case_id}', or remove the case",
+            )
+        )
     else:
         label_values, label_problems = _label_problems(case.label_file, geometry, image_files[0], info)
         problems += label_problems
     if image is None:
         return problems, None
-    summary = CaseSummary(case.case_id, geometry.shape, geometry.spacing, int(image.shape[0]), label_values,
-                          geometry.ndim)
+    summary = CaseSummary(
+        case.case_id, geometry.shape, geometry.spacing, int(image.shape[0]), label_values, geometry.ndim
+    )
     return problems, summary
 
 
@@ -132,11 +148,17 @@ def _mixed_dimension_problems(cases: dict[str, CaseSummary], info: DatasetInfo) 
     kind = "2D (or single-slice)" if odd is flat else "3D"
     by_id = {c.case_id: c for c in info.training}
     first = by_id[odd[0]].image_files[0] if odd[0] in by_id and by_id[odd[0]].image_files else info.root
-    shown = ", ".join(f"{c} {list(cases[c].shape)}" for c in odd[:5]) + (f" and {len(odd) - 5} more"
-                                                                         if len(odd) > 5 else "")
-    return [_line(f"{len(odd)} {kind} case(s) in a dataset of {len(cases) - len(odd)} {other}: {shown}", first,
-                  f"give every case the same number of dimensions: re-export {'them' if len(odd) > 1 else 'it'} "
-                  f"like the others, or remove {'them' if len(odd) > 1 else 'it'} from the dataset")]
+    shown = ", ".join(f"{c} {list(cases[c].shape)}" for c in odd[:5]) + (
+        f" and {len(odd) - 5} more" if len(odd) > 5 else ""
+    )
+    return [
+        _line(
+            f"{len(odd)} {kind} case(s) in a dataset of {len(cases) - len(odd)} {other}: {shown}",
+            first,
+            f"give every case the same number of dimensions: re-export {'them' if len(odd) > 1 else 'it'} "
+            f"like the others, or remove {'them' if len(odd) > 1 else 'it'} from the dataset",
+        )
+    ]
 
 
 def _image_file_problems(case: Case, info: DatasetInfo, image_files: list[Path]) -> list[str]:
@@ -155,7 +177,7 @@ def _image_file_problems(case: Case, info: DatasetInfo, image_files: list[Path])
 def _dataset_json_problems(root: Path) -> list[str]:
     json_path = root / "dataset.json"
     if not root.is_dir() or not json_path.is_file():
-        return []   # load_dataset says which of the two is missing
+        return []  # load_dataset says which of the two is missing
     try:
         data = read_json(json_path, "dataset.json")
     except AutosegError as error:
@@ -166,15 +188,25 @@ def _dataset_json_problems(root: Path) -> list[str]:
 def _dataset_level_problems(info: DatasetInfo) -> list[str]:
     problems = []
     if not info.training:
-        problems.append(_line("dataset has no training cases", info.root / "imagesTr",
-                              f"put images named like {channel_file_name('case_001', 0, info.file_ending)} "
-                              "in imagesTr/ and their labels in labelsTr/"
-                              if info.layout == NNUNET_V2 else "list the cases in dataset.json 'training'"))
+        problems.append(
+            _line(
+                "dataset has no training cases",
+                info.root / "imagesTr",
+                f"put images named like {channel_file_name('case_001', 0, info.file_ending)} "
+                "in imagesTr/ and their labels in labelsTr/"
+                if info.layout == NNUNET_V2
+                else "list the cases in dataset.json 'training'",
+            )
+        )
     declared = info.num_training_declared
     if declared is not None and declared != len(info.training):
-        problems.append(_line(f"numTraining is {declared} but {len(info.training)} training cases were found",
-                              info.dataset_json_path, f"set numTraining to {len(info.training)} or add the "
-                              "missing cases"))
+        problems.append(
+            _line(
+                f"numTraining is {declared} but {len(info.training)} training cases were found",
+                info.dataset_json_path,
+                f"set numTraining to {len(info.training)} or add the missing cases",
+            )
+        )
     return problems
 
 
@@ -199,18 +231,32 @@ def _label_problems(label_file: Path, geometry, image_file: Path, info: DatasetI
     problems = []
     if geometry is not None:
         if label_geometry.shape != geometry.shape or label_geometry.ndim != geometry.ndim:
-            problems.append(_line(f"label shape {label_geometry.shape} differs from image shape {geometry.shape} "
-                                  f"({image_file.name})", label_file,
-                                  "the label map must be on the same voxel grid as its image"))
+            problems.append(
+                _line(
+                    f"label shape {label_geometry.shape} differs from image shape {geometry.shape} ({image_file.name})",
+                    label_file,
+                    "the label map must be on the same voxel grid as its image",
+                )
+            )
         elif (difference := geometry.mismatch(label_geometry)) is not None:
-            problems.append(_line(f"label geometry differs from its image {image_file.name}: {difference}",
-                                  label_file, "store the label with the spacing, origin and direction of its image"))
+            problems.append(
+                _line(
+                    f"label geometry differs from its image {image_file.name}: {difference}",
+                    label_file,
+                    "store the label with the spacing, origin and direction of its image",
+                )
+            )
     values = _present_values(label)
     allowed = set(info.labels.values()) | ({info.ignore_label} if info.ignore_label is not None else set())
     unknown = [v for v in values if v not in allowed]
     if unknown:
-        problems.append(_line(f"label values {unknown} are not in dataset.json 'labels' {info.labels}", label_file,
-                              "add those classes to dataset.json or correct the label map"))
+        problems.append(
+            _line(
+                f"label values {unknown} are not in dataset.json 'labels' {info.labels}",
+                label_file,
+                "add those classes to dataset.json or correct the label map",
+            )
+        )
     return values, problems
 
 
@@ -219,13 +265,18 @@ def _non_finite_problems(image: np.ndarray, files: list[Path]) -> list[str]:
     problems = []
     for channel in bad_channels:
         path = files[channel] if len(files) == image.shape[0] else files[0]
-        problems.append(_line(f"image contains NaN or Inf values (channel {channel})", path,
-                              "replace them with finite numbers (e.g. the image minimum) before training"))
+        problems.append(
+            _line(
+                f"image contains NaN or Inf values (channel {channel})",
+                path,
+                "replace them with finite numbers (e.g. the image minimum) before training",
+            )
+        )
     return problems
 
 
 def _present_values(label: np.ndarray) -> list[int]:
-    if label.dtype == np.uint8:   # bincount is much faster than unique for small non-negative integers
+    if label.dtype == np.uint8:  # bincount is much faster than unique for small non-negative integers
         return [int(v) for v in np.flatnonzero(np.bincount(label.ravel(), minlength=1))]
     return [int(v) for v in np.unique(label)]
 

@@ -33,6 +33,7 @@ Empty masks -- every metric has a finite, defined value, so means over cases nev
     reference empty   RVD = |P| / 1 voxel: the volume of G is taken as one voxel, the smallest non-empty
                       reference, which keeps RVD finite and still grows with the false-positive volume.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -65,12 +66,17 @@ def overlap_metrics(pred: np.ndarray, ref: np.ndarray) -> dict:
         "RVD": (n_pred - n_ref) / max(n_ref, 1),
         "precision": _ratio(tp, n_pred, both_empty),
         "recall": _ratio(tp, n_ref, both_empty),
-        "TP": tp, "FP": n_pred - tp, "FN": n_ref - tp, "n_pred": n_pred, "n_ref": n_ref,
+        "TP": tp,
+        "FP": n_pred - tp,
+        "FN": n_ref - tp,
+        "n_pred": n_pred,
+        "n_ref": n_ref,
     }
 
 
-def surface_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float],
-                    tolerance_mm: float = DEFAULT_TOLERANCE_MM) -> dict:
+def surface_metrics(
+    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], tolerance_mm: float = DEFAULT_TOLERANCE_MM
+) -> dict:
     """HD95, ASSD and NSD in mm for two boolean masks of equal shape (empty masks allowed)."""
     pred_empty, ref_empty = not pred.any(), not ref.any()
     if pred_empty and ref_empty:
@@ -88,8 +94,9 @@ def surface_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float],
     }
 
 
-def binary_metrics(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float],
-                   tolerance_mm: float = DEFAULT_TOLERANCE_MM) -> dict:
+def binary_metrics(
+    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], tolerance_mm: float = DEFAULT_TOLERANCE_MM
+) -> dict:
     """All metrics for one pair of masks of equal shape; `spacing` has one value per array axis (numpy order).
 
     Returns the metrics of METRIC_NAMES, the voxel counts TP/FP/FN/n_pred/n_ref, and the flags
@@ -119,8 +126,14 @@ def exclude_ignored(pred: np.ndarray, ref: np.ndarray, ignore_label: int | None)
     return np.where(ignored, 0, pred), np.where(ignored, 0, ref)
 
 
-def evaluate_case(pred: np.ndarray, ref: np.ndarray, labels: Sequence[int], spacing: Sequence[float],
-                  tolerance_mm: float = DEFAULT_TOLERANCE_MM, ignore_label: int | None = None) -> dict[int, dict]:
+def evaluate_case(
+    pred: np.ndarray,
+    ref: np.ndarray,
+    labels: Sequence[int],
+    spacing: Sequence[float],
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    ignore_label: int | None = None,
+) -> dict[int, dict]:
     """Metrics of each label value in `labels` for one case: {label: binary_metrics(pred == label, ref == label)}.
 
     pred and ref are integer label maps of the same shape ((Y, X), (1, Y, X) or (Z, Y, X)); spacing is per axis

@@ -12,6 +12,7 @@ summary.json (SUMMARY_VERSION 1):
                       nnU-Net v2's label named "ignore", never a scored class
 plus the folders, file ending, NSD tolerance and prediction files that had no reference.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,8 +51,9 @@ def foreground_values(*label_maps: np.ndarray) -> list[int]:
     return sorted(values - {BACKGROUND})
 
 
-def evaluate_pair(pair: CasePair, label_values: Sequence[int] | None, tolerance_mm: float,
-                  ignore_label: int | None = None) -> dict:
+def evaluate_pair(
+    pair: CasePair, label_values: Sequence[int] | None, tolerance_mm: float, ignore_label: int | None = None
+) -> dict:
     """Read one prediction and its reference, check they share a voxel grid, and score the labels.
 
     With label_values None, the labels scored are those present in either map (read once, not twice).
@@ -61,9 +63,13 @@ def evaluate_pair(pair: CasePair, label_values: Sequence[int] | None, tolerance_
     pred, ref = exclude_ignored(pred, ref, ignore_label)
     values = foreground_values(pred, ref) if label_values is None else label_values
     values = [value for value in values if value != ignore_label]
-    return {"case": pair.case, "prediction": str(pair.prediction), "reference": str(pair.reference),
-            "spacing": list(ref_geometry.spacing),
-            "metrics": evaluate_case(pred, ref, values, ref_geometry.spacing, tolerance_mm)}
+    return {
+        "case": pair.case,
+        "prediction": str(pair.prediction),
+        "reference": str(pair.reference),
+        "spacing": list(ref_geometry.spacing),
+        "metrics": evaluate_case(pred, ref, values, ref_geometry.spacing, tolerance_mm),
+    }
 
 
 def read_pair(pair: CasePair):
@@ -74,10 +80,13 @@ def read_pair(pair: CasePair):
     if difference is None and pred.shape != ref.shape:
         difference = f"shape {pred.shape} vs {ref.shape}"
     if difference is not None:
-        raise AutosegError(f"prediction does not lie on the voxel grid of its reference {pair.reference} "
-                           f"({difference}; prediction first)", pair.prediction,
-                           "write predictions in the geometry of the input images (autoseg predict does), "
-                           "and check that both folders hold the same cases")
+        raise AutosegError(
+            f"prediction does not lie on the voxel grid of its reference {pair.reference} "
+            f"({difference}; prediction first)",
+            pair.prediction,
+            "write predictions in the geometry of the input images (autoseg predict does), "
+            "and check that both folders hold the same cases",
+        )
     return pred, ref, ref_geometry
 
 
@@ -89,8 +98,9 @@ def _map_with_progress(function: Callable[[CasePair], dict], pairs: list[CasePai
         return list(tqdm(pool.map(function, pairs), **progress))
 
 
-def split_ignore_label(labels: Mapping[str, int] | None, ignore_label: int | None = None
-                       ) -> tuple[dict[str, int] | None, int | None]:
+def split_ignore_label(
+    labels: Mapping[str, int] | None, ignore_label: int | None = None
+) -> tuple[dict[str, int] | None, int | None]:
     """(the classes to score, the ignore label): a label named "ignore" in `labels` (dataset.json style) is the
     ignore label unless one is given; neither it nor background is a class."""
     if labels is None:
@@ -98,8 +108,11 @@ def split_ignore_label(labels: Mapping[str, int] | None, ignore_label: int | Non
     if ignore_label is None:
         named = [int(value) for name, value in labels.items() if str(name).lower() == IGNORE_LABEL_NAME]
         ignore_label = named[0] if named else None
-    classes = {str(name): int(value) for name, value in labels.items()
-               if int(value) not in (BACKGROUND, ignore_label) and str(name).lower() != IGNORE_LABEL_NAME}
+    classes = {
+        str(name): int(value)
+        for name, value in labels.items()
+        if int(value) not in (BACKGROUND, ignore_label) and str(name).lower() != IGNORE_LABEL_NAME
+    }
     return classes, ignore_label
 
 
@@ -111,16 +124,18 @@ def _scored_classes(labels: dict[str, int] | None, cases: list[dict], ref_dir: P
         found = sorted({value for case in cases for value in case["metrics"]})
         classes = {str(value): value for value in found}
     if not classes:
-        raise AutosegError("no foreground label to score: every reference and prediction is background only",
-                           ref_dir, "check the folders, or pass the labels to score")
+        raise AutosegError(
+            "no foreground label to score: every reference and prediction is background only",
+            ref_dir,
+            "check the folders, or pass the labels to score",
+        )
     return classes
 
 
 def _name_metrics(case: dict, classes: dict[str, int]) -> dict:
     """The case record with metrics keyed by class name; labels absent from both maps get the empty values."""
     by_value = case["metrics"]
-    named = {name: by_value[value] if value in by_value else absent_label_metrics()
-             for name, value in classes.items()}
+    named = {name: by_value[value] if value in by_value else absent_label_metrics() for name, value in classes.items()}
     return {**case, "metrics": named}
 
 
@@ -140,14 +155,22 @@ def class_statistics(records: list[dict]) -> dict:
 def summarise(cases: list[dict], classes: dict[str, int]) -> dict:
     """per_class statistics and the foreground_mean over classes of the per-class means."""
     per_class = {name: class_statistics([case["metrics"][name] for case in cases]) for name in classes}
-    foreground_mean = {metric: float(np.mean([stats["mean"][metric] for stats in per_class.values()]))
-                       for metric in METRIC_NAMES}
+    foreground_mean = {
+        metric: float(np.mean([stats["mean"][metric] for stats in per_class.values()])) for metric in METRIC_NAMES
+    }
     return {"foreground_mean": foreground_mean, "per_class": per_class}
 
 
-def evaluate_folders(pred_dir: str | Path, ref_dir: str | Path, labels: Mapping[str, int] | None = None,
-                     file_ending: str | None = None, out_json: str | Path | None = None, workers: int = 1,
-                     tolerance_mm: float = DEFAULT_TOLERANCE_MM, ignore_label: int | None = None) -> dict:
+def evaluate_folders(
+    pred_dir: str | Path,
+    ref_dir: str | Path,
+    labels: Mapping[str, int] | None = None,
+    file_ending: str | None = None,
+    out_json: str | Path | None = None,
+    workers: int = 1,
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    ignore_label: int | None = None,
+) -> dict:
     """Score every reference case against the prediction of the same file name; see the module doc for the result.
 
     labels maps class names to label values (e.g. dataset.json's "labels"); None scores every non-zero value
@@ -157,20 +180,33 @@ def evaluate_folders(pred_dir: str | Path, ref_dir: str | Path, labels: Mapping[
     """
     pairs, ending, unmatched = pair_cases(pred_dir, ref_dir, file_ending)
     if unmatched:
-        logger.warning("%d prediction file(s) have no reference and are not scored: %s", len(unmatched),
-                       ", ".join(unmatched[:5]))
-    summary = evaluate_pairs(pairs, labels, workers=workers, tolerance_mm=tolerance_mm, reference_folder=ref_dir,
-                             ignore_label=ignore_label)
-    summary = {"version": SUMMARY_VERSION, "prediction_folder": str(pred_dir), "reference_folder": str(ref_dir),
-               "file_ending": ending, **summary, "predictions_without_reference": unmatched}
+        logger.warning(
+            "%d prediction file(s) have no reference and are not scored: %s", len(unmatched), ", ".join(unmatched[:5])
+        )
+    summary = evaluate_pairs(
+        pairs, labels, workers=workers, tolerance_mm=tolerance_mm, reference_folder=ref_dir, ignore_label=ignore_label
+    )
+    summary = {
+        "version": SUMMARY_VERSION,
+        "prediction_folder": str(pred_dir),
+        "reference_folder": str(ref_dir),
+        "file_ending": ending,
+        **summary,
+        "predictions_without_reference": unmatched,
+    }
     if out_json is not None:
         write_json(out_json, summary)
     return summary
 
 
-def evaluate_pairs(pairs: list[CasePair], labels: Mapping[str, int] | None = None, workers: int = 1,
-                   tolerance_mm: float = DEFAULT_TOLERANCE_MM, reference_folder: str | Path = ".",
-                   ignore_label: int | None = None) -> dict:
+def evaluate_pairs(
+    pairs: list[CasePair],
+    labels: Mapping[str, int] | None = None,
+    workers: int = 1,
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    reference_folder: str | Path = ".",
+    ignore_label: int | None = None,
+) -> dict:
     """Score explicit (prediction, reference) pairs, e.g. the validation cases of one fold."""
     given, ignore_label = split_ignore_label(labels, ignore_label)
     given_values = None if given is None else list(given.values())
@@ -178,5 +214,11 @@ def evaluate_pairs(pairs: list[CasePair], labels: Mapping[str, int] | None = Non
     raw_cases = _map_with_progress(score, pairs, workers)
     classes = _scored_classes(given, raw_cases, Path(reference_folder))
     cases = [_name_metrics(case, classes) for case in raw_cases]
-    return {"tolerance_mm": float(tolerance_mm), "labels": classes, "ignore_label": ignore_label,
-            "n_cases": len(cases), **summarise(cases, classes), "cases": cases}
+    return {
+        "tolerance_mm": float(tolerance_mm),
+        "labels": classes,
+        "ignore_label": ignore_label,
+        "n_cases": len(cases),
+        **summarise(cases, classes),
+        "cases": cases,
+    }

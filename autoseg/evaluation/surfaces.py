@@ -6,6 +6,7 @@ Distances come from a Euclidean distance transform with the per-axis spacing, so
 measured correctly. Both masks are first cropped to the bounding box of their union plus a one-voxel margin:
 every surface voxel lies inside that box, so the cropped distance transform is exact and much cheaper.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -17,8 +18,9 @@ from scipy import ndimage
 CROP_MARGIN = 1
 
 
-def spatial_axes_and_spacing(shape: Sequence[int], spacing: Sequence[float]
-                             ) -> tuple[tuple[int, ...], tuple[float, ...]]:
+def spatial_axes_and_spacing(
+    shape: Sequence[int], spacing: Sequence[float]
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """The axes that carry extent (size > 1) and their spacing.
 
     Axes of size 1 are dropped: a 2D image stored as (1, Y, X) has no neighbours along z, and keeping the axis

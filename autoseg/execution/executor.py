@@ -9,6 +9,7 @@ recorded in (records.py). Executors:
   on another node when theirs dies.
 `options.open_executor(None)` is the local one, so nothing new is imported or needed without `--ray`.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -23,11 +24,11 @@ TRAINING, LIGHT, DRIVER = "training", "light", "driver"
 @dataclass
 class Task:
     name: str
-    function: Callable[..., Any]        # function(payload, attempts) -> value; module level (importable)
+    function: Callable[..., Any]  # function(payload, attempts) -> value; module level (importable)
     payload: dict[str, Any]
-    record: Path | None = None          # the attempts file (records.py); None: not recorded
+    record: Path | None = None  # the attempts file (records.py); None: not recorded
     kind: str = TRAINING
-    after: list[str] = field(default_factory=list)   # names of tasks whose outcome this one needs first
+    after: list[str] = field(default_factory=list)  # names of tasks whose outcome this one needs first
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Outcome:
 
 class Executor(ABC):
     """Submit tasks, then iterate `as_completed()` for their outcomes; `close()` (or `with`) at the end."""
+
     where = "local"
 
     @abstractmethod

@@ -1,4 +1,5 @@
 """Today's behaviour: every task in this process, one after the other, in the order submitted. No Ray."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -49,4 +50,5 @@ class LocalExecutor(Executor):
 
     def nodes(self) -> list[dict[str, Any]]:
         import os
+
         return [{**this_node(), "cpus": os.cpu_count() or 1, "gpus": 0}]

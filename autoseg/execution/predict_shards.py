@@ -5,6 +5,7 @@ local predict writes); the driver then moves the files into OUTPUT and writes on
 OUTPUT is locked for the whole run; a shard that fails leaves its staging folder (and nothing in OUTPUT);
 OUTPUT/prediction_report.json is written once at the end, after every file it lists is in place.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,16 @@ def shards(cases: list, count: int) -> list[list]:
     return groups
 
 
-def predict_on_cluster(executor: Executor, work: str | Path, inputs, output: str | Path, *, overwrite: bool = False,
-                       save_probabilities: bool = False, **options: Any) -> dict[str, Any]:
+def predict_on_cluster(
+    executor: Executor,
+    work: str | Path,
+    inputs,
+    output: str | Path,
+    *,
+    overwrite: bool = False,
+    save_probabilities: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
     work, output = Path(work).absolute(), Path(output).absolute()
     plans = load_plans(work)
     cases = input_cases(inputs, info_from_plans(plans))
@@ -63,14 +72,22 @@ def predict_on_cluster(executor: Executor, work: str | Path, inputs, output: str
         groups = shards(cases, executor.workers())
         for i, group in enumerate(groups):
             files = _shard_inputs(group, staging / f"input_{i}")
-            executor.submit(Task(f"predict shard {i}", predict_shard,
-                                 {"work": str(work), "files": files, "output": str(staging / f"shard_{i}"),
-                                  "options": {**options, "save_probabilities": save_probabilities,
-                                              "overwrite": True}}))
+            executor.submit(
+                Task(
+                    f"predict shard {i}",
+                    predict_shard,
+                    {
+                        "work": str(work),
+                        "files": files,
+                        "output": str(staging / f"shard_{i}"),
+                        "options": {**options, "save_probabilities": save_probabilities, "overwrite": True},
+                    },
+                )
+            )
         log.info("predicting %d case(s) in %d shard(s) on %s", len(cases), len(groups), executor.where)
         outcomes = [o for o in executor.as_completed()]
         for outcome in outcomes:
-            outcome.result()   # a failed shard: its error, OUTPUT untouched
+            outcome.result()  # a failed shard: its error, OUTPUT untouched
         report = _merge(output, staging, outcomes)
         shutil.rmtree(staging, ignore_errors=True)
     return report
@@ -104,13 +121,22 @@ def _merge(output: Path, staging: Path, outcomes) -> dict[str, Any]:
             if path.is_file() and path.name != REPORT_NAME and not path.name.startswith("."):
                 os.replace(path, output / path.name)
         cases.update(outcome.value["cases"])
-        records.append({"shard": outcome.task.name, "cases": len(outcome.value["cases"]),
-                        "seconds_per_case": outcome.value["seconds_per_case"], **placement(outcome.attempts)})
+        records.append(
+            {
+                "shard": outcome.task.name,
+                "cases": len(outcome.value["cases"]),
+                "seconds_per_case": outcome.value["seconds_per_case"],
+                **placement(outcome.attempts),
+            }
+        )
     first = min(outcomes, key=lambda o: o.task.name).value
     count = sum(r["cases"] for r in records)
-    report = {**{k: v for k, v in first.items() if k != "cases"}, "cases": cases,
-              "seconds_per_case": round(sum(r["seconds_per_case"] * r["cases"] for r in records) / max(1, count), 3),
-              "shards": records}
+    report = {
+        **{k: v for k, v in first.items() if k != "cases"},
+        "cases": cases,
+        "seconds_per_case": round(sum(r["seconds_per_case"] * r["cases"] for r in records) / max(1, count), 3),
+        "shards": records,
+    }
     write_json(output / REPORT_NAME, report)
     log.info("wrote %d segmentation(s) to %s from %d shard(s)", count, output, len(records))
     return report

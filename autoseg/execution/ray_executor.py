@@ -9,6 +9,7 @@ for its low-resolution folds). A task whose node dies is retried on another (MAX
 task itself (an AutosegError, a bug) is not retried: it would fail again.
 Ray is imported only here, and only when `--ray` is given.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,38 +41,61 @@ def _in_worker(function, payload, record, *_after):
 
 
 class RayExecutor(Executor):
-    def __init__(self, address: str, *, cpus_per_training: float | None = None,
-                 gpus_per_training: float | None = None, trainings_at_once: int | None = None):
+    def __init__(
+        self,
+        address: str,
+        *,
+        cpus_per_training: float | None = None,
+        gpus_per_training: float | None = None,
+        trainings_at_once: int | None = None,
+    ):
         self.ray = import_ray()
         self.address = address
         self._owns = connect(self.ray, address)
         self.where = f"ray ({address})"
         self.training_resources = training_resources(self.nodes(), cpus_per_training, gpus_per_training)
-        self.trainings_at_once = trainings_at_once   # this job's share of the cluster (None: all of it)
+        self.trainings_at_once = trainings_at_once  # this job's share of the cluster (None: all of it)
         self._remote = self.ray.remote(_in_worker)
         self._pending: dict[Any, Task] = {}
         self._refs: dict[str, Any] = {}
-        log.info("Ray cluster %s: %d node(s) take work, %s per training", address, len(self.nodes()),
-                 self.training_resources)
+        log.info(
+            "Ray cluster %s: %d node(s) take work, %s per training", address, len(self.nodes()), self.training_resources
+        )
 
     def nodes(self) -> list[dict[str, Any]]:
         alive = [n for n in self.ray.nodes() if n.get("Alive")]
-        return [{"node_id": n["NodeID"], "host": n.get("NodeManagerHostname"),
-                 "cpus": n["Resources"].get("CPU", 0), "gpus": n["Resources"].get("GPU", 0)} for n in alive
-                if n["Resources"].get("CPU", 0) > 0 or n["Resources"].get("GPU", 0) > 0]
+        return [
+            {
+                "node_id": n["NodeID"],
+                "host": n.get("NodeManagerHostname"),
+                "cpus": n["Resources"].get("CPU", 0),
+                "gpus": n["Resources"].get("GPU", 0),
+            }
+            for n in alive
+            if n["Resources"].get("CPU", 0) > 0 or n["Resources"].get("GPU", 0) > 0
+        ]
 
     def workers(self) -> int:
-        key, need = ("gpus", self.training_resources["num_gpus"]) if self.training_resources.get("num_gpus") \
+        key, need = (
+            ("gpus", self.training_resources["num_gpus"])
+            if self.training_resources.get("num_gpus")
             else ("cpus", self.training_resources["num_cpus"])
+        )
         held = max(1, sum(int(n[key] // need) for n in self.nodes()))
         return min(held, self.trainings_at_once) if self.trainings_at_once else held
 
     def submit(self, task: Task) -> None:
-        options = ({"num_cpus": 1} if task.kind == LIGHT else {"num_cpus": 0} if task.kind == DRIVER else
-                   dict(self.training_resources))
+        options = (
+            {"num_cpus": 1}
+            if task.kind == LIGHT
+            else {"num_cpus": 0}
+            if task.kind == DRIVER
+            else dict(self.training_resources)
+        )
         after = [self._refs[name] for name in task.after if name in self._refs]
-        ref = self._remote.options(max_retries=MAX_RETRIES, retry_exceptions=False, name=task.name[:100],
-                                   **options).remote(task.function, task.payload, task.record, *after)
+        ref = self._remote.options(
+            max_retries=MAX_RETRIES, retry_exceptions=False, name=task.name[:100], **options
+        ).remote(task.function, task.payload, task.record, *after)
         self._refs[task.name] = ref
         self._pending[ref] = task
 
@@ -88,33 +112,50 @@ class RayExecutor(Executor):
     def inside_task(self, trainings_at_once: int | None = None) -> dict[str, Any]:
         """What a driver task needs to open the same executor on its node (`RayExecutor.reopen`), planning for
         `trainings_at_once` trainings side by side (its share of the cluster; None: all of it)."""
-        return {"address": self.address, "resources": dict(self.training_resources),
-                "trainings_at_once": trainings_at_once}
+        return {
+            "address": self.address,
+            "resources": dict(self.training_resources),
+            "trainings_at_once": trainings_at_once,
+        }
 
     @classmethod
     def reopen(cls, inside: dict[str, Any]) -> "RayExecutor":
         """In a Ray task: an executor on the cluster the task runs in (already connected: nothing to start or
         shut down), asking the same resources per training as the driver's."""
         resources = inside["resources"]
-        return cls(inside["address"], cpus_per_training=resources.get("num_cpus"),
-                   gpus_per_training=resources.get("num_gpus"), trainings_at_once=inside.get("trainings_at_once"))
+        return cls(
+            inside["address"],
+            cpus_per_training=resources.get("num_cpus"),
+            gpus_per_training=resources.get("num_gpus"),
+            trainings_at_once=inside.get("trainings_at_once"),
+        )
 
     def cluster_arguments(self) -> list[str]:
         """The options of an autoseg command started inside a Ray task that joins this cluster as its own
         driver (the cluster's GCS address, which every node reaches), with the same resources per training."""
         resources = self.training_resources
-        return ["--ray", self.ray.get_runtime_context().gcs_address, "--cpus-per-training",
-                str(resources["num_cpus"]), *(["--gpus-per-training", str(resources["num_gpus"])]
-                                              if resources.get("num_gpus") else []),
-                "--trainings-at-once", str(self.workers())]
+        return [
+            "--ray",
+            self.ray.get_runtime_context().gcs_address,
+            "--cpus-per-training",
+            str(resources["num_cpus"]),
+            *(["--gpus-per-training", str(resources["num_gpus"])] if resources.get("num_gpus") else []),
+            "--trainings-at-once",
+            str(self.workers()),
+        ]
 
     def run_on_each_node(self, function, payload: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
         """function(payload) once on every node that takes work (pinned to it, no CPU held): [(node, value)]."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         probe = self.ray.remote(function)
         nodes = self.nodes()
-        refs = [probe.options(num_cpus=0, max_retries=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
-            n["node_id"], soft=False)).remote(payload) for n in nodes]
+        refs = [
+            probe.options(
+                num_cpus=0, max_retries=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n["node_id"], soft=False)
+            ).remote(payload)
+            for n in nodes
+        ]
         return list(zip(nodes, self.ray.get(refs)))
 
     def close(self) -> None:
@@ -135,7 +176,7 @@ def task_error(error: BaseException) -> BaseException:
 def connect(ray, address: str) -> bool:
     """Connect (or start the embedded Ray); True when this process started Ray and must shut it down."""
     if ray.is_initialized():
-        return False   # a caller (a test, a notebook) connected already: its connection, its shutdown
+        return False  # a caller (a test, a notebook) connected already: its connection, its shutdown
     quiet = {"include_dashboard": False, "log_to_driver": True, "configure_logging": False}
     if address == "local":
         ray.init(num_cpus=os.cpu_count() or 1, num_gpus=_local_gpus(), _node_ip_address="127.0.0.1", **quiet)
@@ -144,15 +185,18 @@ def connect(ray, address: str) -> bool:
     try:
         ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise AutosegError(f"cannot connect to the Ray cluster at '{address}': {str(error).splitlines()[0]}",
-                           fix="start Ray first (ray start --head on the head node), pass its address "
-                           "(--ray auto on a cluster node, ray://HEAD:10001 from outside), or --ray local") from None
+        raise AutosegError(
+            f"cannot connect to the Ray cluster at '{address}': {str(error).splitlines()[0]}",
+            fix="start Ray first (ray start --head on the head node), pass its address "
+            "(--ray auto on a cluster node, ray://HEAD:10001 from outside), or --ray local",
+        ) from None
     return True
 
 
 def _local_gpus() -> int:
     try:
         import torch
+
         return torch.cuda.device_count()
     except (ImportError, RuntimeError):
         return 0
@@ -161,18 +205,24 @@ def _local_gpus() -> int:
 def training_resources(nodes: list[dict[str, Any]], cpus: float | None, gpus: float | None) -> dict[str, float]:
     """What one training asks Ray for (see the module's docstring); refused when no node could ever give it."""
     if not nodes:
-        raise AutosegError("the Ray cluster has no node with CPUs or GPUs to take work",
-                           fix="start workers (ray start --address HEAD:6379) and try again")
+        raise AutosegError(
+            "the Ray cluster has no node with CPUs or GPUs to take work",
+            fix="start workers (ray start --address HEAD:6379) and try again",
+        )
     if any(n["gpus"] > 0 for n in nodes):
         need = {"num_gpus": float(gpus or 1), "num_cpus": float(cpus or 1)}
         fits = any(n["gpus"] >= need["num_gpus"] and n["cpus"] >= need["num_cpus"] for n in nodes)
     else:
         if gpus:
-            raise AutosegError(f"--gpus-per-training {gpus}: the Ray cluster has no GPU",
-                               fix="drop --gpus-per-training, or add GPU nodes to the cluster")
+            raise AutosegError(
+                f"--gpus-per-training {gpus}: the Ray cluster has no GPU",
+                fix="drop --gpus-per-training, or add GPU nodes to the cluster",
+            )
         need = {"num_cpus": float(cpus or min(n["cpus"] for n in nodes))}
         fits = any(n["cpus"] >= need["num_cpus"] for n in nodes)
     if not fits:
-        raise AutosegError(f"no node of the Ray cluster has {need} for one training",
-                           fix="lower --cpus-per-training / --gpus-per-training to what a node has")
+        raise AutosegError(
+            f"no node of the Ray cluster has {need} for one training",
+            fix="lower --cpus-per-training / --gpus-per-training to what a node has",
+        )
     return need

@@ -5,6 +5,7 @@ retries on another node after its node died leaves both attempts on record, and 
 retry (and resume instead of starting over). The driver reads the file when the task's outcome arrives and
 copies it into schedule.json / training_summary.json. The files live on the shared storage next to the outputs.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -27,7 +28,7 @@ def now_iso() -> str:
 def this_node() -> dict[str, Any]:
     """This process's node: the Ray node id inside a Ray worker, else 'local'; and the host name."""
     node = LOCAL_NODE
-    ray = sys.modules.get("ray")   # never imported here: only a process that already uses Ray asks it
+    ray = sys.modules.get("ray")  # never imported here: only a process that already uses Ray asks it
     if ray is not None and ray.is_initialized():
         node = ray.get_runtime_context().get_node_id()
     return {"node_id": node, "host": socket.gethostname()}
@@ -46,8 +47,16 @@ def read_attempts(path: Path | None) -> list[dict[str, Any]]:
 def start_attempt(path: Path | None) -> list[dict[str, Any]]:
     """Record a new attempt; returns every attempt so far, this one last."""
     attempts = read_attempts(path)
-    attempts.append({"attempt": len(attempts) + 1, **this_node(), "pid": os.getpid(), "started": now_iso(),
-                     "ended": None, "outcome": "running"})
+    attempts.append(
+        {
+            "attempt": len(attempts) + 1,
+            **this_node(),
+            "pid": os.getpid(),
+            "started": now_iso(),
+            "ended": None,
+            "outcome": "running",
+        }
+    )
     if path is not None:
         write_json(path, attempts)
     return attempts
@@ -68,8 +77,14 @@ def lost_attempts(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def placement(attempts: list[dict[str, Any]]) -> dict[str, Any]:
     """Where a task finally ran, and every attempt, for a record (schedule.json, training_summary.json)."""
     last = attempts[-1] if attempts else {**this_node(), "started": None, "ended": None}
-    return {"node_id": last.get("node_id"), "host": last.get("host"), "started": last.get("started"),
-            "ended": last.get("ended"), "retries": max(0, len(attempts) - 1), "attempts": attempts}
+    return {
+        "node_id": last.get("node_id"),
+        "host": last.get("host"),
+        "started": last.get("started"),
+        "ended": last.get("ended"),
+        "retries": max(0, len(attempts) - 1),
+        "attempts": attempts,
+    }
 
 
 def stamp_summary(summary_path: Path, attempts: list[dict[str, Any]]) -> None:

@@ -2,6 +2,7 @@
 plans.json, a model) and write where its tasks write (fold folders, a predictions folder), at the same paths the
 driver sees. A node that cannot is named in one line with the fix, instead of trainings failing one by one.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,10 @@ from typing import Any
 
 from autoseg.errors import AutosegError
 
-FIX = ("put WORK (and every output) on storage that every Ray node mounts at the same path (NFS, Lustre, "
-       "CephFS ...), writable by the user Ray runs as; or leave that node out of the cluster")
+FIX = (
+    "put WORK (and every output) on storage that every Ray node mounts at the same path (NFS, Lustre, "
+    "CephFS ...), writable by the user Ray runs as; or leave that node out of the cluster"
+)
 
 
 def probe(payload: dict[str, Any]) -> str | None:
@@ -43,5 +46,4 @@ def check_shared_storage(executor, read: list[Path], write: list[Path]) -> None:
     payload = {"read": [str(Path(p).absolute()) for p in read], "write": [str(Path(p).absolute()) for p in write]}
     for node, problem in each(probe, payload):
         if problem:
-            raise AutosegError(f"Ray node {node['node_id'][:12]} on host {node['host']} {problem}",
-                               fix=FIX)
+            raise AutosegError(f"Ray node {node['node_id'][:12]} on host {node['host']} {problem}", fix=FIX)

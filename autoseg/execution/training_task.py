@@ -5,6 +5,7 @@ on, as a schedule's step does (scheduling/steps.py): an unfinished checkpoint_la
 finished model newer than it -> nothing left to do; nothing written -> start as asked. The fold's lock of the
 dead attempt was released with its process (utils/locks.py), so the retry takes it over.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,10 +36,14 @@ def run_training(payload: dict[str, Any], attempts: list[dict[str, Any]]) -> dic
     if lost:
         job = continued_job(job, lost, attempts[-1])
         if job is None:
-            return read_json(model_dir(payload["job"]["work"], payload["job"]["configuration"],
-                                       payload["job"]["fold"]) / TRAINING_SUMMARY, "training summary")
+            return read_json(
+                model_dir(payload["job"]["work"], payload["job"]["configuration"], payload["job"]["fold"])
+                / TRAINING_SUMMARY,
+                "training summary",
+            )
     from autoseg.tracking.training import tracked_training
-    with tracked_training(payload.get("tracking"), job) as on_epoch:   # an MLflow run when --mlflow asks
+
+    with tracked_training(payload.get("tracking"), job) as on_epoch:  # an MLflow run when --mlflow asks
         return run_job(job, on_epoch=on_epoch)
 
 
@@ -48,8 +53,11 @@ def continued_job(job: TrainingJob, lost: list[dict[str, Any]], now: dict[str, A
     final, latest = out / FINAL, out / LATEST
     where = ", ".join(f"attempt {a['attempt']} on node {str(a['node_id'])[:12]} ({a['host']})" for a in lost)
     if latest.exists() and (not final.exists() or latest.stat().st_mtime > final.stat().st_mtime):
-        note(out, f"resuming {job.name} from checkpoint {LATEST}: attempt {now['attempt']} on node "
-                   f"{str(now['node_id'])[:12]} ({now['host']}); lost: {where}")
+        note(
+            out,
+            f"resuming {job.name} from checkpoint {LATEST}: attempt {now['attempt']} on node "
+            f"{str(now['node_id'])[:12]} ({now['host']}); lost: {where}",
+        )
         return job.with_(resume=True, extend=False, overwrite=False, init_from=None, time_budget=None, epochs=None)
     if final.exists() and (out / TRAINING_SUMMARY).is_file():
         note(out, f"{job.name} had finished before its node was lost ({where}); nothing to redo")
@@ -71,24 +79,36 @@ def training_tasks(jobs: list[TrainingJob], recorded: bool = True, tracking=None
     """`recorded`: keep an attempts file per fold (on a cluster; in this process there is one attempt).
     `tracking`: the TrackingContext each training logs an MLflow run into (it travels with the task)."""
     # On a cluster no progress bars: Ray forwards every worker's output to the driver, interleaved.
-    return [Task(job.name, run_training, {"job": (job.with_(progress=False) if recorded else job).to_dict(),
-                                          "tracking": tracking.to_dict() if tracking else None},
-                 attempts_file(job) if recorded else None) for job in jobs]
+    return [
+        Task(
+            job.name,
+            run_training,
+            {
+                "job": (job.with_(progress=False) if recorded else job).to_dict(),
+                "tracking": tracking.to_dict() if tracking else None,
+            },
+            attempts_file(job) if recorded else None,
+        )
+        for job in jobs
+    ]
 
 
 def run_jobs(executor: Executor, jobs: list[TrainingJob], tracking=None):
     """Run the jobs (side by side where the executor can); yields (job, summary) as each finishes, its summary
     stamped with where it ran. A failed job raises its own error."""
     by_name = {job.name: job for job in jobs}
-    check_shared_storage(executor, [Path(jobs[0].work) / PLANS],
-                         sorted({model_dir(j.work, j.configuration, j.fold).parent for j in jobs}))
+    check_shared_storage(
+        executor,
+        [Path(jobs[0].work) / PLANS],
+        sorted({model_dir(j.work, j.configuration, j.fold).parent for j in jobs}),
+    )
     for task in training_tasks(jobs, recorded=executor.where != "local", tracking=tracking):
         executor.submit(task)
     for outcome in executor.as_completed():
         summary = outcome.result()
         job = by_name[outcome.task.name]
         path = model_dir(job.work, job.configuration, job.fold) / TRAINING_SUMMARY
-        if summary:   # {} on the other ranks of a torchrun training: rank 0 writes the summary
+        if summary:  # {} on the other ranks of a torchrun training: rank 0 writes the summary
             stamp_summary(path, outcome.attempts)
             summary = read_json(path, "training summary") if path.is_file() else summary
         yield job, summary

@@ -9,6 +9,7 @@
 an exported or imported model folder, or a WORK folder. Cases are segmented exactly as `autoseg predict` does
 (the same selection, ensemble, postprocessing: inference/run.py), without reading or writing files.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,22 +38,32 @@ from autoseg.schema.plans import Plans, load_plans
 
 @dataclass
 class Prediction:
-    labels: Any                  # SimpleITK image for a SimpleITK input, else numpy (Z, Y, X) or (Y, X)
-    probabilities: np.ndarray    # (K, Z, Y, X) on the input's grid (K classes, or regions); (K, Y, X) for 2D
+    labels: Any  # SimpleITK image for a SimpleITK input, else numpy (Z, Y, X) or (Y, X)
+    probabilities: np.ndarray  # (K, Z, Y, X) on the input's grid (K classes, or regions); (K, Y, X) for 2D
     uncertainty: dict[str, float]
 
 
 class Predictor:
-    def __init__(self, plans: Plans, names: list[str], models: dict, rules, settings: InferenceSettings,
-                 source: str):
+    def __init__(self, plans: Plans, names: list[str], models: dict, rules, settings: InferenceSettings, source: str):
         self.plans, self.names, self.models, self.rules, self.settings = plans, names, models, rules, settings
         self.source = source
 
     @classmethod
-    def load(cls, model: str | Path, *, device: str = "auto", tta: bool = True, step: float = 0.5,
-             configurations: list[str] | None = None, folds: list[str] | None = None,
-             checkpoint: str = CHECKPOINT_FINAL, postprocessing: bool = True,
-             precision: str = "auto", compile: str = "off", backend: str = "torch") -> "Predictor":
+    def load(
+        cls,
+        model: str | Path,
+        *,
+        device: str = "auto",
+        tta: bool = True,
+        step: float = 0.5,
+        configurations: list[str] | None = None,
+        folds: list[str] | None = None,
+        checkpoint: str = CHECKPOINT_FINAL,
+        postprocessing: bool = True,
+        precision: str = "auto",
+        compile: str = "off",
+        backend: str = "torch",
+    ) -> "Predictor":
         """`compile` "on" (or "auto": when the folds trained compiled) torch.compiles the networks: the first
         prediction then takes the compile, every later one of the same patch runs faster (inference/compiled.py).
         `backend` "onnxruntime" predicts with the ONNX networks of a model exported with --onnx, without torch."""
@@ -64,6 +75,7 @@ class Predictor:
             models = load_backend_models(source, settings, device, precision)
             if backend == "torch":
                 from autoseg.inference.compiled import MIN_CASES
+
                 compile_models(folder, models, compile, cases=MIN_CASES)  # a predictor is made for many calls
         return cls(plans, names, models, rules, settings, str(model))
 
@@ -71,33 +83,47 @@ class Predictor:
     def folds(self) -> dict[str, list[str]]:
         return {name: [m.fold for m in models] for name, models in self.models.items()}
 
-    def predict(self, image, spacing: Sequence[float] | None = None, origin: Sequence[float] | None = None,
-                direction: Sequence[float] | None = None):
+    def predict(
+        self,
+        image,
+        spacing: Sequence[float] | None = None,
+        origin: Sequence[float] | None = None,
+        direction: Sequence[float] | None = None,
+    ):
         """The label map of one image (see predict_with_details for the arguments)."""
         return self.predict_with_details(image, spacing, origin, direction).labels
 
-    def predict_with_details(self, image, spacing: Sequence[float] | None = None,
-                             origin: Sequence[float] | None = None,
-                             direction: Sequence[float] | None = None) -> Prediction:
+    def predict_with_details(
+        self,
+        image,
+        spacing: Sequence[float] | None = None,
+        origin: Sequence[float] | None = None,
+        direction: Sequence[float] | None = None,
+    ) -> Prediction:
         """`image`: a SimpleITK image (channels as vector components or a 4th axis), a list of SimpleITK images
         (one per channel), or a numpy array (Z, Y, X) / (Y, X), with channels first (C, ...) when the model has
         several. For numpy, `spacing` (required) and `origin` are in the array's axis order; `direction` is the
         flat row-major matrix in ITK order, as SimpleITK's GetDirection() returns it."""
         array, geometry, as_sitk = self._arrays(image, spacing, origin, direction)
         with _inference_mode(self.settings.backend):
-            probabilities, seg = segment_case(array, geometry, self.plans, self.names, self.models, self.settings,
-                                              rules=self.rules)
+            probabilities, seg = segment_case(
+                array, geometry, self.plans, self.names, self.models, self.settings, rules=self.rules
+            )
         spread = label_manager(self.plans).uncertainty(probabilities, seg)
         labels = seg if geometry.ndim == 3 else seg[0]
         if as_sitk:
-            labels = geometry.apply_to(sitk.GetImageFromArray(
-                labels.astype(label_dtype(int(labels.min(initial=0)), int(labels.max(initial=0))))))
+            labels = geometry.apply_to(
+                sitk.GetImageFromArray(
+                    labels.astype(label_dtype(int(labels.min(initial=0)), int(labels.max(initial=0))))
+                )
+            )
         return Prediction(labels, probabilities if geometry.ndim == 3 else probabilities[:, 0], spread)
 
     def _arrays(self, image, spacing, origin, direction) -> tuple[np.ndarray, Geometry, bool]:
         channels = len(self.plans.channel_names)
-        if isinstance(image, sitk.Image) or (isinstance(image, (list, tuple)) and image
-                                             and all(isinstance(i, sitk.Image) for i in image)):
+        if isinstance(image, sitk.Image) or (
+            isinstance(image, (list, tuple)) and image and all(isinstance(i, sitk.Image) for i in image)
+        ):
             array, geometry = sitk_arrays([image] if isinstance(image, sitk.Image) else list(image), channels)
             as_sitk = True
         elif isinstance(image, np.ndarray):
@@ -107,12 +133,17 @@ class Predictor:
             array, geometry = series_folder_arrays(Path(image), self.plans.channel_names)
             as_sitk = True  # the labels come back as a SimpleITK image on the series' grid
         else:
-            raise AutosegError(f"cannot segment a {type(image).__name__}",
-                               fix="pass a SimpleITK image, a list of them (one per channel), a numpy array or "
-                               "a folder holding one DICOM series")
+            raise AutosegError(
+                f"cannot segment a {type(image).__name__}",
+                fix="pass a SimpleITK image, a list of them (one per channel), a numpy array or "
+                "a folder holding one DICOM series",
+            )
         if array.shape[0] != channels:
-            raise AutosegError(f"the image has {array.shape[0]} channel(s) but the model expects {channels} "
-                               f"{self.plans.channel_names}", fix="pass every channel, in the model's order")
+            raise AutosegError(
+                f"the image has {array.shape[0]} channel(s) but the model expects {channels} "
+                f"{self.plans.channel_names}",
+                fix="pass every channel, in the model's order",
+            )
         refuse_non_finite(array)  # refused, not replaced: autoseg/data/finite.py says why
         return array, geometry, as_sitk
 
@@ -122,6 +153,7 @@ def _inference_mode(backend: str):
     if backend != "torch":
         return nullcontext()
     import torch
+
     return torch.inference_mode()
 
 
@@ -132,8 +164,10 @@ def sitk_arrays(images: list[sitk.Image], channels: int) -> tuple[np.ndarray, Ge
     for index, image in enumerate(images):
         other = _tidy(Geometry.of_image(image))
         if (difference := geometry.mismatch(other)) is not None:
-            raise AutosegError(f"channel image {index} does not match channel 0: {difference}",
-                               fix="give every channel the voxel grid of the first")
+            raise AutosegError(
+                f"channel image {index} does not match channel 0: {difference}",
+                fix="give every channel the voxel grid of the first",
+            )
         blocks.append(_channels_of(image, Path(f"<channel {index}>"), channels if len(images) == 1 else None))
     return np.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0], geometry
 
@@ -142,26 +176,30 @@ def _tidy(geometry: Geometry) -> Geometry:
     """Spacings stored as float32 (NIfTI, TIFF) read as their shortest decimal, as image_io does for such files,
     so an image read by the caller gives the same resampling, hence the same labels, as `autoseg predict`."""
     if all(float(np.float32(s)) == s for s in geometry.spacing_itk):
-        return dataclasses.replace(geometry, spacing_itk=tuple(float(str(np.float32(s)))
-                                                               for s in geometry.spacing_itk))
+        return dataclasses.replace(geometry, spacing_itk=tuple(float(str(np.float32(s))) for s in geometry.spacing_itk))
     return geometry
 
 
 def numpy_arrays(image: np.ndarray, spacing, origin, direction, channels: int) -> tuple[np.ndarray, Geometry]:
     if spacing is None:
-        raise AutosegError("a numpy image needs its spacing (in the array's axis order)",
-                           fix="pass spacing=(z, y, x) for a volume or (y, x) for a 2D image")
+        raise AutosegError(
+            "a numpy image needs its spacing (in the array's axis order)",
+            fix="pass spacing=(z, y, x) for a volume or (y, x) for a 2D image",
+        )
     ndim = len(spacing)
     if ndim not in (2, 3) or image.ndim not in (ndim, ndim + 1) or (image.ndim == ndim and channels > 1):
-        raise AutosegError(f"array of shape {image.shape} does not fit a {ndim}D spacing and {channels} channel(s)",
-                           fix=f"pass ({'C, ' if channels > 1 else ''}{'Z, ' if ndim == 3 else ''}Y, X) arrays")
+        raise AutosegError(
+            f"array of shape {image.shape} does not fit a {ndim}D spacing and {channels} channel(s)",
+            fix=f"pass ({'C, ' if channels > 1 else ''}{'Z, ' if ndim == 3 else ''}Y, X) arrays",
+        )
     array = image[None] if image.ndim == ndim else image
     geometry = default_geometry(array.shape[1:], tuple(float(s) for s in spacing))
     if origin is not None or direction is not None:
         geometry = dataclasses.replace(
-            geometry, origin_itk=tuple(float(v) for v in reversed(origin)) if origin is not None else
-            geometry.origin_itk, direction_itk=tuple(float(v) for v in direction) if direction is not None else
-            geometry.direction_itk)
+            geometry,
+            origin_itk=tuple(float(v) for v in reversed(origin)) if origin is not None else geometry.origin_itk,
+            direction_itk=tuple(float(v) for v in direction) if direction is not None else geometry.direction_itk,
+        )
     if ndim == 2:
         array = array[:, None]
     return np.ascontiguousarray(array, dtype=np.float32), geometry

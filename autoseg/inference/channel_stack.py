@@ -5,6 +5,7 @@ np.concatenate of a 1-channel 512x512x400 CT and two float32 one-hot channels ma
 0.84 GB it was made from; here the masks stay uint8 (105 MB a channel) and each window is joined as the sliding
 window cuts it (issue 18: predict one such case in <= 4 GB).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,9 @@ class ChannelStack:
         key = key if isinstance(key, tuple) else (key,)
         if key and key[0] != slice(None):
             raise IndexError("ChannelStack is read whole-channel: index it as stack[:, spatial slices...]")
-        return np.concatenate([np.asarray(self.image[key], dtype=np.float32),
-                               np.asarray(self.masks[key], dtype=np.float32)])
+        return np.concatenate(
+            [np.asarray(self.image[key], dtype=np.float32), np.asarray(self.masks[key], dtype=np.float32)]
+        )
 
     def __array__(self, dtype=None, copy=None):
         joined = self[:]

@@ -2,6 +2,7 @@
 declared schema and the plan, its size against the machine, and every weight tensor against the shape the
 network built from that spec has (built on PyTorch's meta device, which allocates nothing). A mismatch is one
 line naming the tensor and both shapes, not load_state_dict's page of traceback."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,10 +39,13 @@ def _check_against_plan(spec: NetworkSpec, config: Configuration, path: str | Pa
     planned = config.network
     for field in ("spatial_dims", "in_channels", "num_classes"):
         if getattr(spec, field) != getattr(planned, field):
-            raise AutosegError(f"the checkpoint's network has {field} {getattr(spec, field)} but plans.json's "
-                               f"configuration '{config.name}' has {getattr(planned, field)}", path, FIX)
-    check_patch_divisible(config.patch_size, spec.strides, f"configuration '{config.name}' with this checkpoint",
-                          path)
+            raise AutosegError(
+                f"the checkpoint's network has {field} {getattr(spec, field)} but plans.json's "
+                f"configuration '{config.name}' has {getattr(planned, field)}",
+                path,
+                FIX,
+            )
+    check_patch_divisible(config.patch_size, spec.strides, f"configuration '{config.name}' with this checkpoint", path)
 
 
 def check_weight_shapes(spec: NetworkSpec, weights: Any, path: str | Path) -> int:
@@ -50,6 +54,7 @@ def check_weight_shapes(spec: NetworkSpec, weights: Any, path: str | Path) -> in
     import torch
 
     from autoseg.networks import build_network
+
     if not isinstance(weights, dict) or not all(isinstance(k, str) for k in weights):
         raise AutosegError("the checkpoint's weights are not a dict of named tensors", path, FIX)
     with torch.device("meta"):
@@ -58,11 +63,16 @@ def check_weight_shapes(spec: NetworkSpec, weights: Any, path: str | Path) -> in
     for name, tensor in wanted.items():
         found = weights.get(name)
         if not isinstance(found, torch.Tensor):
-            raise AutosegError(f"the checkpoint has no tensor '{name}' (the network needs shape "
-                               f"{tuple(tensor.shape)})", path, FIX)
+            raise AutosegError(
+                f"the checkpoint has no tensor '{name}' (the network needs shape {tuple(tensor.shape)})", path, FIX
+            )
         if tuple(found.shape) != tuple(tensor.shape):
-            raise AutosegError(f"tensor '{name}' has shape {tuple(found.shape)} in the checkpoint but the network "
-                               f"built from its network_spec needs {tuple(tensor.shape)}", path, FIX)
+            raise AutosegError(
+                f"tensor '{name}' has shape {tuple(found.shape)} in the checkpoint but the network "
+                f"built from its network_spec needs {tuple(tensor.shape)}",
+                path,
+                FIX,
+            )
     extra = sorted(set(weights) - set(wanted))
     if extra:
         raise AutosegError(f"the checkpoint has tensor(s) the network does not: {extra[:3]}", path, FIX)

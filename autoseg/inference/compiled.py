@@ -8,6 +8,7 @@ Inductor fuses the instance norms and activations that dominate a narrow U-Net (
   network profits) and the command has enough cases to earn the start-up back (MIN_CASES); "on" and "off" force;
 - a compiler failure logs why and the prediction goes on eagerly.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -38,7 +39,7 @@ def use_inference_compile(setting: str, trained_compiled: list[bool | None], cas
 def trained_compiled(summary_path) -> bool | None:
     """Whether a fold's training ran compiled (its training_summary.json), None when not recorded."""
     try:
-        value = read_json(summary_path, "training summary").get("compiled")   # size and nesting bounded
+        value = read_json(summary_path, "training summary").get("compiled")  # size and nesting bounded
     except (AutosegError, OSError, ValueError, AttributeError):
         return None
     return value if isinstance(value, bool) else None
@@ -59,8 +60,11 @@ class CompiledNetwork:
         try:
             return self._fixed_batches(x)
         except Exception as error:  # noqa: BLE001 -- any compiler failure: predict on, eagerly
-            log.warning("torch.compile failed at prediction (%s: %s); going on without it", type(error).__name__,
-                        str(error).splitlines()[0][:200] if str(error) else "")
+            log.warning(
+                "torch.compile failed at prediction (%s: %s); going on without it",
+                type(error).__name__,
+                str(error).splitlines()[0][:200] if str(error) else "",
+            )
             self.compiled = None
             return self.network(x)
 
@@ -68,7 +72,7 @@ class CompiledNetwork:
         self.batch = self.batch or x.shape[0]
         outputs = []
         for start in range(0, x.shape[0], self.batch):
-            chunk = x[start:start + self.batch]
+            chunk = x[start : start + self.batch]
             n = chunk.shape[0]
             if n < self.batch:
                 pad = chunk.new_zeros((self.batch - n, *chunk.shape[1:]))

@@ -14,6 +14,7 @@ else the generic SNOMED CT "Tissue" category and type, with the label name as th
 description. The algorithm is identified as autoseg (family: Artificial Intelligence), its version and the model
 name. highdicom is imported only here, when a SEG is asked for.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ _CARD = MODEL_CARD
 @dataclass(frozen=True)
 class SegmentSpec:
     name: str
-    values: tuple[int, ...]            # label values whose union is this segment
+    values: tuple[int, ...]  # label values whose union is this segment
     category: dict[str, str]
     type: dict[str, str]
 
@@ -59,6 +60,7 @@ def segment_specs(plans: Plans, model_folder: Path) -> list[SegmentSpec]:
 @dataclass
 class DicomSegWriter:
     """What every SEG of one prediction run shares: the segments and the algorithm's identity."""
+
     segments: list[SegmentSpec]
     model_name: str
 
@@ -72,19 +74,32 @@ class DicomSegWriter:
         hd = require_highdicom()
         ordered = sorted_slices(series)
         if labels.shape != (len(ordered), ordered[0].rows, ordered[0].columns):
-            raise ValueError(f"label map {labels.shape} does not fit the series' "
-                             f"{(len(ordered), ordered[0].rows, ordered[0].columns)}")
+            raise ValueError(
+                f"label map {labels.shape} does not fit the series' "
+                f"{(len(ordered), ordered[0].rows, ordered[0].columns)}"
+            )
         sources = [read_header(s.path) for s in ordered]
         masks = self._pixel_array(labels)
         from autoseg import __version__
+
         seg = hd.seg.Segmentation(
-            source_images=sources, pixel_array=masks, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=self._descriptions(hd, __version__), series_instance_uid=hd.UID(),
-            series_number=series_number, sop_instance_uid=hd.UID(), instance_number=1, manufacturer="autoseg",
-            manufacturer_model_name=self.model_name[:64], software_versions=f"autoseg {__version__}",
-            device_serial_number="autoseg", series_description=f"autoseg {self.model_name}"[:64],
-            content_label="AUTOSEG", content_description=f"autoseg segmentation ({self.model_name})"[:64],
-            omit_empty_frames=bool(masks.any()))  # an empty prediction keeps its frames (a SEG needs one)
+            source_images=sources,
+            pixel_array=masks,
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=self._descriptions(hd, __version__),
+            series_instance_uid=hd.UID(),
+            series_number=series_number,
+            sop_instance_uid=hd.UID(),
+            instance_number=1,
+            manufacturer="autoseg",
+            manufacturer_model_name=self.model_name[:64],
+            software_versions=f"autoseg {__version__}",
+            device_serial_number="autoseg",
+            series_description=f"autoseg {self.model_name}"[:64],
+            content_label="AUTOSEG",
+            content_description=f"autoseg segmentation ({self.model_name})"[:64],
+            omit_empty_frames=bool(masks.any()),
+        )  # an empty prediction keeps its frames (a SEG needs one)
         return atomic_write(path, lambda tmp: seg.save_as(tmp, enforce_file_format=True), suffix=SEG_ENDING)
 
     def _pixel_array(self, labels: np.ndarray) -> np.ndarray:
@@ -94,23 +109,32 @@ class DicomSegWriter:
         values = [spec.values[0] for spec in self.segments if len(spec.values) == 1]
         if len(values) < len(self.segments) or len(set(values)) < len(values) or labels.min(initial=0) < 0:
             return np.moveaxis(region_masks(labels, [s.values for s in self.segments]), 0, -1).astype(np.uint8)
-        lookup = np.zeros(max(int(labels.max(initial=0)), *values) + 1,
-                          dtype=np.uint8 if len(values) < 256 else np.uint16)
+        lookup = np.zeros(
+            max(int(labels.max(initial=0)), *values) + 1, dtype=np.uint8 if len(values) < 256 else np.uint16
+        )
         for number, value in enumerate(values, start=1):
             lookup[value] = number
         return lookup[labels]
 
     def _descriptions(self, hd, version: str) -> list[Any]:
         from pydicom.sr.codedict import codes
-        algorithm = hd.AlgorithmIdentificationSequence(name="autoseg", family=codes.cid7162.ArtificialIntelligence,
-                                                       version=version, parameters={"model": self.model_name})
+
+        algorithm = hd.AlgorithmIdentificationSequence(
+            name="autoseg",
+            family=codes.cid7162.ArtificialIntelligence,
+            version=version,
+            parameters={"model": self.model_name},
+        )
         descriptions = []
         for number, spec in enumerate(self.segments, start=1):
             item = hd.seg.SegmentDescription(
-                segment_number=number, segment_label=spec.name[:64],
+                segment_number=number,
+                segment_label=spec.name[:64],
                 segmented_property_category=_concept(hd, spec.category),
                 segmented_property_type=_concept(hd, spec.type),
-                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm)
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+                algorithm_identification=algorithm,
+            )
             item.SegmentDescription = spec.name[:64]
             descriptions.append(item)
         return descriptions
@@ -126,8 +150,11 @@ def _card_codes(model_folder: Path) -> dict[str, Any]:
         return {}
     codes = read_json(card, "model card").get("segment_codes") or {}
     if not isinstance(codes, dict):
-        raise AutosegError("\"segment_codes\" must map label names to {\"category\": ..., \"type\": ...}", card,
-                           "fix or remove \"segment_codes\" in the model card")
+        raise AutosegError(
+            '"segment_codes" must map label names to {"category": ..., "type": ...}',
+            card,
+            'fix or remove "segment_codes" in the model card',
+        )
     return codes
 
 
@@ -138,10 +165,14 @@ def _codes_of(name: str, codes: dict[str, Any], card: Path) -> tuple[dict[str, s
     pair = []
     for key in ("category", "type"):
         code = entry.get(key) if isinstance(entry, dict) else None
-        if not (isinstance(code, dict) and all(isinstance(code.get(k), str) and code[k]
-                                               for k in ("scheme", "value", "meaning"))):
-            raise AutosegError(f"segment_codes['{name}'] needs \"{key}\": {{\"scheme\", \"value\", \"meaning\"}} "
-                               "(strings)", card, "e.g. {\"scheme\": \"SCT\", \"value\": \"85756007\", "
-                               "\"meaning\": \"Tissue\"}")
+        if not (
+            isinstance(code, dict)
+            and all(isinstance(code.get(k), str) and code[k] for k in ("scheme", "value", "meaning"))
+        ):
+            raise AutosegError(
+                f'segment_codes[\'{name}\'] needs "{key}": {{"scheme", "value", "meaning"}} (strings)',
+                card,
+                'e.g. {"scheme": "SCT", "value": "85756007", "meaning": "Tissue"}',
+            )
         pair.append({k: code[k] for k in ("scheme", "value", "meaning")})
     return pair[0], pair[1]

@@ -8,5 +8,6 @@ bit of Dice.
 A BraTS case costs about as many network inputs as without TTA at step 0.5 (160 against 210). The measured Dice
 cost is in benchmarks/large_volume/results.md. --step and --tta-axes override either half.
 """
+
 FAST_STEP = 0.75
 FAST_TTA_AXES = (-1,)  # the last spatial axis of the network (see predictor.mirror_axes)

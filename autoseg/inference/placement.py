@@ -9,6 +9,7 @@ On a GPU the accumulators go on the GPU when they fit in its free memory, and on
 still runs out of memory the whole case is predicted again with CPU accumulation (nnU-Net does the same). The
 decisions take the device facts as arguments, so they are tested on a machine without a GPU.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # torch is imported where it is used: the ONNX backend predic
 
 log = get_logger("predict")
 
-COMPACT_ABOVE_BYTES = 512 * 1024 ** 2  # float32 results above this size are kept in float16
+COMPACT_ABOVE_BYTES = 512 * 1024**2  # float32 results above this size are kept in float16
 GPU_RESULTS_SHARE = 0.5  # results may take this share of the GPU's free memory (the network needs the rest)
 T = TypeVar("T")
 
@@ -34,6 +35,7 @@ def compact_results(channels: int, spatial_shape, compact_above: int = COMPACT_A
 def accumulation_dtype(channels: int, spatial_shape, compact_above: int = COMPACT_ABOVE_BYTES) -> "torch.dtype":
     """float16 when `channels` float32 maps of this shape would exceed `compact_above` bytes, else float32."""
     import torch
+
     return torch.float16 if compact_results(channels, spatial_shape, compact_above) else torch.float32
 
 
@@ -43,22 +45,32 @@ def results_device(device: "torch.device", nbytes: int, free_bytes: int | None =
     if device.type != "cuda":
         return device
     import torch
+
     if free_bytes is None:
         free_bytes = torch.cuda.mem_get_info(device)[0]
     return device if nbytes <= GPU_RESULTS_SHARE * free_bytes else torch.device("cpu")
 
 
-def run_with_cpu_fallback(run: Callable[["torch.device"], T], device: "torch.device", nbytes: int,
-                          free_bytes: int | None = None, empty_cache: Callable[[], None] | None = None) -> T:
+def run_with_cpu_fallback(
+    run: Callable[["torch.device"], T],
+    device: "torch.device",
+    nbytes: int,
+    free_bytes: int | None = None,
+    empty_cache: Callable[[], None] | None = None,
+) -> T:
     """run(results device) on the device results_device chose; on a GPU out-of-memory, run(cpu) again."""
     import torch
+
     chosen = results_device(device, nbytes, free_bytes)
     if chosen.type == "cpu":
         return run(chosen)
     try:
         return run(chosen)
     except torch.OutOfMemoryError:
-        log.warning("the GPU ran out of memory keeping this case's results (%.2f GB); predicting it again with "
-                    "the results on the CPU", nbytes / 1e9)
+        log.warning(
+            "the GPU ran out of memory keeping this case's results (%.2f GB); predicting it again with "
+            "the results on the CPU",
+            nbytes / 1e9,
+        )
         (empty_cache or torch.cuda.empty_cache)()
         return run(torch.device("cpu"))

@@ -3,6 +3,7 @@
 Keeping the largest connected component removes spurious islands of a structure known to be one piece (an
 organ); it harms structures with many pieces (metastases). find-best decides per dataset from CV Dice.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,6 +5,7 @@ training_summary.json ("precision"). Predicting in the same format is as fast as
 numbers the network was validated with. bf16 is only used on a CPU with bf16 units (AVX512-BF16 / AMX): a model
 trained in bf16 elsewhere would be emulated here, many times slower than fp32.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,14 +25,15 @@ def training_precision(work: str | Path, configuration: str, fold: str) -> str |
     """The precision a fold trained in (its training_summary.json), None when not recorded."""
     path = model_dir(work, configuration, fold) / TRAINING_SUMMARY
     try:
-        value = read_json(path, "training summary").get("precision")   # a shipped model's file: bounded read
+        value = read_json(path, "training summary").get("precision")  # a shipped model's file: bounded read
     except (AutosegError, OSError, ValueError, AttributeError):
         return None
     return value if value in CHOICES[1:] else None
 
 
-def inference_precision(requested: str, device: "torch.device", trained: list[str | None],
-                        fast_bf16: bool | None = None) -> str:
+def inference_precision(
+    requested: str, device: "torch.device", trained: list[str | None], fast_bf16: bool | None = None
+) -> str:
     """`requested` unless it is "auto"; then bf16 when every model trained in bf16 and this device runs bf16 at
     speed (a CUDA GPU with bf16, or a CPU with bf16 units: `fast_bf16`, detected when not given), fp16 on a GPU
     for models trained in fp16, else fp32."""
@@ -45,8 +47,10 @@ def inference_precision(requested: str, device: "torch.device", trained: list[st
         return "fp32"
     if device.type == "cuda":
         import torch
+
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     from autoseg.planning.budget import cpu_has_fast_bf16
+
     return "bf16" if (cpu_has_fast_bf16() if fast_bf16 is None else fast_bf16) else "fp32"
 
 

@@ -1,5 +1,6 @@
 """The values `autoseg predict` passes between its steps instead of long positional lists (issue 28): what the
 user chose (PredictOptions) and which trained networks to load (ModelSource)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,18 +14,19 @@ from autoseg.schema.plans import Plans
 @dataclass(frozen=True)
 class PredictOptions:
     """Every choice of one predict run besides its folders; the defaults are predict()'s (inference/run.py)."""
-    configurations: list[str] | None = None   # None: find-best's choice (inference.json), else the best single
-    folds: list[str] | None = None            # None: the selection's folds, else exactly these
+
+    configurations: list[str] | None = None  # None: find-best's choice (inference.json), else the best single
+    folds: list[str] | None = None  # None: the selection's folds, else exactly these
     tta: bool = True
     save_probabilities: bool = False
     device: str = "auto"
     overwrite: bool = False
     checkpoint: str = CHECKPOINT_FINAL
     postprocessing: bool = True
-    step: float = 0.5                         # sliding-window step, a fraction of the patch
+    step: float = 0.5  # sliding-window step, a fraction of the patch
     progress: bool = True
     precision: str = "auto"
-    tta_axes: tuple[int, ...] | None = None   # None: all of the plan's mirror axes
+    tta_axes: tuple[int, ...] | None = None  # None: all of the plan's mirror axes
     compile_mode: str = "auto"
     backend: str = "torch"
     output_format: str = "nifti"
@@ -34,6 +36,7 @@ class PredictOptions:
 class ModelSource:
     """Where the networks come from: a WORK or model folder, its plan, the selection (find-best's choice or the
     named configurations), the folds the user named (None: the selection's) and the checkpoint file."""
+
     work: Path
     plans: Plans
     selection: dict[str, Any]

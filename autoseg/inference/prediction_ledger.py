@@ -9,6 +9,7 @@ each case's entry is completed once its label map (and .npz) is on disk. Run aga
   replaced;
 - any other file in the way is someone else's (a user's, or another run's): refused without --overwrite.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,12 +36,18 @@ class PredictionLedger:
         self.save_probabilities = save_probabilities
         self.entries = previous_cases(report_path)
         # The folder is locked for the whole run: what is on disk now changes only through this ledger.
-        self.top = ({k: v for k, v in read_json(report_path, "prediction report").items() if k != "cases"}
-                    if report_path.is_file() else {})
+        self.top = (
+            {k: v for k, v in read_json(report_path, "prediction report").items() if k != "cases"}
+            if report_path.is_file()
+            else {}
+        )
 
     def _same_run(self, case, entry: dict | None) -> bool:
-        return (isinstance(entry, dict) and entry.get("settings") == self.settings
-                and entry.get("source_files") == plain(source_stamps(case)))
+        return (
+            isinstance(entry, dict)
+            and entry.get("settings") == self.settings
+            and entry.get("source_files") == plain(source_stamps(case))
+        )
 
     def targets(self, case, output: Path) -> list[Path]:
         files = output_files(case, output, self.settings.get("output_format", "nifti"))
@@ -48,8 +55,11 @@ class PredictionLedger:
 
     def reusable(self, case, output: Path) -> bool:
         entry = self.entries.get(case.case_id)
-        return (self._same_run(case, entry) and entry.get("status") != PENDING
-                and all(p.is_file() for p in self.targets(case, output)))
+        return (
+            self._same_run(case, entry)
+            and entry.get("status") != PENDING
+            and all(p.is_file() for p in self.targets(case, output))
+        )
 
     def ours_unfinished(self, case) -> bool:
         entry = self.entries.get(case.case_id)
@@ -57,8 +67,11 @@ class PredictionLedger:
 
     def mark_pending(self, cases) -> None:
         for case in cases:
-            self.entries[case.case_id] = {"status": PENDING, "settings": self.settings,
-                                          "source_files": plain(source_stamps(case))}
+            self.entries[case.case_id] = {
+                "status": PENDING,
+                "settings": self.settings,
+                "source_files": plain(source_stamps(case)),
+            }
         self._save()
 
     def mark_done(self, case, record: dict[str, Any]) -> None:
@@ -80,6 +93,9 @@ def previous_cases(path: Path) -> dict[str, Any]:
     data = read_json(path, "prediction report")
     cases = data.get("cases") if isinstance(data, dict) else None
     if not isinstance(cases, dict):
-        raise AutosegError("this is not a prediction report (no \"cases\" object), so new cases cannot be added "
-                           "to it", path, "move or delete the file, or predict into another output folder")
+        raise AutosegError(
+            'this is not a prediction report (no "cases" object), so new cases cannot be added to it',
+            path,
+            "move or delete the file, or predict into another output folder",
+        )
     return cases

@@ -15,6 +15,7 @@ Speed and memory (issue 18):
 - the accumulators are float16 when float32 ones would be large (accumulation_dtype), kept on the GPU when they
   fit and on the CPU otherwise, with a CPU retry when the GPU runs out of memory (as nnU-Net does).
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -54,12 +55,13 @@ def gaussian_weights(patch: tuple[int, ...], sigma_scale: float = 0.125) -> torc
 @dataclass(frozen=True)
 class SlideOptions:
     """How one network is slid over one volume: what used to be _slide's fourteen positional parameters."""
+
     grid: WindowGrid
     num_classes: int
     spatial_dims: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    autocast: Any = None              # a torch.autocast context for bf16/fp16, None for fp32
-    channels_last: bool = False       # 3D inputs in channels_last_3d memory (faster convolutions on CPU)
+    autocast: Any = None  # a torch.autocast context for bf16/fp16, None for fp32
+    channels_last: bool = False  # 3D inputs in channels_last_3d memory (faster convolutions on CPU)
     dtype: torch.dtype = torch.float32  # of the accumulators and the result
 
 
@@ -70,24 +72,49 @@ def _run(model, tiles: torch.Tensor, spatial_dims: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sliding_window_logits(model: torch.nn.Module, image: np.ndarray | torch.Tensor, patch_size: list[int],
-                          num_classes: int, spatial_dims: int, *, step: float = 0.5,
-                          mirror_axes: tuple[int, ...] = (), batch_size: int = 4,
-                          device: torch.device = torch.device("cpu"), autocast=None,
-                          channels_last: bool = False, max_batch_voxels: int = MAX_BATCH_VOXELS,
-                          dtype: torch.dtype | None = None) -> torch.Tensor:
+def sliding_window_logits(
+    model: torch.nn.Module,
+    image: np.ndarray | torch.Tensor,
+    patch_size: list[int],
+    num_classes: int,
+    spatial_dims: int,
+    *,
+    step: float = 0.5,
+    mirror_axes: tuple[int, ...] = (),
+    batch_size: int = 4,
+    device: torch.device = torch.device("cpu"),
+    autocast=None,
+    channels_last: bool = False,
+    max_batch_voxels: int = MAX_BATCH_VOXELS,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
     """Weighted-average logits (K, Z, Y, X) on the CPU for a preprocessed image (C, Z, Y, X).
 
     `mirror_axes` are the network's spatial axes to mirror. `batch_size` is the least number of network inputs
     per forward pass; more go together while they fit in `max_batch_voxels`. `dtype` of the result (and of the
     accumulators): float16 for large outputs, float32 otherwise, unless given.
     """
-    grid = WindowGrid.of(image.shape[1:], patch_size, spatial_dims, step, mirror_axes=mirror_axes,
-                         batch_size=batch_size, max_batch_voxels=max_batch_voxels)
-    options = SlideOptions(grid, num_classes, spatial_dims, device, autocast, channels_last,
-                           dtype or accumulation_dtype(num_classes, grid.padded))
-    logits = merge_on_best_device(lambda results_device: _slide(model, image, options, results_device), device,
-                                  num_classes, grid, options.dtype)
+    grid = WindowGrid.of(
+        image.shape[1:],
+        patch_size,
+        spatial_dims,
+        step,
+        mirror_axes=mirror_axes,
+        batch_size=batch_size,
+        max_batch_voxels=max_batch_voxels,
+    )
+    options = SlideOptions(
+        grid,
+        num_classes,
+        spatial_dims,
+        device,
+        autocast,
+        channels_last,
+        dtype or accumulation_dtype(num_classes, grid.padded),
+    )
+    logits = merge_on_best_device(
+        lambda results_device: _slide(model, image, options, results_device), device, num_classes, grid, options.dtype
+    )
     return logits[(slice(None), *[slice(0, s) for s in grid.shape])]
 
 

@@ -7,6 +7,7 @@ end the weighted sum is divided by the summed weights. The accumulators are floa
 large (placement.py): the Gaussian's tiny corner weights are then scaled and floored so no weight or weighted
 logit vanishes (see FLOAT16_WEIGHT_SCALE).
 """
+
 from __future__ import annotations
 
 import math
@@ -53,6 +54,7 @@ class TorchMerger:
 
     def __init__(self, grid: WindowGrid, num_classes: int, dtype: "torch.dtype", device: "torch.device"):
         import torch
+
         self.grid, self.device = grid, device
         compact = dtype == torch.float16
         self.weights = torch.from_numpy(window_weights(grid.window, compact).copy()).to(device)
@@ -93,9 +95,15 @@ class NumpyMerger:
         return self.logits
 
 
-def merge_on_best_device(slide: Callable[["torch.device"], Any], device: "torch.device", num_classes: int,
-                         grid: WindowGrid, dtype: "torch.dtype") -> Any:
+def merge_on_best_device(
+    slide: Callable[["torch.device"], Any],
+    device: "torch.device",
+    num_classes: int,
+    grid: WindowGrid,
+    dtype: "torch.dtype",
+) -> Any:
     """slide(results device): the results on `device` when they fit there, else on the CPU, with a CPU retry
     when the GPU runs out of memory (placement.py)."""
     from autoseg.inference.placement import run_with_cpu_fallback
+
     return run_with_cpu_fallback(slide, device, (num_classes + 1) * math.prod(grid.padded) * dtype.itemsize)

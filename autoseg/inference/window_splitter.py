@@ -6,6 +6,7 @@ so one code path serves 2D and 3D), the padded shape (a volume smaller than a wi
 every window's first voxel, the mirror variants (test-time augmentation), and how many network inputs (window x
 variant) go through the network in one forward pass. run_passes drives any backend over it.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -31,9 +32,11 @@ def check_step(step) -> float:
     except (TypeError, ValueError):
         value = math.nan
     if not 0 < value <= 1:  # NaN fails this too
-        raise AutosegError(f"sliding-window step {step!r} is outside (0, 1]",
-                           fix="pass --step between 0 and 1, e.g. 0.5 (the fraction of the patch each window moves "
-                               "on; smaller overlaps more and is slower)")
+        raise AutosegError(
+            f"sliding-window step {step!r} is outside (0, 1]",
+            fix="pass --step between 0 and 1, e.g. 0.5 (the fraction of the patch each window moves "
+            "on; smaller overlaps more and is slower)",
+        )
     return value
 
 
@@ -82,17 +85,26 @@ def network_window(patch_size: Sequence[int], spatial_dims: int) -> list[int]:
 @dataclass(frozen=True)
 class WindowGrid:
     """Where every window of one volume goes, and which go through the network together."""
-    shape: tuple[int, ...]       # the volume's spatial shape (Z, Y, X)
-    window: tuple[int, ...]      # (Z, Y, X) of one window
+
+    shape: tuple[int, ...]  # the volume's spatial shape (Z, Y, X)
+    window: tuple[int, ...]  # (Z, Y, X) of one window
     corners: tuple[tuple[int, ...], ...]
     flips: tuple[tuple[int, ...], ...]  # mirror variants, in the network's spatial axes
-    per_pass: int                # network inputs (window x variant) per forward pass
-    offset: int                  # a network axis a is axis a + 2 + offset of a (N, C, Z, Y, X) batch
+    per_pass: int  # network inputs (window x variant) per forward pass
+    offset: int  # a network axis a is axis a + 2 + offset of a (N, C, Z, Y, X) batch
 
     @classmethod
-    def of(cls, shape: Sequence[int], patch_size: Sequence[int], spatial_dims: int, step: float, *,
-           mirror_axes: Sequence[int] = (), batch_size: int = 1,
-           max_batch_voxels: int = MAX_BATCH_VOXELS) -> "WindowGrid":
+    def of(
+        cls,
+        shape: Sequence[int],
+        patch_size: Sequence[int],
+        spatial_dims: int,
+        step: float,
+        *,
+        mirror_axes: Sequence[int] = (),
+        batch_size: int = 1,
+        max_batch_voxels: int = MAX_BATCH_VOXELS,
+    ) -> "WindowGrid":
         window = network_window(patch_size, spatial_dims)
         padded = [max(s, w) for s, w in zip(shape, window)]
         corners = window_corners(padded, window, check_step(step))
@@ -111,7 +123,7 @@ class WindowGrid:
         """The (corner, flip) jobs, per_pass at a time, every variant of a window next to each other."""
         jobs = [(corner, flip) for corner in self.corners for flip in self.flips]
         for i in range(0, len(jobs), self.per_pass):
-            yield jobs[i:i + self.per_pass]
+            yield jobs[i : i + self.per_pass]
 
     def mirror_dims(self, flip: tuple[int, ...]) -> list[int]:
         """The batch axes (N, C, Z, Y, X) a flip of the network's spatial axes mirrors."""
@@ -133,9 +145,14 @@ def read_window(source, grid: WindowGrid, corner: tuple[int, ...]) -> np.ndarray
     return np.array(source[(slice(None), *grid.region(corner))], dtype=np.float32)[None]
 
 
-def run_passes(grid: WindowGrid, read: Callable[[tuple[int, ...]], Any], join: Callable[[list], Any],
-               forward: Callable[[Any], Any], unflip: Callable[[Any, tuple[int, ...]], Any],
-               add: Callable[[tuple[int, ...], tuple[int, ...], Any], None]) -> None:
+def run_passes(
+    grid: WindowGrid,
+    read: Callable[[tuple[int, ...]], Any],
+    join: Callable[[list], Any],
+    forward: Callable[[Any], Any],
+    unflip: Callable[[Any, tuple[int, ...]], Any],
+    add: Callable[[tuple[int, ...], tuple[int, ...], Any], None],
+) -> None:
     """Drive a backend over the grid: per pass, read each window once, `join` its mirror variants into one batch
     (read and flip are the backend's), `forward` it, and hand each output, mirrored back by `unflip`, to `add`
     (the merger's)."""

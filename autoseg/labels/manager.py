@@ -13,6 +13,7 @@ as nnU-Net's LabelManager does:
 
 Built from a plan (`LabelManager.from_plans`, also a model folder's plans at predict time) or from a dataset's
 description (`from_dataset`: what `evaluate --dataset` and planning read)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -28,11 +29,11 @@ IGNORE_LABEL_NAME = "ignore"
 
 @dataclass(frozen=True)
 class LabelManager:
-    labels: dict[str, int]                          # plain label values of the label maps, background included
-    ignore_label: int | None = None                 # reference value never trained or scored
+    labels: dict[str, int]  # plain label values of the label maps, background included
+    ignore_label: int | None = None  # reference value never trained or scored
     region_sets: dict[str, list[int]] | None = None  # region name -> its label values; None: plain labels
-    region_order: list[int] | None = None           # the value region i writes back into a label map
-    region_source: str | None = None                # where the regions came from: dataset.json or a regions file
+    region_order: list[int] | None = None  # the value region i writes back into a label map
+    region_source: str | None = None  # where the regions came from: dataset.json or a regions file
 
     @classmethod
     def from_plans(cls, plans: Any) -> LabelManager:
@@ -46,12 +47,20 @@ class LabelManager:
         return cls._of(info.labels, info.ignore_label, info.regions, info.regions_class_order)
 
     @classmethod
-    def _of(cls, labels: Mapping[str, int], ignore_label: int | None, region_sets: Mapping[str, Any] | None,
-            order: list[int] | None) -> LabelManager:
-        regions = {str(name): [int(v) for v in values] for name, values in region_sets.items()} if region_sets \
-            else None
-        return cls({str(k): int(v) for k, v in labels.items()}, ignore_label, regions,
-                   [int(v) for v in order] if regions and order else None)
+    def _of(
+        cls,
+        labels: Mapping[str, int],
+        ignore_label: int | None,
+        region_sets: Mapping[str, Any] | None,
+        order: list[int] | None,
+    ) -> LabelManager:
+        regions = {str(name): [int(v) for v in values] for name, values in region_sets.items()} if region_sets else None
+        return cls(
+            {str(k): int(v) for k, v in labels.items()},
+            ignore_label,
+            regions,
+            [int(v) for v in order] if regions and order else None,
+        )
 
     @property
     def has_regions(self) -> bool:
@@ -86,6 +95,7 @@ class LabelManager:
         if isinstance(logits, np.ndarray):
             return _numpy_probabilities(logits, self.has_regions)
         import torch
+
         return (torch.sigmoid(logits) if self.has_regions else torch.softmax(logits, 0)).numpy()
 
     def label_map(self, probabilities: np.ndarray) -> np.ndarray:
@@ -108,16 +118,21 @@ class LabelManager:
         if not self.region_sets:
             return {k: where for k, where in class_locations.items() if k != self.ignore_label}
         empty = np.zeros((0, 3), dtype=np.int64)
-        return {name: np.concatenate([empty] + [class_locations[v] for v in values if v in class_locations])
-                for name, values in self.region_sets.items()}
+        return {
+            name: np.concatenate([empty] + [class_locations[v] for v in values if v in class_locations])
+            for name, values in self.region_sets.items()
+        }
 
     def evaluation_entries(self) -> dict[str, Any]:
         """What evaluation scores, by name: each region's label values, or each class's value (background and
         the ignore label left out)."""
         if self.region_sets:
             return {name: list(values) for name, values in self.region_sets.items()}
-        return {name: value for name, value in self.labels.items()
-                if value not in (BACKGROUND, self.ignore_label) and name.lower() != IGNORE_LABEL_NAME}
+        return {
+            name: value
+            for name, value in self.labels.items()
+            if value not in (BACKGROUND, self.ignore_label) and name.lower() != IGNORE_LABEL_NAME
+        }
 
     def uncertainty(self, probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """foreground_entropy of these outputs: over classes, or of each region."""
@@ -168,5 +183,4 @@ def _numpy_probabilities(logits: np.ndarray, regions: bool) -> np.ndarray:
     return shifted / shifted.sum(0, keepdims=True)
 
 
-__all__ = ["THRESHOLD", "LabelManager", "argmax_labels", "foreground_entropy", "label_manager",
-           "one_hot_foreground"]
+__all__ = ["THRESHOLD", "LabelManager", "argmax_labels", "foreground_entropy", "label_manager", "one_hot_foreground"]

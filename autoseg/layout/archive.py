@@ -5,6 +5,7 @@ which never holds more than a chunk in memory, stops at the declared size whatev
 checks the CRC-32 and the local header's name, so a header that lies cannot write or allocate more.
 
 AUTOSEG_MAX_ZIP_BYTES (bytes) raises the total-size limit for a genuinely huge model."""
+
 from __future__ import annotations
 
 import os
@@ -22,9 +23,9 @@ from autoseg.utils.files import atomic_write
 from autoseg.utils.safe_names import inside
 
 MAX_FILES = 1000
-MAX_TOTAL_BYTES = int(os.environ.get("AUTOSEG_MAX_ZIP_BYTES") or 16 * 2 ** 30)
-MAX_RATIO = 200          # uncompressed / compressed for members over 1 MiB (weights compress ~1.1x, JSON ~10x)
-_CHUNK = 2 ** 20
+MAX_TOTAL_BYTES = int(os.environ.get("AUTOSEG_MAX_ZIP_BYTES") or 16 * 2**30)
+MAX_RATIO = 200  # uncompressed / compressed for members over 1 MiB (weights compress ~1.1x, JSON ~10x)
+_CHUNK = 2**20
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,11 @@ def check_zip(path: str | Path, limits: Limits = Limits()) -> list[zipfile.ZipIn
         total += member.file_size
         files.append(member)
     if total > limits.total_bytes:
-        raise AutosegError(f"the zip unpacks to {total / 2 ** 30:.1f} GiB, more than the "
-                           f"{limits.total_bytes / 2 ** 30:.0f} GiB allowed", path,
-                           f"{fix}; for a genuinely larger model set AUTOSEG_MAX_ZIP_BYTES to its size in bytes")
+        raise AutosegError(
+            f"the zip unpacks to {total / 2**30:.1f} GiB, more than the {limits.total_bytes / 2**30:.0f} GiB allowed",
+            path,
+            f"{fix}; for a genuinely larger model set AUTOSEG_MAX_ZIP_BYTES to its size in bytes",
+        )
     return files
 
 
@@ -80,7 +83,7 @@ def _declared_entries(path: Path) -> int | None:
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) < at + 22:
         return None
-    entries = struct.unpack("<H", tail[at + 10:at + 12])[0]
+    entries = struct.unpack("<H", tail[at + 10 : at + 12])[0]
     return None if entries == 0xFFFF else entries
 
 
@@ -100,9 +103,11 @@ def _member_problem(member: zipfile.ZipInfo, limits: Limits) -> str | None:
     if member.is_dir():
         return None
     if not is_model_file(name):
-        return "not a file an exported model holds (model.json, README.md, plans.json, inference.json, " \
-               "models/<configuration>/fold_<k>/checkpoint_final.pt)"
-    if member.file_size > 2 ** 20 and member.file_size > limits.ratio * max(1, member.compress_size):
+        return (
+            "not a file an exported model holds (model.json, README.md, plans.json, inference.json, "
+            "models/<configuration>/fold_<k>/checkpoint_final.pt)"
+        )
+    if member.file_size > 2**20 and member.file_size > limits.ratio * max(1, member.compress_size):
         return f"compression ratio over {limits.ratio:.0f} (a zip bomb?)"
     return None
 

@@ -10,6 +10,7 @@ An exported model has the same layout (plans.json, inference.json, models/<confi
 Configuration and fold names come from files (plans.json, inference.json), so they are checked before they
 become folders (utils/safe_names.py).
 """
+
 from __future__ import annotations
 
 import re
@@ -43,8 +44,10 @@ MODEL_FORMAT_VERSION = 1
 MODEL_TOP_LEVEL = (MODEL_CARD, README, PLANS, INFERENCE)
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 ONNX_NETWORK = "network.onnx"  # a fold's network as ONNX (export --onnx; inference/backends/onnx_backend.py)
-_FOLD_FILE = re.compile(rf"{MODELS}/{_NAME}/fold_[A-Za-z0-9]+/({re.escape(CHECKPOINT_FINAL)}|"
-                        rf"{re.escape(TRAINING_SUMMARY)}|{re.escape(ONNX_NETWORK)})")
+_FOLD_FILE = re.compile(
+    rf"{MODELS}/{_NAME}/fold_[A-Za-z0-9]+/({re.escape(CHECKPOINT_FINAL)}|"
+    rf"{re.escape(TRAINING_SUMMARY)}|{re.escape(ONNX_NETWORK)})"
+)
 
 
 def configuration_dir(work: str | Path, configuration: str) -> Path:

@@ -7,6 +7,7 @@ an output limit per call (stored, deflate, bzip2, LZMA), so at most CHUNK bytes 
 output is counted against the member's declared size as it is produced (never more), and its CRC-32 and length
 are checked at the end. The local header's name must equal the central directory's.
 """
+
 from __future__ import annotations
 
 import bz2
@@ -20,7 +21,7 @@ from typing import BinaryIO, Iterator
 from autoseg.errors import AutosegError
 
 CHUNK = 1 << 20
-_LOCAL = struct.Struct("<4sHHHHHIIIHH")   # local file header, 30 bytes
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")  # local file header, 30 bytes
 _FIX = "the zip is damaged or was crafted; export the model again or ask its author for an intact copy"
 
 
@@ -35,13 +36,18 @@ def member_chunks(path: str | Path, member: zipfile.ZipInfo, limit: int | None =
         for chunk in _decompressed(_raw(file, start, member.compress_size, path, member), member, path):
             produced += len(chunk)
             if produced > limit:
-                raise AutosegError(f"{member.filename!r} unpacks to more than its declared {member.file_size} bytes "
-                                   f"(stopped at {limit})", path, _FIX)
+                raise AutosegError(
+                    f"{member.filename!r} unpacks to more than its declared {member.file_size} bytes "
+                    f"(stopped at {limit})",
+                    path,
+                    _FIX,
+                )
             crc = zlib.crc32(chunk, crc)
             yield chunk
     if produced != member.file_size:
-        raise AutosegError(f"{member.filename!r} unpacks to {produced} bytes, its header declares "
-                           f"{member.file_size}", path, _FIX)
+        raise AutosegError(
+            f"{member.filename!r} unpacks to {produced} bytes, its header declares {member.file_size}", path, _FIX
+        )
     if crc != member.CRC:
         raise AutosegError(f"{member.filename!r} fails its CRC-32 check (corrupted)", path, _FIX)
 
@@ -49,8 +55,7 @@ def member_chunks(path: str | Path, member: zipfile.ZipInfo, limit: int | None =
 def _data_start(file: BinaryIO, member: zipfile.ZipInfo, path: Path) -> int:
     """Offset of the member's data, after checking its local header against the central directory."""
     if not 0 <= member.header_offset < path.stat().st_size:
-        raise AutosegError(f"{member.filename!r} starts at offset {member.header_offset}, outside the file", path,
-                           _FIX)
+        raise AutosegError(f"{member.filename!r} starts at offset {member.header_offset}, outside the file", path, _FIX)
     file.seek(member.header_offset)
     header = file.read(_LOCAL.size)
     if len(header) != _LOCAL.size or header[:4] != b"PK\x03\x04":
@@ -61,8 +66,9 @@ def _data_start(file: BinaryIO, member: zipfile.ZipInfo, path: Path) -> int:
     encoding = "utf-8" if fields[2] & 0x800 else "cp437"
     shown = local_name.decode(encoding, errors="replace")
     if shown != member.orig_filename:
-        raise AutosegError(f"the local header names {shown[:100]!r} but the directory names "
-                           f"{member.filename[:100]!r}", path, _FIX)
+        raise AutosegError(
+            f"the local header names {shown[:100]!r} but the directory names {member.filename[:100]!r}", path, _FIX
+        )
     return member.header_offset + _LOCAL.size + name_length + extra_length
 
 
@@ -90,8 +96,11 @@ def _decompressed(raw: Iterator[bytes], member: zipfile.ZipInfo, path: Path) -> 
         elif method == zipfile.ZIP_LZMA:
             yield from _bounded(raw, _LzmaMember())
         else:
-            raise AutosegError(f"{member.filename!r} uses compression method {method}, which autoseg does not "
-                               "read", path, "write the zip with 'autoseg export'")
+            raise AutosegError(
+                f"{member.filename!r} uses compression method {method}, which autoseg does not read",
+                path,
+                "write the zip with 'autoseg export'",
+            )
     except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as error:
         raise AutosegError(f"{member.filename!r} holds damaged compressed data ({error})", path, _FIX) from None
 
@@ -111,7 +120,7 @@ def _bounded(raw: Iterator[bytes], decoder) -> Iterator[bytes]:
 
 
 def _has_more(decoder) -> bool:
-    if hasattr(decoder, "unconsumed_tail"):            # zlib: input it has not yet decompressed
+    if hasattr(decoder, "unconsumed_tail"):  # zlib: input it has not yet decompressed
         return bool(decoder.unconsumed_tail)
     return not decoder.needs_input and not decoder.eof  # bz2 / lzma: output it holds back
 
@@ -139,8 +148,8 @@ class _LzmaMember:
             size = struct.unpack("<H", self._header[2:4])[0]
             if len(self._header) < 4 + size:
                 return b""
-            properties = self._header[4:4 + size]
+            properties = self._header[4 : 4 + size]
             filters = [lzma._decode_filter_properties(lzma.FILTER_LZMA1, properties)]  # type: ignore[attr-defined]
             self._decoder = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
-            data, self._header = self._header[4 + size:], b""
+            data, self._header = self._header[4 + size :], b""
         return self._decoder.decompress(data, max_length)

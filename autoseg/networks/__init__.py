@@ -10,13 +10,18 @@ The names below are imported on first use, so the torch-free modules of this pac
 spec_checks.py) can be imported where torch is not installed (predict --backend onnxruntime); the registry loads
 the architectures the first time one is looked up.
 """
+
 from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"SegmentationNetwork": "autoseg.networks.base", "reparameterize": "autoseg.networks.base",
-            "build_network": "autoseg.networks.factory", "register": "autoseg.networks.registry",
-            "registered_architectures": "autoseg.networks.registry"}
+_EXPORTS = {
+    "SegmentationNetwork": "autoseg.networks.base",
+    "reparameterize": "autoseg.networks.base",
+    "build_network": "autoseg.networks.factory",
+    "register": "autoseg.networks.registry",
+    "registered_architectures": "autoseg.networks.registry",
+}
 __all__ = sorted(_EXPORTS)
 
 

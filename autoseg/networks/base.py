@@ -8,6 +8,7 @@ downsample targets by slicing (nearest) or by pooling with ceil_mode=True.
 Outputs: in `train()` mode with deep supervision, forward returns a list of logits, one per entry of
 `output_scales` and in that order (highest resolution first); otherwise it returns the first (main) output alone.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -43,8 +44,10 @@ class SegmentationNetwork(nn.Module, ABC):
 
     def forward(self, x: torch.Tensor):
         if x.dim() != self.spatial_dims + 2:
-            raise ValueError(f"expected input (N, C, {'Z, ' if self.spatial_dims == 3 else ''}Y, X) with "
-                             f"{self.spatial_dims} spatial axes, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"expected input (N, C, {'Z, ' if self.spatial_dims == 3 else ''}Y, X) with "
+                f"{self.spatial_dims} spatial axes, got shape {tuple(x.shape)}"
+            )
         size = tuple(x.shape[2:])
         all_outputs = self.training and self.deep_supervision
         outputs = self.forward_padded(pad_to_multiple(x, self.size_multiple), all_outputs)

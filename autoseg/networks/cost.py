@@ -17,6 +17,7 @@ Returned keys (all per training step of `batch_size` patches, fp32):
   benchmarks/networks/results.md)
 Adam would add one more parameter-sized buffer; bf16 autocast roughly halves the activation part.
 """
+
 from __future__ import annotations
 
 import functools
@@ -40,8 +41,7 @@ def estimate_cost(spec: NetworkSpec | dict, patch_size: Sequence[int], batch_siz
     spec = as_spec(spec)
     validate_spec(spec)
     if len(patch_size) != spec.spatial_dims:
-        raise ValueError(f"patch_size {tuple(patch_size)} has {len(patch_size)} axes, the network "
-                         f"{spec.spatial_dims}")
+        raise ValueError(f"patch_size {tuple(patch_size)} has {len(patch_size)} axes, the network {spec.spatial_dims}")
     key = json.dumps(to_dict(spec), sort_keys=True)
     return dict(_estimate(key, tuple(int(s) for s in patch_size), int(batch_size)))
 
@@ -75,8 +75,10 @@ def _estimate(spec_json: str, patch_size: tuple[int, ...], batch_size: int) -> d
                 flops_forward = counter.get_total_flops()
                 outputs = outputs if isinstance(outputs, list) else [outputs]
                 # cross-entropy like the trainer: its log-softmax is held for backward too
-                loss = sum(F.cross_entropy(o, torch.zeros((o.shape[0], *o.shape[2:]), dtype=torch.long,
-                                                          device="meta")) for o in outputs)
+                loss = sum(
+                    F.cross_entropy(o, torch.zeros((o.shape[0], *o.shape[2:]), dtype=torch.long, device="meta"))
+                    for o in outputs
+                )
             loss.backward()
             flops_train = counter.get_total_flops()
     finally:
@@ -97,6 +99,7 @@ def _estimate(spec_json: str, patch_size: tuple[int, ...], batch_size: int) -> d
         "activation_bytes": int(activation_bytes),
         "largest_activation_bytes": int(largest),
         "parameter_bytes": int(parameter_bytes),
-        "peak_bytes_estimate": int(parameter_bytes + input_bytes + activation_bytes
-                                   + TRANSIENT_GRADIENT_BUFFERS * largest),
+        "peak_bytes_estimate": int(
+            parameter_bytes + input_bytes + activation_bytes + TRANSIENT_GRADIENT_BUFFERS * largest
+        ),
     }

@@ -1,5 +1,6 @@
 """What `autoseg networks [WORK -c CONFIG]` shows: every registered architecture, and with a plan's network spec
 each one's size and cost when built with that spec's topology (stages, widths, kernels, strides, norm...)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,11 +12,12 @@ from autoseg.networks.factory import as_spec
 from autoseg.networks.registry import describe_builder, registered_architectures
 from autoseg.schema.network import NetworkSpec
 
-GIB = 2 ** 30
+GIB = 2**30
 
 
-def describe_architectures(spec: NetworkSpec | dict | None = None, patch_size: Sequence[int] | None = None,
-                           batch_size: int | None = None) -> list[dict]:
+def describe_architectures(
+    spec: NetworkSpec | dict | None = None, patch_size: Sequence[int] | None = None, batch_size: int | None = None
+) -> list[dict]:
     """One row per registered architecture: name, description; with a spec (and patch and batch) also
     parameters, gflops_forward, gflops_train, activation_gib and peak_gib (estimated fp32 training memory).
 
@@ -26,15 +28,22 @@ def describe_architectures(spec: NetworkSpec | dict | None = None, patch_size: S
         return rows
     spec = as_spec(spec)
     if patch_size is None or batch_size is None:
-        raise AutosegError("describing architectures for a spec needs its patch size and batch size",
-                           fix="pass the configuration's patch_size and batch_size")
+        raise AutosegError(
+            "describing architectures for a spec needs its patch size and batch size",
+            fix="pass the configuration's patch_size and batch_size",
+        )
     for row in rows:
         options = spec.options if row["name"] == spec.architecture else {}
-        cost = estimate_cost(dataclasses.replace(spec, architecture=row["name"], options=dict(options)),
-                             patch_size, batch_size)
-        row.update(parameters=cost["parameters"], gflops_forward=cost["gflops_forward"],
-                   gflops_train=cost["gflops_train"], activation_gib=cost["activation_bytes"] / GIB,
-                   peak_gib=cost["peak_bytes_estimate"] / GIB)
+        cost = estimate_cost(
+            dataclasses.replace(spec, architecture=row["name"], options=dict(options)), patch_size, batch_size
+        )
+        row.update(
+            parameters=cost["parameters"],
+            gflops_forward=cost["gflops_forward"],
+            gflops_train=cost["gflops_train"],
+            activation_gib=cost["activation_bytes"] / GIB,
+            peak_gib=cost["peak_bytes_estimate"] / GIB,
+        )
     return rows
 
 

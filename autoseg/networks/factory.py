@@ -1,4 +1,5 @@
 """build_network: the one way to turn a NetworkSpec (or its plans.json dict) into a torch module."""
+
 from __future__ import annotations
 
 import contextlib

@@ -8,6 +8,7 @@ peak, so the cleanest number comes from a fresh process: `measure_in_subprocess`
 glibc's allocator told to return freed memory at once, which makes the peak reproducible (see there).
 Timings on a shared CPU are noisy; callers should say so.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,9 +64,16 @@ def _training_step(model, optimizer, x: torch.Tensor, num_classes: int, autocast
     optimizer.step()
 
 
-def measure_training_step(spec: NetworkSpec | dict, patch_size: Sequence[int], batch_size: int,
-                          iterations: int = 2, warmup: int = 1, autocast_bf16: bool = False,
-                          channels_last: bool = False, seed: int = 0) -> dict:
+def measure_training_step(
+    spec: NetworkSpec | dict,
+    patch_size: Sequence[int],
+    batch_size: int,
+    iterations: int = 2,
+    warmup: int = 1,
+    autocast_bf16: bool = False,
+    channels_last: bool = False,
+    seed: int = 0,
+) -> dict:
     """Seconds per SGD step (mean over `iterations` after `warmup` steps) and peak memory of the step.
 
     A first step on a minimal input pages in the kernels and creates the gradient and momentum buffers, then
@@ -109,8 +117,14 @@ def measure_training_step(spec: NetworkSpec | dict, patch_size: Sequence[int], b
     }
 
 
-def measure_in_subprocess(spec: NetworkSpec | dict, patch_size: Sequence[int], batch_size: int,
-                          timeout: float | None = None, exact_memory: bool = False, **kwargs) -> dict:
+def measure_in_subprocess(
+    spec: NetworkSpec | dict,
+    patch_size: Sequence[int],
+    batch_size: int,
+    timeout: float | None = None,
+    exact_memory: bool = False,
+    **kwargs,
+) -> dict:
     """measure_training_step in a fresh interpreter, so the memory high-water mark is this step's alone.
 
     exact_memory: make glibc serve every allocation above 64 KiB with its own mmap (MALLOC_MMAP_THRESHOLD_),
@@ -122,8 +136,14 @@ def measure_in_subprocess(spec: NetworkSpec | dict, patch_size: Sequence[int], b
     spec_dict = to_dict(as_spec(spec))
     args = json.dumps({"spec": spec_dict, "patch_size": list(patch_size), "batch_size": batch_size, **kwargs})
     env = {**os.environ, **({"MALLOC_MMAP_THRESHOLD_": str(64 * 1024)} if exact_memory else {})}
-    done = subprocess.run([sys.executable, "-m", "autoseg.networks.measure", args], capture_output=True,
-                          text=True, timeout=timeout, check=False, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "autoseg.networks.measure", args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"measurement subprocess failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

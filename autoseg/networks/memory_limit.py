@@ -8,6 +8,7 @@ U-Net keeps (every stage's skip) plus three of the largest (a convolution's inpu
 concatenation). Both are fp32. A real plan needs a small fraction of the machine; the limit is the machine's
 RAM, or AUTOSEG_MAX_NETWORK_BYTES for a model meant for a bigger machine.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,10 @@ def network_bytes_limit() -> int:
     if text is None:
         return int(psutil.virtual_memory().total)
     if not text.strip().isdigit() or int(text) < 1:
-        raise AutosegError(f"{LIMIT_VARIABLE}={text!r} is not a positive number of bytes",
-                           fix=f"unset it or set e.g. {LIMIT_VARIABLE}=68719476736 (64 GiB)")
+        raise AutosegError(
+            f"{LIMIT_VARIABLE}={text!r} is not a positive number of bytes",
+            fix=f"unset it or set e.g. {LIMIT_VARIABLE}=68719476736 (64 GiB)",
+        )
     return int(text)
 
 
@@ -51,8 +54,13 @@ def inference_activation_bytes(spec: NetworkSpec, patch_size: Sequence[int], bat
     return FP32_BYTES * batch_size * (sum(per_stage) + 3 * max(per_stage))
 
 
-def check_network_fits(spec: NetworkSpec, patch_size: Sequence[int] | None, what: str,
-                       source: str | Path | None, parameters: int | None = None) -> None:
+def check_network_fits(
+    spec: NetworkSpec,
+    patch_size: Sequence[int] | None,
+    what: str,
+    source: str | Path | None,
+    parameters: int | None = None,
+) -> None:
     """Refuse (one line) a network whose weights and, with a patch, prediction activations exceed the limit.
     `parameters`: the exact count when known (a network built on the meta device), else the lower bound."""
     count = parameter_lower_bound(spec) if parameters is None else parameters
@@ -62,12 +70,15 @@ def check_network_fits(spec: NetworkSpec, patch_size: Sequence[int] | None, what
     if weights + activations <= limit:
         return
     patch = f" and {_gib(activations)} of feature maps for one {list(patch_size)} patch" if patch_size else ""
-    raise AutosegError(f"the network of {what} would need {_gib(weights + activations)}: {count:,} parameters "
-                       f"({_gib(weights)}){patch}, above this machine's limit of {_gib(limit)}; nothing was "
-                       f"allocated", source,
-                       f"check that the model is the one you meant (widths {spec.features}); to run a genuinely "
-                       f"larger model on a machine with the memory, set {LIMIT_VARIABLE} to its bytes")
+    raise AutosegError(
+        f"the network of {what} would need {_gib(weights + activations)}: {count:,} parameters "
+        f"({_gib(weights)}){patch}, above this machine's limit of {_gib(limit)}; nothing was "
+        f"allocated",
+        source,
+        f"check that the model is the one you meant (widths {spec.features}); to run a genuinely "
+        f"larger model on a machine with the memory, set {LIMIT_VARIABLE} to its bytes",
+    )
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2 ** 30:.3g} GiB"
+    return f"{n / 2**30:.3g} GiB"

@@ -14,6 +14,7 @@ Choices:
 - Convolutions followed by a normalisation have no bias (the normalisation removes it; it would get no
   gradient); convolutions producing outputs (heads, projections) keep theirs.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,13 +76,22 @@ class Layers:
     def interpolation_mode(self) -> str:
         return {1: "linear", 2: "bilinear", 3: "trilinear"}[self.spatial_dims]
 
-    def conv(self, in_ch: int, out_ch: int, kernel: int | Sequence[int] = 1, stride: int | Sequence[int] = 1,
-             dilation: int | Sequence[int] = 1, groups: int = 1, bias: bool = True) -> nn.Module:
+    def conv(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int | Sequence[int] = 1,
+        stride: int | Sequence[int] = 1,
+        dilation: int | Sequence[int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+    ) -> nn.Module:
         kernel = per_axis(kernel, self.spatial_dims)
         stride = per_axis(stride, self.spatial_dims)
         dilation = per_axis(dilation, self.spatial_dims)
-        return _torch_class("Conv", self.spatial_dims)(in_ch, out_ch, kernel, stride, same_padding(kernel, dilation),
-                                                       dilation, groups, bias)
+        return _torch_class("Conv", self.spatial_dims)(
+            in_ch, out_ch, kernel, stride, same_padding(kernel, dilation), dilation, groups, bias
+        )
 
     def transposed_conv(self, in_ch: int, out_ch: int, stride: int | Sequence[int]) -> nn.Module:
         """Learned upsampling by exactly `stride` per axis (kernel == stride, no overlap)."""
@@ -111,12 +121,19 @@ class Layers:
             return nn.Identity()
         return _torch_class("Dropout", self.spatial_dims)(self.dropout_p)
 
-    def conv_norm_act(self, in_ch: int, out_ch: int, kernel: int | Sequence[int] = 3,
-                      stride: int | Sequence[int] = 1, dilation: int | Sequence[int] = 1) -> "ConvNormAct":
+    def conv_norm_act(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int | Sequence[int] = 3,
+        stride: int | Sequence[int] = 1,
+        dilation: int | Sequence[int] = 1,
+    ) -> "ConvNormAct":
         return ConvNormAct(self, in_ch, out_ch, kernel, stride, dilation, with_act=True)
 
-    def conv_norm(self, in_ch: int, out_ch: int, kernel: int | Sequence[int] = 1,
-                  stride: int | Sequence[int] = 1) -> "ConvNormAct":
+    def conv_norm(
+        self, in_ch: int, out_ch: int, kernel: int | Sequence[int] = 1, stride: int | Sequence[int] = 1
+    ) -> "ConvNormAct":
         """Convolution and normalisation without activation (before a residual addition)."""
         return ConvNormAct(self, in_ch, out_ch, kernel, stride, 1, with_act=False)
 
@@ -170,8 +187,9 @@ def kaiming_init(module: nn.Module, activation: str) -> None:
     """He initialisation of every conv / transposed conv / linear weight, zero biases (nnU-Net's InitWeights_He)."""
     slope = LEAKY_SLOPE if activation == "leaky_relu" else 0.0
     for m in module.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-                          nn.ConvTranspose3d, nn.Linear)):
+        if isinstance(
+            m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
+        ):
             nn.init.kaiming_normal_(m.weight, a=slope)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

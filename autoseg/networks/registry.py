@@ -3,6 +3,7 @@
 A builder is `builder(spec: NetworkSpec) -> SegmentationNetwork`; its docstring's first line is the one-line
 description `autoseg networks` shows, the rest documents its `spec.options` keys.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -19,6 +20,7 @@ def register(name: str) -> Callable[[Builder], Builder]:
             raise ValueError(f"architecture '{name}' is registered twice")
         _BUILDERS[name] = builder
         return builder
+
     return add
 
 
@@ -36,8 +38,10 @@ def get_builder(name: str) -> Builder:
     if name not in _BUILDERS:
         _load_architectures()
     if name not in _BUILDERS:
-        raise AutosegError(f"unknown network architecture '{name}'",
-                           fix=f"set network.architecture to one of {registered_architectures()}")
+        raise AutosegError(
+            f"unknown network architecture '{name}'",
+            fix=f"set network.architecture to one of {registered_architectures()}",
+        )
     return _BUILDERS[name]
 
 

@@ -5,6 +5,7 @@ the coarser result with a transposed conv (kernel = stride = strides[i+1]) to fe
 (optionally gated) skip by concatenation and applies its block. Deep supervision (nnU-Net style): a 1x1 head on
 every decoder stage, i.e. one output per stage except the coarsest, highest resolution first.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -23,16 +24,24 @@ class EncoderDecoderUNet(SegmentationNetwork):
     """encoder_stage(i, in, out) must downsample by spec.strides[i]; decoder_stage(i, in, out) keeps the size;
     skip_gate(i) (optional) is a module gate(skip, coarse) -> skip reweighted by the coarser decoder signal."""
 
-    def __init__(self, spec, encoder_stage: StageFactory, decoder_stage: StageFactory,
-                 skip_gate: Callable[[int], nn.Module] | None = None, first_head_stage: int = 0):
+    def __init__(
+        self,
+        spec,
+        encoder_stage: StageFactory,
+        decoder_stage: StageFactory,
+        skip_gate: Callable[[int], nn.Module] | None = None,
+        first_head_stage: int = 0,
+    ):
         n = spec.num_stages
-        super().__init__(spec, stage_scales(spec.strides)[:n - 1])
+        super().__init__(spec, stage_scales(spec.strides)[: n - 1])
         self.layers = layers = Layers.from_spec(spec)
         f = spec.features
         self.encoder = nn.ModuleList(
-            [encoder_stage(i, spec.in_channels if i == 0 else f[i - 1], f[i]) for i in range(n)])
+            [encoder_stage(i, spec.in_channels if i == 0 else f[i - 1], f[i]) for i in range(n)]
+        )
         self.upsample = nn.ModuleList(
-            [layers.transposed_conv(f[i + 1], f[i], spec.strides[i + 1]) for i in range(n - 1)])
+            [layers.transposed_conv(f[i + 1], f[i], spec.strides[i + 1]) for i in range(n - 1)]
+        )
         self.decoder = nn.ModuleList([decoder_stage(i, 2 * f[i], f[i]) for i in range(n - 1)])
         self.skip_gates = nn.ModuleList([skip_gate(i) for i in range(n - 1)]) if skip_gate else None
         self.first_head_stage = first_head_stage

@@ -5,6 +5,7 @@
   iterations fit into the user's time budget. We measure this machine's training speed (FLOP/s of a real
   training step of the network family) and require a minimum number of iterations within the budget.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,11 +22,11 @@ from autoseg.schema.network import NetworkSpec
 
 @dataclass
 class DeviceBudget:
-    kind: str                                # "cpu" or "cuda"
+    kind: str  # "cpu" or "cuda"
     name: str
-    memory_bytes: float | None = None        # cuda: memory the plan may use
-    time_budget_s: float | None = None       # cpu: training wall time the plan is sized for
-    usable_fraction: float = 0.9             # share of the budget that is training steps (rest: validation, I/O)
+    memory_bytes: float | None = None  # cuda: memory the plan may use
+    time_budget_s: float | None = None  # cpu: training wall time the plan is sized for
+    usable_fraction: float = 0.9  # share of the budget that is training steps (rest: validation, I/O)
     flops_per_s: dict[str, float] = field(default_factory=dict)  # cpu: measured training FLOP/s, "2d"/"3d"
     threads: int = 1
     notes: list[str] = field(default_factory=list)
@@ -39,6 +40,7 @@ def detect_device(requested: str = "auto") -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested not in ("cpu", "cuda"):
         from autoseg.errors import AutosegError
+
         raise AutosegError(f"unknown device '{requested}'", fix="use auto, cpu or cuda")
     return requested
 
@@ -78,9 +80,18 @@ def measure_cpu_flops(spec: NetworkSpec, patch_size: list[int], batch_size: int,
     The fastest step counts: other programs can only slow a step down, so the minimum is the machine's speed."""
     cost = estimate_cost(spec, patch_size, batch_size)
     formats = [False, True] if cpu_has_fast_bf16() else [False]
-    fastest = min(measure_training_step(spec, patch_size, batch_size, iterations=iterations, warmup=1,
-                                        autocast_bf16=bf16, channels_last=spec.spatial_dims == 3
-                                        )["fastest_seconds_per_iteration"] for bf16 in formats)
+    fastest = min(
+        measure_training_step(
+            spec,
+            patch_size,
+            batch_size,
+            iterations=iterations,
+            warmup=1,
+            autocast_bf16=bf16,
+            channels_last=spec.spatial_dims == 3,
+        )["fastest_seconds_per_iteration"]
+        for bf16 in formats
+    )
     return cost["flops_train"] / max(fastest, 1e-6)
 
 
@@ -88,9 +99,12 @@ def cuda_budget(memory_gb: float | None) -> DeviceBudget:
     props = torch.cuda.get_device_properties(0)
     total = props.total_memory
     usable = min(total * 0.9, memory_gb * 1024**3) if memory_gb else total * 0.9
-    return DeviceBudget(kind="cuda", name=props.name, memory_bytes=usable,
-                        notes=[f"GPU {props.name} with {total / 1024**3:.1f} GB; plans use up to "
-                               f"{usable / 1024**3:.1f} GB"])
+    return DeviceBudget(
+        kind="cuda",
+        name=props.name,
+        memory_bytes=usable,
+        notes=[f"GPU {props.name} with {total / 1024**3:.1f} GB; plans use up to {usable / 1024**3:.1f} GB"],
+    )
 
 
 def planned_gpu_budget(memory_gb: float | None) -> DeviceBudget:
@@ -98,10 +112,17 @@ def planned_gpu_budget(memory_gb: float | None) -> DeviceBudget:
     user names can be planned for, as there is no device to ask."""
     if not memory_gb:
         from autoseg.errors import AutosegError
-        raise AutosegError("--device cuda was asked for, but this machine has no CUDA GPU",
-                           fix="pass --gpu-memory GB to plan for a GPU of that size elsewhere, or use --device cpu")
-    return DeviceBudget(kind="cuda", name="planned without a GPU", memory_bytes=memory_gb * 1024**3,
-                        notes=[f"planned without a GPU for one with {memory_gb:g} GB (--gpu-memory)"])
+
+        raise AutosegError(
+            "--device cuda was asked for, but this machine has no CUDA GPU",
+            fix="pass --gpu-memory GB to plan for a GPU of that size elsewhere, or use --device cpu",
+        )
+    return DeviceBudget(
+        kind="cuda",
+        name="planned without a GPU",
+        memory_bytes=memory_gb * 1024**3,
+        notes=[f"planned without a GPU for one with {memory_gb:g} GB (--gpu-memory)"],
+    )
 
 
 def busy_cpu_warning(cores: int, load: float | None = None) -> str | None:
@@ -114,6 +135,8 @@ def busy_cpu_warning(cores: int, load: float | None = None) -> str | None:
         load = os.getloadavg()[0]
     if load <= 0.5 * cores + 0.5:
         return None
-    return (f"the CPU is busy (load average {load:.1f} on {cores} core(s)): speeds measured now are lower than "
-            f"this machine's, so patches and networks come out smaller; plan when nothing else runs, or pass "
-            f"--cpu-gflops with the speed an earlier plan measured (its plan.log)")
+    return (
+        f"the CPU is busy (load average {load:.1f} on {cores} core(s)): speeds measured now are lower than "
+        f"this machine's, so patches and networks come out smaller; plan when nothing else runs, or pass "
+        f"--cpu-gflops with the speed an earlier plan measured (its plan.log)"
+    )

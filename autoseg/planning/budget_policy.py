@@ -11,6 +11,7 @@ Hippocampus level at 0.876). So beyond the reference budget:
   iterations.
 GPU plans are sized to memory, not time, and are not touched here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,36 +53,55 @@ def context_patch(extent_mm: list[float] | None, spacing: list[float], median: n
     return np.minimum(np.ceil(CONTEXT_MARGIN * extent / np.asarray(spacing, dtype=float)), median)
 
 
-def size_long_budget(budget: DeviceBudget, settings: dict, median: np.ndarray, context: np.ndarray | None,
-                     size: SizeFunction, iterations: IterationsFunction) -> Sizing:
+def size_long_budget(
+    budget: DeviceBudget,
+    settings: dict,
+    median: np.ndarray,
+    context: np.ndarray | None,
+    size: SizeFunction,
+    iterations: IterationsFunction,
+) -> Sizing:
     """The plan for a budget beyond the reference one. `size(budget, median)` sizes a plan for a budget with the
     patch starting from (at most) `median`; `iterations(sizing, seconds)` is what the plan would promise."""
     reference_s = reference_budget_s(settings)
     reference = size(dataclasses.replace(budget, time_budget_s=reference_s), median)
     ratio = budget.time_budget_s / reference_s
-    words = (f"the budget ({budget.time_budget_s / 60:.0f} min) is {ratio:.1f}x the reference "
-             f"{reference_s / 60:.0f} min")
+    words = f"the budget ({budget.time_budget_s / 60:.0f} min) is {ratio:.1f}x the reference {reference_s / 60:.0f} min"
     ceiling = _ceiling(reference.patch_size, context)
     if ceiling is None or context is None:
-        return _keep(reference, words + ": no structure extent measured, so the patch stays the reference plan's "
-                     f"{reference.patch_size} and the extra time buys iterations")
+        return _keep(
+            reference,
+            words + ": no structure extent measured, so the patch stays the reference plan's "
+            f"{reference.patch_size} and the extra time buys iterations",
+        )
     covers = f"the structures' context ({_voxels(context)} voxels, {CONTEXT_MARGIN:g}x their extent in the fingerprint)"
     if all(p >= COVERED_FRACTION * c for c, p in zip(ceiling, reference.patch_size)):
-        return _keep(reference, words + f": the reference patch {reference.patch_size} already covers {covers}, "
-                     "so the extra time buys iterations, not a bigger patch")
+        return _keep(
+            reference,
+            words + f": the reference patch {reference.patch_size} already covers {covers}, "
+            "so the extra time buys iterations, not a bigger patch",
+        )
     # Where the patch may grow, the extra time is split evenly in log terms: the patch is sized as for the
     # geometric mean of the two budgets (a step costs up to sqrt(ratio) more) and iterations grow by sqrt(ratio).
     split_s = float(np.sqrt(budget.time_budget_s * reference_s))
     grown = size(dataclasses.replace(budget, time_budget_s=split_s), np.minimum(median, ceiling))
     if np.prod(grown.patch_size) < MIN_GROWTH * np.prod(reference.patch_size):
-        return _keep(reference, words + f": the reference patch {reference.patch_size} nearly covers {covers} and "
-                     "the network's strides leave no patch in between, so the extra time buys iterations")
+        return _keep(
+            reference,
+            words + f": the reference patch {reference.patch_size} nearly covers {covers} and "
+            "the network's strides leave no patch in between, so the extra time buys iterations",
+        )
     if iterations(grown, budget.time_budget_s) < iterations(reference, reference_s):
-        return _keep(reference, words + f": a patch growing toward {covers} would make fewer iterations than the "
-                     "reference plan, so the patch stays and the time buys iterations")
-    grown.reasons.append(words + f": the reference patch {reference.patch_size} does not cover {covers}, so the "
-                         f"time is split: the patch grows toward it as for a {split_s / 60:.0f}-min budget "
-                         f"({grown.patch_size}, capped there) and iterations grow ~{np.sqrt(ratio):.1f}x")
+        return _keep(
+            reference,
+            words + f": a patch growing toward {covers} would make fewer iterations than the "
+            "reference plan, so the patch stays and the time buys iterations",
+        )
+    grown.reasons.append(
+        words + f": the reference patch {reference.patch_size} does not cover {covers}, so the "
+        f"time is split: the patch grows toward it as for a {split_s / 60:.0f}-min budget "
+        f"({grown.patch_size}, capped there) and iterations grow ~{np.sqrt(ratio):.1f}x"
+    )
     return grown
 
 

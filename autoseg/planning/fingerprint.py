@@ -6,6 +6,7 @@ of foreground intensities per channel, and image derivative profiles around labe
 and percentiles of the above, how similar neighbouring cases are (consecutive slices of one stack must not be
 split at random), and along which axes the labels sit shifted from the image edges (label_offsets.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -62,8 +63,9 @@ def case_fingerprint(case: Case, info: DatasetInfo, seed: int) -> dict[str, Any]
     }
 
 
-def compute_fingerprint(info: DatasetInfo, seed: int = 0, workers: int | None = None,
-                        progress: bool = True) -> dict[str, Any]:
+def compute_fingerprint(
+    info: DatasetInfo, seed: int = 0, workers: int | None = None, progress: bool = True
+) -> dict[str, Any]:
     workers = workers or min(2, os.cpu_count() or 1)
     cases = info.training
     if workers > 1 and len(cases) > 4:
@@ -88,8 +90,9 @@ def summarise(per_case: list[dict[str, Any]], info: DatasetInfo, seed: int) -> d
         del c["foreground_samples"]
     thumbnails = [c.pop("thumbnail") for c in per_case]
     edge_shift = combine([c.pop("edge_profiles") for c in per_case])
-    background = [_background_stats(name, [c["background"][ch] for c in per_case])
-                  for ch, name in enumerate(info.channel_names)]
+    background = [
+        _background_stats(name, [c["background"][ch] for c in per_case]) for ch, name in enumerate(info.channel_names)
+    ]
     return {
         "version": FINGERPRINT_VERSION,
         "dataset": info.name,
@@ -121,15 +124,20 @@ def summarise(per_case: list[dict[str, Any]], info: DatasetInfo, seed: int) -> d
 def fingerprint_matches(old: dict[str, Any], info: DatasetInfo, seed: int) -> bool:
     """True when `old` measured exactly this dataset (same folder, labels, channels, files unchanged) with this
     seed, so a re-plan may reuse it instead of reading every case again."""
-    same_setup = (old.get("version") == FINGERPRINT_VERSION and old.get("seed") == seed
-                  and old.get("dataset_path") == str(info.root.resolve()) and old.get("labels") == info.labels
-                  and old.get("ignore_label") == info.ignore_label
-                  and old.get("channel_names") == info.channel_names)
+    same_setup = (
+        old.get("version") == FINGERPRINT_VERSION
+        and old.get("seed") == seed
+        and old.get("dataset_path") == str(info.root.resolve())
+        and old.get("labels") == info.labels
+        and old.get("ignore_label") == info.ignore_label
+        and old.get("channel_names") == info.channel_names
+    )
     if not same_setup:
         return False
     cases = old.get("cases", [])
-    return ([c.get("case_id") for c in cases] == [c.case_id for c in info.training]
-            and all(c.get("files") == source_stamps(case) for c, case in zip(cases, info.training)))
+    return [c.get("case_id") for c in cases] == [c.case_id for c in info.training] and all(
+        c.get("files") == source_stamps(case) for c, case in zip(cases, info.training)
+    )
 
 
 def neighbour_similarity(thumbnails: list[np.ndarray]) -> dict[str, float] | None:
@@ -150,9 +158,14 @@ def neighbour_similarity(thumbnails: list[np.ndarray]) -> dict[str, float] | Non
 
 def _background_stats(name: str, values: list[float | None]) -> dict[str, Any]:
     found = [v for v in values if v is not None]
-    return {"channel": name, "constant_cases": len(found), "cases": len(values),
-            "min": min(found) if found else None, "max": max(found) if found else None,
-            "used": bool(found) and may_use_constant_background(name)}
+    return {
+        "channel": name,
+        "constant_cases": len(found),
+        "cases": len(values),
+        "min": min(found) if found else None,
+        "max": max(found) if found else None,
+        "used": bool(found) and may_use_constant_background(name),
+    }
 
 
 def _intensity_stats(name: str, values: np.ndarray) -> dict[str, Any]:
@@ -161,9 +174,11 @@ def _intensity_stats(name: str, values: np.ndarray) -> dict[str, Any]:
         values = np.zeros(1)
     return {
         "channel": name,
-        "mean": float(values.mean()), "std": float(values.std()),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
         "median": float(np.median(values)),
-        "min": float(values.min()), "max": float(values.max()),
+        "min": float(values.min()),
+        "max": float(values.max()),
         "percentile_00_5": float(np.percentile(values, 0.5)),
         "percentile_99_5": float(np.percentile(values, 99.5)),
     }

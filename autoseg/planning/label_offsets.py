@@ -11,6 +11,7 @@ Per axis, the signed image derivative is averaged around every rising (backgroun
 falling label edge. If labelling commuted with mirroring, the falling profile would be the rising one reversed
 and negated. The lag at which the two agree best is twice the labels' shift.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,8 @@ import numpy as np
 from autoseg.data.normalize import normalize_image
 from autoseg.schema.plans import ChannelNormalization
 
-RADIUS = 5            # voxels either side of an edge in each profile
-MAX_LAG = 4           # lags searched (lag = 2 x shift)
+RADIUS = 5  # voxels either side of an edge in each profile
+MAX_LAG = 4  # lags searched (lag = 2 x shift)
 EDGES_PER_AXIS = 20_000  # per case and direction, sampled: enough for a smooth profile, cheap on big volumes
 # Flag an axis when the best lag is a clear interior peak giving this shift, the shifted profiles match at least
 # this well and better than unshifted by this margin, both directions' edges are about as strong (a shift keeps
@@ -95,7 +96,7 @@ def judge(rising: np.ndarray, falling: np.ndarray, edges: int) -> dict[str, Any]
     lag = float(lags[best])
     interior = 0 < best < len(lags) - 1
     if interior:
-        a, b, c = match[best - 1: best + 2]
+        a, b, c = match[best - 1 : best + 2]
         curvature = a - 2 * b + c
         if curvature < 0:
             lag += 0.5 * (a - c) / curvature
@@ -103,18 +104,27 @@ def judge(rising: np.ndarray, falling: np.ndarray, edges: int) -> dict[str, Any]
     unshifted = float(match[MAX_LAG])
     strengths = sorted([float(np.linalg.norm(falling)), float(np.linalg.norm(mirrored))])
     strength_ratio = strengths[0] / strengths[1] if strengths[1] > 0 else 0.0
-    flagged = bool(interior and abs(shift) >= MIN_SHIFT and match[best] >= MIN_MATCH
-                   and match[best] >= unshifted + MIN_GAIN and strength_ratio >= MIN_STRENGTH_RATIO
-                   and edges >= MIN_EDGES)
-    return {"shift": round(float(shift), 3), "match": round(float(match[best]), 3),
-            "match_unshifted": round(unshifted, 3), "strength_ratio": round(strength_ratio, 3),
-            "shifted_labels": flagged}
+    flagged = bool(
+        interior
+        and abs(shift) >= MIN_SHIFT
+        and match[best] >= MIN_MATCH
+        and match[best] >= unshifted + MIN_GAIN
+        and strength_ratio >= MIN_STRENGTH_RATIO
+        and edges >= MIN_EDGES
+    )
+    return {
+        "shift": round(float(shift), 3),
+        "match": round(float(match[best]), 3),
+        "match_unshifted": round(unshifted, 3),
+        "strength_ratio": round(strength_ratio, 3),
+        "shifted_labels": flagged,
+    }
 
 
 def _correlation(a: np.ndarray, b: np.ndarray, lag: int) -> float:
     """Normalised correlation of a[k] with b[k - lag] over the overlap, all channels together."""
     n = a.shape[1]
-    a_part = a[:, max(0, lag): n + min(0, lag)]
-    b_part = b[:, max(0, -lag): n - max(0, lag)]
+    a_part = a[:, max(0, lag) : n + min(0, lag)]
+    b_part = b[:, max(0, -lag) : n - max(0, lag)]
     denominator = np.linalg.norm(a_part) * np.linalg.norm(b_part)
     return float(np.sum(a_part * b_part) / denominator) if denominator > 0 else 0.0

@@ -7,6 +7,7 @@ for the run and in WORK/measurements.json, so re-planning the same data on the s
 The key holds everything the speed depends on (the whole network spec, the CPU's name, torch's threads and
 version, the formats tried), so a changed network or machine is measured afresh.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,9 +34,13 @@ CACHE_VERSION = 1
 def measurement_key(sizing: Sizing) -> tuple[str, dict[str, Any]]:
     """(short hash, the plain description it hashes) of what one measurement's speed depends on."""
     described = {
-        "network": to_dict(sizing.network), "patch_size": [int(p) for p in sizing.patch_size],
-        "batch_size": int(sizing.batch_size), "bf16_tried": budget_module.cpu_has_fast_bf16(),
-        "cpu": budget_module.cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "network": to_dict(sizing.network),
+        "patch_size": [int(p) for p in sizing.patch_size],
+        "batch_size": int(sizing.batch_size),
+        "bf16_tried": budget_module.cpu_has_fast_bf16(),
+        "cpu": budget_module.cpu_name(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
     }
     text = json.dumps(described, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20], described
@@ -56,9 +61,14 @@ class MeasurementCache:
         entry = self.entries.get(digest)
         if entry is not None:
             self.reused += 1
-            log.info("device: %.0f GFLOP/s training %s network (patch %s, batch %d), measured before%s",
-                     entry["flops_per_s"] / 1e9, key, sizing.patch_size, sizing.batch_size,
-                     f" ({self.path})" if self.path and entry.get("from_file") else "")
+            log.info(
+                "device: %.0f GFLOP/s training %s network (patch %s, batch %d), measured before%s",
+                entry["flops_per_s"] / 1e9,
+                key,
+                sizing.patch_size,
+                sizing.batch_size,
+                f" ({self.path})" if self.path and entry.get("from_file") else "",
+            )
             return float(entry["flops_per_s"])
         if not self.measured:  # once a plan: a shared CPU measures slow and sizes every patch too small
             warning = budget_module.busy_cpu_warning(budget_module.training_threads())
@@ -67,11 +77,21 @@ class MeasurementCache:
         rate = budget_module.measure_cpu_flops(sizing.network, sizing.patch_size, sizing.batch_size)
         self.measured += 1
         cost = estimate_cost(sizing.network, sizing.patch_size, sizing.batch_size)
-        self.entries[digest] = {"flops_per_s": rate, "seconds_per_iteration": cost["flops_train"] / rate,
-                                "patch_size": described["patch_size"], "batch_size": described["batch_size"],
-                                "cpu": described["cpu"], "threads": described["threads"]}
-        log.info("device: measured %.0f GFLOP/s training %s network (patch %s, batch %d)", rate / 1e9, key,
-                 sizing.patch_size, sizing.batch_size)
+        self.entries[digest] = {
+            "flops_per_s": rate,
+            "seconds_per_iteration": cost["flops_train"] / rate,
+            "patch_size": described["patch_size"],
+            "batch_size": described["batch_size"],
+            "cpu": described["cpu"],
+            "threads": described["threads"],
+        }
+        log.info(
+            "device: measured %.0f GFLOP/s training %s network (patch %s, batch %d)",
+            rate / 1e9,
+            key,
+            sizing.patch_size,
+            sizing.batch_size,
+        )
         self._save()
         return rate
 
@@ -88,8 +108,11 @@ class MeasurementCache:
             return {}
         if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
             return {}
-        return {k: {**v, "from_file": True} for k, v in data.get("entries", {}).items()
-                if isinstance(v, dict) and isinstance(v.get("flops_per_s"), (int, float)) and v["flops_per_s"] > 0}
+        return {
+            k: {**v, "from_file": True}
+            for k, v in data.get("entries", {}).items()
+            if isinstance(v, dict) and isinstance(v.get("flops_per_s"), (int, float)) and v["flops_per_s"] > 0
+        }
 
     def _save(self) -> None:
         if self.path is None:

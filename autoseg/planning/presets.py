@@ -1,5 +1,6 @@
 """Planner presets: plain JSON files in plans/ (shipped inside the package as autoseg/presets), chosen by
 name with --preset, or any JSON file by path. A preset may extend another and override parts of it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,16 @@ def available_presets() -> list[str]:
 
 
 # What the planner reads from a preset; a preset (after merging what it extends) must give each of these.
-REQUIRED_KEYS = ("anisotropy_threshold", "min_feature_map_edge", "max_stages_3d", "max_stages_2d",
-                 "lowres_trigger", "architecture", "gpu", "cpu")
+REQUIRED_KEYS = (
+    "anisotropy_threshold",
+    "min_feature_map_edge",
+    "max_stages_3d",
+    "max_stages_2d",
+    "lowres_trigger",
+    "architecture",
+    "gpu",
+    "cpu",
+)
 
 
 def load_preset(name_or_path: str | Path) -> dict[str, Any]:
@@ -26,8 +35,11 @@ def load_preset(name_or_path: str | Path) -> dict[str, Any]:
     data = _load_chain(path, [])
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing:
-        raise AutosegError(f"preset lacks {missing}", path,
-                           "add them, or add \"extends\": \"default\" to inherit them from the default preset")
+        raise AutosegError(
+            f"preset lacks {missing}",
+            path,
+            'add them, or add "extends": "default" to inherit them from the default preset',
+        )
     return data
 
 
@@ -41,16 +53,16 @@ def _preset_path(name_or_path: str | Path, extended_by: Path | None) -> Path:
     for path in candidates:
         if path.is_file():
             return path.resolve()
-    what = f"unknown preset '{text}'" + (" in \"extends\"" if extended_by is not None else "")
-    raise AutosegError(what, extended_by,
-                       f"use one of {available_presets()} or the path of a preset JSON file")
+    what = f"unknown preset '{text}'" + (' in "extends"' if extended_by is not None else "")
+    raise AutosegError(what, extended_by, f"use one of {available_presets()} or the path of a preset JSON file")
 
 
 def _load_chain(path: Path, chain: list[Path]) -> dict[str, Any]:
     if path in chain:
         cycle = " -> ".join(p.name for p in chain + [path])
-        raise AutosegError(f"presets extend each other in a cycle ({cycle})", chain[-1],
-                           "remove one of the \"extends\" entries")
+        raise AutosegError(
+            f"presets extend each other in a cycle ({cycle})", chain[-1], 'remove one of the "extends" entries'
+        )
     data = read_json(path, "preset")
     if not isinstance(data, dict):
         raise AutosegError("a preset must be a JSON object", path, "see plans/default.json for the form")

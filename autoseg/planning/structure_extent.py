@@ -8,6 +8,7 @@ membrane needs is the cells on both sides of it, which are the background's comp
 percentile of the components' bounding-box extents (per axis, in mm) stands for the large structures; the dataset
 takes the median over cases.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -8,6 +8,7 @@ Rules (nnU-Net's, restated):
   (a 3-voxel kernel across thick slices mixes unrelated anatomy); once 3, an axis stays 3.
 - The patch must be divisible by the total stride per axis.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +33,9 @@ class Topology:
         return [int(np.log2(s)) for s in self.total_stride]
 
 
-def plan_topology(spacing: list[float], patch_size: list[int], min_edge: int = 4, pool_ratio: float = 2.0,
-                  max_stages: int = 7) -> Topology:
+def plan_topology(
+    spacing: list[float], patch_size: list[int], min_edge: int = 4, pool_ratio: float = 2.0, max_stages: int = 7
+) -> Topology:
     spacing = np.asarray(spacing, dtype=float)
     size = np.asarray(patch_size, dtype=float)
     current = spacing.copy()
@@ -63,8 +65,9 @@ def fit_patch_to_topology(patch_size: list[int], topology: Topology) -> list[int
     return [int(np.ceil(p / t) * t) for p, t in zip(patch_size, total)]
 
 
-def topology_for_patch(spacing: list[float], patch_size: list[int], min_edge: int = 4,
-                       max_stages: int = 7) -> tuple[list[int], Topology]:
+def topology_for_patch(
+    spacing: list[float], patch_size: list[int], min_edge: int = 4, max_stages: int = 7
+) -> tuple[list[int], Topology]:
     """Topology for a patch, and the patch rounded to fit it (re-planned if rounding changed the topology).
 
     A patch too small to pool even once (images smaller than the smallest network) grows to the smallest patch
@@ -83,8 +86,9 @@ def feature_widths(num_stages: int, base: int, cap: int) -> list[int]:
     return [int(min(base * 2**i, cap)) for i in range(num_stages)]
 
 
-def smallest_poolable_patch(spacing: list[float], patch_size: list[int], min_edge: int = 4,
-                            pool_ratio: float = 2.0) -> list[int]:
+def smallest_poolable_patch(
+    spacing: list[float], patch_size: list[int], min_edge: int = 4, pool_ratio: float = 2.0
+) -> list[int]:
     """`patch_size`, or, when no axis is long enough to pool once (2 * min_edge voxels), the patch with its finest
     axes (those plan_topology would pool first) raised to 2 * min_edge."""
     if any(p >= 2 * min_edge for p in patch_size):

@@ -7,6 +7,7 @@ calls it (grid_mode=True, edge mode 'nearest'), so the result is what resize gav
 float32 rounding) at the cost of three matrix products, which BLAS (numpy, fork-safe) runs on every core: seconds for a
 512x512x400 volume where resize took minutes.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -27,13 +28,13 @@ def axis_weights(old: int, new: int, order: int) -> np.ndarray:
     weights = ndimage.zoom(identity, (new / old, 1.0), order=order, mode="nearest", grid_mode=True)
     if weights.shape != (new, old):
         raise RuntimeError(f"zoom made {weights.shape} weights for {old} -> {new} samples")
-    return weights.astype(np.float32)   # shared by the cache: callers only read it
+    return weights.astype(np.float32)  # shared by the cache: callers only read it
 
 
 def apply_axis(data: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
     """`data` (float32, any dims) with `axis` mapped through weights (new, old): a matrix product per line."""
     shape = data.shape
-    before, after = int(np.prod(shape[:axis])), int(np.prod(shape[axis + 1:]))
+    before, after = int(np.prod(shape[:axis])), int(np.prod(shape[axis + 1 :]))
     # numpy (OpenBLAS), not torch: torch's OpenMP pool hangs in a worker forked after the parent used it
     # (plan measures training speed, then preprocesses in forked workers).
     x = np.ascontiguousarray(data, dtype=np.float32).reshape(before, shape[axis], after)
@@ -43,7 +44,7 @@ def apply_axis(data: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
         out = weights @ x[0]
     else:
         out = np.matmul(weights, x)
-    return out.reshape(*shape[:axis], weights.shape[0], *shape[axis + 1:])
+    return out.reshape(*shape[:axis], weights.shape[0], *shape[axis + 1 :])
 
 
 def take_nearest(data: np.ndarray, new: int, axis: int) -> np.ndarray:
@@ -67,8 +68,13 @@ def resample_separable(data: np.ndarray, new_shape: Sequence[int], orders: Seque
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def resample_box(block: np.ndarray, box: Sequence[tuple[int, int]], old_shape: Sequence[int],
-                 new_shape: Sequence[int], orders: Sequence[int]) -> tuple[np.ndarray, tuple[slice, ...]]:
+def resample_box(
+    block: np.ndarray,
+    box: Sequence[tuple[int, int]],
+    old_shape: Sequence[int],
+    new_shape: Sequence[int],
+    orders: Sequence[int],
+) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Resample a map that is zero outside `box` (per-axis [lo, hi) of the old grid; `block` is its inside)
     and return the part of the result it reaches with that part's place on the new grid. Outside that place
     the result is zero (or below NEGLIGIBLE_WEIGHT of the map's values), so a small structure in a large

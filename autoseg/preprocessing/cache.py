@@ -5,6 +5,7 @@ The JSON is written last, so a case counts as done only when all three are compl
 Each folder also holds `signature.json`: what its arrays depend on in the plan (dataset, transpose, spacing,
 normalisation, resampling ...). A folder whose signature differs from the current plan's is rebuilt, and a case
 whose raw files changed (size or modification time) is preprocessed again; training refuses a stale folder."""
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,7 @@ SIGNATURE_FILE = "signature.json"
 
 def cache_dir(work: str | Path, config: Configuration) -> Path:
     # data_identifier comes from plans.json, which may have been edited or shipped by someone else
-    return child_path(Path(work) / PREPROCESSED, config.data_identifier, "data_identifier",
-                      Path(work) / PLANS)
+    return child_path(Path(work) / PREPROCESSED, config.data_identifier, "data_identifier", Path(work) / PLANS)
 
 
 def case_file(folder: Path, case_id: str, suffix: str) -> Path:
@@ -66,13 +66,19 @@ def cache_signature(plans: Plans, config: Configuration) -> dict[str, Any]:
     """Every plan field the cached arrays of `config` depend on (JSON-plain, so it compares equal after a round
     trip through signature.json). Patch, batch, network and training choices are not in it: they do not change
     the arrays."""
-    return to_dict({
-        "dataset_path": plans.dataset_path, "channel_names": plans.channel_names, "labels": plans.labels,
-        "ignore_label": plans.ignore_label, "transpose_forward": plans.transpose_forward,
-        "data_identifier": config.data_identifier, "spacing": [float(s) for s in config.spacing],
-        "normalization": [_without_default_background(n) for n in to_dict(config.normalization)],
-        "resampling": config.resampling,
-    })
+    return to_dict(
+        {
+            "dataset_path": plans.dataset_path,
+            "channel_names": plans.channel_names,
+            "labels": plans.labels,
+            "ignore_label": plans.ignore_label,
+            "transpose_forward": plans.transpose_forward,
+            "data_identifier": config.data_identifier,
+            "spacing": [float(s) for s in config.spacing],
+            "normalization": [_without_default_background(n) for n in to_dict(config.normalization)],
+            "resampling": config.resampling,
+        }
+    )
 
 
 def _without_default_background(norm: dict[str, Any]) -> dict[str, Any]:
@@ -93,8 +99,7 @@ def stale_cache_problem(folder: Path) -> str | None:
     if not plans_path.is_file():
         return None
     plans = load_plans(folder.parent.parent)
-    expected = [cache_signature(plans, c) for c in plans.configurations.values()
-                if c.data_identifier == folder.name]
+    expected = [cache_signature(plans, c) for c in plans.configurations.values() if c.data_identifier == folder.name]
     if not expected:
         return None
     stored = read_signature(folder)
@@ -124,14 +129,17 @@ def _prepare_folder(folder: Path, signature: dict[str, Any]) -> None:
     if folder.exists():
         log.info("%s was preprocessed for another plan or dataset: rebuilding it", folder)
         # a cache made before the ownership marker existed is recognised by its signature.json
-        remove_owned(folder, "this preprocessed cache", protected=[folder.parent.parent],
-                     legacy=lambda f: (f / SIGNATURE_FILE).is_file())
+        remove_owned(
+            folder,
+            "this preprocessed cache",
+            protected=[folder.parent.parent],
+            legacy=lambda f: (f / SIGNATURE_FILE).is_file(),
+        )
     mark_owned(folder, "autoseg preprocess (a cache of preprocessed cases)")
     write_json(folder / SIGNATURE_FILE, signature)
 
 
-def _preprocess_one(case: Case, info: DatasetInfo, plans: Plans, config: Configuration, folder: Path,
-                    seed: int) -> str:
+def _preprocess_one(case: Case, info: DatasetInfo, plans: Plans, config: Configuration, folder: Path, seed: int) -> str:
     image, geometry = read_case(case, info)
     label, _ = read_label(case.label_file)
     data, seg, properties = preprocess_arrays(image, geometry, plans, config, label, seed)
@@ -143,8 +151,16 @@ def _preprocess_one(case: Case, info: DatasetInfo, plans: Plans, config: Configu
     return case.case_id
 
 
-def _preprocess_cases(todo: list[Case], seeds: list[int], info: DatasetInfo, plans: Plans, config: Configuration,
-                      folder: Path, workers: int, progress: bool) -> None:
+def _preprocess_cases(
+    todo: list[Case],
+    seeds: list[int],
+    info: DatasetInfo,
+    plans: Plans,
+    config: Configuration,
+    folder: Path,
+    workers: int,
+    progress: bool,
+) -> None:
     """Stream the cases through at most as many workers as memory allows, each holding one case at a time
     (results are just case ids), and log the time and peak RAM of the whole stage."""
     bounded = plan_workers(todo, plans, config, workers)
@@ -154,19 +170,38 @@ def _preprocess_cases(todo: list[Case], seeds: list[int], info: DatasetInfo, pla
     with PeakMemory() as peak:
         if bounded.workers > 1:
             with ProcessPoolExecutor(bounded.workers) as pool:
-                jobs = pool.map(_preprocess_one, todo, [info] * len(todo), [plans] * len(todo),
-                                [config] * len(todo), [folder] * len(todo), seeds, chunksize=1)
+                jobs = pool.map(
+                    _preprocess_one,
+                    todo,
+                    [info] * len(todo),
+                    [plans] * len(todo),
+                    [config] * len(todo),
+                    [folder] * len(todo),
+                    seeds,
+                    chunksize=1,
+                )
                 for _ in tqdm(jobs, total=len(todo), desc=desc, disable=not progress):
                     pass
         else:
             for case, seed in tqdm(list(zip(todo, seeds)), desc=desc, disable=not progress):
                 _preprocess_one(case, info, plans, config, folder, seed)
-    log.info("%s: preprocessed %d case(s) in %.1f s, %s", config.data_identifier, len(todo),
-             time.perf_counter() - started, peak.words())
+    log.info(
+        "%s: preprocessed %d case(s) in %.1f s, %s",
+        config.data_identifier,
+        len(todo),
+        time.perf_counter() - started,
+        peak.words(),
+    )
 
 
-def preprocess_dataset(info: DatasetInfo, plans: Plans, work: str | Path, configurations: list[str],
-                       workers: int | None = None, progress: bool = True) -> dict[str, Path]:
+def preprocess_dataset(
+    info: DatasetInfo,
+    plans: Plans,
+    work: str | Path,
+    configurations: list[str],
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, Path]:
     """Preprocess every training case for each configuration's data (shared data is written once), skipping
     cases already cached from unchanged files under the same plan. Each folder is locked meanwhile: a second
     plan/preprocess of the same WORK is refused naming this one."""
@@ -175,8 +210,14 @@ def preprocess_dataset(info: DatasetInfo, plans: Plans, work: str | Path, config
         return _preprocess_locked(info, plans, work, configurations, workers, progress)
 
 
-def _preprocess_locked(info: DatasetInfo, plans: Plans, work: str | Path, configurations: list[str],
-                       workers: int | None = None, progress: bool = True) -> dict[str, Path]:
+def _preprocess_locked(
+    info: DatasetInfo,
+    plans: Plans,
+    work: str | Path,
+    configurations: list[str],
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, Path]:
     workers = workers or min(2, os.cpu_count() or 1)
     done: dict[str, Path] = {}
     for name in configurations:

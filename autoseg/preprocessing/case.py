@@ -1,6 +1,7 @@
 """One case through preprocessing: transpose, crop to the non-background region (zero, or the constant a
 channel planned with constant_background shows on this image's border), normalise, resample; and the record of
 every step (`properties`) that prediction needs to undo them exactly."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,9 +25,14 @@ def target_spacing_for(config: Configuration, spacing_t: list[float]) -> list[fl
     return target
 
 
-def preprocess_arrays(image: np.ndarray, geometry: Geometry, plans: Plans, config: Configuration,
-                      label: np.ndarray | None = None, seed: int = 0
-                      ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+def preprocess_arrays(
+    image: np.ndarray,
+    geometry: Geometry,
+    plans: Plans,
+    config: Configuration,
+    label: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     forward = plans.transpose_forward
     image = np.ascontiguousarray(image.transpose([0] + [a + 1 for a in forward]))
     spacing_t = [geometry.spacing[a] for a in forward]
@@ -41,8 +47,9 @@ def preprocess_arrays(image: np.ndarray, geometry: Geometry, plans: Plans, confi
     target = target_spacing_for(config, spacing_t)
     new_shape = shape_at_spacing(image.shape[1:], spacing_t, target)
     anisotropic = config.resampling.anisotropic_axis
-    image = resample_array(image, new_shape, config.resampling.image_order, anisotropic,
-                           config.resampling.anisotropic_order)
+    image = resample_array(
+        image, new_shape, config.resampling.image_order, anisotropic, config.resampling.anisotropic_order
+    )
     properties: dict[str, Any] = {
         "geometry": geometry.to_dict(),
         "shape_transposed": shape_t,
@@ -83,14 +90,20 @@ def class_locations(seg: np.ndarray, num_classes: int, seed: int) -> dict[str, l
     return locations
 
 
-def label_on_preprocessed_grid(label: np.ndarray, properties: dict[str, Any], plans: Plans,
-                               config: Configuration) -> np.ndarray:
+def label_on_preprocessed_grid(
+    label: np.ndarray, properties: dict[str, Any], plans: Plans, config: Configuration
+) -> np.ndarray:
     """A label map in original geometry (e.g. a previous cascade stage's prediction) brought onto the grid a
     case was preprocessed to, using the case's recorded properties (transpose, crop, resample)."""
     label = np.ascontiguousarray(label.transpose(plans.transpose_forward))
     label = label[tuple(slice(lo, hi) for lo, hi in properties["bbox"])]
-    return resample_labels(label, properties["shape_after_resample"], plans.num_classes,
-                           config.resampling.label_order, config.resampling.anisotropic_axis)
+    return resample_labels(
+        label,
+        properties["shape_after_resample"],
+        plans.num_classes,
+        config.resampling.label_order,
+        config.resampling.anisotropic_axis,
+    )
 
 
 def one_hot_foreground(label: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:

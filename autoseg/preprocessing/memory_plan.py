@@ -6,6 +6,7 @@ of its raw and resampled sizes. The estimate below errs high: for the synthetic 
 under the 4 GB budget and smaller ones (BraTS) two at a time. Headers are read without the voxels, so the
 estimate costs milliseconds per case.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,10 @@ class WorkerPlan:
     budget_bytes: float
 
     def words(self) -> str:
-        return (f"{self.workers} worker(s): the largest case needs ~{self.largest_case_bytes / 2**30:.2f} GB, "
-                f"budget {self.budget_bytes / 2**30:.1f} GB for all workers together")
+        return (
+            f"{self.workers} worker(s): the largest case needs ~{self.largest_case_bytes / 2**30:.2f} GB, "
+            f"budget {self.budget_bytes / 2**30:.1f} GB for all workers together"
+        )
 
 
 def case_peak_bytes(case: Case, plans: Plans, config: Configuration) -> float:
@@ -49,7 +52,7 @@ def case_peak_bytes(case: Case, plans: Plans, config: Configuration) -> float:
         spatial = size[:3]
         voxels = int(np.prod(spatial))
         channels += int(np.prod(size[3:])) * reader.GetNumberOfComponents()
-        spacing = list(reversed(reader.GetSpacing()[:3]))   # numpy order
+        spacing = list(reversed(reader.GetSpacing()[:3]))  # numpy order
     if spacing is not None and len(spacing) == 3 and len(config.spacing) == 3:
         spacing_t = [spacing[a] for a in plans.transpose_forward]
         scale = float(np.prod([s / t for s, t in zip(spacing_t, config.spacing)]))
@@ -59,12 +62,14 @@ def case_peak_bytes(case: Case, plans: Plans, config: Configuration) -> float:
     return grid * (BYTES_PER_VOXEL_AND_CHANNEL * channels + BYTES_PER_VOXEL) + WORKER_BASE_BYTES
 
 
-def plan_workers(cases: list[Case], plans: Plans, config: Configuration, requested: int,
-                 budget_bytes: float | None = None) -> WorkerPlan:
+def plan_workers(
+    cases: list[Case], plans: Plans, config: Configuration, requested: int, budget_bytes: float | None = None
+) -> WorkerPlan:
     """At most `requested` workers, and no more than the budget holds of the largest case at once."""
     if budget_bytes is None:
         budget_bytes = min(MEMORY_BUDGET_BYTES, 0.5 * psutil.virtual_memory().available)
     largest = max((case_peak_bytes(c, plans, config) for c in cases), default=0.0)
     fit = int(budget_bytes // largest) if largest > 0 else requested
-    return WorkerPlan(workers=max(1, min(requested, fit, len(cases))), largest_case_bytes=largest,
-                      budget_bytes=budget_bytes)
+    return WorkerPlan(
+        workers=max(1, min(requested, fit, len(cases))), largest_case_bytes=largest, budget_bytes=budget_bytes
+    )

@@ -11,6 +11,7 @@ own bounding box, the most frequent class (background) not at all: one-hot maps 
 one, so its score is one minus the others'. The results match the former skimage.resize implementation up to
 float32 rounding (tests/test_resample_fast.py).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -33,8 +34,9 @@ def axis_orders(ndim: int, order: int, anisotropic_axis: int | None, anisotropic
     return [anisotropic_order if (a == anisotropic_axis and ndim == 3) else order for a in range(ndim)]
 
 
-def resample_array(data: np.ndarray, new_shape: list[int], order: int, anisotropic_axis: int | None = None,
-                   anisotropic_order: int = 0) -> np.ndarray:
+def resample_array(
+    data: np.ndarray, new_shape: list[int], order: int, anisotropic_axis: int | None = None, anisotropic_order: int = 0
+) -> np.ndarray:
     """Resample every channel of (C, *spatial) float data to `new_shape`."""
     if tuple(data.shape[1:]) == tuple(new_shape):
         return data
@@ -45,9 +47,10 @@ def resample_array(data: np.ndarray, new_shape: list[int], order: int, anisotrop
     return out
 
 
-def _resample_channel(channel: np.ndarray, new_shape: Sequence[int], orders: list[int],
-                      anisotropic_axis: int | None) -> np.ndarray:
-    if max(orders) <= 1:   # linear and nearest stay inside the input's range: nothing to clip
+def _resample_channel(
+    channel: np.ndarray, new_shape: Sequence[int], orders: list[int], anisotropic_axis: int | None
+) -> np.ndarray:
+    if max(orders) <= 1:  # linear and nearest stay inside the input's range: nothing to clip
         return resample_separable(channel, new_shape, orders)
     if anisotropic_axis is None or channel.ndim != 3:
         out = resample_separable(channel, new_shape, orders)
@@ -61,8 +64,9 @@ def _resample_channel(channel: np.ndarray, new_shape: Sequence[int], orders: lis
     return resample_separable(planes, new_shape, orders)
 
 
-def resample_labels(labels: np.ndarray, new_shape: list[int], num_classes: int, order: int = 1,
-                    anisotropic_axis: int | None = None) -> np.ndarray:
+def resample_labels(
+    labels: np.ndarray, new_shape: list[int], num_classes: int, order: int = 1, anisotropic_axis: int | None = None
+) -> np.ndarray:
     """Resample an integer label map (spatial) via its one-hot encoding (class by class, inside each class's
     bounding box); `num_classes` is kept for callers, the classes are those present."""
     if tuple(labels.shape) == tuple(new_shape):
@@ -83,8 +87,9 @@ def resample_labels(labels: np.ndarray, new_shape: list[int], num_classes: int, 
             continue
         mask = labels == value
         box = _bounding_box(mask)
-        score, region = resample_box(mask[tuple(slice(lo, hi) for lo, hi in box)].astype(np.float32), box,
-                                     labels.shape, new_shape, orders)
+        score, region = resample_box(
+            mask[tuple(slice(lo, hi) for lo, hi in box)].astype(np.float32), box, labels.shape, new_shape, orders
+        )
         others_total[region] += score
         # Ascending values with a strict '>' : a tie between two classes goes to the smaller value.
         better = score > best[region]

@@ -3,6 +3,7 @@
 Works on per-class probability maps, so the final argmax happens on the original voxel grid (as nnU-Net does);
 the geometry is then exactly the input's (see Geometry).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,8 +13,9 @@ import numpy as np
 from autoseg.preprocessing.resample import resample_array
 
 
-def restore_probabilities(probabilities: np.ndarray, properties: dict[str, Any],
-                          transpose_backward: list[int], background: bool = True) -> np.ndarray:
+def restore_probabilities(
+    probabilities: np.ndarray, properties: dict[str, Any], transpose_backward: list[int], background: bool = True
+) -> np.ndarray:
     """(K, *preprocessed shape) -> (K, *original image shape in numpy order), in the probabilities' dtype;
     outside the crop channel 0 is 1 (background) and the rest 0 (all 0 with background=False, for regions).
 
@@ -29,13 +31,14 @@ def restore_probabilities(probabilities: np.ndarray, properties: dict[str, Any],
         view[0] = 1.0
     region = tuple(slice(lo, hi) for lo, hi in properties["bbox"])
     for channel in range(probabilities.shape[0]):
-        cropped = resample_array(probabilities[channel:channel + 1], properties["shape_after_crop"], order=1)
+        cropped = resample_array(probabilities[channel : channel + 1], properties["shape_after_crop"], order=1)
         view[(channel, *region)] = cropped[0]
     return full
 
 
-def restore_array(array: np.ndarray, properties: dict[str, Any], transpose_backward: list[int],
-                  order: int = 0, fill: float = 0.0) -> np.ndarray:
+def restore_array(
+    array: np.ndarray, properties: dict[str, Any], transpose_backward: list[int], order: int = 0, fill: float = 0.0
+) -> np.ndarray:
     """Like restore_probabilities for a single-channel map (e.g. a label map or an uncertainty map)."""
     cropped = resample_array(array[None].astype(np.float32), properties["shape_after_crop"], order=order)[0]
     full = np.full(properties["shape_transposed"], fill, dtype=np.float32)

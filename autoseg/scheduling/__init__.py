@@ -4,6 +4,7 @@
 configuration on fold 0 with a small share, stops the ones behind by successive halving on their pseudo-Dice
 curves, spends the rest by the rule in policy.py, runs find-best and writes WORK/schedule.json.
 """
+
 from autoseg.scheduling.run import schedule
 
 __all__ = ["schedule"]

@@ -6,6 +6,7 @@ start, end and every retry: execution/records.py) and whether it succeeded, and 
 when the outcomes are in. A failing candidate step is recorded as failed and the schedule goes on; a step that
 must succeed (the winner's fold 0, a stage it needs) stops the schedule with its error.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,29 +35,50 @@ class StepSpec:
     validate: bool
     why: str
     must_succeed: bool = False
-    after: list[str] = field(default_factory=list)   # step ids whose training this step's needs first
+    after: list[str] = field(default_factory=list)  # step ids whose training this step's needs first
 
 
-def run_steps(executor, work: Path, file: ScheduleFile, units: Units, specs: list[StepSpec],
-              options: dict[str, Any]) -> dict[str, bool]:
+def run_steps(
+    executor, work: Path, file: ScheduleFile, units: Units, specs: list[StepSpec], options: dict[str, Any]
+) -> dict[str, bool]:
     """Run the specs' steps (those not done yet); {step id: succeeded}."""
     ran: dict[str, bool] = {}
     local = executor.where == "local"
     submitted: dict[str, StepSpec] = {}
     for spec in specs:
-        step = file.add_step({"id": spec.id, "configuration": spec.configuration, "fold": spec.fold,
-                              "target": spec.target, "validate": spec.validate, "why": spec.why})
+        step = file.add_step(
+            {
+                "id": spec.id,
+                "configuration": spec.configuration,
+                "fold": spec.fold,
+                "target": spec.target,
+                "validate": spec.validate,
+                "why": spec.why,
+            }
+        )
         if step["status"] in ("done", "failed"):
             ran[spec.id] = step["status"] == "done"
             continue
         if not submitted and not local:
             _check_storage(executor, work, specs)
-        payload = {"work": str(work), "step": step if local else dict(step), "units": units.kind, **options,
-                   **({"save": file.save} if local else {"progress": False})}
+        payload = {
+            "work": str(work),
+            "step": step if local else dict(step),
+            "units": units.kind,
+            **options,
+            **({"save": file.save} if local else {"progress": False}),
+        }
         if not local:
             step.update({"status": "submitted", "submitted": executor.where})
-        executor.submit(Task(spec.id, run_step, payload, None if local else attempts_path(work, spec.id),
-                             after=[a for a in spec.after if a in submitted]))
+        executor.submit(
+            Task(
+                spec.id,
+                run_step,
+                payload,
+                None if local else attempts_path(work, spec.id),
+                after=[a for a in spec.after if a in submitted],
+            )
+        )
         submitted[spec.id] = spec
     file.save()
     for outcome in executor.as_completed():
@@ -77,8 +99,13 @@ def _record(work: Path, file: ScheduleFile, spec: StepSpec, outcome) -> bool:
         if step.get("call") is not None:
             stamp_summary(model_dir(work, spec.configuration, spec.fold) / TRAINING_SUMMARY, outcome.attempts)
         if step["ran_on"]["retries"]:
-            log.info("schedule: %s finished on node %s after %d retr%s", spec.id, str(step["ran_on"]["node_id"])[:12],
-                     step["ran_on"]["retries"], "y" if step["ran_on"]["retries"] == 1 else "ies")
+            log.info(
+                "schedule: %s finished on node %s after %d retr%s",
+                spec.id,
+                str(step["ran_on"]["node_id"])[:12],
+                step["ran_on"]["retries"],
+                "y" if step["ran_on"]["retries"] == 1 else "ies",
+            )
         file.save()
         return True
     error = outcome.error
@@ -92,6 +119,8 @@ def _record(work: Path, file: ScheduleFile, spec: StepSpec, outcome) -> bool:
 
 
 def _check_storage(executor, work: Path, specs: list[StepSpec]) -> None:
-    check_shared_storage(executor, [Path(work) / PLANS],
-                         sorted({model_dir(work, s.configuration, s.fold).parent for s in specs}
-                                | {Path(work) / ATTEMPTS}))
+    check_shared_storage(
+        executor,
+        [Path(work) / PLANS],
+        sorted({model_dir(work, s.configuration, s.fold).parent for s in specs} | {Path(work) / ATTEMPTS}),
+    )

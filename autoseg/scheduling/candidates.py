@@ -11,6 +11,7 @@ schedule.json says why. Likewise for every candidate: a first share under MIN_EX
 training is too short to tell configurations apart, so candidates are left out (last in plans order first,
 never the default) until the share is long enough, and with the default alone the whole budget goes to it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ MIN_FIRST_SHARE = 0.1
 # reaches 0.876 in 15 minutes and 2d 0.867 in 11.5: so short a share cannot tell them apart, yet costs a quarter of
 # the budget.
 MIN_EXPLORE_SHARE = 0.2
-DEFAULT_ORDER = ("3d_fullres", "2d")   # nnU-Net's usual best single configuration for 3D data, then for 2D
+DEFAULT_ORDER = ("3d_fullres", "2d")  # nnU-Net's usual best single configuration for 3D data, then for 2D
 
 
 @dataclass
@@ -68,7 +69,7 @@ def rung_cost_factor(candidates: list[Candidate], eta: int) -> float:
     plus the entry trainings of cascades (r0 each)."""
     n, k, factor = len(candidates), 0, 0.0
     while n > 1:
-        factor += n * (eta ** k - (eta ** (k - 1) if k else 0))
+        factor += n * (eta**k - (eta ** (k - 1) if k else 0))
         n, k = -(-n // eta), k + 1
     return factor + sum(c.entry_trainings for c in candidates)
 
@@ -79,8 +80,9 @@ def first_share(candidates: list[Candidate], explore: float, eta: int) -> float:
     return explore / factor if factor else explore
 
 
-def admit(candidates: list[Candidate], explore: float, eta: int, unit: float
-          ) -> tuple[list[Candidate], dict[str, str], float]:
+def admit(
+    candidates: list[Candidate], explore: float, eta: int, unit: float
+) -> tuple[list[Candidate], dict[str, str], float]:
     """(admitted candidates, skipped name -> why, first rung share r0). While r0 is below MIN_FIRST_SHARE of
     `unit` (one planned training), the cascade with the most entry trainings is dropped and r0 recomputed."""
     admitted, skipped = list(candidates), {}
@@ -91,9 +93,11 @@ def admit(candidates: list[Candidate], explore: float, eta: int, unit: float
             return admitted, skipped, r0
         worst = max(cascades, key=lambda c: c.entry_trainings)
         admitted.remove(worst)
-        skipped[worst.name] = (f"its earlier stages need {worst.entry_trainings} trainings first "
-                               f"({worst.stage_folds}); with them every first share would be {r0:.1f}, under "
-                               f"{MIN_FIRST_SHARE:.0%} of one planned training ({unit:.1f}): give a larger budget")
+        skipped[worst.name] = (
+            f"its earlier stages need {worst.entry_trainings} trainings first "
+            f"({worst.stage_folds}); with them every first share would be {r0:.1f}, under "
+            f"{MIN_FIRST_SHARE:.0%} of one planned training ({unit:.1f}): give a larger budget"
+        )
 
 
 def default_name(candidates: list[Candidate]) -> str:
@@ -102,8 +106,9 @@ def default_name(candidates: list[Candidate]) -> str:
     return next((n for n in DEFAULT_ORDER if n in names), names[0])
 
 
-def narrow_to_comparable(candidates: list[Candidate], explore: float, eta: int, unit: float
-                         ) -> tuple[list[Candidate], dict[str, str], float]:
+def narrow_to_comparable(
+    candidates: list[Candidate], explore: float, eta: int, unit: float
+) -> tuple[list[Candidate], dict[str, str], float]:
     """(candidates, skipped name -> why, first share r0): while r0 is under MIN_EXPLORE_SHARE of one planned
     training (`unit`), the last candidate in plans order other than the default is dropped and r0 recomputed;
     when only the default is left there is nothing to compare (r0 0: the whole budget goes to it)."""
@@ -117,5 +122,6 @@ def narrow_to_comparable(candidates: list[Candidate], explore: float, eta: int, 
         kept.remove(dropped)
         skipped[dropped.name] = (
             f"with it every first share would be {r0:.1f}, {r0 / unit:.0%} of one planned training ({unit:.1f}): "
-            f"too short to tell configurations apart; a larger total budget lets it compete")
+            f"too short to tell configurations apart; a larger total budget lets it compete"
+        )
     return kept, skipped, 0.0

@@ -3,6 +3,7 @@ training rank 0 starts, with the same train() arguments (a step's `call`), until
 
 Validations and find-best are rank 0's alone (train() returns early on the other ranks, as it does for them).
 """
+
 from __future__ import annotations
 
 import time
@@ -19,18 +20,30 @@ POLL_S = 1.0
 
 def follow(work: Path, device: str, workers) -> dict[str, Any]:
     from autoseg.training.loop import train
+
     joined: set[str] = set()
     while True:
         state = _read(work / NAME)
         if state is None:
             time.sleep(POLL_S)
             continue
-        pending = [s for s in state["steps"] if s["id"] not in joined and s.get("call") is not None
-                   and s["status"] == "running"]
+        pending = [
+            s
+            for s in state["steps"]
+            if s["id"] not in joined and s.get("call") is not None and s["status"] == "running"
+        ]
         for step in pending[:1]:
             joined.add(step["id"])
-            train(work, step["configuration"], step["fold"], device=device, workers=workers, validate=False,
-                  progress=False, **step["call"])
+            train(
+                work,
+                step["configuration"],
+                step["fold"],
+                device=device,
+                workers=workers,
+                validate=False,
+                progress=False,
+                **step["call"],
+            )
         # steps rank 0 finished (or that needed no training) before this rank saw them are not joined later
         joined |= {s["id"] for s in state["steps"] if s["status"] in ("done", "failed")}
         if state.get("status") == "finished":

@@ -19,14 +19,16 @@ see different training cases. A final model on all cases (`-f all`) is not used:
 so neither find-best nor this schedule could check it, and its gain over a fold ensemble is unmeasured here.
 The benchmark in benchmarks/scheduler/ measures this rule against "all of it on one fold".
 """
+
 from __future__ import annotations
 
 import math
 from typing import Any
 
 
-def spend_rest(remaining: float, winner_done: float, unit: float, folds: int, workers: int = 1
-               ) -> tuple[list[dict[str, Any]], str]:
+def spend_rest(
+    remaining: float, winner_done: float, unit: float, folds: int, workers: int = 1
+) -> tuple[list[dict[str, Any]], str]:
     """Per fold: {"fold": k, "target": total own training of that fold}. `remaining` is what the schedule may
     still spend on training (wall time), `winner_done` what fold 0 of the winner has trained already, `workers`
     how many trainings the executor runs at the same time.
@@ -37,18 +39,25 @@ def spend_rest(remaining: float, winner_done: float, unit: float, folds: int, wo
     idle and budget unspent. k is the most folds whose share is still at least one unit; with one worker this
     is the one-lane rule above (total / k each)."""
     workers = max(1, int(workers))
-    k = max((n for n in range(2, folds + 1) if _share(n, remaining, winner_done, workers) >= unit), default=1) \
-        if unit > 0 else 1
+    k = (
+        max((n for n in range(2, folds + 1) if _share(n, remaining, winner_done, workers) >= unit), default=1)
+        if unit > 0
+        else 1
+    )
     if k <= 1:
         total = max(0.0, remaining) + winner_done
         return [{"fold": 0, "target": total}], (
             f"{total:.1f} left for the winner holds fewer than two units of {unit:.1f} (the plan's training)"
-            + (f" on any of {workers} workers" if workers > 1 else "") + ": one longer model on fold 0")
+            + (f" on any of {workers} workers" if workers > 1 else "")
+            + ": one longer model on fold 0"
+        )
     each = _share(k, remaining, winner_done, workers)
     side = f", {min(k, workers)} side by side on {workers} workers" if workers > 1 else ""
-    reason = (f"{max(0.0, remaining) * workers + winner_done:.1f} left for the winner holds {k} units of "
-              f"{unit:.1f} (the plan's training): folds 0-{k - 1} at {each:.1f} each{side}, ensembled at "
-              "prediction")
+    reason = (
+        f"{max(0.0, remaining) * workers + winner_done:.1f} left for the winner holds {k} units of "
+        f"{unit:.1f} (the plan's training): folds 0-{k - 1} at {each:.1f} each{side}, ensembled at "
+        "prediction"
+    )
     return [{"fold": f, "target": each} for f in range(k)], reason
 
 

@@ -4,6 +4,7 @@ It is both the record for people (what ran, how long, why, what was stopped and 
 continues from: a decision already written (a rung's cut, the policy's folds) is read back, never recomputed,
 so a schedule killed at any point finishes with the decisions it had made.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -46,19 +47,34 @@ class ScheduleFile:
         path = Path(work) / NAME
         if path.exists():
             if not resume:
-                raise AutosegError("a schedule already ran (or is running) in this work folder", path,
-                                   "pass --resume to continue it, or plan a new work folder")
+                raise AutosegError(
+                    "a schedule already ran (or is running) in this work folder",
+                    path,
+                    "pass --resume to continue it, or plan a new work folder",
+                )
             state = load_validated_data(path, ScheduleSchema, NAME)
             if state.get("version") != SCHEDULE_VERSION:
-                raise AutosegError(f"schedule.json version {state.get('version')} is not {SCHEDULE_VERSION}", path,
-                                   "plan a new work folder for a new schedule")
+                raise AutosegError(
+                    f"schedule.json version {state.get('version')} is not {SCHEDULE_VERSION}",
+                    path,
+                    "plan a new work folder for a new schedule",
+                )
             state.setdefault("sessions", []).append({"started": now_iso(), "resumed": True})
             return cls(work, state)
         if resume:
             raise AutosegError("nothing to resume: no schedule.json", path, "start the schedule without --resume")
-        fresh_state.update({"version": SCHEDULE_VERSION, "status": "running", "created": now_iso(),
-                            "sessions": [{"started": now_iso(), "resumed": False}], "wall_seconds": 0.0,
-                            "steps": [], "rungs": [], "stopped": {}})
+        fresh_state.update(
+            {
+                "version": SCHEDULE_VERSION,
+                "status": "running",
+                "created": now_iso(),
+                "sessions": [{"started": now_iso(), "resumed": False}],
+                "wall_seconds": 0.0,
+                "steps": [],
+                "rungs": [],
+                "stopped": {},
+            }
+        )
         return cls(work, fresh_state)
 
     def wall_seconds(self) -> float:

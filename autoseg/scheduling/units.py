@@ -4,6 +4,7 @@ In seconds every share is a `--time-budget` of one training, and the whole job (
 find-best) must fit the total; in epochs the total is the sum of the epochs every training runs, so a schedule
 is reproducible whatever the machine's speed.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,7 +19,7 @@ SECONDS, EPOCHS = "seconds", "epochs"
 
 @dataclass(frozen=True)
 class Units:
-    kind: str          # SECONDS | EPOCHS
+    kind: str  # SECONDS | EPOCHS
 
     def train_arguments(self, amount: float) -> dict[str, Any]:
         """The keyword arguments of autoseg.training.loop.train for a share of `amount`."""
@@ -40,8 +41,10 @@ class Units:
 
 def parse_total(total_budget: str | float | None, total_epochs: int | None) -> tuple[Units, float]:
     if (total_budget is None) == (total_epochs is None):
-        raise AutosegError("give the schedule one total: a time (--total-budget 1h) or a number of epochs",
-                           fix="e.g. autoseg train WORK --total-budget 1h")
+        raise AutosegError(
+            "give the schedule one total: a time (--total-budget 1h) or a number of epochs",
+            fix="e.g. autoseg train WORK --total-budget 1h",
+        )
     if total_epochs is not None:
         if int(total_epochs) < 1:
             raise AutosegError(f"the total number of epochs must be at least 1, not {total_epochs}")

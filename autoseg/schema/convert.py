@@ -1,4 +1,5 @@
 """Plain dict <-> dataclass conversion with messages that name the file and the field."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,14 +17,20 @@ def from_dict(cls: type[T], data: Any, where: str, source: str | None = None) ->
     `where` is a dotted location used in errors (e.g. "configurations.3d_fullres.network").
     """
     if not isinstance(data, dict):
-        raise AutosegError(f"'{where}' must be a JSON object, got {type(data).__name__}", source,
-                           "compare it with the schema in the README (section 'Artifacts')")
+        raise AutosegError(
+            f"'{where}' must be a JSON object, got {type(data).__name__}",
+            source,
+            "compare it with the schema in the README (section 'Artifacts')",
+        )
     hints = typing.get_type_hints(cls)
     names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # cls is a dataclass
     unknown = sorted(set(data) - set(names))
     if unknown:
-        raise AutosegError(f"unknown field(s) {unknown} in '{where}'", source,
-                           f"remove them or fix their spelling; allowed fields: {sorted(names)}")
+        raise AutosegError(
+            f"unknown field(s) {unknown} in '{where}'",
+            source,
+            f"remove them or fix their spelling; allowed fields: {sorted(names)}",
+        )
     kwargs = {}
     for name, field in names.items():
         if name not in data:

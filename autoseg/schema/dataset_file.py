@@ -3,6 +3,7 @@ layout needs, label numbering and regions are data/dataset_json.py's checks, whi
 problem for `verify`). Checked here: the types and bounds of the fields autoseg reads, and that the case ids of
 nnU-Net v2's "dataset" key are plain names (they name cache and prediction files). Other keys (description,
 licence, tensorImageSize ...) are allowed and never read."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ FilePath = Annotated[str, Field(min_length=1, max_length=4096)]
 
 class TrainingEntry(BaseModel):
     """MSD: one case's image and label, relative to the dataset folder."""
+
     model_config = ConfigDict(strict=True, extra="allow")
     image: FilePath
     label: FilePath
@@ -26,6 +28,7 @@ class TrainingEntry(BaseModel):
 
 class ExplicitCase(BaseModel):
     """nnU-Net v2 "dataset": one case's channel files and label (anywhere, read only)."""
+
     model_config = ConfigDict(strict=True, extra="allow")
     images: Annotated[list[FilePath], Field(min_length=1, max_length=MAX_CHANNELS)]
     label: FilePath | None = None

@@ -1,6 +1,7 @@
 """The declared schema of WORK/inference.json (written by find-best, or by export with the chosen folds): what
 `predict` runs. The configuration and fold names become paths (models/<configuration>/fold_<fold>), so they
 must be plain names. find-best's report fields (cv_dice, choice, ...) are allowed and not read by predict."""
+
 from __future__ import annotations
 
 from typing import Annotated, ClassVar
@@ -24,5 +25,6 @@ class InferenceFile(BaseModel):
     configurations: Annotated[list[SafeName], Field(min_length=1, max_length=16)]
     postprocessing: PostprocessingRules | None = None
     folds: Annotated[list[Fold], Field(max_length=MAX_FOLDS)] | None = None
-    exported_folds: Annotated[dict[SafeName, Annotated[list[SafeName], Field(max_length=MAX_FOLDS)]],
-                              Field(max_length=16)] | None = None
+    exported_folds: (
+        Annotated[dict[SafeName, Annotated[list[SafeName], Field(max_length=MAX_FOLDS)]], Field(max_length=16)] | None
+    ) = None

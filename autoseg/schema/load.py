@@ -1,6 +1,7 @@
 """load_validated: read a JSON file with bounded size and nesting, check it against a pydantic model, and turn
 the first problem into one AutosegError line naming the file, the field (configurations.3d_fullres.
 patch_size[1]) and the fix."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,9 @@ from autoseg.errors import AutosegError
 from autoseg.utils.json_limits import read_bounded_json
 
 M = TypeVar("M", bound=BaseModel)
-DEFAULT_FIX = "correct that field (README, section 'Artifacts', gives each file's fields), or write the file again " \
-              "with autoseg"
+DEFAULT_FIX = (
+    "correct that field (README, section 'Artifacts', gives each file's fields), or write the file again with autoseg"
+)
 
 
 def load_validated(path: str | Path, model: type[M], what: str, fix: str | None = None) -> M:
@@ -29,8 +31,9 @@ def load_validated_data(path: str | Path, model: type[BaseModel], what: str, fix
     return data
 
 
-def validate_data(data: Any, model: type[M], what: str, path: str | Path | None = None,
-                  fix: str | None = None, within: str = "") -> M:
+def validate_data(
+    data: Any, model: type[M], what: str, path: str | Path | None = None, fix: str | None = None, within: str = ""
+) -> M:
     """`data` validated as `model`; `within`: where `data` sits in its file (e.g. "network_spec"), for the error."""
     try:
         return model.model_validate(data)
@@ -39,8 +42,9 @@ def validate_data(data: Any, model: type[M], what: str, path: str | Path | None 
         raise schema_error(error, data, what, path, fix, within) from None
 
 
-def schema_error(error: ValidationError, data: Any, what: str, path: str | Path | None, fix: str,
-                 within: str = "") -> AutosegError:
+def schema_error(
+    error: ValidationError, data: Any, what: str, path: str | Path | None, fix: str, within: str = ""
+) -> AutosegError:
     """One line for the first problem pydantic found (and how many more there are)."""
     problems = error.errors(include_url=False)
     first = problems[0]
@@ -50,7 +54,7 @@ def schema_error(error: ValidationError, data: Any, what: str, path: str | Path 
     # a key from the file may hold a newline or other control character: escaped, so the error stays one line
     where = where.encode("unicode_escape").decode("ascii") if not where.isprintable() else where
     location = f"field '{where}'" if where else "the top level"
-    named = "" if path is not None else f"{what}: "   # the path names the file already
+    named = "" if path is not None else f"{what}: "  # the path names the file already
     return AutosegError(f"{named}{location}: {_message(first)}{found}{more}", path, fix)
 
 
@@ -65,9 +69,14 @@ def field_path(loc: tuple, data: Any) -> str:
             text, node = f"{text}[{part}]", node[part]
         elif isinstance(node, dict) and str(part) in node:
             text, node = f"{text}.{part}" if text else str(part), node[str(part)]
-        elif isinstance(node, dict) and isinstance(part, str) and not part.startswith(("function-", "union[")) \
-                and "[" not in part and part not in ("int", "str", "float", "bool", "list", "dict", "none"):
-            text, node = f"{text}.{part}" if text else part, None    # a missing key
+        elif (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and not part.startswith(("function-", "union["))
+            and "[" not in part
+            and part not in ("int", "str", "float", "bool", "list", "dict", "none")
+        ):
+            text, node = f"{text}.{part}" if text else part, None  # a missing key
     return text
 
 

@@ -2,6 +2,7 @@
 rely on -- the format and its version, the file list with sizes and sha256 (every listed name a relative path
 without '..'), the configurations and folds predict will load -- with types and bounds. The descriptive fields
 (dataset, machine, training records) are checked for type where present; newer minor fields are allowed."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
@@ -20,15 +21,16 @@ from autoseg.schema.bounds import (
 )
 
 # models/<configuration>/fold_<k>/<file> or a top-level file: plain components, never '.', '..' or absolute.
-MemberName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){0,5}$",
-                                  max_length=1024)]
+MemberName = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*){0,5}$", max_length=1024)
+]
 OPEN = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
 MAX_FILES = 10_000
 
 
 class FileEntry(BaseModel):
     model_config = OPEN
-    bytes: Annotated[int, Field(ge=0, le=2 ** 44)]
+    bytes: Annotated[int, Field(ge=0, le=2**44)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -58,7 +60,7 @@ class ModelCardFile(BaseModel):
     model_config = OPEN
     FIX: ClassVar[str] = "export the model again with 'autoseg export' (model.json is written by autoseg)"
     format: ShortText
-    format_version: Annotated[int, Field(ge=0, le=10 ** 6)]
+    format_version: Annotated[int, Field(ge=0, le=10**6)]
     files: Annotated[dict[MemberName, FileEntry], Field(max_length=MAX_FILES)]
     dataset: CardDataset | None = None
     prediction: CardPrediction | None = None

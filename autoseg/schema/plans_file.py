@@ -2,6 +2,7 @@
 checked before the dataclasses are built. Unknown fields are refused, as plans.py always did: a misspelt
 "patch_sise" would otherwise be silently ignored. tests/test_schema_files.py checks that these models and the
 dataclasses list the same fields."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
@@ -54,7 +55,7 @@ class TrainingPlanFile(BaseModel):
     loss: ShortText = "dice_ce"
     batch_dice: bool = True
     optimizer: ShortText = "sgd"
-    learning_rate: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 1e-2   # 0: a frozen baseline
+    learning_rate: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 1e-2  # 0: a frozen baseline
     momentum: Fraction = 0.99
     weight_decay: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 3e-5
     grad_clip: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 12.0
@@ -118,8 +119,10 @@ class ConfigurationFile(BaseModel):
     @model_validator(mode="after")
     def _patch_has_one_entry_per_axis(self) -> ConfigurationFile:
         if len(self.patch_size) != self.spatial_dims or self.network.spatial_dims != self.spatial_dims:
-            raise ValueError(f"patch_size {self.patch_size} and network.spatial_dims {self.network.spatial_dims} "
-                             f"must both have spatial_dims = {self.spatial_dims} axes")
+            raise ValueError(
+                f"patch_size {self.patch_size} and network.spatial_dims {self.network.spatial_dims} "
+                f"must both have spatial_dims = {self.spatial_dims} axes"
+            )
         return self
 
 
@@ -141,8 +144,13 @@ class PlansFile(BaseModel):
     configurations: Annotated[dict[SafeName, ConfigurationFile], Field(min_length=1, max_length=64)]
     split_mode: ShortText = "random"
     ignore_label: LabelValue | None = None
-    regions: Annotated[dict[ShortText, Annotated[list[LabelValue], Field(min_length=1)]],
-                       Field(min_length=1, max_length=MAX_CLASSES)] | None = None
+    regions: (
+        Annotated[
+            dict[ShortText, Annotated[list[LabelValue], Field(min_length=1)]],
+            Field(min_length=1, max_length=MAX_CLASSES),
+        ]
+        | None
+    ) = None
     regions_class_order: Annotated[list[LabelValue], Field(max_length=MAX_CLASSES)] | None = None
     regions_source: ShortText | None = None
 
@@ -150,14 +158,15 @@ class PlansFile(BaseModel):
     def _consistent(self) -> PlansFile:
         for axes in (self.transpose_forward, self.transpose_backward):
             if sorted(axes) != [0, 1, 2]:
-                raise ValueError(f"transpose_forward and transpose_backward must be permutations of [0, 1, 2], "
-                                 f"found {axes}")
+                raise ValueError(
+                    f"transpose_forward and transpose_backward must be permutations of [0, 1, 2], found {axes}"
+                )
         for key, config in self.configurations.items():
             if config.name != key:
                 raise ValueError(f"configuration '{key}' is named '{config.name}' inside; the two must agree")
             for stage in (config.previous_stage, config.next_stage):
                 if stage is not None and stage not in self.configurations:
-                    raise ValueError(f"configuration '{key}' refers to the stage '{stage}', which is not in "
-                                     "configurations")
+                    raise ValueError(
+                        f"configuration '{key}' refers to the stage '{stage}', which is not in configurations"
+                    )
         return self
-

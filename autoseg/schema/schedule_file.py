@@ -1,6 +1,7 @@
 """The declared schema of WORK/schedule.json (scheduling/schedule_file.py), as far as `--resume` and the torchrun
 followers act on it: the budget, the steps (whose configuration and fold become paths, and whose recorded "call"
 becomes the arguments of a training) and the rungs. The record's other fields are allowed and only reported."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
@@ -17,6 +18,7 @@ OPEN = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
 
 class TrainCall(BaseModel):
     """The keyword arguments a step passed to training.loop.train: nothing else may reach it."""
+
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
     resume: bool = False
     extend: bool = False

@@ -6,6 +6,7 @@ workers, each trial taking a training's resources; Optuna's storage is what they
 liar, so running trials steer the others away). The driver then writes the report and exports the best trial.
 SQLite is one file on one machine: with more than one node the storage must be a server (PostgreSQL).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,30 +28,53 @@ def search_worker(payload: dict[str, Any], attempts) -> dict[str, Any]:
     return search(payload["work"], payload["configuration"], **payload["options"])
 
 
-def search_on_cluster(executor, count: int | None, work: str | Path, configuration: str,
-                      **options: Any) -> dict[str, Any]:
+def search_on_cluster(
+    executor, count: int | None, work: str | Path, configuration: str, **options: Any
+) -> dict[str, Any]:
     count = count or executor.workers()
     if count < 1:
         raise AutosegError(f"--search-workers must be at least 1, not {count}", fix="e.g. --search-workers 4")
     url = options.get("storage") or default_storage_url(work, options.get("study") or f"{configuration}_search")
     nodes = executor.nodes()
     if url.startswith("sqlite") and len(nodes) > 1:
-        raise AutosegError(f"the Ray cluster has {len(nodes)} nodes, and an SQLite study is one file that only "
-                           "one machine may write", fix="give the study a server all nodes reach: --storage "
-                           "postgresql://USER@HOST/DB (pip install \"autoseg[postgres]\")")
+        raise AutosegError(
+            f"the Ray cluster has {len(nodes)} nodes, and an SQLite study is one file that only one machine may write",
+            fix="give the study a server all nodes reach: --storage "
+            'postgresql://USER@HOST/DB (pip install "autoseg[postgres]")',
+        )
     check_shared_storage(executor, [Path(work) / PLANS], [Path(work) / "search"])
     trials, export = options.pop("trials", None), options.pop("export", None)
-    opened = search(work, configuration, trials=0, export="", **options)   # creates the study, enqueues firsts
+    opened = search(work, configuration, trials=0, export="", **options)  # creates the study, enqueues firsts
     share = None if trials is None else math.ceil(trials / count)
-    worker_options = {**options, "trials": share, "export": "", "baseline": False, "architecture_sweep": False,
-                      "progress": False, "storage": url}
+    worker_options = {
+        **options,
+        "trials": share,
+        "export": "",
+        "baseline": False,
+        "architecture_sweep": False,
+        "progress": False,
+        "storage": url,
+    }
     seed = options.get("seed")
     for i in range(count):
-        executor.submit(Task(f"search worker {i}", search_worker,
-                             {"work": str(work), "configuration": configuration,
-                              "options": {**worker_options, "seed": None if seed is None else seed + i}}))
-    log.info("search %s: %d workers on %s, %s trials each", opened["study"], count, executor.where,
-             share if share is not None else "as many as the time budget allows")
+        executor.submit(
+            Task(
+                f"search worker {i}",
+                search_worker,
+                {
+                    "work": str(work),
+                    "configuration": configuration,
+                    "options": {**worker_options, "seed": None if seed is None else seed + i},
+                },
+            )
+        )
+    log.info(
+        "search %s: %d workers on %s, %s trials each",
+        opened["study"],
+        count,
+        executor.where,
+        share if share is not None else "as many as the time budget allows",
+    )
     for outcome in executor.as_completed():
         outcome.result()
     return search(work, configuration, trials=0, export=export, **{**options, "storage": url})

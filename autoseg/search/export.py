@@ -5,6 +5,7 @@ Only that one configuration is written: plans.json is re-read just before saving
 is left as it is. An existing configuration of that name is replaced only when it came from a search, and,
 if models were trained with it, only when the caller says so (`overwrite`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,40 +40,57 @@ def export_best(work: str | Path, study: optuna.Study, name: str, overwrite: boo
         return None
     work = Path(work)
     plans = load_plans(work)
-    config = from_dict(Configuration, best.user_attrs["configuration"], f"study {study.study_name} trial "
-                       f"{best.number}")
+    config = from_dict(Configuration, best.user_attrs["configuration"], f"study {study.study_name} trial {best.number}")
     config.name = name
-    config.reasons = _reasons(study, best, plans.configurations.get(study.user_attrs.get("configuration", "")),
-                              config)
+    config.reasons = _reasons(study, best, plans.configurations.get(study.user_attrs.get("configuration", "")), config)
     result = {"name": name, "trial": best.number, "validation_dice": best.value, "changed": True}
     existing = plans.configurations.get(name)
     if existing is not None:
         if not any(r.startswith(SEARCH_MARK) for r in existing.reasons):
-            raise AutosegError(f"configuration '{name}' in plans.json was not written by a search",
-                               work / PLANS, "export under another name (--export NAME)")
+            raise AutosegError(
+                f"configuration '{name}' in plans.json was not written by a search",
+                work / PLANS,
+                "export under another name (--export NAME)",
+            )
         if to_dict(existing) == to_dict(config):
             return {**result, "changed": False}
         folds = trained_folds(work, name)
         if folds and not overwrite:
-            raise AutosegError(f"configuration '{name}' (an earlier search result) has trained folds {folds}",
-                               work / MODELS / name, "pass --overwrite to replace it with this study's best, "
-                               "or export under another name (--export NAME)")
+            raise AutosegError(
+                f"configuration '{name}' (an earlier search result) has trained folds {folds}",
+                work / MODELS / name,
+                "pass --overwrite to replace it with this study's best, or export under another name (--export NAME)",
+            )
         if folds:
-            log.warning("%s: folds %s were trained with the earlier export; retrain them with 'autoseg train %s "
-                        "-c %s -f K --overwrite'", name, folds, work, name)
+            log.warning(
+                "%s: folds %s were trained with the earlier export; retrain them with 'autoseg train %s "
+                "-c %s -f K --overwrite'",
+                name,
+                folds,
+                work,
+                name,
+            )
     plans.configurations[name] = config
     save_plans(plans, work)
-    log.info("exported trial %d (validation Dice %.4f) as configuration '%s' in %s", best.number, best.value, name,
-             work / PLANS)
+    log.info(
+        "exported trial %d (validation Dice %.4f) as configuration '%s' in %s",
+        best.number,
+        best.value,
+        name,
+        work / PLANS,
+    )
     return result
 
 
-def _reasons(study: optuna.Study, best: optuna.trial.FrozenTrial, base: Configuration | None,
-             config: Configuration) -> list[str]:
+def _reasons(
+    study: optuna.Study, best: optuna.trial.FrozenTrial, base: Configuration | None, config: Configuration
+) -> list[str]:
     budget = study.user_attrs.get("trial_budget", {})
     trained = f"{budget['epochs']} epochs" if budget.get("epochs") else f"{budget.get('seconds', 0):.0f} s"
-    reasons = [f"{SEARCH_MARK} study '{study.study_name}' trial {best.number}: validation Dice {best.value:.4f} on "
-               f"fold {study.user_attrs.get('fold', '?')} after {trained} of training"]
+    reasons = [
+        f"{SEARCH_MARK} study '{study.study_name}' trial {best.number}: validation Dice {best.value:.4f} on "
+        f"fold {study.user_attrs.get('fold', '?')} after {trained} of training"
+    ]
     values = best.user_attrs.get("values")
     if base is not None and values:
         before = {**plan_values(base), "learning_rate": base.training.learning_rate}

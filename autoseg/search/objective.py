@@ -8,6 +8,7 @@ WORK/search/<study>/trials/ when they end, without checkpoints, so WORK/models h
 Everything a trial decided and measured is kept in its Optuna user attributes (visible in optuna-dashboard), so
 a study on a shared database describes itself on every machine.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,17 @@ from autoseg.utils.logs import get_logger
 
 log = get_logger("search")
 
-SUMMARY_ATTRS = ("epochs", "iterations", "training_seconds", "iterations_per_second", "validation_dice_per_class",
-                 "validation_tta", "validation_seconds", "wall_seconds", "peak_ram_mb")
+SUMMARY_ATTRS = (
+    "epochs",
+    "iterations",
+    "training_seconds",
+    "iterations_per_second",
+    "validation_dice_per_class",
+    "validation_tta",
+    "validation_seconds",
+    "wall_seconds",
+    "peak_ram_mb",
+)
 
 
 def trial_name(study: str, number: int) -> str:
@@ -44,18 +54,19 @@ def trial_name(study: str, number: int) -> str:
 @dataclasses.dataclass
 class TrialSettings:
     """What every trial of one worker shares."""
+
     work: Path
     plans: Plans
-    base: str                      # the configuration the space is laid over (e.g. 3d_fullres)
+    base: str  # the configuration the space is laid over (e.g. 3d_fullres)
     study: str
     space: SearchSpace
     fold: str
-    seconds: float | None          # per-trial training budget, or
-    epochs: int | None             # per-trial epochs
+    seconds: float | None  # per-trial training budget, or
+    epochs: int | None  # per-trial epochs
     device: str = "auto"
     workers: str | int | None = None
     progress: bool = True
-    archive: Path | None = None    # where finished trial folders go (WORK/search/<study>/trials)
+    archive: Path | None = None  # where finished trial folders go (WORK/search/<study>/trials)
 
 
 class Objective:
@@ -86,10 +97,22 @@ class Objective:
             reporter = IntermediateReporter(trial, s.seconds, s.epochs)
             plans = dataclasses.replace(s.plans, configurations={**s.plans.configurations, name: config})
             try:
-                summary = loop.train(s.work, name, s.fold, plans=plans, time_budget=s.seconds, epochs=s.epochs,
-                                     device=s.device, overwrite=True, workers=s.workers, validate=True,
-                                     save_probabilities=False, progress=s.progress, report_epoch=reporter,
-                                     validation_tta=False)
+                summary = loop.train(
+                    s.work,
+                    name,
+                    s.fold,
+                    plans=plans,
+                    time_budget=s.seconds,
+                    epochs=s.epochs,
+                    device=s.device,
+                    overwrite=True,
+                    workers=s.workers,
+                    validate=True,
+                    save_probabilities=False,
+                    progress=s.progress,
+                    report_epoch=reporter,
+                    validation_tta=False,
+                )
             finally:
                 self._archive(name)
         except optuna.TrialPruned as pruned:
@@ -106,10 +129,18 @@ class Objective:
                 trial.set_user_attr(key, summary[key])
         dice = summary.get("validation_dice")
         if dice is None:
-            raise AutosegError(f"fold {s.fold} has no validation cases, so a trial has no score",
-                               s.work / SPLITS, "search on a cross-validation fold (-f 0), not 'all'")
-        log.info("trial %d: validation Dice %.4f (%d iterations in %.0f s)", trial.number, dice,
-                 summary.get("iterations", 0), summary.get("training_seconds", 0))
+            raise AutosegError(
+                f"fold {s.fold} has no validation cases, so a trial has no score",
+                s.work / SPLITS,
+                "search on a cross-validation fold (-f 0), not 'all'",
+            )
+        log.info(
+            "trial %d: validation Dice %.4f (%d iterations in %.0f s)",
+            trial.number,
+            dice,
+            summary.get("iterations", 0),
+            summary.get("training_seconds", 0),
+        )
         return float(dice)
 
     def _archive(self, name: str) -> None:

@@ -3,6 +3,7 @@
   far, against the trial number;
 - intermediate.png: the intermediate values each trial reported, pruned trials in grey.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,16 +20,26 @@ def plot_history(trials: list[optuna.trial.FrozenTrial], path: Path) -> Path:
     complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.number)
     pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
     if complete:
-        axes.scatter([t.number for t in complete], [t.value for t in complete], color="tab:blue", zorder=3,
-                     label="validation Dice (completed)")
+        axes.scatter(
+            [t.number for t in complete],
+            [t.value for t in complete],
+            color="tab:blue",
+            zorder=3,
+            label="validation Dice (completed)",
+        )
         best, running = [], float("-inf")
         for t in complete:
             running = max(running, t.value)
             best.append(running)
         axes.step([t.number for t in complete], best, where="post", color="tab:red", label="best so far")
     if pruned:
-        axes.scatter([t.number for t in pruned], [_last(t) for t in pruned], marker="x", color="grey",
-                     label="pruned (last smoothed pseudo-Dice)")
+        axes.scatter(
+            [t.number for t in pruned],
+            [_last(t) for t in pruned],
+            marker="x",
+            color="grey",
+            label="pruned (last smoothed pseudo-Dice)",
+        )
     axes.set_xlabel("trial")
     axes.set_ylabel("Dice")
     axes.set_title("optimisation history")
@@ -44,9 +55,14 @@ def plot_intermediate(trials: list[optuna.trial.FrozenTrial], path: Path) -> Pat
             continue
         steps = sorted(t.intermediate_values)
         done = t.state == TrialState.COMPLETE
-        axes.plot(steps, [t.intermediate_values[s] for s in steps], color=None if done else "grey",
-                  alpha=1.0 if done else 0.5, linewidth=1.5 if done else 1.0,
-                  label=f"trial {t.number}" if done else None)
+        axes.plot(
+            steps,
+            [t.intermediate_values[s] for s in steps],
+            color=None if done else "grey",
+            alpha=1.0 if done else 0.5,
+            linewidth=1.5 if done else 1.0,
+            label=f"trial {t.number}" if done else None,
+        )
     axes.set_xlabel("step (epoch, or twentieth of the trial's time budget)")
     axes.set_ylabel("smoothed pseudo-Dice")
     axes.set_title("intermediate values (grey: pruned or unfinished)")
@@ -62,6 +78,7 @@ def _last(trial: optuna.trial.FrozenTrial) -> float:
 def _figure():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
     figure = Figure(figsize=(8, 5))
     FigureCanvasAgg(figure)
     axes = figure.subplots()

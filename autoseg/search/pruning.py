@@ -8,6 +8,7 @@ for a network already in the compile cache (the plan's own) and up to a minute f
 would make every new architecture look behind at the early steps where the pruner decides. After each epoch
 every budget step passed since the last report gets the current value.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,6 +25,7 @@ def make_pruner(name: str, n_steps: int) -> optuna.pruners.BasePruner:
     halving: successive halving (asynchronous), rungs every factor 3 of budget; hyperband: several halving
     brackets; none: every trial trains to the end."""
     from autoseg.errors import AutosegError
+
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=max(1, n_steps // 5))
     if name == "halving":
@@ -43,8 +45,13 @@ class IntermediateReporter:
     """The trainer's `report_epoch(epoch, smoothed_pseudo_dice)`: reports to the trial and raises
     optuna.TrialPruned when the pruner says so (the trainer stops and cleans up)."""
 
-    def __init__(self, trial: optuna.Trial, seconds: float | None = None, epochs: int | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        seconds: float | None = None,
+        epochs: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if not seconds and not epochs:
             raise ValueError("a trial budget needs seconds or epochs")
         self.trial, self.seconds, self.epochs, self.clock = trial, seconds, epochs, clock
@@ -71,5 +78,6 @@ class IntermediateReporter:
         self.last_step = step
         if self.trial.should_prune():
             self.trial.set_user_attr("pruned_at_step", step)
-            raise optuna.TrialPruned(f"pruned at step {step} of {budget_steps(self.seconds, self.epochs)} "
-                                     f"(smoothed pseudo-Dice {value:.4f})")
+            raise optuna.TrialPruned(
+                f"pruned at step {step} of {budget_steps(self.seconds, self.epochs)} (smoothed pseudo-Dice {value:.4f})"
+            )

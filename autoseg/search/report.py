@@ -1,6 +1,7 @@
 """WORK/search/<study>/report.md: what the study tried, what won, which parameters mattered, and why trials
 stopped early; with history.png and intermediate.png next to it. Rewritten after every trial.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -23,9 +24,13 @@ def write_report(study: optuna.Study, folder: Path, storage_url: str) -> Path:
     trials = study.get_trials(deepcopy=False)
     plot_history(trials, folder / "history.png")
     plot_intermediate(trials, folder / "intermediate.png")
-    text = "\n".join(_header(study, trials, storage_url) + _best_table(study, trials) + _importances(study, trials)
-                     + ["## Optimisation history", "", "![history](history.png)", "",
-                        "![intermediate values](intermediate.png)", ""] + _stopped(trials))
+    text = "\n".join(
+        _header(study, trials, storage_url)
+        + _best_table(study, trials)
+        + _importances(study, trials)
+        + ["## Optimisation history", "", "![history](history.png)", "", "![intermediate values](intermediate.png)", ""]
+        + _stopped(trials)
+    )
     path = folder / "report.md"
 
     def write(tmp: str) -> None:
@@ -40,13 +45,15 @@ def _header(study: optuna.Study, trials, storage_url: str) -> list[str]:
     not_trained = sum("not_trained" in t.user_attrs for t in trials)
     budget = attrs.get("trial_budget", {})
     per_trial = f"{budget['epochs']} epochs" if budget.get("epochs") else f"{budget.get('seconds', 0) / 60:.1f} min"
-    lines = [f"# Search study `{study.study_name}`: configuration `{attrs.get('configuration', '?')}`", "",
-             f"- trials: {len(trials)} ({', '.join(f'{n} {k.lower()}' for k, n in states.items() if n)}"
-             + (f"; {not_trained} of the pruned were not trained: over the device budget" if not_trained else "")
-             + ")",
-             f"- each trial trains fold {attrs.get('fold', '?')} for {per_trial}; pruner: {attrs.get('pruner', '?')}",
-             f"- storage: `{storage_url}`; browse it with `optuna-dashboard {storage_url}` "
-             "(`pip install optuna-dashboard`)"]
+    lines = [
+        f"# Search study `{study.study_name}`: configuration `{attrs.get('configuration', '?')}`",
+        "",
+        f"- trials: {len(trials)} ({', '.join(f'{n} {k.lower()}' for k, n in states.items() if n)}"
+        + (f"; {not_trained} of the pruned were not trained: over the device budget" if not_trained else "")
+        + ")",
+        f"- each trial trains fold {attrs.get('fold', '?')} for {per_trial}; pruner: {attrs.get('pruner', '?')}",
+        f"- storage: `{storage_url}`; browse it with `optuna-dashboard {storage_url}` (`pip install optuna-dashboard`)",
+    ]
     best = best_trial(study)
     if best is not None:
         lines.append(f"- best: trial {best.number}, validation Dice {best.value:.4f}")
@@ -69,11 +76,18 @@ def _best_table(study: optuna.Study, trials) -> list[str]:
     rows = []
     for rank, t in enumerate(complete, 1):
         per_class = t.user_attrs.get("validation_dice_per_class") or {}
-        rows.append([str(rank), str(t.number), f"{t.value:.4f}",
-                     " ".join(f"{k} {v:.3f}" for k, v in per_class.items()),
-                     *[_cell(t.params.get(p, "")) for p in params],
-                     _cell(t.user_attrs.get("gflops_train", "")), _cell(t.user_attrs.get("iterations_per_second", "")),
-                     _cell(t.user_attrs.get("training_seconds", 0) / 60)])
+        rows.append(
+            [
+                str(rank),
+                str(t.number),
+                f"{t.value:.4f}",
+                " ".join(f"{k} {v:.3f}" for k, v in per_class.items()),
+                *[_cell(t.params.get(p, "")) for p in params],
+                _cell(t.user_attrs.get("gflops_train", "")),
+                _cell(t.user_attrs.get("iterations_per_second", "")),
+                _cell(t.user_attrs.get("training_seconds", 0) / 60),
+            ]
+        )
     return ["## Best trials", "", *_table(header, rows), ""]
 
 
@@ -91,9 +105,13 @@ def _importances(study: optuna.Study, trials) -> list[str]:
     if not importances:
         return lines + ["No parameter varied between the completed trials.", ""]
     rows = [[name, f"{value:.3f}"] for name, value in importances.items()]
-    return lines + ["Share of the variation in validation Dice explained by each parameter (Optuna's default "
-                    "evaluator, over completed trials; noisy with few trials).", "",
-                    *_table(["parameter", "importance"], rows), ""]
+    return lines + [
+        "Share of the variation in validation Dice explained by each parameter (Optuna's default "
+        "evaluator, over completed trials; noisy with few trials).",
+        "",
+        *_table(["parameter", "importance"], rows),
+        "",
+    ]
 
 
 def _stopped(trials) -> list[str]:

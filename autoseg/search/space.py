@@ -38,6 +38,7 @@ Parameters (default in brackets; "plan" = the base configuration's value):
 Trials whose network does not fit the device budget are not trained (see budget_check.py), so a wide default
 space costs a cost estimate per infeasible trial, not a training run.
 """
+
 from __future__ import annotations
 
 import json
@@ -93,12 +94,20 @@ def plan_values(base: Configuration) -> dict[str, Any]:
     net, training = base.network, base.training
     blocks = net.encoder_blocks()
     values = {
-        "architecture": net.architecture, "stages": net.num_stages, "base_features": int(net.features[0]),
+        "architecture": net.architecture,
+        "stages": net.num_stages,
+        "base_features": int(net.features[0]),
         "blocks_per_stage": blocks[0] if len(set(blocks)) == 1 else list(blocks),
-        "decoder_blocks": net.decoder_blocks, "norm": net.norm, "activation": net.activation,
-        "dropout": net.dropout, "kernel_size": max(max(k) for k in net.kernel_sizes),
-        "deep_supervision": net.deep_supervision, "loss": training.loss, "optimizer": training.optimizer,
-        "batch_size": base.batch_size, "patch_scale": 1.0,
+        "decoder_blocks": net.decoder_blocks,
+        "norm": net.norm,
+        "activation": net.activation,
+        "dropout": net.dropout,
+        "kernel_size": max(max(k) for k in net.kernel_sizes),
+        "deep_supervision": net.deep_supervision,
+        "loss": training.loss,
+        "optimizer": training.optimizer,
+        "batch_size": base.batch_size,
+        "patch_scale": 1.0,
     }
     for optimizer in OPTIMIZERS:
         values[learning_rate_name(optimizer)] = training.learning_rate
@@ -142,8 +151,9 @@ class SearchSpace:
         overrides = _read_user_space(user) if isinstance(user, (str, Path)) else dict(user or {})
         unknown = sorted(set(overrides) - set(params))
         if unknown:
-            raise AutosegError(f"unknown search parameter(s) {unknown}", source,
-                               f"use only these names: {sorted(params)}")
+            raise AutosegError(
+                f"unknown search parameter(s) {unknown}", source, f"use only these names: {sorted(params)}"
+            )
         planned = plan_values(base)
         for name, spec in overrides.items():
             params[name] = _parse_param(name, spec, planned[name], source)
@@ -153,10 +163,14 @@ class SearchSpace:
 
     def suggest(self, trial) -> dict[str, Any]:
         """Values for every parameter (suggested or fixed); the learning rate of the chosen optimizer only."""
-        values = {name: _suggest_one(trial, name, param) for name, param in self.params.items()
-                  if not name.endswith("_learning_rate")}
-        values["learning_rate"] = _suggest_one(trial, learning_rate_name(values["optimizer"]),
-                                               self.params[learning_rate_name(values["optimizer"])])
+        values = {
+            name: _suggest_one(trial, name, param)
+            for name, param in self.params.items()
+            if not name.endswith("_learning_rate")
+        }
+        values["learning_rate"] = _suggest_one(
+            trial, learning_rate_name(values["optimizer"]), self.params[learning_rate_name(values["optimizer"])]
+        )
         return values
 
     def searchable_point(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -191,10 +205,14 @@ class SearchSpace:
 
 def _read_user_space(path: str | Path) -> dict[str, Any]:
     from autoseg.utils.files import read_json
+
     data = read_json(path, "search space file")
     if not isinstance(data, dict):
-        raise AutosegError("a search space file must be a JSON object {parameter: range}", path,
-                           'write e.g. {"norm": {"choices": ["instance", "batch"]}}')
+        raise AutosegError(
+            "a search space file must be a JSON object {parameter: range}",
+            path,
+            'write e.g. {"norm": {"choices": ["instance", "batch"]}}',
+        )
     return data
 
 
@@ -207,28 +225,40 @@ def _parse_param(name: str, spec: Any, planned: Any, source: str) -> Param:
     if keys == {"choices"}:
         choices = spec["choices"]
         if not isinstance(choices, list) or not choices:
-            raise AutosegError(f"search parameter '{name}': choices must be a non-empty list", source,
-                               f'write "{name}": {{"choices": [value, ...]}}')
+            raise AutosegError(
+                f"search parameter '{name}': choices must be a non-empty list",
+                source,
+                f'write "{name}": {{"choices": [value, ...]}}',
+            )
         if any(isinstance(c, (dict, list)) or c is None for c in choices):
-            raise AutosegError(f"search parameter '{name}': choices must be strings, numbers or booleans", source,
-                               "list plain values")
+            raise AutosegError(
+                f"search parameter '{name}': choices must be strings, numbers or booleans", source, "list plain values"
+            )
         return Choice(tuple(planned if c == PLAN else c for c in choices))
     if {"low", "high"} <= keys <= {"low", "high", "log", "step"}:
         low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or low > high:
-            raise AutosegError(f"search parameter '{name}': low and high must be numbers with low <= high", source,
-                               f'write e.g. "{name}": {{"low": 1, "high": 3}}')
+            raise AutosegError(
+                f"search parameter '{name}': low and high must be numbers with low <= high",
+                source,
+                f'write e.g. "{name}": {{"low": 1, "high": 3}}',
+            )
         if log and low <= 0:
-            raise AutosegError(f"search parameter '{name}': a log range needs low > 0", source,
-                               "raise low above 0 or drop \"log\"")
+            raise AutosegError(
+                f"search parameter '{name}': a log range needs low > 0", source, 'raise low above 0 or drop "log"'
+            )
         if isinstance(low, int) and isinstance(high, int):
             return IntRange(low, high, int(spec.get("step", 1)), log)
         if "step" in spec:
-            raise AutosegError(f"search parameter '{name}': step is for integer ranges", source,
-                               "give integer low/high, or drop step")
+            raise AutosegError(
+                f"search parameter '{name}': step is for integer ranges", source, "give integer low/high, or drop step"
+            )
         return FloatRange(float(low), float(high), log)
-    raise AutosegError(f"search parameter '{name}': cannot read {json.dumps(spec)}", source,
-                       'use {"choices": [...]}, {"low": a, "high": b, "log": true}, a fixed value, or "plan"')
+    raise AutosegError(
+        f"search parameter '{name}': cannot read {json.dumps(spec)}",
+        source,
+        'use {"choices": [...]}, {"low": a, "high": b, "log": true}, a fixed value, or "plan"',
+    )
 
 
 def _values_of(param: Param) -> list[Any]:
@@ -243,8 +273,14 @@ def _values_of(param: Param) -> list[Any]:
 
 
 def _check_domain(name: str, param: Param, base: Configuration, source: str) -> None:
-    allowed = {"architecture": registered_architectures(), "norm": list(NORMS), "activation": list(ACTIVATIONS),
-               "loss": sorted(LOSSES), "optimizer": list(OPTIMIZERS), "deep_supervision": [True, False]}
+    allowed = {
+        "architecture": registered_architectures(),
+        "norm": list(NORMS),
+        "activation": list(ACTIVATIONS),
+        "loss": sorted(LOSSES),
+        "optimizer": list(OPTIMIZERS),
+        "deep_supervision": [True, False],
+    }
     stages = base.network.num_stages
 
     def positive_int(v):
@@ -254,11 +290,15 @@ def _check_domain(name: str, param: Param, base: Configuration, source: str) -> 
         return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
 
     numeric = {
-        "stages": (lambda v: positive_int(v) and 2 <= v <= stages, f"an integer from 2 to {stages} (the plan's "
-                   "depth: its patch and strides were planned for it)"),
+        "stages": (
+            lambda v: positive_int(v) and 2 <= v <= stages,
+            f"an integer from 2 to {stages} (the plan's depth: its patch and strides were planned for it)",
+        ),
         "base_features": (positive_int, "a positive integer"),
-        "blocks_per_stage": (lambda v: positive_int(v) or (isinstance(v, list) and all(map(positive_int, v))),
-                             "a positive integer"),
+        "blocks_per_stage": (
+            lambda v: positive_int(v) or (isinstance(v, list) and all(map(positive_int, v))),
+            "a positive integer",
+        ),
         "decoder_blocks": (positive_int, "a positive integer"),
         "dropout": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "a number in [0, 1)"),
         "kernel_size": (lambda v: positive_int(v) and v % 2 == 1, "an odd positive integer such as 3 or 5"),
@@ -269,14 +309,23 @@ def _check_domain(name: str, param: Param, base: Configuration, source: str) -> 
     }
     for value in _values_of(param):
         if name in allowed and value not in allowed[name]:
-            raise AutosegError(f"search parameter '{name}': {value!r} is not one of {allowed[name]}", source,
-                               f"choose {name} values from {allowed[name]}")
+            raise AutosegError(
+                f"search parameter '{name}': {value!r} is not one of {allowed[name]}",
+                source,
+                f"choose {name} values from {allowed[name]}",
+            )
         if name in numeric and not numeric[name][0](value):
-            raise AutosegError(f"search parameter '{name}': {value!r} is not {numeric[name][1]}", source,
-                               f"give {name} as {numeric[name][1]}")
+            raise AutosegError(
+                f"search parameter '{name}': {value!r} is not {numeric[name][1]}",
+                source,
+                f"give {name} as {numeric[name][1]}",
+            )
     if name == "patch_scale" and not isinstance(param, (Choice, Fixed, FloatRange)):
-        raise AutosegError("search parameter 'patch_scale' is a factor", source,
-                           'give choices or a float range, e.g. {"low": 0.5, "high": 1.5}')
+        raise AutosegError(
+            "search parameter 'patch_scale' is a factor",
+            source,
+            'give choices or a float range, e.g. {"low": 0.5, "high": 1.5}',
+        )
 
 
 def _suggest_one(trial, name: str, param: Param) -> Any:
@@ -293,8 +342,12 @@ def _contains(param: Param, value: Any) -> bool:
     if isinstance(param, Choice):
         return value in param.choices
     if isinstance(param, IntRange):
-        return (isinstance(value, int) and not isinstance(value, bool) and param.low <= value <= param.high
-                and (value - param.low) % param.step == 0)
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and param.low <= value <= param.high
+            and (value - param.low) % param.step == 0
+        )
     if isinstance(param, FloatRange):
         return isinstance(value, (int, float)) and param.low <= value <= param.high
     return False

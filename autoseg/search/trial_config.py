@@ -4,6 +4,7 @@ The trial keeps the base's data_identifier (so the preprocessed cache is reused)
 augmentation and schedule; it changes the network, loss, optimiser, batch and patch. A shallower network drops
 the deepest stages of the planned topology, so the patch stays divisible by the remaining strides.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,7 @@ def _apply_network(config: Configuration, base: Configuration, values: dict[str,
     # The plan's width cap (e.g. 320 for 32 base channels) scales with the base width.
     cap = max(planned.features) * width / planned.features[0]
     net.architecture = values["architecture"]
-    net.features = [int(min(width * 2 ** i, cap)) for i in range(stages)]
+    net.features = [int(min(width * 2**i, cap)) for i in range(stages)]
     net.strides = [list(s) for s in planned.strides[:stages]]
     kernel = int(values["kernel_size"])
     net.kernel_sizes = [[1 if k == 1 else kernel for k in ks] for ks in planned.kernel_sizes[:stages]]
@@ -77,7 +78,7 @@ def scaled_patch(patch: list[int], scale: float, stride: list[int], median: list
 
 def _apply_patch_and_batch(config: Configuration, base: Configuration, scale: float, batch: int) -> None:
     stride = total_stride(config.network.strides)
-    median = list(base.median_shape)[-config.spatial_dims:]
+    median = list(base.median_shape)[-config.spatial_dims :]
     config.patch_size = scaled_patch(list(base.patch_size), scale, stride, median)
     config.batch_size = batch
     training = config.training

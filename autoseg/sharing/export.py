@@ -6,6 +6,7 @@ models/<configuration>/fold_<k>/checkpoint_final.pt holding only the weights and
 optimizer, no history) -- plus the model card (model.json with every file's sha256, README.md). Which folds go in
 follows `autoseg predict WORK`'s own rule, so predicting from the export gives the same label maps.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -45,9 +46,15 @@ NO_DATASET = "(not included in an exported model)"
 _KEPT = ("weights", "network_spec", "configuration", "epoch", "iteration")
 
 
-def export_model(work: str | Path, output: str | Path, configurations: list[str] | None = None,
-                 folds: list[str] | None = None, checkpoint: str = CHECKPOINT_FINAL,
-                 overwrite: bool = False, onnx: bool = False) -> Path:
+def export_model(
+    work: str | Path,
+    output: str | Path,
+    configurations: list[str] | None = None,
+    folds: list[str] | None = None,
+    checkpoint: str = CHECKPOINT_FINAL,
+    overwrite: bool = False,
+    onnx: bool = False,
+) -> Path:
     """Write the model of WORK to `output` (a .zip file, or else a new folder); returns its path. `onnx`: each
     network also as an ONNX graph (sharing/onnx_export.py), for `predict --backend onnxruntime` without torch."""
     work, output = Path(work), Path(output)
@@ -67,8 +74,9 @@ def export_model(work: str | Path, output: str | Path, configurations: list[str]
         else:
             if output.exists():
                 # only an earlier exported model (marked, or recognised by its model card) is replaced
-                remove_owned(output, "this exported model folder", protected=[work],
-                             legacy=lambda f: (f / MODEL_CARD).is_file())
+                remove_owned(
+                    output, "this exported model folder", protected=[work], legacy=lambda f: (f / MODEL_CARD).is_file()
+                )
             shutil.move(str(staging), str(output))
             mark_owned(output, "autoseg export")
     finally:
@@ -84,8 +92,9 @@ def _readable(output: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def choose_folds(work: Path, plans: Plans, selection: dict[str, Any], configurations, folds,
-                 checkpoint: str) -> dict[str, list[str]]:
+def choose_folds(
+    work: Path, plans: Plans, selection: dict[str, Any], configurations, folds, checkpoint: str
+) -> dict[str, list[str]]:
     """Per configuration (cascade stages included), the folds `autoseg predict WORK` would load with the same
     options (inference/run.py load_selected_models): named folds must exist, find-best's folds filter."""
     wanted = folds or (selection.get("folds") if not configurations else None)
@@ -101,31 +110,49 @@ def choose_folds(work: Path, plans: Plans, selection: dict[str, Any], configurat
         if folds:
             missing = [str(f) for f in folds if str(f) not in trained]
             if missing:
-                raise AutosegError(f"configuration '{name}' has no {checkpoint} for fold(s) {missing}",
-                                   work / MODELS / name, f"train them, or export the trained folds {trained}")
+                raise AutosegError(
+                    f"configuration '{name}' has no {checkpoint} for fold(s) {missing}",
+                    work / MODELS / name,
+                    f"train them, or export the trained folds {trained}",
+                )
             chosen[name] = [str(f) for f in folds]
         else:
             chosen[name] = [f for f in trained if not wanted or f in {str(x) for x in wanted}]
         if not chosen[name]:
-            raise AutosegError(f"configuration '{name}' has no trained fold with {checkpoint}", work / MODELS / name,
-                               f"train it (autoseg train {work} -c {name} -f 0), or pass --checkpoint/-c")
+            raise AutosegError(
+                f"configuration '{name}' has no trained fold with {checkpoint}",
+                work / MODELS / name,
+                f"train it (autoseg train {work} -c {name} -f 0), or pass --checkpoint/-c",
+            )
     return chosen
 
 
-def _write_model(work: Path, plans: Plans, selection: dict[str, Any], chosen: dict[str, list[str]],
-                 checkpoint: str, folder: Path, onnx: bool = False) -> None:
+def _write_model(
+    work: Path,
+    plans: Plans,
+    selection: dict[str, Any],
+    chosen: dict[str, list[str]],
+    checkpoint: str,
+    folder: Path,
+    onnx: bool = False,
+) -> None:
     write_json(folder / PLANS, exported_plans(plans, list(chosen)))
-    write_json(folder / INFERENCE, {**{k: v for k, v in selection.items() if k not in ("folds", "named")},
-                                    "exported_folds": chosen})
+    write_json(
+        folder / INFERENCE,
+        {**{k: v for k, v in selection.items() if k not in ("folds", "named")}, "exported_folds": chosen},
+    )
     names = [PLANS, INFERENCE]
     for name, fold_list in chosen.items():
         for fold in fold_list:
             source = model_dir(work, name, fold)  # names from plans/inference.json: checked before use
             state = safe_torch_load(source / checkpoint)
             record = fold_record(source)
-            slim = {**{k: state[k] for k in _KEPT if k in state}, "format": FORMAT,
-                    # a plain field: the precision the network trained in, which predict runs it at by default
-                    "precision": record.get("precision")}
+            slim = {
+                **{k: state[k] for k in _KEPT if k in state},
+                "format": FORMAT,
+                # a plain field: the precision the network trained in, which predict runs it at by default
+                "precision": record.get("precision"),
+            }
             target = folder / weights_path(name, fold)
             atomic_write(target, lambda tmp, s=slim: torch.save(s, tmp), suffix=".pt")
             names.append(weights_path(name, fold))
@@ -136,6 +163,7 @@ def _write_model(work: Path, plans: Plans, selection: dict[str, Any], chosen: di
     card = build_card(work, plans, selection, chosen, checkpoint)
     if onnx:
         from autoseg.sharing.onnx_export import export_onnx_networks
+
         card["onnx"] = export_onnx_networks(folder, plans, chosen, weights_path)
         names += list(card["onnx"])
     (folder / README).write_text(readme(card))

@@ -2,6 +2,7 @@
 autoseg.Predictor open a zip (into a temporary folder, removed afterwards), an exported folder or a WORK folder.
 A zip is checked whole before anything is written (layout/archive.py) and every file against model.json's
 sha256 (layout/model_folder.py)."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,9 @@ def default_models_folder() -> Path:
     return Path(os.environ.get("AUTOSEG_MODELS") or Path.home() / ".autoseg" / "models")
 
 
-def import_model(archive: str | Path, models_folder: str | Path | None = None, name: str | None = None,
-                 overwrite: bool = False) -> Path:
+def import_model(
+    archive: str | Path, models_folder: str | Path | None = None, name: str | None = None, overwrite: bool = False
+) -> Path:
     """Unpack a model zip into MODELS/<name> (default: the zip's name); returns that folder."""
     archive = Path(archive)
     root = Path(models_folder or default_models_folder())
@@ -30,8 +32,11 @@ def import_model(archive: str | Path, models_folder: str | Path | None = None, n
     # --overwrite replace the models folder itself, its parent or another model.
     destination = child_path(root, name or archive.stem, "model name", archive if name is None else None)
     if destination.exists() and not overwrite:
-        raise AutosegError("a model of that name is already imported", destination,
-                           "pass --overwrite to replace it, or --name to import under another name")
+        raise AutosegError(
+            "a model of that name is already imported",
+            destination,
+            "pass --overwrite to replace it, or --name to import under another name",
+        )
     check_zip(archive)  # before the models folder is even created
     replace: dict[str, Any] = dict(protected=[root], legacy=_is_model_folder, allowed=_allowed_in_model)
     if destination.exists():  # refused before unpacking anything when it is not an imported model

@@ -7,6 +7,7 @@ axis dynamic (windows and mirror variants go through together, as many as predic
 Every graph is checked against the torch network on a random batch before the export is written: the largest
 absolute difference of the logits is kept in model.json ("onnx"), next to the graph's sha256 ("files").
 """
+
 from __future__ import annotations
 
 import io
@@ -30,12 +31,13 @@ from autoseg.utils.torch_files import safe_torch_load
 
 log = get_logger("export")
 OPSET = 17
-CHECK_BATCH = 3       # differs from the traced batch (2), so the check also proves the batch axis is dynamic
-TOLERANCE = 1e-3      # largest |onnx - torch| logit difference accepted, relative to the largest |logit| (>= 1)
+CHECK_BATCH = 3  # differs from the traced batch (2), so the check also proves the batch axis is dynamic
+TOLERANCE = 1e-3  # largest |onnx - torch| logit difference accepted, relative to the largest |logit| (>= 1)
 
 
-def export_onnx_networks(folder: Path, plans: Plans, chosen: dict[str, list[str]],
-                         weights_path: Callable[[str, str], str]) -> dict[str, dict[str, Any]]:
+def export_onnx_networks(
+    folder: Path, plans: Plans, chosen: dict[str, list[str]], weights_path: Callable[[str, str], str]
+) -> dict[str, dict[str, Any]]:
     """Write network.onnx next to every exported fold's weights in `folder` (`weights_path`(configuration, fold):
     the export's relative path of a fold's weights); {relative path of the graph: its record}."""
     records = {}
@@ -49,8 +51,13 @@ def export_onnx_networks(folder: Path, plans: Plans, chosen: dict[str, list[str]
             atomic_write(target, lambda tmp, m=model.network, s=shape: _export(m, s, tmp), suffix=".onnx")
             difference = check_against_torch(model.network, target, shape)
             records[target.relative_to(folder).as_posix()] = {
-                "input": ["batch", *shape], "output": ["batch", model.spec.num_classes, *config.patch_size],
-                "dtype": "float32", "opset": OPSET, "max_abs_diff": difference, "torch": torch.__version__}
+                "input": ["batch", *shape],
+                "output": ["batch", model.spec.num_classes, *config.patch_size],
+                "dtype": "float32",
+                "opset": OPSET,
+                "max_abs_diff": difference,
+                "torch": torch.__version__,
+            }
             log.info("%s fold %s: ONNX graph written, max |onnx - torch| %.2e", name, fold, difference)
     return records
 
@@ -60,9 +67,16 @@ def _export(network: torch.nn.Module, shape: tuple[int, ...], path) -> None:
     example = torch.randn(2, *shape)
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer and deprecation warnings: the check below is what counts
-        torch.onnx.export(network, (example,), str(path), dynamo=False, opset_version=OPSET,
-                          input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        torch.onnx.export(
+            network,
+            (example,),
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        )
 
 
 def check_against_torch(network: torch.nn.Module, path: Path, shape: tuple[int, ...], seed: int = 0) -> float:
@@ -73,10 +87,16 @@ def check_against_torch(network: torch.nn.Module, path: Path, shape: tuple[int, 
         expected = network(batch).numpy()
     got = OnnxNetwork(path).run(batch.numpy())
     if got.shape != expected.shape:
-        raise AutosegError(f"the ONNX graph gives logits of shape {got.shape}, torch {expected.shape}", path,
-                           "export without --onnx (this network does not export to ONNX correctly)")
+        raise AutosegError(
+            f"the ONNX graph gives logits of shape {got.shape}, torch {expected.shape}",
+            path,
+            "export without --onnx (this network does not export to ONNX correctly)",
+        )
     difference = float(np.abs(got - expected).max())
     if not math.isfinite(difference) or difference > TOLERANCE * max(1.0, float(np.abs(expected).max())):
-        raise AutosegError(f"the ONNX graph's logits differ from torch's by {difference:.3g}", path,
-                           "export without --onnx (this network does not export to ONNX correctly)")
+        raise AutosegError(
+            f"the ONNX graph's logits differ from torch's by {difference:.3g}",
+            path,
+            "export without --onnx (this network does not export to ONNX correctly)",
+        )
     return difference

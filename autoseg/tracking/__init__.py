@@ -12,6 +12,7 @@ URI, the experiment and the parent run's id, nothing else. In Python:
     context = open_tracking(None, "work", "Hippocampus")            # or open_tracking("http://host:5000", ...)
     autoseg.scheduling.schedule("work", "1h", tracking=context)      # search(..., tracking=context) likewise
 """
+
 from autoseg.tracking.context import TrackingContext
 from autoseg.tracking.store import open_tracking
 

@@ -1,5 +1,6 @@
 """A benchmark as a parent run: its settings as params, each dataset's held-out scores and times as metrics
 (prefixed with the dataset's key), the report as artifacts; the training stages log runs nested in it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,13 @@ def log_dataset(run: TrackedRun | None, record: dict[str, Any]) -> None:
         metrics[f"{key}/heldout_dice_{tag}"] = (scores.get("foreground_mean") or {}).get("Dice")
         metrics[f"{key}/seconds_per_case_{tag}"] = scores.get("seconds_per_case")
     run.metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
-    run.tags({f"{key}/status": record.get("status"), f"{key}/error": record.get("error"),
-              f"{key}/configurations": evaluation.get("configurations")})
+    run.tags(
+        {
+            f"{key}/status": record.get("status"),
+            f"{key}/error": record.get("error"),
+            f"{key}/configurations": evaluation.get("configurations"),
+        }
+    )
 
 
 def log_report(run: TrackedRun | None, report_dir: Path) -> None:

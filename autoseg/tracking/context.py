@@ -1,20 +1,21 @@
 """Where runs go: a small serialisable value, so that trainings in other processes or on other machines log into
 the same store, under the same parent run."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DB = "mlflow.db"          # the embedded store inside WORK (or the benchmark's report folder)
-DEFAULT_ARTIFACTS = "mlruns"      # its artifacts, next to it
+DEFAULT_DB = "mlflow.db"  # the embedded store inside WORK (or the benchmark's report folder)
+DEFAULT_ARTIFACTS = "mlruns"  # its artifacts, next to it
 
 
 @dataclass(frozen=True)
 class TrackingContext:
-    uri: str                           # tracking URI: sqlite:///..., http(s)://server, postgresql://...
-    experiment: str                    # experiment name; created when missing
-    parent_run_id: str | None = None   # runs started with this context are nested under that run
+    uri: str  # tracking URI: sqlite:///..., http(s)://server, postgresql://...
+    experiment: str  # experiment name; created when missing
+    parent_run_id: str | None = None  # runs started with this context are nested under that run
 
     def nested(self, parent_run_id: str) -> TrackingContext:
         return replace(self, parent_run_id=parent_run_id)
@@ -49,7 +50,7 @@ def sqlite_uri(path: Path) -> str:
 def sqlite_path(uri: str) -> Path | None:
     """The database file of an sqlite URI (artifacts then go next to it), else None (a server decides)."""
     prefix = "sqlite:///"
-    return Path(uri[len(prefix):]) if uri.startswith(prefix) else None
+    return Path(uri[len(prefix) :]) if uri.startswith(prefix) else None
 
 
 def as_context(value: TrackingContext | dict[str, Any] | None) -> TrackingContext | None:

@@ -1,4 +1,5 @@
 """The command-line side: --mlflow [URI], --mlflow-experiment, --mlflow-parent, and the context they open."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,38 +12,49 @@ from autoseg.tracking.store import open_tracking
 
 
 def add_arguments(p: argparse.ArgumentParser, parent: bool = True) -> None:
-    p.add_argument("--mlflow", nargs="?", const="", metavar="URI",
-                   help="log the runs to MLflow: a tracking server (http://host:5000), a database URI, or without "
-                   "URI an SQLite store in WORK (mlflow ui --backend-store-uri sqlite:///WORK/mlflow.db)")
+    p.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="log the runs to MLflow: a tracking server (http://host:5000), a database URI, or without "
+        "URI an SQLite store in WORK (mlflow ui --backend-store-uri sqlite:///WORK/mlflow.db)",
+    )
     p.add_argument("--mlflow-experiment", metavar="NAME", help="MLflow experiment (default: the dataset's name)")
     if parent:
-        p.add_argument("--mlflow-parent", metavar="RUN_ID", help="nest the runs under this MLflow run (a "
-                       "benchmark passes its own)")
+        p.add_argument(
+            "--mlflow-parent", metavar="RUN_ID", help="nest the runs under this MLflow run (a benchmark passes its own)"
+        )
 
 
 def requested(a: argparse.Namespace) -> bool:
     """Whether --mlflow was given; its companions alone are a mistake, said in one line."""
     if getattr(a, "mlflow", None) is not None:
         return True
-    extra = [flag for attr, flag in (("mlflow_experiment", "--mlflow-experiment"), ("mlflow_parent",
-                                                                                   "--mlflow-parent"))
-             if getattr(a, attr, None)]
+    extra = [
+        flag
+        for attr, flag in (("mlflow_experiment", "--mlflow-experiment"), ("mlflow_parent", "--mlflow-parent"))
+        if getattr(a, attr, None)
+    ]
     if extra:
         raise AutosegError(f"{' and '.join(extra)} only apply with --mlflow", fix="add --mlflow [URI]")
     return False
 
 
-def context_from_arguments(a: argparse.Namespace, folder: str | Path, default_experiment: Callable[[], str]
-                           ) -> TrackingContext | None:
+def context_from_arguments(
+    a: argparse.Namespace, folder: str | Path, default_experiment: Callable[[], str]
+) -> TrackingContext | None:
     """The tracking context the options ask for (None without --mlflow); the store is checked now."""
     if not requested(a):
         return None
-    return open_tracking(a.mlflow or None, folder, a.mlflow_experiment or default_experiment(),
-                         getattr(a, "mlflow_parent", None))
+    return open_tracking(
+        a.mlflow or None, folder, a.mlflow_experiment or default_experiment(), getattr(a, "mlflow_parent", None)
+    )
 
 
 def work_experiment(work: str | Path, suffix: str = "") -> str:
     """Default experiment of a WORK folder: its dataset's name (plus e.g. the search study)."""
     from autoseg.schema.plans import load_plans
+
     name = load_plans(work).dataset_name
     return f"{name} {suffix}".strip()

@@ -1,5 +1,6 @@
 """One training as an MLflow run: params when it starts, each epoch's metrics as the epoch ends (`on_epoch`), and
 when it ends the epochs it did not see live (from history.json), the summary and the artifacts."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,14 @@ WORK_ARTIFACTS = (PLAN_LOG,)
 
 
 class TrainingTracker:
-    def __init__(self, context: TrackingContext, job: TrainingJob, plans: Plans | None = None,
-                 run_name: str | None = None, params: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        context: TrackingContext,
+        job: TrainingJob,
+        plans: Plans | None = None,
+        run_name: str | None = None,
+        params: dict[str, Any] | None = None,
+    ):
         self.job = job
         self.out = model_dir(job.work, job.configuration, job.fold)
         plans = plans or load_plans(job.work)
@@ -38,10 +45,14 @@ class TrainingTracker:
         self.first_epoch = 0 if job.overwrite else len(history(self.out))
         self.started = time.time()
         self.logged: set[int] = set()
-        self.run = TrackedRun(context, run_name or job.name,
-                              tags={"configuration": job.configuration, "fold": job.fold, "kind": "training"})
-        self.run.params({**training_params(plans, plans.configuration(job.configuration), job.to_dict()),
-                         **(params or {})})
+        self.run = TrackedRun(
+            context,
+            run_name or job.name,
+            tags={"configuration": job.configuration, "fold": job.fold, "kind": "training"},
+        )
+        self.run.params(
+            {**training_params(plans, plans.configuration(job.configuration), job.to_dict()), **(params or {})}
+        )
 
     def on_epoch(self, record: dict[str, Any]) -> None:
         """Log one epoch's record (the trainer's per-epoch hook)."""
@@ -50,26 +61,31 @@ class TrainingTracker:
         self.logged.add(epoch)
 
     def close(self, status: str) -> None:
-        epochs = [r for r in history(self.out)[self.first_epoch:] if int(r.get("epoch", -1)) not in self.logged]
+        epochs = [r for r in history(self.out)[self.first_epoch :] if int(r.get("epoch", -1)) not in self.logged]
         log_fold(self.run, self.out, Path(self.job.work), self.classes, epochs, fold_summary(self.out, self.started))
         self.run.end(status)
 
 
-def log_fold(run: TrackedRun, out: Path, work: Path, classes: list[str], epochs: list[dict[str, Any]],
-             summary: dict[str, Any]) -> None:
+def log_fold(
+    run: TrackedRun, out: Path, work: Path, classes: list[str], epochs: list[dict[str, Any]], summary: dict[str, Any]
+) -> None:
     """What a fold folder holds: epoch records not logged yet, the summary's numbers, the artifacts."""
     for record in epochs:
         run.metrics(epoch_metrics(record, classes), step=int(record.get("epoch", 0)))
-    run.metrics(summary_metrics(summary), step=max(int(summary.get("epochs") or 1) - 1, 0))   # the last epoch
+    run.metrics(summary_metrics(summary), step=max(int(summary.get("epochs") or 1) - 1, 0))  # the last epoch
     run.tags(summary_tags(summary))
     run.artifacts(out / name for name in FOLD_ARTIFACTS)
     run.artifacts(work / name for name in WORK_ARTIFACTS)
 
 
 @contextmanager
-def tracked_training(context: TrackingContext | dict[str, Any] | None, job: TrainingJob, plans: Plans | None = None,
-                     run_name: str | None = None, params: dict[str, Any] | None = None
-                     ) -> Iterator[Callable[[dict[str, Any]], None] | None]:
+def tracked_training(
+    context: TrackingContext | dict[str, Any] | None,
+    job: TrainingJob,
+    plans: Plans | None = None,
+    run_name: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> Iterator[Callable[[dict[str, Any]], None] | None]:
     """Track the training run inside the block; yields the per-epoch hook (None when not tracking).
 
     Only one process of a torchrun job logs (rank 0, the one that writes the fold folder)."""

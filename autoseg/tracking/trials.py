@@ -1,6 +1,7 @@
 """A search trial as a run of the study's experiment: the trial's values and its configuration as params, its
 epochs, its value (the validation Dice) and its state. Logged when the trial ends, from the trial's Optuna
 record and its archived fold folder, so a pruned, failed or not-trained trial is a run too."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -21,8 +22,9 @@ TRIAL_TAGS = ("trial_name", "not_trained", "state_reason", "error", "budget_chec
 TRIAL_METRICS = ("parameters", "gflops_train", "peak_mb_estimate", "seconds_per_iteration_estimate")
 
 
-def log_trial(context: TrackingContext | dict[str, Any], trial: Any, plans: Plans, work: Path,
-              fold_folder: Path | None) -> None:
+def log_trial(
+    context: TrackingContext | dict[str, Any], trial: Any, plans: Plans, work: Path, fold_folder: Path | None
+) -> None:
     """`trial`: an optuna FrozenTrial that has ended; `fold_folder`: where its training's outputs were kept.
     Never raises: a search goes on whatever happens to its tracking (TrackedRun warns once)."""
     resolved = as_context(context)
@@ -36,11 +38,24 @@ def log_trial(context: TrackingContext | dict[str, Any], trial: Any, plans: Plan
 
 def _log_trial(context: TrackingContext, trial: Any, plans: Plans, work: Path, fold_folder: Path | None) -> None:
     attrs = trial.user_attrs
-    run = TrackedRun(context, f"trial {trial.number}", tags={
-        "kind": "trial", "trial_number": str(trial.number), "trial_state": trial.state.name,
-        **{k: str(attrs[k])[:5000] for k in TRIAL_TAGS if k in attrs}}, start_ms=_ms(trial.datetime_start))
-    run.params({"dataset": plans.dataset_name, **{f"trial.{k}": v for k, v in trial.params.items()},
-                **flatten(attrs.get("configuration") or {})})
+    run = TrackedRun(
+        context,
+        f"trial {trial.number}",
+        tags={
+            "kind": "trial",
+            "trial_number": str(trial.number),
+            "trial_state": trial.state.name,
+            **{k: str(attrs[k])[:5000] for k in TRIAL_TAGS if k in attrs},
+        },
+        start_ms=_ms(trial.datetime_start),
+    )
+    run.params(
+        {
+            "dataset": plans.dataset_name,
+            **{f"trial.{k}": v for k, v in trial.params.items()},
+            **flatten(attrs.get("configuration") or {}),
+        }
+    )
     run.metrics({k: attrs[k] for k in TRIAL_METRICS if isinstance(attrs.get(k), (int, float))})
     epochs = history(fold_folder) if fold_folder is not None else []
     if fold_folder is not None and fold_folder.is_dir():

@@ -1,5 +1,6 @@
 """What a training run records: its params (the plan configuration and the job's options, flattened to dotted
 names) and its metrics (an epoch record of history.json, a training summary), named as MLflow accepts them."""
+
 from __future__ import annotations
 
 import re
@@ -13,8 +14,16 @@ from autoseg.schema.plans import Configuration, Plans
 LEFT_OUT = {"reasons", "median_shape"}
 # An epoch record's numbers that are not metrics of the epoch (the step is the epoch itself).
 NOT_METRICS = {"epoch"}
-SUMMARY_METRICS = ("validation_dice", "training_seconds", "validation_seconds", "wall_seconds", "epochs",
-                   "iterations", "iterations_per_second", "peak_ram_mb")
+SUMMARY_METRICS = (
+    "validation_dice",
+    "training_seconds",
+    "validation_seconds",
+    "wall_seconds",
+    "epochs",
+    "iterations",
+    "iterations_per_second",
+    "peak_ram_mb",
+)
 SUMMARY_TAGS = ("precision", "compiled", "device", "processes", "budget", "validation_tta")
 
 
@@ -34,8 +43,7 @@ def training_params(plans: Plans, config: Configuration, options: dict[str, Any]
     """The configuration's values (patch, batch, network, spacing, training plan, augmentation...), where the
     plan was sized for, and the job's options (prefixed job.)."""
     params = flatten(to_dict(config))
-    params.update({"dataset": plans.dataset_name, "preset": plans.preset,
-                   **flatten(plans.device, "planned_for")})
+    params.update({"dataset": plans.dataset_name, "preset": plans.preset, **flatten(plans.device, "planned_for")})
     params.update(flatten(dict(options), "job"))
     return params
 
@@ -50,8 +58,11 @@ def class_names(plans: Plans) -> list[str]:
 
 def epoch_metrics(record: dict[str, Any], classes: list[str]) -> dict[str, float]:
     """An epoch record's numbers; per-class pseudo-Dice as pseudo_dice/<class name>."""
-    metrics = {metric_name(k): float(v) for k, v in record.items()
-               if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    metrics = {
+        metric_name(k): float(v)
+        for k, v in record.items()
+        if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     for i, value in enumerate(record.get("pseudo_dice_per_class") or []):
         name = classes[i] if i < len(classes) else str(i + 1)
         metrics[f"pseudo_dice/{metric_name(name)}"] = float(value)

@@ -1,4 +1,5 @@
 """How long a training runs: seconds of wall time or a number of epochs, and how --extend adds to it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from autoseg.utils.durations import format_duration, parse_duration
 @dataclass
 class Budget:
     """Either seconds of training wall time or a number of epochs; progress in [0, 1] drives the schedule."""
+
     seconds: float | None
     epochs: int | None
 
@@ -44,6 +46,8 @@ def extended_budget(old: Budget, epoch: int, elapsed: float, time_budget, epochs
         return Budget(seconds=None, epochs=epoch + int(epochs))
     extra = parse_duration(time_budget)
     if not extra:
-        raise AutosegError("--extend needs --time-budget or --epochs saying how much more to train",
-                           fix="e.g. --extend --time-budget 10m")
+        raise AutosegError(
+            "--extend needs --time-budget or --epochs saying how much more to train",
+            fix="e.g. --extend --time-budget 10m",
+        )
     return Budget(seconds=max(old.seconds or 0.0, elapsed) + extra, epochs=None)

@@ -6,6 +6,7 @@ run). A kill at any moment leaves the previous complete file in place.
 Checkpoints hold only tensors and plain Python values (the RNG states included), so they load with
 torch.load(weights_only=True) (autoseg/utils/torch_files.py): a checkpoint from someone else cannot run code.
 """
+
 from __future__ import annotations
 
 import random
@@ -28,10 +29,17 @@ def rng_state() -> dict[str, Any]:
     """Every RNG a run draws from, as tensors and plain values (numpy's key array as an int64 tensor)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     version, internal, python_gauss = random.getstate()
-    return {"torch": torch.get_rng_state(),
-            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "gauss": float(gauss)},
-            "python": {"version": version, "internal": list(internal), "gauss": python_gauss}}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
+        "python": {"version": version, "internal": list(internal), "gauss": python_gauss},
+    }
 
 
 def set_rng_state(state: dict[str, Any]) -> None:

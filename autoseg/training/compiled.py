@@ -7,6 +7,7 @@ on-disk cache is warm), so "auto" compiles only runs long enough to earn that ba
 C++ toolchain, an unsupported operator) must not cost the run: the first failure logs why and the loop goes on
 eagerly.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -55,7 +56,10 @@ class TrainingForward:
         try:
             return self.compiled(x)
         except Exception as error:  # noqa: BLE001 -- any compiler failure: train on, eagerly
-            log.warning("torch.compile failed (%s: %s); training continues without it",
-                        type(error).__name__, str(error).splitlines()[0][:200] if str(error) else "")
+            log.warning(
+                "torch.compile failed (%s: %s); training continues without it",
+                type(error).__name__,
+                str(error).splitlines()[0][:200] if str(error) else "",
+            )
             self.compiled = None
             return self.model(x)

@@ -1,4 +1,5 @@
 """The training cases of one fold, read from the preprocessed cache: in memory when they fit, else memory-mapped."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ IN_MEMORY_LIMIT_BYTES = 4 * 2**30
 @dataclass
 class TrainingCase:
     case_id: str
-    image: np.ndarray            # (C, Z, Y, X) float32
-    seg: np.ndarray              # (Z, Y, X) int8
+    image: np.ndarray  # (C, Z, Y, X) float32
+    seg: np.ndarray  # (Z, Y, X) int8
     locations: dict[int, np.ndarray]  # class -> (n, 3) voxel coordinates
     properties: dict[str, Any]
 
@@ -33,8 +34,11 @@ def load_cases(folder: Path, case_ids: list[str]) -> list[TrainingCase]:
         raise AutosegError(stale, folder, f"rebuild it with 'autoseg preprocess {work} -c {folder.name}'")
     missing = [c for c in case_ids if not is_cached(folder, c)]
     if missing:
-        raise AutosegError(f"{len(missing)} case(s) are not preprocessed, e.g. {missing[:3]}", folder,
-                           f"run 'autoseg preprocess {work}' (it resumes preprocessing), or check splits.json")
+        raise AutosegError(
+            f"{len(missing)} case(s) are not preprocessed, e.g. {missing[:3]}",
+            folder,
+            f"run 'autoseg preprocess {work}' (it resumes preprocessing), or check splits.json",
+        )
     total = sum((folder / f"{c}.npy").stat().st_size for c in case_ids)
     in_memory = total < IN_MEMORY_LIMIT_BYTES
     cases = []
@@ -42,8 +46,10 @@ def load_cases(folder: Path, case_ids: list[str]) -> list[TrainingCase]:
         image, seg, properties = load_case(folder, case_id, mmap=True)
         if in_memory:
             image, seg = np.ascontiguousarray(image), np.ascontiguousarray(seg)
-        locations = {int(k): np.asarray(v, dtype=np.int64).reshape(-1, 3)
-                     for k, v in properties.get("class_locations", {}).items()}
+        locations = {
+            int(k): np.asarray(v, dtype=np.int64).reshape(-1, 3)
+            for k, v in properties.get("class_locations", {}).items()
+        }
         cases.append(TrainingCase(case_id, image, seg, locations, properties))
     return cases
 
@@ -85,12 +91,21 @@ def out_of_fold_predictions(work: Path, plans, config, case_ids: list[str]) -> d
     missing = [c for c in case_ids if c not in found]
     if missing:
         folds = sorted({f for c in missing for f in needed.get(c, ())})
-        fix = (f"train those folds of {previous} first (validation on): autoseg train {work} -c {previous} -f "
-               + " ".join(map(str, folds))) if folds else \
-            "no fold of splits.json holds these cases out; re-plan with splits whose validation sets cover them"
-        raise AutosegError(f"{config.name} needs {previous}'s out-of-fold prediction of every "
-                           f"training case; {len(missing)} missing (e.g. {missing[:3]}), held out by fold(s) "
-                           f"{folds}", work / MODELS / previous, fix)
+        fix = (
+            (
+                f"train those folds of {previous} first (validation on): autoseg train {work} -c {previous} -f "
+                + " ".join(map(str, folds))
+            )
+            if folds
+            else "no fold of splits.json holds these cases out; re-plan with splits whose validation sets cover them"
+        )
+        raise AutosegError(
+            f"{config.name} needs {previous}'s out-of-fold prediction of every "
+            f"training case; {len(missing)} missing (e.g. {missing[:3]}), held out by fold(s) "
+            f"{folds}",
+            work / MODELS / previous,
+            fix,
+        )
     return found
 
 
@@ -102,4 +117,3 @@ def previous_stage_folds(splits: list[dict], folds: list[int]) -> list[int]:
         train = set(splits[fold]["train"])
         wanted |= {k for k, split in enumerate(splits) if train & set(split["val"])}
     return sorted(wanted)
-

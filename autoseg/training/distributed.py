@@ -3,6 +3,7 @@
 Each rank samples its own patches (seed + rank); gradients are averaged by DistributedDataParallel; rank 0
 writes checkpoints and logs and decides when the time budget is spent, so every rank stops at the same step.
 """
+
 from __future__ import annotations
 
 import atexit

@@ -1,5 +1,6 @@
 """The end of an epoch: its record (losses, pseudo-Dice and its EMA, lr, speed), then on rank 0 the checkpoints,
 history.json, curves.png and the log line, then the per-epoch hooks."""
+
 from __future__ import annotations
 
 import time
@@ -37,17 +38,25 @@ class PlotClock:
         return False
 
 
-def end_epoch(run: TrainingRun, parts: TrainingParts, state: TrainingState, steps: EpochSteps,
-              clock: PlotClock) -> dict[str, Any]:
+def end_epoch(
+    run: TrainingRun, parts: TrainingParts, state: TrainingState, steps: EpochSteps, clock: PlotClock
+) -> dict[str, Any]:
     """Validate on patches, record the epoch in `state`, write its outputs, call the hooks; returns the record."""
     record = validate_patches(run, parts)
     # rank 0's clock, so every rank sees the budget spent at the same epoch
     state.elapsed = distributed.broadcast_float(state.elapsed + time.monotonic() - steps.started)
-    record.update({"epoch": state.epoch, "train_loss": distributed.average(finite_mean(steps.losses)),
-                   "skipped_steps": parts.guard.take_epoch_count(),
-                   "lr": steps.lr, "iterations": state.iteration, "elapsed_s": round(state.elapsed, 2),
-                   "epoch_s": round(time.monotonic() - steps.started, 2),
-                   "iterations_per_s": round(len(steps.losses) / max(time.monotonic() - steps.started, 1e-9), 3)})
+    record.update(
+        {
+            "epoch": state.epoch,
+            "train_loss": distributed.average(finite_mean(steps.losses)),
+            "skipped_steps": parts.guard.take_epoch_count(),
+            "lr": steps.lr,
+            "iterations": state.iteration,
+            "elapsed_s": round(state.elapsed, 2),
+            "epoch_s": round(time.monotonic() - steps.started, 2),
+            "iterations_per_s": round(len(steps.losses) / max(time.monotonic() - steps.started, 1e-9), 3),
+        }
+    )
     state.add_epoch(record, run.tplan.ema_pseudo_dice)
     if run.rank == 0:
         epoch_outputs(run, parts, state, clock.due())
@@ -71,11 +80,19 @@ def epoch_outputs(run: TrainingRun, parts: TrainingParts, state: TrainingState, 
 def _log_epoch(state: TrainingState) -> None:
     record = state.history[-1]
     dice = record.get("pseudo_dice")
-    log.info("epoch %d: loss %.4f%s, lr %.2e, %.1f s (%.2f it/s), %s trained", record["epoch"],
-             record["train_loss"],
-             "" if dice is None else f", val loss {record['val_loss']:.4f}, pseudo-Dice "
-             f"{[round(d, 3) for d in record['pseudo_dice_per_class']]} (smoothed {state.ema:.4f})",
-             record["lr"], record["epoch_s"], record["iterations_per_s"], format_duration(state.elapsed))
+    log.info(
+        "epoch %d: loss %.4f%s, lr %.2e, %.1f s (%.2f it/s), %s trained",
+        record["epoch"],
+        record["train_loss"],
+        ""
+        if dice is None
+        else f", val loss {record['val_loss']:.4f}, pseudo-Dice "
+        f"{[round(d, 3) for d in record['pseudo_dice_per_class']]} (smoothed {state.ema:.4f})",
+        record["lr"],
+        record["epoch_s"],
+        record["iterations_per_s"],
+        format_duration(state.elapsed),
+    )
 
 
 def save_run_checkpoint(path: Path, run: TrainingRun, parts: TrainingParts, state: TrainingState) -> None:
@@ -83,11 +100,17 @@ def save_run_checkpoint(path: Path, run: TrainingRun, parts: TrainingParts, stat
     weights = parts.core.state_dict()
     average = parts.average.model.state_dict() if parts.average is not None else None
     budget = parts.budget
-    save_checkpoint(path, {
-        "weights": average if average is not None else weights,
-        "train_weights": weights,
-        "average_weights": average,
-        "optimizer": parts.optimizer.state_dict(), "network_spec": to_dict(run.config.network),
-        "configuration": run.config.name, "budget": {"seconds": budget.seconds, "epochs": budget.epochs},
-        "rng": rng_state(), **state.checkpoint_entries(),
-    })
+    save_checkpoint(
+        path,
+        {
+            "weights": average if average is not None else weights,
+            "train_weights": weights,
+            "average_weights": average,
+            "optimizer": parts.optimizer.state_dict(),
+            "network_spec": to_dict(run.config.network),
+            "configuration": run.config.name,
+            "budget": {"seconds": budget.seconds, "epochs": budget.epochs},
+            "rng": rng_state(),
+            **state.checkpoint_entries(),
+        },
+    )

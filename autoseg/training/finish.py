@@ -1,4 +1,5 @@
 """The end of a training: checkpoint_final.pt, curves.png, full-image validation and training_summary.json."""
+
 from __future__ import annotations
 
 import resource
@@ -33,17 +34,34 @@ def finish(run: TrainingRun, parts: TrainingParts, state: TrainingState, started
     plot_curves(run.out, state.history)
     save_run_checkpoint(run.out / FINAL, run, parts, state)
     summary = _summary(run, parts, state, agree)
-    log.info("finished: %d epochs, %d iterations in %s (%.2f it/s)", state.epoch, state.iteration,
-             format_duration(state.elapsed), summary["iterations_per_second"])
+    log.info(
+        "finished: %d epochs, %d iterations in %s (%.2f it/s)",
+        state.epoch,
+        state.iteration,
+        format_duration(state.elapsed),
+        summary["iterations_per_second"],
+    )
     if run.job.validate and parts.val_cases:
         # The precision `predict --precision auto` will run this model in, so cross-validation scores (and
         # find-best's choices) are those of the predictions users get.
-        settings = InferenceSettings(device=parts.device, tta=run.job.validation_tta,
-                                     precision=inference_precision("auto", parts.device, [parts.precision]))
+        settings = InferenceSettings(
+            device=parts.device,
+            tta=run.job.validation_tta,
+            precision=inference_precision("auto", parts.device, [parts.precision]),
+        )
         loaded = LoadedModel(run.fold, parts.evaluated.eval(), run.config.network)
-        summary.update(validate_fold_images(run.work, run.plans, run.config, loaded, parts.val_cases, settings,
-                                            save_probabilities=run.job.save_probabilities,
-                                            progress=run.show_progress))
+        summary.update(
+            validate_fold_images(
+                run.work,
+                run.plans,
+                run.config,
+                loaded,
+                parts.val_cases,
+                settings,
+                save_probabilities=run.job.save_probabilities,
+                progress=run.show_progress,
+            )
+        )
     summary.update(init_from_record(run.out))
     summary["wall_seconds"] = round(time.monotonic() - started, 1)
     write_json(run.out / TRAINING_SUMMARY, summary)
@@ -52,13 +70,23 @@ def finish(run: TrainingRun, parts: TrainingParts, state: TrainingState, started
 
 def _summary(run: TrainingRun, parts: TrainingParts, state: TrainingState, agree: bool) -> dict[str, Any]:
     config = run.config
-    return {"configuration": config.name, "fold": run.fold, "device": run.kind, "processes": run.world,
-            "precision": parts.precision, "compiled": parts.forward.is_compiled, "epochs": state.epoch,
-            "iterations": state.iteration,
-            "training_seconds": round(state.elapsed, 1),
-            "iterations_per_second": round(state.iteration / max(state.elapsed, 1e-9), 3),
-            "patch_size": config.patch_size, "batch_size": config.batch_size,
-            "peak_ram_mb": round(_peak_ram_mb(), 1), "budget": parts.budget.describe(), "ranks_agree": agree}
+    return {
+        "configuration": config.name,
+        "fold": run.fold,
+        "device": run.kind,
+        "processes": run.world,
+        "precision": parts.precision,
+        "compiled": parts.forward.is_compiled,
+        "epochs": state.epoch,
+        "iterations": state.iteration,
+        "training_seconds": round(state.elapsed, 1),
+        "iterations_per_second": round(state.iteration / max(state.elapsed, 1e-9), 3),
+        "patch_size": config.patch_size,
+        "batch_size": config.batch_size,
+        "peak_ram_mb": round(_peak_ram_mb(), 1),
+        "budget": parts.budget.describe(),
+        "ranks_agree": agree,
+    }
 
 
 def _peak_ram_mb() -> float:

@@ -1,5 +1,6 @@
 """What a fold folder must hold before a training starts in it, for each way of starting (new, --resume,
 --extend, --overwrite); refused with the fix otherwise, before anything is written."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,16 +25,23 @@ def prepare_output(out: Path, resume: bool, extend: bool, overwrite: bool) -> No
         pass
     elif extend:
         if not final.exists():
-            raise AutosegError("--extend needs a finished run (checkpoint_final.pt)", out,
-                               "use --resume to continue an unfinished run")
+            raise AutosegError(
+                "--extend needs a finished run (checkpoint_final.pt)", out, "use --resume to continue an unfinished run"
+            )
     elif final.exists():
-        raise AutosegError("this fold is already trained", final,
-                           "pass --extend with --time-budget/--epochs to train it further, or --overwrite to "
-                           "start again (the old model is deleted)" + (
-                               "; --resume continues a killed --extend only" if resume else ""))
+        raise AutosegError(
+            "this fold is already trained",
+            final,
+            "pass --extend with --time-budget/--epochs to train it further, or --overwrite to "
+            "start again (the old model is deleted)"
+            + ("; --resume continues a killed --extend only" if resume else ""),
+        )
     elif latest.exists() and not resume:
-        raise AutosegError("an unfinished run exists in this folder", latest,
-                           "pass --resume to continue it, or --overwrite to start again")
+        raise AutosegError(
+            "an unfinished run exists in this folder",
+            latest,
+            "pass --resume to continue it, or --overwrite to start again",
+        )
     elif resume and not latest.exists():
         raise AutosegError("nothing to resume: no checkpoint_latest.pt", out, "start the run without --resume")
     mark_owned(out, f"autoseg train (models/{out.parent.name}/{out.name})")

@@ -1,4 +1,5 @@
 """Which cases a fold trains and validates on (splits.json; "all": every training case)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,11 @@ def check_fold(work: Path, fold: str) -> str:
         return "all"
     splits = read_splits(work / SPLITS)
     if not fold.isdigit() or int(fold) >= len(splits):
-        raise AutosegError(f"fold '{fold}' does not exist (splits.json has {len(splits)} folds)",
-                           work / SPLITS, f"use -f 0..{len(splits) - 1}, several as -f 0 1 2, or -f all")
+        raise AutosegError(
+            f"fold '{fold}' does not exist (splits.json has {len(splits)} folds)",
+            work / SPLITS,
+            f"use -f 0..{len(splits) - 1}, several as -f 0 1 2, or -f all",
+        )
     return str(int(fold))
 
 

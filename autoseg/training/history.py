@@ -1,4 +1,5 @@
 """The record of a run: one JSON entry per epoch (history.json) and curves.png (loss, pseudo-Dice, lr)."""
+
 from __future__ import annotations
 
 from pathlib import Path

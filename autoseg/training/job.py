@@ -5,6 +5,7 @@ benchmark, `train -f 0 1 2` and (later) a cluster executor hand jobs around inst
 Things that cannot travel between processes or machines (an in-memory plan, a per-epoch callback) are not part
 of the job; they are passed next to it by the caller that owns them.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
@@ -19,8 +20,8 @@ class TrainingJob:
     work: str
     configuration: str
     fold: str = "0"
-    time_budget: str | float | None = None   # wall time of this training ("15m" or seconds); None: the plan's
-    epochs: int | None = None                # instead of a time budget
+    time_budget: str | float | None = None  # wall time of this training ("15m" or seconds); None: the plan's
+    epochs: int | None = None  # instead of a time budget
     device: str = "auto"
     resume: bool = False
     extend: bool = False
@@ -54,6 +55,5 @@ class TrainingJob:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise AutosegError(f"training job has unknown fields {unknown}", source,
-                               f"use only {sorted(known)}")
+            raise AutosegError(f"training job has unknown fields {unknown}", source, f"use only {sorted(known)}")
         return cls(**data)

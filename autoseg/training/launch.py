@@ -1,5 +1,6 @@
 """Starting a training job in this process: its arguments checked before anything is written, one writer per
 fold folder (a lock), the folder prepared for the way the run starts, train.log opened, then the trainer."""
+
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -53,8 +54,11 @@ def _checked(job: TrainingJob, work: Path, plans: Plans, config: Configuration) 
     if config.previous_stage:  # before the fold folder is made: a missing previous-stage fold leaves nothing behind
         out_of_fold_predictions(work, plans, config, [c for ids in fold_cases(work, job.fold) for c in ids])
     if job.overwrite and (job.resume or job.extend):
-        raise AutosegError("--overwrite deletes the run that --resume/--extend would continue",
-                           model_dir(work, job.configuration, job.fold), "pass only one of them")
+        raise AutosegError(
+            "--overwrite deletes the run that --resume/--extend would continue",
+            model_dir(work, job.configuration, job.fold),
+            "pass only one of them",
+        )
     if job.init_from:
         check_init_source(job.init_from, job.resume or job.extend)
     return job
@@ -68,14 +72,20 @@ def check_workers(workers):
     except (TypeError, ValueError):
         count = -1
     if count < 0:
-        raise AutosegError(f"--workers must be a whole number >= 0 or 'auto', not '{workers}'",
-                           fix="e.g. --workers 1 (0 augments in the training process)")
+        raise AutosegError(
+            f"--workers must be a whole number >= 0 or 'auto', not '{workers}'",
+            fix="e.g. --workers 1 (0 augments in the training process)",
+        )
     return count
 
 
-def run_job(job: TrainingJob, *, plans: Plans | None = None,
-            report_epoch: Callable[[int, float | None], Any] | None = None,
-            on_epoch: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+def run_job(
+    job: TrainingJob,
+    *,
+    plans: Plans | None = None,
+    report_epoch: Callable[[int, float | None], Any] | None = None,
+    on_epoch: Callable[[dict[str, Any]], Any] | None = None,
+) -> dict[str, Any]:
     """Run one training job in this process; returns its training summary. `report_epoch(epoch, ema)` and
     `on_epoch(record)` are the per-epoch hooks of train() (pruning; experiment tracking)."""
     return launch(job, plans, EpochHooks(report_epoch=report_epoch, on_epoch=on_epoch))

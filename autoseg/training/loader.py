@@ -3,6 +3,7 @@
 On a 2-core CPU the model already uses both cores, so one background process is enough to keep it fed (it
 overlaps augmentation with the model's less parallel parts); more would just steal cores from the model.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,23 +30,32 @@ def choose_workers(setting: str | int, device: str, aug: AugmentationPlan | None
     return 1 if cores <= 4 else max(1, cores // 4)
 
 
-def make_train_loader(config: Configuration, cases: list[TrainingCase], workers: int, seed: int,
-                      patch: list[int] | None = None, batch_size: int | None = None):
+def make_train_loader(
+    config: Configuration,
+    cases: list[TrainingCase],
+    workers: int,
+    seed: int,
+    patch: list[int] | None = None,
+    batch_size: int | None = None,
+):
     """Augmented training batches; `patch`/`batch_size` override the plan's (progressive resizing)."""
     patch = list(patch or config.patch_size)
     batch = batch_size or config.batch_size
     aug = config.augmentation
-    sampler = PatchSampler(cases, sampling_patch_size(patch, aug), batch, config.training.oversample_foreground,
-                           config.spatial_dims, seed)
+    sampler = PatchSampler(
+        cases, sampling_patch_size(patch, aug), batch, config.training.oversample_foreground, config.spatial_dims, seed
+    )
     transforms = build_transforms(patch, aug, config.spatial_dims)
     if workers <= 0:
         return SingleThreadedAugmenter(sampler, transforms)
-    return NonDetMultiThreadedAugmenter(sampler, transforms, workers, num_cached=max(2, 2 * workers),
-                                        seeds=[seed + i for i in range(workers)])
+    return NonDetMultiThreadedAugmenter(
+        sampler, transforms, workers, num_cached=max(2, 2 * workers), seeds=[seed + i for i in range(workers)]
+    )
 
 
 def make_val_loader(config: Configuration, cases: list[TrainingCase], seed: int):
     """Validation patches need no augmentation: sampled in the main process, at almost no cost."""
-    sampler = PatchSampler(cases, config.patch_size, config.batch_size, config.training.oversample_foreground,
-                           config.spatial_dims, seed)
+    sampler = PatchSampler(
+        cases, config.patch_size, config.batch_size, config.training.oversample_foreground, config.spatial_dims, seed
+    )
     return SingleThreadedAugmenter(sampler, build_validation_transforms())

@@ -8,6 +8,7 @@ integer targets (N, *spatial).
 `DeepSupervisionLoss` applies one of them to every output, weights halving per scale and normalised; with
 `regions` (region-based training) it applies the sigmoid form of region_losses.py instead.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -118,8 +119,12 @@ def boundary_dice(logits, target, batch_dice=True, valid=None, weight=0.1):
 
 
 LOSSES: dict[str, Callable] = {
-    "dice_ce": dice_ce, "ce": lambda lg, t, batch_dice=True, valid=None: cross_entropy(lg, t, valid=valid),
-    "weighted_ce": weighted_ce, "tversky": tversky, "generalised_dice": generalised_dice, "focal": focal,
+    "dice_ce": dice_ce,
+    "ce": lambda lg, t, batch_dice=True, valid=None: cross_entropy(lg, t, valid=valid),
+    "weighted_ce": weighted_ce,
+    "tversky": tversky,
+    "generalised_dice": generalised_dice,
+    "focal": focal,
     "boundary_dice": boundary_dice,
 }
 
@@ -139,10 +144,17 @@ def deep_supervision_weights(n: int) -> list[float]:
 
 
 class DeepSupervisionLoss:
-    def __init__(self, name: str, output_scales: Sequence[Sequence[int]], batch_dice: bool = True,
-                 levels: int = 0, ignore_label: int | None = None,
-                 regions: Sequence[Sequence[int]] | None = None):
+    def __init__(
+        self,
+        name: str,
+        output_scales: Sequence[Sequence[int]],
+        batch_dice: bool = True,
+        levels: int = 0,
+        ignore_label: int | None = None,
+        regions: Sequence[Sequence[int]] | None = None,
+    ):
         from autoseg.training.region_losses import get_region_loss
+
         self.region_values = [list(r) for r in regions] if regions else None  # LabelManager.loss_regions
         self.loss = get_region_loss(name, self.region_values) if self.region_values else get_loss(name)
         self.scales = [tuple(s) for s in output_scales]

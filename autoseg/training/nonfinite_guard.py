@@ -6,6 +6,7 @@ trains nothing (Dice 0.000 after 1,503 iterations). fp16 on CUDA has its GradSca
 nothing, so this guard skips the step, and when low precision keeps producing them it finishes the run in fp32
 (the training summary then says fp32, so predict runs the model in fp32 too).
 """
+
 from __future__ import annotations
 
 import math
@@ -40,13 +41,17 @@ class NonFiniteGuard:
         """The precision to go on in after a skipped step: fp32 once a low precision has skipped
         `fallback_after` steps in a row."""
         if precision != "fp32" and self.in_a_row >= self.fallback_after:
-            log.warning("%d training steps in a row had a non-finite gradient in %s: continuing in fp32",
-                        self.in_a_row, precision)
+            log.warning(
+                "%d training steps in a row had a non-finite gradient in %s: continuing in fp32",
+                self.in_a_row,
+                precision,
+            )
             self.in_a_row = 0
             return "fp32"
         if self.total in (1, 10, 100, 1000):
-            log.warning("skipped a training step with a non-finite gradient (%d so far, precision %s)",
-                        self.total, precision)
+            log.warning(
+                "skipped a training step with a non-finite gradient (%d so far, precision %s)", self.total, precision
+            )
         return precision
 
     def take_epoch_count(self) -> int:

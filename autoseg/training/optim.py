@@ -1,4 +1,5 @@
 """Optimiser and weight averaging from the plan."""
+
 from __future__ import annotations
 
 import copy
@@ -11,12 +12,18 @@ from autoseg.schema.plans import TrainingPlan
 
 def build_optimizer(model: torch.nn.Module, plan: TrainingPlan) -> torch.optim.Optimizer:
     if plan.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=plan.learning_rate, momentum=plan.momentum,
-                               nesterov=plan.momentum > 0, weight_decay=plan.weight_decay)
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=plan.learning_rate,
+            momentum=plan.momentum,
+            nesterov=plan.momentum > 0,
+            weight_decay=plan.weight_decay,
+        )
     if plan.optimizer == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=plan.learning_rate, weight_decay=plan.weight_decay)
-    raise AutosegError(f"unknown optimizer '{plan.optimizer}' in plans.json (training.optimizer)",
-                       fix="use sgd or adamw")
+    raise AutosegError(
+        f"unknown optimizer '{plan.optimizer}' in plans.json (training.optimizer)", fix="use sgd or adamw"
+    )
 
 
 class WeightAverage:

@@ -1,4 +1,5 @@
 """The training loader for the current phase: small patches first (progressive resizing), then the plan's."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,12 +23,17 @@ class TrainingPhases:
         if self.current is None or self.current[0] != phase:
             self.close()
             tplan = self.config.training
-            patch, batch = ((tplan.progressive_patch_size, tplan.progressive_batch_size) if phase == "small"
-                            else (None, None))
+            patch, batch = (
+                (tplan.progressive_patch_size, tplan.progressive_batch_size) if phase == "small" else (None, None)
+            )
             self.current = (phase, make_train_loader(self.config, self.cases, self.workers, self.seed, patch, batch))
             if phase == "small" or progress > 0:
-                log.info("training on %s patches: %s, batch %d", phase,
-                         patch or self.config.patch_size, batch or self.config.batch_size)
+                log.info(
+                    "training on %s patches: %s, batch %d",
+                    phase,
+                    patch or self.config.patch_size,
+                    batch or self.config.batch_size,
+                )
         return self.current[1]
 
     def close(self) -> None:

@@ -4,6 +4,7 @@
 - CPU: bf16 autocast only where the CPU has bf16 matrix units (AMX / AVX512-BF16) *and* a measured step is
   faster than fp32. Without those units bf16 is emulated: 25x slower on the AVX2 EPYC we measured.
 """
+
 from __future__ import annotations
 
 import time

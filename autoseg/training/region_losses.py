@@ -7,6 +7,7 @@ one binary mask per region here, so deep supervision's strided targets are the d
 - ce: binary cross-entropy alone.
 `valid` (N, 1, *spatial) leaves voxels out of both terms (the ignore label).
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -54,6 +55,8 @@ REGION_LOSSES: dict[str, Callable] = {"dice_ce": region_dice_bce, "ce": region_b
 def get_region_loss(name: str, regions: Sequence[Sequence[int]]) -> Callable:
     """The loss `name` for these regions, called as loss(logits, integer target, batch_dice=, valid=)."""
     if name not in REGION_LOSSES:
-        raise AutosegError(f"loss '{name}' (plans.json training.loss) has no region-based form",
-                           fix=f"with regions use one of {sorted(REGION_LOSSES)} (dice_ce = Dice + BCE per region)")
+        raise AutosegError(
+            f"loss '{name}' (plans.json training.loss) has no region-based form",
+            fix=f"with regions use one of {sorted(REGION_LOSSES)} (dice_ce = Dice + BCE per region)",
+        )
     return partial(REGION_LOSSES[name], regions=[list(r) for r in regions])

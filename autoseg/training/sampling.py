@@ -6,6 +6,7 @@ the normalised mean -- and label 0). The patch drawn is the *sampling* patch, la
 when rotations/scaling need room (see augmentation.py); the spatial transform crops it to the training patch.
 2D configurations draw one slice (axis 0) of a case, then a 2D patch in it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,15 @@ from autoseg.training.dataset import TrainingCase
 
 
 class PatchSampler(SlimDataLoaderBase):
-    def __init__(self, cases: list[TrainingCase], sample_patch: list[int], batch_size: int,
-                 oversample_foreground: float, spatial_dims: int, seed: int):
+    def __init__(
+        self,
+        cases: list[TrainingCase],
+        sample_patch: list[int],
+        batch_size: int,
+        oversample_foreground: float,
+        spatial_dims: int,
+        seed: int,
+    ):
         super().__init__(cases, batch_size, number_of_threads_in_multithreaded=None)
         self.cases = cases
         self.sample_patch = [int(p) for p in sample_patch]
@@ -67,8 +75,9 @@ class PatchSampler(SlimDataLoaderBase):
         return where[int(self.rng.integers(len(where)))]
 
 
-def copy_into(image: np.ndarray, labels: np.ndarray, start: np.ndarray, data_out: np.ndarray,
-              seg_out: np.ndarray) -> None:
+def copy_into(
+    image: np.ndarray, labels: np.ndarray, start: np.ndarray, data_out: np.ndarray, seg_out: np.ndarray
+) -> None:
     """Copy the window starting at `start` (may lie partly outside) into zero-filled outputs."""
     shape = np.array(labels.shape)
     size = np.array(seg_out.shape)

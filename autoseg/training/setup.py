@@ -1,5 +1,6 @@
 """A training's setup: seeds and threads, the fold's cases, the network and its optimiser, a resumed or
 extended run's state, the loaders and the number format. Each part is chosen from the plan (and the job)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,9 +37,10 @@ log = get_logger("train")
 @dataclass
 class TrainingParts:
     """The objects a training steps with. `precision` may change mid-run (NonFiniteGuard's fallback to fp32)."""
+
     device: torch.device
-    model: torch.nn.Module          # what the steps call: the network, wrapped in DDP under torchrun
-    core: torch.nn.Module           # the network itself
+    model: torch.nn.Module  # what the steps call: the network, wrapped in DDP under torchrun
+    core: torch.nn.Module  # the network itself
     optimizer: torch.optim.Optimizer
     average: WeightAverage | None
     loss_fn: DeepSupervisionLoss
@@ -80,23 +82,51 @@ def set_up(run: TrainingRun) -> tuple[TrainingParts, TrainingState]:
     core = _network(run, device, memory_format if channels_last else None)
     optimizer = build_optimizer(core, tplan)
     average = WeightAverage(core, tplan.weight_averaging) if tplan.weight_averaging > 0 else None
-    loss_fn = DeepSupervisionLoss(tplan.loss, core.output_scales, tplan.batch_dice, tplan.deep_supervision_levels,
-                                  run.labels.ignore_label, run.labels.loss_regions)
+    loss_fn = DeepSupervisionLoss(
+        tplan.loss,
+        core.output_scales,
+        tplan.batch_dice,
+        tplan.deep_supervision_levels,
+        run.labels.ignore_label,
+        run.labels.loss_regions,
+    )
     state, budget = _restored(run, core, optimizer, average)
     model = torch.nn.parallel.DistributedDataParallel(core) if run.world > 1 else core
-    forward = TrainingForward(model, use_compile(tplan.compile, budget.seconds,
-                                                 (budget.epochs or 0) * tplan.iterations_per_epoch,
-                                                 run.job.deterministic))
-    workers = 0 if run.job.deterministic else choose_workers(
-        run.job.workers if run.job.workers is not None else tplan.loader_workers, run.kind, run.config.augmentation)
+    forward = TrainingForward(
+        model,
+        use_compile(
+            tplan.compile, budget.seconds, (budget.epochs or 0) * tplan.iterations_per_epoch, run.job.deterministic
+        ),
+    )
+    workers = (
+        0
+        if run.job.deterministic
+        else choose_workers(
+            run.job.workers if run.job.workers is not None else tplan.loader_workers, run.kind, run.config.augmentation
+        )
+    )
     phases = TrainingPhases(run.config, train_cases, workers, seed + 7919 * state.epoch)
     val_loader = make_val_loader(run.config, val_cases, seed + 1) if val_cases else None
     precision = _precision(run, device, core, lambda: next(phases.loader(budget.progress(state.elapsed, state.epoch))))
-    parts = TrainingParts(device=device, model=model, core=core, optimizer=optimizer, average=average,
-                          loss_fn=loss_fn, budget=budget, forward=forward, phases=phases, val_loader=val_loader,
-                          train_cases=train_cases, val_cases=val_cases, workers=workers, precision=precision,
-                          channels_last=channels_last, memory_format=memory_format,
-                          scaler=torch.amp.GradScaler("cuda") if precision == "fp16" else None)
+    parts = TrainingParts(
+        device=device,
+        model=model,
+        core=core,
+        optimizer=optimizer,
+        average=average,
+        loss_fn=loss_fn,
+        budget=budget,
+        forward=forward,
+        phases=phases,
+        val_loader=val_loader,
+        train_cases=train_cases,
+        val_cases=val_cases,
+        workers=workers,
+        precision=precision,
+        channels_last=channels_last,
+        memory_format=memory_format,
+        scaler=torch.amp.GradScaler("cuda") if precision == "fp16" else None,
+    )
     _log_start(run, parts)
     return parts, state
 
@@ -131,8 +161,7 @@ def _cases(run: TrainingRun) -> tuple[list, list]:
 def _network(run: TrainingRun, device: torch.device, memory_format: torch.memory_format | None) -> torch.nn.Module:
     """The network seeded by the plan, its weights from --init-from when given, in `memory_format` if any."""
     # A plan may come from elsewhere (plan --plans-from, a hand edit): costed before anything is allocated.
-    check_network_fits(run.config.network, run.config.patch_size, f"configuration {run.config.name}",
-                       run.work / PLANS)
+    check_network_fits(run.config.network, run.config.patch_size, f"configuration {run.config.name}", run.work / PLANS)
     network = build_network(run.config.network, seed=run.tplan.seed).to(device)
     if run.job.init_from:
         initialise_from(network, run.job.init_from, run.config.name, run.out, write=run.rank == 0)
@@ -149,8 +178,9 @@ def _use_channels_last(setting: str, kind: str, dims: int) -> bool:
     return kind == "cpu" and dims == 3
 
 
-def _restored(run: TrainingRun, core: torch.nn.Module, optimizer: torch.optim.Optimizer,
-              average: WeightAverage | None) -> tuple[TrainingState, Budget]:
+def _restored(
+    run: TrainingRun, core: torch.nn.Module, optimizer: torch.optim.Optimizer, average: WeightAverage | None
+) -> tuple[TrainingState, Budget]:
     """A new run's empty state, or the state, weights, optimiser and RNGs of the checkpoint it continues."""
     job = run.job
     budget = planned_budget(run.tplan, job.time_budget, job.epochs)
@@ -168,8 +198,13 @@ def _restored(run: TrainingRun, core: torch.nn.Module, optimizer: torch.optim.Op
         budget = extended_budget(old, state.epoch, state.elapsed, job.time_budget, job.epochs)
     elif job.time_budget is None and job.epochs is None:
         budget = old
-    log.info("%s from epoch %d (%.0f s trained); %s", "extending" if job.extend else "resuming", state.epoch,
-             state.elapsed, budget.describe())
+    log.info(
+        "%s from epoch %d (%.0f s trained); %s",
+        "extending" if job.extend else "resuming",
+        state.epoch,
+        state.elapsed,
+        budget.describe(),
+    )
     return state, budget
 
 
@@ -183,8 +218,21 @@ def _precision(run: TrainingRun, device: torch.device, core: torch.nn.Module, ne
 
 def _log_start(run: TrainingRun, parts: TrainingParts) -> None:
     config = run.config
-    log.info("training %s fold %s on %s (%d process(es), %d thread(s), %d loader worker(s), %s, channels-last %s, "
-             "compiled %s): %d training / %d validation cases, patch %s, batch %d, %s", config.name, run.fold,
-             run.kind, run.world, torch.get_num_threads(), parts.workers, parts.precision, parts.channels_last,
-             parts.forward.is_compiled, len(parts.train_cases), len(parts.val_cases), config.patch_size,
-             config.batch_size, parts.budget.describe())
+    log.info(
+        "training %s fold %s on %s (%d process(es), %d thread(s), %d loader worker(s), %s, channels-last %s, "
+        "compiled %s): %d training / %d validation cases, patch %s, batch %d, %s",
+        config.name,
+        run.fold,
+        run.kind,
+        run.world,
+        torch.get_num_threads(),
+        parts.workers,
+        parts.precision,
+        parts.channels_last,
+        parts.forward.is_compiled,
+        len(parts.train_cases),
+        len(parts.val_cases),
+        config.patch_size,
+        config.batch_size,
+        parts.budget.describe(),
+    )

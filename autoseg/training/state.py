@@ -1,5 +1,6 @@
 """What a training has done so far, as a typed object; checkpoints keep it as plain dict entries (the on-disk
 format of every autoseg checkpoint so far), converted here at the boundary."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
@@ -8,11 +9,11 @@ from typing import Any
 
 @dataclass
 class TrainingState:
-    epoch: int = 0            # epochs finished
-    iteration: int = 0        # optimiser steps taken
-    elapsed: float = 0.0      # seconds of training (rank 0's clock), across resumes
-    history: list[dict[str, Any]] = field(default_factory=list)   # one record per epoch (history.json)
-    best_ema: float = -1.0    # best smoothed pseudo-Dice so far (checkpoint_best.pt)
+    epoch: int = 0  # epochs finished
+    iteration: int = 0  # optimiser steps taken
+    elapsed: float = 0.0  # seconds of training (rank 0's clock), across resumes
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per epoch (history.json)
+    best_ema: float = -1.0  # best smoothed pseudo-Dice so far (checkpoint_best.pt)
     ema: float | None = None  # smoothed pseudo-Dice of the last epoch
 
     @classmethod
@@ -26,8 +27,11 @@ class TrainingState:
     def add_epoch(self, record: dict[str, Any], smoothing: float) -> None:
         """Close an epoch: smooth its pseudo-Dice into the EMA (when it was measured) and keep its record."""
         if record.get("pseudo_dice") is not None:
-            self.ema = record["pseudo_dice"] if self.ema is None else \
-                smoothing * self.ema + (1 - smoothing) * record["pseudo_dice"]
+            self.ema = (
+                record["pseudo_dice"]
+                if self.ema is None
+                else smoothing * self.ema + (1 - smoothing) * record["pseudo_dice"]
+            )
             record["pseudo_dice_ema"] = self.ema
         self.history.append(record)
         self.epoch += 1

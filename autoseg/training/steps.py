@@ -1,5 +1,6 @@
 """The steps of an epoch: optimiser steps on training patches until the epoch or the budget ends, then the
 patch-based validation that gives the epoch's pseudo-Dice."""
+
 from __future__ import annotations
 
 import time
@@ -22,6 +23,7 @@ from autoseg.training.validation import confusion_counts, pseudo_dice
 @dataclass
 class EpochSteps:
     """What an epoch's training steps did: their losses, the last learning rate, when the epoch began."""
+
     started: float
     losses: list[float] = field(default_factory=list)
     lr: float = 0.0
@@ -88,8 +90,12 @@ def validate_patches(run: TrainingRun, parts: TrainingParts) -> dict[str, Any]:
         with autocast(parts.device, parts.precision):
             logits = model(data)
         losses.append(float(loss_fn.loss(logits.float(), target, batch_dice=tplan.batch_dice)))
-        counts = counts + confusion_counts(logits, target, run.config.network.num_classes, run.labels.loss_regions,
-                                           run.labels.ignore_label)
+        counts = counts + confusion_counts(
+            logits, target, run.config.network.num_classes, run.labels.loss_regions, run.labels.ignore_label
+        )
     per_class = pseudo_dice(counts)
-    return {"val_loss": distributed.average(float(np.mean(losses))),
-            "pseudo_dice": distributed.average(float(np.mean(per_class))), "pseudo_dice_per_class": per_class}
+    return {
+        "val_loss": distributed.average(float(np.mean(losses))),
+        "pseudo_dice": distributed.average(float(np.mean(per_class))),
+        "pseudo_dice_per_class": per_class,
+    }

@@ -6,6 +6,7 @@ Its parts are plain objects chosen from the plan: the network (registry), the lo
 budget. Every epoch: patch-based validation (pseudo-Dice), a JSON record, curves.png and checkpoint_latest.pt;
 at the end: checkpoint_final.pt and full-image validation.
 """
+
 from __future__ import annotations
 
 import time

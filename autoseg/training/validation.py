@@ -6,6 +6,7 @@
   predict` would), restored to its original geometry, written to fold_k/validation/, and scored against the
   dataset's own label files with autoseg.evaluation.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,13 @@ from autoseg.training.dataset import TrainingCase
 from autoseg.utils.files import write_json
 
 
-def confusion_counts(logits: torch.Tensor, target: torch.Tensor, num_classes: int,
-                     regions: list[list[int]] | None = None, ignore_label: int | None = None) -> np.ndarray:
+def confusion_counts(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    num_classes: int,
+    regions: list[list[int]] | None = None,
+    ignore_label: int | None = None,
+) -> np.ndarray:
     """(num_classes - 1, 3) true positives, false positives, false negatives per foreground class.
 
     Target voxels outside the classes 0..num_classes-1 are not counted: the ignore label is the largest value
@@ -51,8 +57,9 @@ def confusion_counts(logits: torch.Tensor, target: torch.Tensor, num_classes: in
     return counts
 
 
-def region_confusion_counts(logits: torch.Tensor, target: torch.Tensor, regions: list[list[int]],
-                            ignore_label: int | None = None) -> np.ndarray:
+def region_confusion_counts(
+    logits: torch.Tensor, target: torch.Tensor, regions: list[list[int]], ignore_label: int | None = None
+) -> np.ndarray:
     predicted = logits > 0
     masks = batch_region_masks(target, regions).bool()
     scored = (target != ignore_label).unsqueeze(1) if ignore_label is not None else torch.ones_like(masks[:, :1])
@@ -68,9 +75,18 @@ def pseudo_dice(counts: np.ndarray) -> list[float]:
     return [float(2 * a / max(1, 2 * a + b + c)) for a, b, c in zip(tp, fp, fn)]
 
 
-def validate_full_images(work: Path, plans: Plans, config: Configuration, model: LoadedModel,
-                         cases: list[TrainingCase], out_dir: Path, *, settings: InferenceSettings,
-                         save_probabilities: bool = True, progress: bool = True) -> dict[str, Any]:
+def validate_full_images(
+    work: Path,
+    plans: Plans,
+    config: Configuration,
+    model: LoadedModel,
+    cases: list[TrainingCase],
+    out_dir: Path,
+    *,
+    settings: InferenceSettings,
+    save_probabilities: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Predict every validation case in its original geometry and score it; writes out_dir/summary.json."""
     info = load_dataset(plans.dataset_path)
     label_files = {c.case_id: c.label_file for c in info.training}
@@ -78,17 +94,30 @@ def validate_full_images(work: Path, plans: Plans, config: Configuration, model:
     labels = label_manager(plans)
     for case in tqdm(cases, desc="validation", disable=not progress):
         probabilities = predict_preprocessed([model], np.asarray(case.image), config, settings, labels=labels)
-        restored = restore_probabilities(probabilities, case.properties, plans.transpose_backward,
-                                         background=labels.background_outside_crop)
+        restored = restore_probabilities(
+            probabilities, case.properties, plans.transpose_backward, background=labels.background_outside_crop
+        )
         geometry = Geometry.from_dict(case.properties["geometry"])
-        path = write_prediction(restored, geometry, out_dir, case.case_id, plans.file_ending,
-                                save_probabilities=save_probabilities, labels=labels.label_map(restored))
+        path = write_prediction(
+            restored,
+            geometry,
+            out_dir,
+            case.case_id,
+            plans.file_ending,
+            save_probabilities=save_probabilities,
+            labels=labels.label_map(restored),
+        )
         pairs.append(CasePair(case.case_id, path, Path(label_files[case.case_id])))
     if labels.has_regions:  # scored per region (the union of its values), as the plan trains them
-        summary = evaluate_region_pairs(pairs, labels.evaluation_entries(), reference_folder=info.root / "labelsTr",
-                                        ignore_label=labels.ignore_label)
+        summary = evaluate_region_pairs(
+            pairs,
+            labels.evaluation_entries(),
+            reference_folder=info.root / "labelsTr",
+            ignore_label=labels.ignore_label,
+        )
     else:
-        summary = evaluate_pairs(pairs, labels.labels, reference_folder=info.root / "labelsTr",
-                                 ignore_label=labels.ignore_label)
+        summary = evaluate_pairs(
+            pairs, labels.labels, reference_folder=info.root / "labelsTr", ignore_label=labels.ignore_label
+        )
     write_json(out_dir / "summary.json", summary)
     return summary

@@ -2,6 +2,7 @@
 takes ASCII for the locale's text encoding, and every later open()/write_text() of a name or a report with a
 non-ASCII character fails (seen after writing a DICOM series: ANSI_X3.4-1968 from then on). Calls into it run
 inside keep_locale(), which puts the locale back as it was."""
+
 from __future__ import annotations
 
 import locale

@@ -1,4 +1,5 @@
 """Durations as people write them: 90, 90s, 15m, 1.5h, 1h30m."""
+
 from __future__ import annotations
 
 import re

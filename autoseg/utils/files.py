@@ -1,4 +1,5 @@
 """Atomic writes and JSON artifacts: a crash never leaves a half-written file under the final name."""
+
 from __future__ import annotations
 
 import errno
@@ -34,9 +35,12 @@ DISK_MESSAGES = ("No space left", "Read-only file system", "Permission denied", 
 def write_failure(path: str | Path, reason: str) -> AutosegError:
     """The one-line error of a write that failed for lack of space or permission; the previous file is intact
     because every artifact is written to a temporary name first."""
-    return AutosegError(f"cannot write ({reason}); the previous version of this file, if any, is unchanged", path,
-                        "free disk space, or make the folder writable, or choose an output on another disk; "
-                        "then run the same command again")
+    return AutosegError(
+        f"cannot write ({reason}); the previous version of this file, if any, is unchanged",
+        path,
+        "free disk space, or make the folder writable, or choose an output on another disk; "
+        "then run the same command again",
+    )
 
 
 def is_disk_failure(error: BaseException) -> bool:

@@ -6,6 +6,7 @@ are refused first: the size from the file system, the depth by a scan of the byt
 (a bracket inside a string nests nothing). Every autoseg artifact is a few KB to a few MB and nests under 10
 levels, so the limits never touch a real file; AUTOSEG_MAX_JSON_BYTES and AUTOSEG_MAX_JSON_DEPTH raise them.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ import numpy as np
 
 from autoseg.errors import AutosegError
 
-DEFAULT_MAX_BYTES = 256 * 2 ** 20      # a prediction report of 10^5 cases is ~50 MB
-DEFAULT_MAX_DEPTH = 64                 # plans.json nests 5 deep
+DEFAULT_MAX_BYTES = 256 * 2**20  # a prediction report of 10^5 cases is ~50 MB
+DEFAULT_MAX_DEPTH = 64  # plans.json nests 5 deep
 # A JSON string: quote, then runs of plain characters or escapes, then quote (unrolled, so linear time).
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _OPEN = np.frombuffer(b"[{", dtype=np.uint8)
@@ -60,8 +61,11 @@ def read_bounded_json(path: str | Path, what: str = "file") -> Any:
         raise AutosegError(f"{what} not found", path, "check the path, or run the stage that writes it first")
     size, limit = path.stat().st_size, max_json_bytes()
     if size > limit:
-        raise AutosegError(f"{what} is {size} bytes, above the limit of {limit} for a JSON file", path,
-                           "check it is the right file; if it is, raise AUTOSEG_MAX_JSON_BYTES")
+        raise AutosegError(
+            f"{what} is {size} bytes, above the limit of {limit} for a JSON file",
+            path,
+            "check it is the right file; if it is, raise AUTOSEG_MAX_JSON_BYTES",
+        )
     with open(path, "rb") as f:
         data = f.read(limit + 1)
     return parse_bounded_json(data, path, what)
@@ -71,12 +75,16 @@ def parse_bounded_json(data: bytes, path: str | Path | None = None, what: str = 
     """json.loads of `data` after the depth check (see read_bounded_json)."""
     depth, limit = nesting_depth(data), max_json_depth()
     if depth > limit:
-        raise AutosegError(f"{what} nests {depth} levels deep, above the limit of {limit}", path,
-                           "an autoseg file nests a few levels; replace this one (or raise AUTOSEG_MAX_JSON_DEPTH)")
+        raise AutosegError(
+            f"{what} nests {depth} levels deep, above the limit of {limit}",
+            path,
+            "an autoseg file nests a few levels; replace this one (or raise AUTOSEG_MAX_JSON_DEPTH)",
+        )
     try:
         return json.loads(data)
     except json.JSONDecodeError as e:
-        raise AutosegError(f"{what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})", path,
-                           "repair the JSON syntax") from None
+        raise AutosegError(
+            f"{what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})", path, "repair the JSON syntax"
+        ) from None
     except (UnicodeDecodeError, RecursionError) as e:
         raise AutosegError(f"{what} is not valid JSON ({type(e).__name__})", path, "repair or replace it") from None

@@ -6,6 +6,7 @@ dies (kill -9 included), so a lock left by a killed run is stale by construction
 and says whose it was. The file holds the holder's pid, host, start time and command, which a refused second
 writer prints.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,7 +25,7 @@ from autoseg.utils.logs import get_logger
 
 log = get_logger("lock")
 SUFFIX = ".autoseg-lock"
-_HELD: set[int] = set()   # lock descriptors of this process
+_HELD: set[int] = set()  # lock descriptors of this process
 
 
 def _close_in_child() -> None:
@@ -63,8 +64,11 @@ def output_lock(output: str | Path, what: str) -> Iterator[None]:
 def refuse_file_in_place(output: str | Path, what: str) -> None:
     """An output folder whose path is an existing file: one line, instead of mkdir's traceback later."""
     if Path(output).exists() and not Path(output).is_dir():
-        raise AutosegError(f"the {what} to write is an existing file, not a folder", output,
-                           "choose a folder path for the output, or move that file away")
+        raise AutosegError(
+            f"the {what} to write is an existing file, not a folder",
+            output,
+            "choose a folder path for the output, or move that file away",
+        )
 
 
 @contextmanager
@@ -80,8 +84,9 @@ def describe_holder(holder: dict | None) -> str:
     if not holder:
         return "another process (it has not written its details yet)"
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("started", 0)))
-    return (f"pid {holder.get('pid')} on host {holder.get('host')}, started {started}"
-            + (f" ({holder['command']})" if holder.get("command") else ""))
+    return f"pid {holder.get('pid')} on host {holder.get('host')}, started {started}" + (
+        f" ({holder['command']})" if holder.get("command") else ""
+    )
 
 
 def _acquire(path: Path, output: Path, what: str) -> int:
@@ -89,6 +94,7 @@ def _acquire(path: Path, output: Path, what: str) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         from autoseg.utils.files import is_disk_failure, write_failure
+
         if is_disk_failure(error):
             raise write_failure(path.parent, error.strerror or str(error)) from None
         raise
@@ -99,9 +105,12 @@ def _acquire(path: Path, output: Path, what: str) -> int:
         except BlockingIOError:
             holder = _read(fd)
             os.close(fd)
-            raise AutosegError(f"this {what} is being written by another autoseg run: {describe_holder(holder)}",
-                               output, "wait for that run to finish (or stop it), or write to another output; "
-                               "a run that was killed releases its lock by itself") from None
+            raise AutosegError(
+                f"this {what} is being written by another autoseg run: {describe_holder(holder)}",
+                output,
+                "wait for that run to finish (or stop it), or write to another output; "
+                "a run that was killed releases its lock by itself",
+            ) from None
         # The previous holder may have deleted the file between our open and our lock: then this lock guards
         # nothing, and another run could create and lock a new file. Lock the file that is at the path.
         if _same_file(fd, path):
@@ -109,10 +118,16 @@ def _acquire(path: Path, output: Path, what: str) -> int:
         os.close(fd)
     previous = _read(fd)
     if previous:
-        log.info("taking over the lock of %s: %s, which ended without releasing it", output,
-                 describe_holder(previous))
-    _write(fd, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-                "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))})
+        log.info("taking over the lock of %s: %s, which ended without releasing it", output, describe_holder(previous))
+    _write(
+        fd,
+        {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.time(),
+            "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv)),
+        },
+    )
     return fd
 
 
@@ -121,6 +136,7 @@ def _open(path: Path) -> int:
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
         from autoseg.utils.files import is_disk_failure, write_failure
+
         if is_disk_failure(error):
             raise write_failure(path, error.strerror or str(error)) from None
         raise
@@ -129,7 +145,7 @@ def _open(path: Path) -> int:
 def _release(path: Path, fd: int) -> None:
     try:
         if _same_file(fd, path):
-            path.unlink()   # while still locked, so no one can lock this file and believe it guards the output
+            path.unlink()  # while still locked, so no one can lock this file and believe it guards the output
     finally:
         os.close(fd)
 

@@ -1,4 +1,5 @@
 """Logging: every stage logs what it decided and why, to the console and to a log file in WORK."""
+
 from __future__ import annotations
 
 import logging

@@ -7,6 +7,7 @@ own files: `legacy`), it is not a root the caller protects nor a parent of one, 
 (another autoseg folder, a dataset, a WORK, or a file the caller's `allowed` rule does not expect). Otherwise one
 line names the folder and the fix, and nothing is deleted.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -24,8 +25,9 @@ def mark_owned(folder: str | Path, what: str) -> Path:
     """Create `folder` if needed and record that autoseg made it (`what`: which command, for whom)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / MARKER).write_text(f"made by autoseg: {what}\n'--overwrite' may delete this folder; autoseg "
-                                 f"deletes no folder without this file\n")
+    (folder / MARKER).write_text(
+        f"made by autoseg: {what}\n'--overwrite' may delete this folder; autoseg deletes no folder without this file\n"
+    )
     return folder
 
 
@@ -33,9 +35,14 @@ def is_owned(folder: str | Path) -> bool:
     return (Path(folder) / MARKER).is_file()
 
 
-def remove_owned(folder: str | Path, what: str, *, protected: Iterable[str | Path] = (),
-                 legacy: Callable[[Path], bool] | None = None,
-                 allowed: Callable[[str], bool] | None = None) -> None:
+def remove_owned(
+    folder: str | Path,
+    what: str,
+    *,
+    protected: Iterable[str | Path] = (),
+    legacy: Callable[[Path], bool] | None = None,
+    allowed: Callable[[str], bool] | None = None,
+) -> None:
     """Delete `folder` (`what` names it in errors) only when it is provably autoseg's own; else AutosegError.
 
     legacy(folder): True for a folder made by an autoseg older than the marker (recognised by its files).
@@ -47,26 +54,34 @@ def remove_owned(folder: str | Path, what: str, *, protected: Iterable[str | Pat
     shutil.rmtree(folder)
 
 
-def check_removable(folder: str | Path, what: str, *, protected: Iterable[str | Path] = (),
-                    legacy: Callable[[Path], bool] | None = None,
-                    allowed: Callable[[str], bool] | None = None) -> None:
+def check_removable(
+    folder: str | Path,
+    what: str,
+    *,
+    protected: Iterable[str | Path] = (),
+    legacy: Callable[[Path], bool] | None = None,
+    allowed: Callable[[str], bool] | None = None,
+) -> None:
     """remove_owned's checks without the deletion: call it before any work an --overwrite would throw away."""
     folder = Path(folder)
     fix = f"move or delete {folder} yourself, or choose another name or output folder"
     if folder.is_symlink() or not folder.is_dir():
-        raise AutosegError(f"--overwrite would replace {what}, but it is not a folder autoseg made "
-                           "(a file or a link)", folder, fix)
+        raise AutosegError(
+            f"--overwrite would replace {what}, but it is not a folder autoseg made (a file or a link)", folder, fix
+        )
     resolved = folder.resolve()
     for root in [Path.home(), Path.cwd(), Path(resolved.anchor), *map(Path, protected)]:
         root = root.resolve()
         if resolved == root or resolved in root.parents:
             raise AutosegError(f"--overwrite refuses to delete {what}: it is {root} or holds it", folder, fix)
     if not is_owned(folder) and not (legacy is not None and legacy(folder)):
-        raise AutosegError(f"--overwrite refuses to delete {what}: it has no {MARKER} file, so autoseg did not "
-                           "make it", folder, fix)
+        raise AutosegError(
+            f"--overwrite refuses to delete {what}: it has no {MARKER} file, so autoseg did not make it", folder, fix
+        )
     if (foreign := foreign_content(folder, allowed)) is not None:
-        raise AutosegError(f"--overwrite refuses to delete {what}: it holds '{foreign}', which autoseg did not put "
-                           "there", folder, fix)
+        raise AutosegError(
+            f"--overwrite refuses to delete {what}: it holds '{foreign}', which autoseg did not put there", folder, fix
+        )
 
 
 def foreign_content(folder: Path, allowed: Callable[[str], bool] | None = None) -> str | None:

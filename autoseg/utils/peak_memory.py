@@ -5,6 +5,7 @@ resident size of the process tree: what the machine had to hold at once when sev
 can miss a spike shorter than the interval, so this process's own high-water mark (VmHWM, reset on entry) is a
 lower bound next to it.
 """
+
 from __future__ import annotations
 
 import resource
@@ -27,7 +28,7 @@ def _tree_rss(process: psutil.Process) -> int:
 
 def _reset_high_water_mark() -> None:
     try:
-        with open("/proc/self/clear_refs", "w") as f:   # Linux: "5" restarts VmHWM at the current size
+        with open("/proc/self/clear_refs", "w") as f:  # Linux: "5" restarts VmHWM at the current size
             f.write("5")
     except OSError:
         pass
@@ -63,6 +64,7 @@ class PeakMemory:
         def sample():
             while not self._stop.wait(self.interval_s):
                 self.bytes = max(self.bytes, _tree_rss(process))
+
         self._thread = threading.Thread(target=sample, name="peak-memory", daemon=True)
         self._thread.start()
         return self
@@ -76,6 +78,7 @@ class PeakMemory:
         self.bytes = max(self.bytes, self.own_bytes)
 
     def words(self) -> str:
-        return (f"peak RAM {self.bytes / 2**30:.2f} GB (this process and its workers together, sampled every "
-                f"{self.interval_s:g} s; this process alone {self.own_bytes / 2**30:.2f} GB)")
-
+        return (
+            f"peak RAM {self.bytes / 2**30:.2f} GB (this process and its workers together, sampled every "
+            f"{self.interval_s:g} s; this process alone {self.own_bytes / 2**30:.2f} GB)"
+        )

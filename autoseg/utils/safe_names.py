@@ -5,6 +5,7 @@ each is checked against one strict pattern before it is used, and every path bui
 checked to stay inside the folder it was meant for. A name like `../x`, `/etc`, `.` or `a/b` is refused in one
 line naming the file it came from.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,26 +30,36 @@ _CASE_ID_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
 def is_safe_case_id(name: object) -> bool:
-    return (isinstance(name, str) and 0 < len(name) <= 200 and not name.startswith(".")
-            and _CASE_ID_FORBIDDEN.search(name) is None)
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 200
+        and not name.startswith(".")
+        and _CASE_ID_FORBIDDEN.search(name) is None
+    )
 
 
 def check_case_id(name: object, source: str | Path | None = None) -> str:
     """Return `name` if it can name a case's files (one path component), else raise one line naming `source`."""
     if is_safe_case_id(name):
         return name  # type: ignore[return-value]
-    raise AutosegError(f"case id {name!r} is not a plain name for a case (it is empty, hidden, longer than 200 "
-                       "characters, or holds '/', '\\' or a control character)", source,
-                       "rename the case in that file; names from files are never used as paths")
+    raise AutosegError(
+        f"case id {name!r} is not a plain name for a case (it is empty, hidden, longer than 200 "
+        "characters, or holds '/', '\\' or a control character)",
+        source,
+        "rename the case in that file; names from files are never used as paths",
+    )
 
 
 def check_name(name: object, what: str, source: str | Path | None = None) -> str:
     """Return `name` if it is a safe single path component, else raise one line naming `source`."""
     if is_safe_name(name):
         return name  # type: ignore[return-value]
-    raise AutosegError(f"{what} {name!r} is not a plain name (letters, digits, '.', '_', '-'; no '..', no '/', "
-                       f"at most 128 characters)", source,
-                       f"rename the {what} in that file; names from files are never used as paths")
+    raise AutosegError(
+        f"{what} {name!r} is not a plain name (letters, digits, '.', '_', '-'; no '..', no '/', "
+        f"at most 128 characters)",
+        source,
+        f"rename the {what} in that file; names from files are never used as paths",
+    )
 
 
 def child_path(folder: str | Path, name: str, what: str, source: str | Path | None = None) -> Path:
@@ -62,6 +73,9 @@ def inside(folder: str | Path, path: str | Path, what: str, source: str | Path |
     root = Path(folder).resolve()
     resolved = Path(path).resolve()
     if resolved != root and root not in resolved.parents:
-        raise AutosegError(f"{what} {str(path)!r} would be written outside {root}", source,
-                           "use a plain name without '..', '/' or links leading elsewhere")
+        raise AutosegError(
+            f"{what} {str(path)!r} would be written outside {root}",
+            source,
+            "use a plain name without '..', '/' or links leading elsewhere",
+        )
     return resolved

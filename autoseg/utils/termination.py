@@ -5,6 +5,7 @@ Python's default SIGTERM ends the process on the spot: no `finally`, no cleanup.
 (a training, a prediction) behind as an orphan that kept the CPU and its output's lock. Raised as an exception
 instead, SIGTERM unwinds like an interrupt: stages are stopped, locks released, partial files removed.
 """
+
 from __future__ import annotations
 
 import signal

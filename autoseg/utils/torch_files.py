@@ -6,6 +6,7 @@ os.system, say) is never executed. Files that need more were written by an older
 the numpy RNG state as an array) or by someone else's code; they are refused with the command that converts a
 file the user trusts.
 """
+
 from __future__ import annotations
 
 import io
@@ -18,8 +19,10 @@ import torch
 
 from autoseg.errors import AutosegError
 
-CONVERT_HINT = ("retrain, or, only if you trust where this file came from, convert it once with "
-                "'autoseg convert-checkpoint {path} --trust'")
+CONVERT_HINT = (
+    "retrain, or, only if you trust where this file came from, convert it once with "
+    "'autoseg convert-checkpoint {path} --trust'"
+)
 
 
 def safe_torch_load(source: str | Path | bytes, name: str | Path | None = None) -> Any:
@@ -30,11 +33,16 @@ def safe_torch_load(source: str | Path | bytes, name: str | Path | None = None) 
     try:
         return torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise AutosegError(f"refused to load: the file holds Python objects that only an unsafe load would "
-                           f"create ({_first_line(error)})", name, CONVERT_HINT.format(path=name)) from None
+        raise AutosegError(
+            f"refused to load: the file holds Python objects that only an unsafe load would "
+            f"create ({_first_line(error)})",
+            name,
+            CONVERT_HINT.format(path=name),
+        ) from None
     except Exception as error:  # truncated, not a torch file, or a different format
-        raise AutosegError(f"cannot be read as a PyTorch file ({type(error).__name__})", name,
-                           "copy it again, or retrain") from None
+        raise AutosegError(
+            f"cannot be read as a PyTorch file ({type(error).__name__})", name, "copy it again, or retrain"
+        ) from None
 
 
 def _first_line(error: Exception) -> str:

@@ -10,6 +10,7 @@ torch.compile, whole-image prediction without TTA.
 
     python benchmarks/baseline/handwritten_unet.py DATASET SPLITS.json FOLD OUT --minutes 15 [--dims 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,15 @@ def cases(dataset: Path) -> dict[str, tuple[Path, Path]]:
     """case -> (image, label) for the MSD layout (a `training` list) and the nnU-Net v2 layout (_0000 files)."""
     description = json.loads((dataset / "dataset.json").read_text())
     if "training" in description:
-        return {Path(e["image"]).name.split(".")[0]: (dataset / e["image"], dataset / e["label"])
-                for e in description["training"]}
+        return {
+            Path(e["image"]).name.split(".")[0]: (dataset / e["image"], dataset / e["label"])
+            for e in description["training"]
+        }
     ending = description["file_ending"]
-    return {p.name[: -len("_0000" + ending)]: (p, dataset / "labelsTr" / p.name.replace("_0000", ""))
-            for p in sorted((dataset / "imagesTr").glob("*_0000" + ending))}
+    return {
+        p.name[: -len("_0000" + ending)]: (p, dataset / "labelsTr" / p.name.replace("_0000", ""))
+        for p in sorted((dataset / "imagesTr").glob("*_0000" + ending))
+    }
 
 
 def load(path: Path) -> np.ndarray:
@@ -45,8 +50,14 @@ def zscore(image: np.ndarray) -> np.ndarray:
 
 
 def block(conv, norm, c_in: int, c_out: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(conv(c_in, c_out, 3, stride, 1), norm(c_out, affine=True), nn.LeakyReLU(0.01, True),
-                         conv(c_out, c_out, 3, 1, 1), norm(c_out, affine=True), nn.LeakyReLU(0.01, True))
+    return nn.Sequential(
+        conv(c_in, c_out, 3, stride, 1),
+        norm(c_out, affine=True),
+        nn.LeakyReLU(0.01, True),
+        conv(c_out, c_out, 3, 1, 1),
+        norm(c_out, affine=True),
+        nn.LeakyReLU(0.01, True),
+    )
 
 
 class UNet(nn.Module):
@@ -54,8 +65,10 @@ class UNet(nn.Module):
         super().__init__()
         conv, up = (nn.Conv3d, nn.ConvTranspose3d) if dims == 3 else (nn.Conv2d, nn.ConvTranspose2d)
         norm = nn.InstanceNorm3d if dims == 3 else nn.InstanceNorm2d
-        self.down = nn.ModuleList(block(conv, norm, c_in, c_out, 1 if i == 0 else 2)
-                                  for i, (c_in, c_out) in enumerate(zip([1] + features, features)))
+        self.down = nn.ModuleList(
+            block(conv, norm, c_in, c_out, 1 if i == 0 else 2)
+            for i, (c_in, c_out) in enumerate(zip([1] + features, features))
+        )
         self.up = nn.ModuleList(up(c_deep, c, 2, 2) for c_deep, c in zip(features[:0:-1], features[-2::-1]))
         self.merge = nn.ModuleList(block(conv, norm, 2 * c, c, 1) for c in features[-2::-1])
         self.head = conv(features[0], classes, 1)
@@ -146,7 +159,7 @@ def predict_and_score(model, files, val_cases, classes: int, multiple: int, out:
             dice[k].append(2 * ((predicted == k) & (truth == k)).sum() / both if both else 1.0)
         written = sitk.GetImageFromArray(predicted)
         written.CopyInformation(reference)
-        name = case + label_path.name[len(case):]
+        name = case + label_path.name[len(case) :]
         sitk.WriteImage(written, str(out / "predictions" / name))
         (out / "references" / name).unlink(missing_ok=True)
         (out / "references" / name).symlink_to(label_path.resolve())
@@ -156,9 +169,18 @@ def predict_and_score(model, files, val_cases, classes: int, multiple: int, out:
 def append_record(path: Path, dataset: Path, result: dict) -> None:
     """The harness, unlike the yardstick, may use autoseg: the machine and load as every benchmark records them."""
     from autoseg.benchmark.machine import load_average, machine_info
+
     records = json.loads(path.read_text()) if path.exists() else []
-    records.append({"date": time.strftime("%Y-%m-%d"), "cpu": machine_info()["cpu"], "load_average": load_average(),
-                    "dataset": dataset.name, "command": "python " + " ".join(sys.argv), **result})
+    records.append(
+        {
+            "date": time.strftime("%Y-%m-%d"),
+            "cpu": machine_info()["cpu"],
+            "load_average": load_average(),
+            "dataset": dataset.name,
+            "command": "python " + " ".join(sys.argv),
+            **result,
+        }
+    )
     path.write_text(json.dumps(records, indent=2) + "\n")
 
 
@@ -182,11 +204,19 @@ def main() -> None:
     start, budget = time.perf_counter(), args.minutes * 60
     iterations = train_within(model, train, patch, args.batch, classes, budget)
     dice = predict_and_score(model, files, split["val"], classes, 2 ** (len(features) - 1), args.out)
-    result = {"iterations": iterations, "iterations_per_second": iterations / budget,
-              "dice_per_class": {k: float(np.mean(v)) for k, v in dice.items()},
-              "dice": float(np.mean([np.mean(v) for v in dice.values()])),
-              "seconds_total": time.perf_counter() - start, "bf16": BF16, "patch": patch, "batch": args.batch,
-              "features": features, "fold": args.fold, "validation_cases": len(split["val"])}
+    result = {
+        "iterations": iterations,
+        "iterations_per_second": iterations / budget,
+        "dice_per_class": {k: float(np.mean(v)) for k, v in dice.items()},
+        "dice": float(np.mean([np.mean(v) for v in dice.values()])),
+        "seconds_total": time.perf_counter() - start,
+        "bf16": BF16,
+        "patch": patch,
+        "batch": args.batch,
+        "features": features,
+        "fold": args.fold,
+        "validation_cases": len(split["val"]),
+    }
     (args.out / "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     if args.record:

@@ -5,6 +5,7 @@ nothing copied twice).
 
     python benchmarks/brats/make_ct.py FOLDER
 """
+
 import json
 import os
 import sys
@@ -14,7 +15,7 @@ from autoseg.data.synthetic import make_ct_dataset
 
 if len(sys.argv) != 2:
     raise SystemExit("usage: python benchmarks/brats/make_ct.py FOLDER   (outside the repository)")
-root = Path(sys.argv[1]).resolve()   # absolute: the links must point at it from anywhere
+root = Path(sys.argv[1]).resolve()  # absolute: the links must point at it from anywhere
 if (root / "Dataset901_SyntheticCT" / "dataset.json").is_file():
     raise SystemExit(f"{root}/Dataset901_SyntheticCT exists already")
 small = make_ct_dataset(root / "small", cases=4, shape=(80, 512, 512), seed=1, name="SyntheticCT")

@@ -13,6 +13,7 @@ nnunet_results.json next to this script, its folders named DATA, WORK (the $WORK
 OUT, and VENV. nnU-Net is installed by benchmarks/nnunet/setup_venv.sh into $VENV (default nnunet_venv beside the
 repository); the BraTS sample is read from $DATA (default ../shared/data beside the repository).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,16 @@ VENV = Path(os.environ.get("VENV") or HERE.parents[2] / "nnunet_venv")
 
 
 def environment(out: Path, budget_seconds: float) -> dict:
-    return {"nnUNet_raw": str(out / "raw"), "nnUNet_preprocessed": str(out / "preprocessed"),
-            "nnUNet_results": str(out / "results"), "nnUNet_extTrainer": str(HERE / "nnunet_trainers"),
-            "NNUNET_TIME_BUDGET_S": str(budget_seconds), "NNUNET_TB_ITERATIONS": "5",
-            "NNUNET_TB_VAL_ITERATIONS": "1", "nnUNet_compile": "false"}
+    return {
+        "nnUNet_raw": str(out / "raw"),
+        "nnUNet_preprocessed": str(out / "preprocessed"),
+        "nnUNet_results": str(out / "results"),
+        "nnUNet_extTrainer": str(HERE / "nnunet_trainers"),
+        "NNUNET_TIME_BUDGET_S": str(budget_seconds),
+        "NNUNET_TB_ITERATIONS": "5",
+        "NNUNET_TB_VAL_ITERATIONS": "1",
+        "nnUNet_compile": "false",
+    }
 
 
 def stage(name: str, command: list, out: Path, env: dict, timeout: float | None = None) -> dict:
@@ -70,34 +77,67 @@ def recorded_folders(out: Path) -> dict:
 def setup(args) -> None:
     env = environment(args.out, args.budget)
     number, name = make_raw_dataset(load_dataset(DATASET), Path(env["nnUNet_raw"]))
-    stage("nnunet plan_and_preprocess", [VENV / "bin" / "nnUNetv2_plan_and_preprocess", "-d", number, "-c",
-                                         "3d_fullres", "-np", "1"], args.out, env)
+    stage(
+        "nnunet plan_and_preprocess",
+        [VENV / "bin" / "nnUNetv2_plan_and_preprocess", "-d", number, "-c", "3d_fullres", "-np", "1"],
+        args.out,
+        env,
+    )
     write_splits(args.work / "splits.json", Path(env["nnUNet_preprocessed"]) / name)
-    stage("nnunet train", [VENV / "bin" / "nnUNetv2_train", number, "3d_fullres", "0", "-tr", TRAINER, "-device",
-                           "cpu"], args.out, env)
+    stage(
+        "nnunet train",
+        [VENV / "bin" / "nnUNetv2_train", number, "3d_fullres", "0", "-tr", TRAINER, "-device", "cpu"],
+        args.out,
+        env,
+    )
 
 
 def predict(args) -> None:
     env = environment(args.out, args.budget)
     number, name = make_raw_dataset(load_dataset(DATASET), Path(env["nnUNet_raw"]))
     inputs = link_inputs(DATASET, [args.case], args.out / "input")
-    entry = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "case": args.case,
-             "machine": machine_info(), "load_average_before": load_average(), "stages": {}}
+    entry = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "case": args.case,
+        "machine": machine_info(),
+        "load_average_before": load_average(),
+        "stages": {},
+    }
     plans = read_json(Path(env["nnUNet_preprocessed"]) / name / "nnUNetPlans.json", "nnU-Net plans")
     entry["patch_size"] = plans["configurations"]["3d_fullres"]["patch_size"]
     for tag in args.tags:
         tta = tag == "tta"
-        command = [VENV / "bin" / "nnUNetv2_predict", "-i", inputs, "-o", args.out / f"pred_{tag}", "-d", number,
-                   "-c", "3d_fullres", "-f", "0", "-tr", TRAINER, "-device", "cpu", "-npp", "1", "-nps", "1",
-                   *([] if tta else ["--disable_tta"])]
+        command = [
+            VENV / "bin" / "nnUNetv2_predict",
+            "-i",
+            inputs,
+            "-o",
+            args.out / f"pred_{tag}",
+            "-d",
+            number,
+            "-c",
+            "3d_fullres",
+            "-f",
+            "0",
+            "-tr",
+            TRAINER,
+            "-device",
+            "cpu",
+            "-npp",
+            "1",
+            "-nps",
+            "1",
+            *([] if tta else ["--disable_tta"]),
+        ]
         result = stage(f"nnunet predict {tag}", command, args.out, env, args.timeout)
         result["command"] = shlex.join(map(str, command))
         entry["stages"][tag] = result
         entry["load_average_after"] = load_average()
         # after each stage: a later one may be cut short
         write_json(HERE / "nnunet_results.json", with_placeholders(entry, recorded_folders(args.out)))
-    print(json.dumps({k: {"seconds": v["seconds"], "peak_ram_mb": v["peak_ram_mb"]}
-                      for k, v in entry["stages"].items()}))
+    print(
+        json.dumps({k: {"seconds": v["seconds"], "peak_ram_mb": v["peak_ram_mb"]} for k, v in entry["stages"].items()})
+    )
 
 
 def main(argv=None) -> None:
@@ -106,8 +146,13 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, required=True, help="work folder (outside the repository), e.g. WORK/nnunet")
     p.add_argument("--work", type=Path, help="setup: the autoseg WORK folder whose splits.json nnU-Net uses")
     p.add_argument("--case", default="brats_2013_pat0003_1", help="predict: the case to time")
-    p.add_argument("--tags", nargs="+", default=["no_tta", "tta"], choices=["no_tta", "tta"],
-                   help="predict: without and/or with mirror TTA, in this order")
+    p.add_argument(
+        "--tags",
+        nargs="+",
+        default=["no_tta", "tta"],
+        choices=["no_tta", "tta"],
+        help="predict: without and/or with mirror TTA, in this order",
+    )
     p.add_argument("--timeout", type=float, help="predict: stop a run after this many seconds (recorded as cut)")
     p.add_argument("--budget", type=float, default=60.0, help="setup: training seconds (a checkpoint is enough)")
     args = p.parse_args(argv)

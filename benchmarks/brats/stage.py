@@ -6,6 +6,7 @@ The measurement is autoseg's benchmark one (autoseg.benchmark.stage.run_stage: w
 process tree); the record adds the command line, the load average before and after, and the date, so a stage run
 while other jobs shared the CPU says so. The command's output goes to NAME.log beside RECORDS.json.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -27,9 +28,14 @@ def main(argv: list[str]) -> int:
     before = load_average()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     result = run_stage(name, command, records_path.parent / "logs" / f"{name.replace(' ', '_')}.log")
-    record = {**result.to_dict(), "command": shlex.join(command), "started_utc": started,
-              "load_average_before": before, "load_average_after": load_average()}
-    with open(records_path.with_suffix(".lock"), "w") as lock:   # stages may run side by side
+    record = {
+        **result.to_dict(),
+        "command": shlex.join(command),
+        "started_utc": started,
+        "load_average_before": before,
+        "load_average_after": load_average(),
+    }
+    with open(records_path.with_suffix(".lock"), "w") as lock:  # stages may run side by side
         fcntl.flock(lock, fcntl.LOCK_EX)
         records = read_json(records_path, "stage records") if records_path.is_file() else []
         write_json(records_path, [r for r in records if r["name"] != name] + [record])

@@ -7,6 +7,7 @@ evaluate_untimed.sh, nnunet_side.py): stage records (time, peak RAM), training s
 evaluation summaries, prediction reports; and checks each timed prediction against its input image (size,
 spacing, origin, direction identical; labels not empty). The record names those folders WORK and DATA.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -38,8 +39,18 @@ def records(path: Path) -> dict[str, dict]:
 def stage_numbers(record: dict | None) -> dict | None:
     if not record:
         return None
-    return {k: record.get(k) for k in ("seconds", "peak_ram_mb", "returncode", "command", "started_utc",
-                                       "load_average_before", "load_average_after")}
+    return {
+        k: record.get(k)
+        for k in (
+            "seconds",
+            "peak_ram_mb",
+            "returncode",
+            "command",
+            "started_utc",
+            "load_average_before",
+            "load_average_after",
+        )
+    }
 
 
 def training(work: Path, stages: dict) -> list[dict]:
@@ -50,10 +61,28 @@ def training(work: Path, stages: dict) -> list[dict]:
         _, config, _, fold = name.split()
         summary_path = work / "models" / config / f"fold_{fold}" / "training_summary.json"
         summary = read_json(summary_path, "training summary") if summary_path.is_file() else {}
-        rows.append({"configuration": config, "fold": fold, "stage": stage_numbers(record),
-                     **{k: summary.get(k) for k in ("iterations", "epochs", "training_seconds", "precision",
-                                                    "peak_ram_mb", "validation_dice", "validation_dice_per_class",
-                                                    "validation_seconds", "patch_size", "batch_size")}})
+        rows.append(
+            {
+                "configuration": config,
+                "fold": fold,
+                "stage": stage_numbers(record),
+                **{
+                    k: summary.get(k)
+                    for k in (
+                        "iterations",
+                        "epochs",
+                        "training_seconds",
+                        "precision",
+                        "peak_ram_mb",
+                        "validation_dice",
+                        "validation_dice_per_class",
+                        "validation_seconds",
+                        "patch_size",
+                        "batch_size",
+                    )
+                },
+            }
+        )
     return rows
 
 
@@ -62,6 +91,7 @@ def out_of_fold_inputs(work: Path) -> dict:
     case out), checked against splits.json: no case's input comes from a model that trained on it."""
     from autoseg.schema.plans import load_plans
     from autoseg.training.dataset import out_of_fold_predictions
+
     plans = load_plans(work)
     config = plans.configuration("3d_cascade_fullres")
     splits = read_json(work / "splits.json", "splits.json")
@@ -70,9 +100,10 @@ def out_of_fold_inputs(work: Path) -> dict:
         found = out_of_fold_predictions(work, plans, config, split["train"] + split["val"])
         sources = {case: path.parent.parent.name for case, path in found.items()}
         trained_on = {case: [f"fold_{k}" for k, s in enumerate(splits) if case in s["train"]] for case in found}
-        out[f"fold_{fold}"] = {"inputs": sources,
-                               "none_from_a_model_that_trained_on_the_case":
-                                   all(sources[c] not in trained_on[c] for c in sources)}
+        out[f"fold_{fold}"] = {
+            "inputs": sources,
+            "none_from_a_model_that_trained_on_the_case": all(sources[c] not in trained_on[c] for c in sources),
+        }
     return out
 
 
@@ -80,10 +111,12 @@ def scores(summary_path: Path) -> dict | None:
     if not summary_path.is_file():
         return None
     summary = read_json(summary_path, "evaluation summary")
-    return {"cases": summary.get("n_cases"), "mean_dice": summary["foreground_mean"]["Dice"],
-            "dice": {name: stats["mean"]["Dice"] for name, stats in summary["per_class"].items()},
-            "case_dice": {case["case"]: {k: m["Dice"] for k, m in case["metrics"].items()}
-                          for case in summary["cases"]}}
+    return {
+        "cases": summary.get("n_cases"),
+        "mean_dice": summary["foreground_mean"]["Dice"],
+        "dice": {name: stats["mean"]["Dice"] for name, stats in summary["per_class"].items()},
+        "case_dice": {case["case"]: {k: m["Dice"] for k, m in case["metrics"].items()} for case in summary["cases"]},
+    }
 
 
 def direct_dice(prediction: Path, reference: Path, groups: dict[str, list[int]]) -> dict | None:
@@ -98,8 +131,12 @@ def direct_dice(prediction: Path, reference: Path, groups: dict[str, list[int]])
         p, r = np.isin(pred, values), np.isin(ref, values)
         total = int(p.sum() + r.sum())
         dice[name] = 1.0 if total == 0 else 2.0 * int((p & r).sum()) / total
-    return {"cases": 1, "mean_dice": float(np.mean(list(dice.values()))), "dice": dice,
-            "computed_by": "summarize.py (numpy), not autoseg evaluate"}
+    return {
+        "cases": 1,
+        "mean_dice": float(np.mean(list(dice.values()))),
+        "dice": dice,
+        "computed_by": "summarize.py (numpy), not autoseg evaluate",
+    }
 
 
 def geometry_check(prediction: Path, image: Path) -> dict | None:
@@ -107,17 +144,25 @@ def geometry_check(prediction: Path, image: Path) -> dict | None:
         return None
     written, given = sitk.ReadImage(str(prediction)), sitk.ReadImage(str(image))
     labels = sitk.GetArrayViewFromImage(written)
-    same = {"size": written.GetSize() == given.GetSize(),
-            "spacing": bool(np.allclose(written.GetSpacing(), given.GetSpacing(), atol=1e-6)),
-            "origin": bool(np.allclose(written.GetOrigin(), given.GetOrigin(), atol=1e-6)),
-            "direction": bool(np.allclose(written.GetDirection(), given.GetDirection(), atol=1e-6))}
+    same = {
+        "size": written.GetSize() == given.GetSize(),
+        "spacing": bool(np.allclose(written.GetSpacing(), given.GetSpacing(), atol=1e-6)),
+        "origin": bool(np.allclose(written.GetOrigin(), given.GetOrigin(), atol=1e-6)),
+        "direction": bool(np.allclose(written.GetDirection(), given.GetDirection(), atol=1e-6)),
+    }
     values, counts = np.unique(labels, return_counts=True)
-    return {**same, "identical": all(same.values()), "size_xyz": list(written.GetSize()),
-            "label_voxels": {int(v): int(c) for v, c in zip(values, counts)}, "not_empty": bool((labels > 0).any())}
+    return {
+        **same,
+        "identical": all(same.values()),
+        "size_xyz": list(written.GetSize()),
+        "label_voxels": {int(v): int(c) for v, c in zip(values, counts)},
+        "not_empty": bool((labels > 0).any()),
+    }
 
 
-def predictions(stages: dict, prefix: str, image: Path, case: str, reference: Path, groups: dict,
-                ending: str = ".nii.gz") -> dict:
+def predictions(
+    stages: dict, prefix: str, image: Path, case: str, reference: Path, groups: dict, ending: str = ".nii.gz"
+) -> dict:
     out = {}
     for name, record in stages.items():
         if not name.startswith(prefix):
@@ -126,11 +171,13 @@ def predictions(stages: dict, prefix: str, image: Path, case: str, reference: Pa
         folder = H / "recorded" / f"{prefix.split()[0]}_{run}"
         report_path = folder / "prediction_report.json"
         report = read_json(report_path, "prediction report") if report_path.is_file() else {}
-        out[run] = {"stage": stage_numbers(record),
-                    "predictor_seconds": (report.get("cases", {}).get(case) or {}).get("seconds"),
-                    "scores": scores(H / "recorded" / f"summary_{prefix.split()[0]}_{run}.json")
-                    or direct_dice(folder / f"{case}{ending}", reference, groups),
-                    "geometry": geometry_check(folder / f"{case}{ending}", image)}
+        out[run] = {
+            "stage": stage_numbers(record),
+            "predictor_seconds": (report.get("cases", {}).get(case) or {}).get("seconds"),
+            "scores": scores(H / "recorded" / f"summary_{prefix.split()[0]}_{run}.json")
+            or direct_dice(folder / f"{case}{ending}", reference, groups),
+            "geometry": geometry_check(folder / f"{case}{ending}", image),
+        }
     return out
 
 
@@ -141,29 +188,49 @@ def collect() -> dict:
     nnunet = HERE / "nnunet_results.json"
     return {
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(), "versions": software_versions(),
+        "machine": machine_info(),
+        "versions": software_versions(),
         "brats": {
-            "dataset": str(BRATS), "work": str(brats_work),
+            "dataset": str(BRATS),
+            "work": str(brats_work),
             "plan_untimed": stage_numbers(untimed_brats.get("plan")),
             "plan_timed": stage_numbers(timed.get("brats plan")),
             "training": training(brats_work, untimed_brats),
             "cascade_out_of_fold_inputs": out_of_fold_inputs(brats_work) if (brats_work / "models").is_dir() else None,
-            "find_best": {**(read_json(brats_work / "inference.json", "inference.json")
-                             if (brats_work / "inference.json").is_file() else {}),
-                          "stage": stage_numbers(timed.get("brats find-best"))},
-            "heldout_out_of_fold_tta": {c: scores(H / "heldout" / f"summary_{c}.json")
-                                        for c in ("3d_lowres", "3d_cascade_fullres", "3d_fullres")},
-            "predict_one_case": predictions(timed, "brats predict", BRATS / "imagesTr" / f"{CASE}_0000.nii.gz", CASE,
-                                            BRATS / "labelsTr" / f"{CASE}.nii.gz",
-                                            read_json(HERE / "regions.json", "regions")["labels"]),
+            "find_best": {
+                **(
+                    read_json(brats_work / "inference.json", "inference.json")
+                    if (brats_work / "inference.json").is_file()
+                    else {}
+                ),
+                "stage": stage_numbers(timed.get("brats find-best")),
+            },
+            "heldout_out_of_fold_tta": {
+                c: scores(H / "heldout" / f"summary_{c}.json")
+                for c in ("3d_lowres", "3d_cascade_fullres", "3d_fullres")
+            },
+            "predict_one_case": predictions(
+                timed,
+                "brats predict",
+                BRATS / "imagesTr" / f"{CASE}_0000.nii.gz",
+                CASE,
+                BRATS / "labelsTr" / f"{CASE}.nii.gz",
+                read_json(HERE / "regions.json", "regions")["labels"],
+            ),
         },
         "ct": {
-            "dataset": str(CT), "work": str(ct_work),
+            "dataset": str(CT),
+            "work": str(ct_work),
             "plan_untimed": stage_numbers(untimed_ct.get("plan")),
             "training": training(ct_work, untimed_ct),
-            "predict_400_slices": predictions(timed, "ct predict", CT / "imagesTs" / "ct_big_400_0000.nii.gz",
-                                              "ct_big_400", CT / "labelsTs" / "ct_big_400.nii.gz",
-                                              {"organ": [1], "lesion": [2]}),
+            "predict_400_slices": predictions(
+                timed,
+                "ct predict",
+                CT / "imagesTs" / "ct_big_400_0000.nii.gz",
+                "ct_big_400",
+                CT / "labelsTs" / "ct_big_400.nii.gz",
+                {"organ": [1], "lesion": [2]},
+            ),
         },
         "nnunet": read_json(nnunet, "nnU-Net results") if nnunet.is_file() else None,
     }
@@ -176,6 +243,7 @@ def main() -> None:
 
     def write(tmp: str) -> None:
         Path(tmp).write_text(text)
+
     atomic_write(HERE / "results.md", write, suffix=".md")
     print(text)
 
@@ -187,98 +255,154 @@ def fmt(value, digits=1) -> str:
 
 
 def markdown(r: dict) -> str:
-    lines = ["# BraTS sample and synthetic CT through the cascade (issue 18)", "",
-             f"Machine: {r['machine'].get('cpu', r['machine'])}; written {r['written']}. Generated by "
-             "`python benchmarks/brats/summarize.py` from the runs of `train_untimed.sh`, `run_recorded.sh` (under "
-             "`cpu-lock exclusive`), `evaluate_untimed.sh` and `nnunet_side.py`; every number is in results.json "
-             "with its command.", "",
-             "Read the accuracy with care: the trainings ran while up to seven other jobs shared the 2 cores (load "
-             "average 8-13), at ~0.1 iterations/s instead of the ~1-5 the plan expected, so each model saw 10-30 "
-             "iterations in its 2-3 minute budget. The numbers show that the pipeline runs end to end (out-of-fold "
-             "cascade inputs, find-best weighing costs, geometry kept, regions scored), not what the cascade can "
-             "learn. Time and peak RAM of predict were measured under `cpu-lock exclusive` (nobody else running); the "
-             "peak RAM of training is each stage's own whatever the load.", ""]
+    lines = [
+        "# BraTS sample and synthetic CT through the cascade (issue 18)",
+        "",
+        f"Machine: {r['machine'].get('cpu', r['machine'])}; written {r['written']}. Generated by "
+        "`python benchmarks/brats/summarize.py` from the runs of `train_untimed.sh`, `run_recorded.sh` (under "
+        "`cpu-lock exclusive`), `evaluate_untimed.sh` and `nnunet_side.py`; every number is in results.json "
+        "with its command.",
+        "",
+        "Read the accuracy with care: the trainings ran while up to seven other jobs shared the 2 cores (load "
+        "average 8-13), at ~0.1 iterations/s instead of the ~1-5 the plan expected, so each model saw 10-30 "
+        "iterations in its 2-3 minute budget. The numbers show that the pipeline runs end to end (out-of-fold "
+        "cascade inputs, find-best weighing costs, geometry kept, regions scored), not what the cascade can "
+        "learn. Time and peak RAM of predict were measured under `cpu-lock exclusive` (nobody else running); the "
+        "peak RAM of training is each stage's own whatever the load.",
+        "",
+    ]
     b = r["brats"]
-    lines += ["## BraTS sample (4 cases, 2 channels, regions whole tumour / tumour core / enhancing, 2 folds)", "",
-              "### Stages (time and peak RAM)", "",
-              "| stage | seconds | peak RAM (MB) | CPU | command |", "|---|---|---|---|---|"]
-    for label, stage, cpu in (("plan (fingerprint, plans, preprocessing)", b["plan_timed"], "exclusive"),
-                              ("plan", b["plan_untimed"], "shared")):
+    lines += [
+        "## BraTS sample (4 cases, 2 channels, regions whole tumour / tumour core / enhancing, 2 folds)",
+        "",
+        "### Stages (time and peak RAM)",
+        "",
+        "| stage | seconds | peak RAM (MB) | CPU | command |",
+        "|---|---|---|---|---|",
+    ]
+    for label, stage, cpu in (
+        ("plan (fingerprint, plans, preprocessing)", b["plan_timed"], "exclusive"),
+        ("plan", b["plan_untimed"], "shared"),
+    ):
         if stage:
-            lines.append(f"| {label} | {fmt(stage['seconds'])} | {fmt(stage['peak_ram_mb'], 0)} | {cpu} | "
-                         f"`{stage['command']}` |")
+            lines.append(
+                f"| {label} | {fmt(stage['seconds'])} | {fmt(stage['peak_ram_mb'], 0)} | {cpu} | `{stage['command']}` |"
+            )
     for row in b["training"]:
         stage = row["stage"]
-        lines.append(f"| train {row['configuration']} fold {row['fold']} ({row['iterations']} iterations, "
-                     f"{row['precision']}) | {fmt(stage['seconds'])} | {fmt(stage['peak_ram_mb'], 0)} | shared | "
-                     f"`{stage['command']}` |")
+        lines.append(
+            f"| train {row['configuration']} fold {row['fold']} ({row['iterations']} iterations, "
+            f"{row['precision']}) | {fmt(stage['seconds'])} | {fmt(stage['peak_ram_mb'], 0)} | shared | "
+            f"`{stage['command']}` |"
+        )
     fb = b["find_best"]
     if fb.get("stage"):
-        lines.append(f"| find-best | {fmt(fb['stage']['seconds'])} | {fmt(fb['stage']['peak_ram_mb'], 0)} | exclusive "
-                     f"| `{fb['stage']['command']}` |")
+        lines.append(
+            f"| find-best | {fmt(fb['stage']['seconds'])} | {fmt(fb['stage']['peak_ram_mb'], 0)} | exclusive "
+            f"| `{fb['stage']['command']}` |"
+        )
     for run, p in b["predict_one_case"].items():
-        lines.append(f"| predict 1 case, {run} | {fmt(p['stage']['seconds'])} | {fmt(p['stage']['peak_ram_mb'], 0)} | "
-                     f"exclusive | `{p['stage']['command']}` |")
+        lines.append(
+            f"| predict 1 case, {run} | {fmt(p['stage']['seconds'])} | {fmt(p['stage']['peak_ram_mb'], 0)} | "
+            f"exclusive | `{p['stage']['command']}` |"
+        )
     lines += ["", "### Cascade inputs are out of fold", ""]
     for fold, info in (b["cascade_out_of_fold_inputs"] or {}).items():
-        lines.append(f"- cascade {fold}: low-resolution input of each case from "
-                     + ", ".join(f"{c} <- 3d_lowres {s}" for c, s in info["inputs"].items())
-                     + "; none from a model that trained on the case: "
-                     + f"{info['none_from_a_model_that_trained_on_the_case']}")
-    lines += ["", "### find-best", "", f"- chosen: {fb.get('configurations')}; {fb.get('choice')}",
-              "- CV Dice: " + ", ".join(f"{k} {v:.4f}" for k, v in (fb.get("cv_dice") or {}).items()),
-              "- relative inference cost: "
-              + ", ".join(f"{k} {v:.2f}" for k, v in (fb.get("inference_cost") or {}).items()),
-              "", "### Held-out region Dice (each case predicted by the fold that never saw it; mirror TTA)", "",
-              "| configuration | cases | whole tumour | tumour core | enhancing | mean |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"- cascade {fold}: low-resolution input of each case from "
+            + ", ".join(f"{c} <- 3d_lowres {s}" for c, s in info["inputs"].items())
+            + "; none from a model that trained on the case: "
+            + f"{info['none_from_a_model_that_trained_on_the_case']}"
+        )
+    lines += [
+        "",
+        "### find-best",
+        "",
+        f"- chosen: {fb.get('configurations')}; {fb.get('choice')}",
+        "- CV Dice: " + ", ".join(f"{k} {v:.4f}" for k, v in (fb.get("cv_dice") or {}).items()),
+        "- relative inference cost: " + ", ".join(f"{k} {v:.2f}" for k, v in (fb.get("inference_cost") or {}).items()),
+        "",
+        "### Held-out region Dice (each case predicted by the fold that never saw it; mirror TTA)",
+        "",
+        "| configuration | cases | whole tumour | tumour core | enhancing | mean |",
+        "|---|---|---|---|---|---|",
+    ]
     for config, s in b["heldout_out_of_fold_tta"].items():
         if s:
             d = s["dice"]
-            lines.append(f"| {config} | {s['cases']} | {fmt(d.get('whole_tumour'), 4)} "
-                         f"| {fmt(d.get('tumour_core'), 4)} "
-                         f"| {fmt(d.get('enhancing'), 4)} | {fmt(s['mean_dice'], 4)} |")
-    lines += ["", f"### Predicting one case ({CASE}, 240x240x155, held out by fold 0, fold 0's models)", "",
-              "| run | command s | predictor s/case | peak RAM (MB) | whole tumour | tumour core | enhancing | "
-              "geometry identical | not empty |", "|---|---|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {config} | {s['cases']} | {fmt(d.get('whole_tumour'), 4)} "
+                f"| {fmt(d.get('tumour_core'), 4)} "
+                f"| {fmt(d.get('enhancing'), 4)} | {fmt(s['mean_dice'], 4)} |"
+            )
+    lines += [
+        "",
+        f"### Predicting one case ({CASE}, 240x240x155, held out by fold 0, fold 0's models)",
+        "",
+        "| run | command s | predictor s/case | peak RAM (MB) | whole tumour | tumour core | enhancing | "
+        "geometry identical | not empty |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for run, p in b["predict_one_case"].items():
         d = (p["scores"] or {}).get("dice", {})
         g = p["geometry"] or {}
-        lines.append(f"| {run} | {fmt(p['stage']['seconds'])} | {fmt(p['predictor_seconds'])} | "
-                     f"{fmt(p['stage']['peak_ram_mb'], 0)} | {fmt(d.get('whole_tumour'), 4)} | "
-                     f"{fmt(d.get('tumour_core'), 4)} | {fmt(d.get('enhancing'), 4)} | {g.get('identical')} | "
-                     f"{g.get('not_empty')} |")
+        lines.append(
+            f"| {run} | {fmt(p['stage']['seconds'])} | {fmt(p['predictor_seconds'])} | "
+            f"{fmt(p['stage']['peak_ram_mb'], 0)} | {fmt(d.get('whole_tumour'), 4)} | "
+            f"{fmt(d.get('tumour_core'), 4)} | {fmt(d.get('enhancing'), 4)} | {g.get('identical')} | "
+            f"{g.get('not_empty')} |"
+        )
     c = r["ct"]
-    lines += ["", "## Synthetic CT (4 training cases 80x512x512 int16, test case 400x512x512; 2 folds)", "",
-              "| stage | seconds | peak RAM (MB) | CPU | notes |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Synthetic CT (4 training cases 80x512x512 int16, test case 400x512x512; 2 folds)",
+        "",
+        "| stage | seconds | peak RAM (MB) | CPU | notes |",
+        "|---|---|---|---|---|",
+    ]
     if c["plan_untimed"]:
-        lines.append(f"| plan | {fmt(c['plan_untimed']['seconds'])} | {fmt(c['plan_untimed']['peak_ram_mb'], 0)} | "
-                     f"shared | `{c['plan_untimed']['command']}` |")
+        lines.append(
+            f"| plan | {fmt(c['plan_untimed']['seconds'])} | {fmt(c['plan_untimed']['peak_ram_mb'], 0)} | "
+            f"shared | `{c['plan_untimed']['command']}` |"
+        )
     for row in c["training"]:
-        lines.append(f"| train {row['configuration']} fold {row['fold']} | {fmt(row['stage']['seconds'])} | "
-                     f"{fmt(row['stage']['peak_ram_mb'], 0)} | shared | {row['iterations']} iterations, validation "
-                     f"Dice {fmt(row['validation_dice'], 4)} |")
+        lines.append(
+            f"| train {row['configuration']} fold {row['fold']} | {fmt(row['stage']['seconds'])} | "
+            f"{fmt(row['stage']['peak_ram_mb'], 0)} | shared | {row['iterations']} iterations, validation "
+            f"Dice {fmt(row['validation_dice'], 4)} |"
+        )
     for run, p in c["predict_400_slices"].items():
         d = (p["scores"] or {}).get("dice", {})
         g = p["geometry"] or {}
         if p["stage"]["returncode"] != 0:
-            lines.append(f"| predict 400x512x512, {run} | stopped after {fmt(p['stage']['seconds'])} (deadline, "
-                         f"unfinished) | {fmt(p['stage']['peak_ram_mb'], 0)} so far | exclusive | "
-                         f"`{p['stage']['command']}` |")
+            lines.append(
+                f"| predict 400x512x512, {run} | stopped after {fmt(p['stage']['seconds'])} (deadline, "
+                f"unfinished) | {fmt(p['stage']['peak_ram_mb'], 0)} so far | exclusive | "
+                f"`{p['stage']['command']}` |"
+            )
             continue
-        lines.append(f"| predict 400x512x512, {run} | {fmt(p['stage']['seconds'])} | "
-                     f"{fmt(p['stage']['peak_ram_mb'], 0)} | exclusive | Dice " + ", ".join(
-                         f"{k} {v:.4f}" for k, v in d.items()) + f"; geometry identical {g.get('identical')}, "
-                     f"not empty {g.get('not_empty')}; `{p['stage']['command']}` |")
+        lines.append(
+            f"| predict 400x512x512, {run} | {fmt(p['stage']['seconds'])} | "
+            f"{fmt(p['stage']['peak_ram_mb'], 0)} | exclusive | Dice "
+            + ", ".join(f"{k} {v:.4f}" for k, v in d.items())
+            + f"; geometry identical {g.get('identical')}, "
+            f"not empty {g.get('not_empty')}; `{p['stage']['command']}` |"
+        )
     n = r["nnunet"]
     lines += ["", "## nnU-Net v2 beside it (same case, 3d_fullres fold 0, checkpoint after a token training)", ""]
     if n:
-        lines += [f"nnU-Net patch {n.get('patch_size')}; case {n.get('case')}.", "",
-                  "| run | seconds | peak RAM (MB) | command |", "|---|---|---|---|"]
+        lines += [
+            f"nnU-Net patch {n.get('patch_size')}; case {n.get('case')}.",
+            "",
+            "| run | seconds | peak RAM (MB) | command |",
+            "|---|---|---|---|",
+        ]
         for tag, s in n["stages"].items():
             stopped = s.get("stopped_after_timeout_s")
             cut = f" (stopped at the {stopped:.0f} s timeout)" if stopped else ""
-            lines.append(f"| nnUNetv2_predict {tag}{cut} | {fmt(s['seconds'])} | {fmt(s['peak_ram_mb'], 0)} | "
-                         f"`{s['command']}` |")
+            lines.append(
+                f"| nnUNetv2_predict {tag}{cut} | {fmt(s['seconds'])} | {fmt(s['peak_ram_mb'], 0)} | `{s['command']}` |"
+            )
     else:
         lines.append("Not run.")
     return "\n".join(lines) + "\n"

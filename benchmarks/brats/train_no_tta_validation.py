@@ -5,6 +5,7 @@ same files, predicted without TTA.
 
     python benchmarks/brats/train_no_tta_validation.py WORK CONFIGURATION FOLD TIME_BUDGET
 """
+
 import sys
 
 from autoseg.training.loop import train

@@ -4,6 +4,7 @@ dataset's 15-minute run (paired mean difference and its standard error over the 
 
 Usage: python benchmarks/budget/summarize.py OUT
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NOTES = "<!-- notes: kept by summarize.py -->"   # what follows it in results.md is written by hand
+NOTES = "<!-- notes: kept by summarize.py -->"  # what follows it in results.md is written by hand
 MINUTES = {"15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240}
 
 
@@ -37,13 +38,24 @@ def read_run(folder: Path) -> dict | None:
     training = json.loads(trained.read_text()) if trained else {}
     report_file = folder / "report.json"
     report = json.loads(report_file.read_text()) if report_file.is_file() else {}
-    return {"run": folder.name, "dataset": dataset, "policy": policy, "budget": budget,
-            "minutes": MINUTES[budget], "heldout_dice": summary["foreground_mean"]["Dice"],
-            "heldout_cases": summary["n_cases"], "case_dice": case_dice(summary),
-            "configuration": training.get("configuration"), "patch_size": training.get("patch_size"),
-            "batch_size": training.get("batch_size"), "iterations": training.get("iterations"),
-            "training_seconds": training.get("training_seconds"), "precision": training.get("precision"),
-            "command": report.get("command"), "cpu": (report.get("machine") or {}).get("cpu")}
+    return {
+        "run": folder.name,
+        "dataset": dataset,
+        "policy": policy,
+        "budget": budget,
+        "minutes": MINUTES[budget],
+        "heldout_dice": summary["foreground_mean"]["Dice"],
+        "heldout_cases": summary["n_cases"],
+        "case_dice": case_dice(summary),
+        "configuration": training.get("configuration"),
+        "patch_size": training.get("patch_size"),
+        "batch_size": training.get("batch_size"),
+        "iterations": training.get("iterations"),
+        "training_seconds": training.get("training_seconds"),
+        "precision": training.get("precision"),
+        "command": report.get("command"),
+        "cpu": (report.get("machine") or {}).get("cpu"),
+    }
 
 
 def paired(run: dict[str, float], reference: dict[str, float]) -> dict | None:
@@ -53,32 +65,44 @@ def paired(run: dict[str, float], reference: dict[str, float]) -> dict | None:
     if len(common) < 2:
         return None
     diffs = [run[c] - reference[c] for c in common]
-    return {"cases": len(common), "mean_difference": statistics.fmean(diffs),
-            "standard_error": statistics.stdev(diffs) / math.sqrt(len(diffs))}
+    return {
+        "cases": len(common),
+        "mean_difference": statistics.fmean(diffs),
+        "standard_error": statistics.stdev(diffs) / math.sqrt(len(diffs)),
+    }
 
 
 def table(rows: list[dict]) -> list[str]:
-    lines = ["| dataset | policy | budget | patch | batch | iterations | held-out Dice | vs 15 min (paired, SE) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | policy | budget | patch | batch | iterations | held-out Dice | vs 15 min (paired, SE) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         versus = r.get("versus_15m")
         words = f"{versus['mean_difference']:+.4f} ({versus['standard_error']:.4f})" if versus else "-"
         patch = "x".join(str(p) for p in r["patch_size"]) if r["patch_size"] else "?"
-        lines.append(f"| {r['dataset']} | {r['policy']} | {r['budget']} | {patch} | {r['batch_size']} | "
-                     f"{r['iterations']} | {r['heldout_dice']:.4f} | {words} |")
+        lines.append(
+            f"| {r['dataset']} | {r['policy']} | {r['budget']} | {patch} | {r['batch_size']} | "
+            f"{r['iterations']} | {r['heldout_dice']:.4f} | {words} |"
+        )
     return lines
 
 
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     datasets = sorted({r["dataset"] for r in rows})
     figure, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.6), squeeze=False)
     for axis, dataset in zip(axes[0], datasets):
         for policy, style in (("new", "o-"), ("old", "s--")):
-            points = sorted((r["minutes"], r["heldout_dice"]) for r in rows if r["dataset"] == dataset
-                            and (r["policy"] == policy or (r["minutes"] <= 15 and r["policy"] == "new")))
+            points = sorted(
+                (r["minutes"], r["heldout_dice"])
+                for r in rows
+                if r["dataset"] == dataset and (r["policy"] == policy or (r["minutes"] <= 15 and r["policy"] == "new"))
+            )
             if points:
                 axis.plot(*zip(*points), style, label=f"{policy} policy")
         axis.set_xscale("log")
@@ -100,11 +124,14 @@ def main(out: Path) -> None:
     (HERE / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
     results = HERE / "results.md"
     kept = results.read_text().split(NOTES, 1)[1] if results.is_file() and NOTES in results.read_text() else "\n"
-    header = ["# Held-out Dice against the CPU time budget (issue 32)", "",
-              "Written by `python benchmarks/budget/summarize.py OUT` from `bash benchmarks/budget/run.sh OUT ...`.",
-              f"CPU: {', '.join(sorted({r['cpu'] or '?' for r in rows}))} (see the notes for its kind); one run at a "
-              "time. Plot: dice_vs_budget.png.",
-              ""]
+    header = [
+        "# Held-out Dice against the CPU time budget (issue 32)",
+        "",
+        "Written by `python benchmarks/budget/summarize.py OUT` from `bash benchmarks/budget/run.sh OUT ...`.",
+        f"CPU: {', '.join(sorted({r['cpu'] or '?' for r in rows}))} (see the notes for its kind); one run at a "
+        "time. Plot: dice_vs_budget.png.",
+        "",
+    ]
     results.write_text("\n".join(header + table(rows)) + "\n\n" + NOTES + kept)
     if rows:
         plot(rows, HERE / "dice_vs_budget.png")

@@ -19,6 +19,7 @@ schedule sized for one worker: what `benchmark --ray` did before).
 
     python benchmarks/distributed/simulate.py            # prints the tables of results.md
 """
+
 from __future__ import annotations
 
 import heapq
@@ -39,17 +40,20 @@ RECORDS = {
     # start-up + full-image validation beyond the time budget: benchmarks/pipeline/report.md, 10-minute trainings
     # on Hippocampus: "train 2d fold 0 | 10m56s", "train 3d_fullres fold 0 | 11m33s"
     "overhead": {"2d": 56.0, "3d_fullres": 93.0, "3d_lowres": 93.0, "3d_cascade_fullres": 93.0},
-    "find_best": 4.0,            # benchmarks/pipeline/report.md: "find-best | 4s"
-    "planned_training": 900.0,   # the 15-minute plan: benchmarks/scheduler/results.md ("units of 900.0")
-    "total_budget": 3600.0,      # the 1-hour schedule of benchmarks/scheduler/results.md
+    "find_best": 4.0,  # benchmarks/pipeline/report.md: "find-best | 4s"
+    "planned_training": 900.0,  # the 15-minute plan: benchmarks/scheduler/results.md ("units of 900.0")
+    "total_budget": 3600.0,  # the 1-hour schedule of benchmarks/scheduler/results.md
 }
-RESERVE, EXPLORE, ETA = 0.10, 0.25, 2   # autoseg/scheduling/run.py's RESERVE_FRACTION, EXPLORE_FRACTION, ETA
+RESERVE, EXPLORE, ETA = 0.10, 0.25, 2  # autoseg/scheduling/run.py's RESERVE_FRACTION, EXPLORE_FRACTION, ETA
 FOLDS = 5
 CASCADE = {"3d_cascade_fullres": "3d_lowres"}
 # 10 datasets: 4 large 3D (cascade planned), 3 small 3D, 3 2D-only (ISBI-like); winner of the 1-hour schedule
 # as recorded: 3d_fullres on 3D data (Hippocampus), 2d on 2D data (ISBI).
-DATASETS = ([("large", ["2d", "3d_fullres", "3d_lowres", "3d_cascade_fullres"])] * 4
-            + [("small", ["2d", "3d_fullres"])] * 3 + [("flat", ["2d"])] * 3)
+DATASETS = (
+    [("large", ["2d", "3d_fullres", "3d_lowres", "3d_cascade_fullres"])] * 4
+    + [("small", ["2d", "3d_fullres"])] * 3
+    + [("flat", ["2d"])] * 3
+)
 
 
 @dataclass
@@ -61,8 +65,9 @@ class Job:
 
 def splits(folds: int = FOLDS, cases: int = 100) -> list[dict]:
     ids = list(range(cases))
-    return [{"train": [c for c in ids if c % folds != k], "val": [c for c in ids if c % folds == k]}
-            for k in range(folds)]
+    return [
+        {"train": [c for c in ids if c % folds != k], "val": [c for c in ids if c % folds == k]} for k in range(folds)
+    ]
 
 
 def training(name: str, fold, budget: float, after=()) -> Job:
@@ -74,8 +79,11 @@ def cv_driver(tag: str, configs: list[str]):
     jobs = []
     for name in configs:
         for fold in range(FOLDS):
-            needs = ([f"{tag}/{CASCADE[name]}:{f}" for f in previous_stage_folds(splits(), [fold])]
-                     if name in CASCADE else [])
+            needs = (
+                [f"{tag}/{CASCADE[name]}:{f}" for f in previous_stage_folds(splits(), [fold])]
+                if name in CASCADE
+                else []
+            )
             job = training(name, fold, RECORDS["planned_training"], needs)
             job.name = f"{tag}/{job.name}"
             jobs.append(job)
@@ -89,12 +97,12 @@ def schedule_driver(tag: str, configs: list[str], workers: int):
     total, unit = RECORDS["total_budget"], RECORDS["planned_training"]
     usable = total * (1 - RESERVE)
     candidates = [Candidate(n, {}) for n in configs if n not in CASCADE and n != "3d_lowres"]
-    start = yield None   # the simulated time this dataset starts
+    start = yield None  # the simulated time this dataset starts
     done = 0.0
     if len(candidates) > 1:
         admitted, _, r0 = admit(candidates, usable * EXPLORE, ETA, unit)
         clock = yield [Job(f"{tag}/rung0:{c.name}", r0 + RECORDS["overhead"][c.name]) for c in admitted]
-        done, winner = r0, "3d_fullres"   # the recorded cut (a tie goes to nnU-Net's order, 3d_fullres)
+        done, winner = r0, "3d_fullres"  # the recorded cut (a tie goes to nnU-Net's order, 3d_fullres)
     else:
         clock, winner = start, candidates[0].name
     overhead = RECORDS["overhead"][winner]
@@ -102,8 +110,10 @@ def schedule_driver(tag: str, configs: list[str], workers: int):
     folds, _ = spend_rest(remaining - overhead, done, unit, FOLDS, workers)
     if len(folds) > 1:
         folds, _ = spend_rest(remaining - overhead * waves(len(folds), workers), done, unit, FOLDS, workers)
-    yield [Job(f"{tag}/final:{winner}:{f['fold']}", f["target"] - (done if f["fold"] == 0 else 0) + overhead)
-           for f in folds]
+    yield [
+        Job(f"{tag}/final:{winner}:{f['fold']}", f["target"] - (done if f["fold"] == 0 else 0) + overhead)
+        for f in folds
+    ]
     yield [Job(f"{tag}/find-best", RECORDS["find_best"])]
 
 
@@ -126,11 +136,11 @@ def simulate(workload: str, workers: int, granularity: str) -> tuple[float, floa
     if granularity == "datasets":
         return _per_dataset(workload, workers)
     clock, free, order = 0.0, workers, itertools.count()
-    queue: list[tuple[int, Job, int]] = []          # (submission order, job, driver) waiting for a worker
+    queue: list[tuple[int, Job, int]] = []  # (submission order, job, driver) waiting for a worker
     running: list[tuple[float, int, Job, int]] = []  # (end, tiebreak, job, driver)
     finished: dict[str, float] = {}
     batch_left: dict[int, int] = {}
-    paths: dict[str, float] = {}                     # longest chain ending at each job
+    paths: dict[str, float] = {}  # longest chain ending at each job
     driver_path: dict[int, float] = {}
     work = 0.0
     live = drivers(workload, workers)
@@ -166,7 +176,7 @@ def simulate(workload: str, workers: int, granularity: str) -> tuple[float, floa
         clock, free = end, free + 1
         finished[job.name] = end
         batch_left[d] -= 1
-        if batch_left[d] == 0:   # the driver decides when its whole batch is in
+        if batch_left[d] == 0:  # the driver decides when its whole batch is in
             driver_path[d] = max(paths[n] for n in finished if n.startswith(job.name.split("/")[0] + "/"))
             advance(d, clock)
     return clock, work, max(paths.values())
@@ -177,7 +187,7 @@ def _per_dataset(workload: str, workers: int) -> tuple[float, float, float]:
     schedule sees one worker)."""
     lengths = [simulate_one(workload, i) for i in range(len(DATASETS))]
     ends = [0.0] * workers
-    for length in lengths:   # in order, each to the first free worker
+    for length in lengths:  # in order, each to the first free worker
         k = min(range(workers), key=lambda w: ends[w])
         ends[k] += length
     return max(ends), sum(lengths), max(lengths)
@@ -194,14 +204,18 @@ def simulate_one(workload: str, index: int) -> float:
 
 
 def table(workload: str) -> str:
-    rows = ["| workers | granularity | makespan | ideal (work / workers) | makespan / ideal | critical path |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| workers | granularity | makespan | ideal (work / workers) | makespan / ideal | critical path |",
+        "|---|---|---|---|---|---|",
+    ]
     for workers in (1, 4, 16, 64):
         for granularity in ("stages", "datasets"):
             makespan, work, critical = simulate(workload, workers, granularity)
             ideal = work / workers
-            rows.append(f"| {workers} | {granularity} | {makespan / 3600:.2f} h | {ideal / 3600:.2f} h | "
-                        f"{makespan / ideal:.2f} | {critical / 3600:.2f} h |")
+            rows.append(
+                f"| {workers} | {granularity} | {makespan / 3600:.2f} h | {ideal / 3600:.2f} h | "
+                f"{makespan / ideal:.2f} | {critical / 3600:.2f} h |"
+            )
     return "\n".join(rows)
 
 

@@ -13,6 +13,7 @@ repository): the source model in OUT/hippo, the rest in OUT/finetune.
 
 `prepare` expects the Hippocampus plan and fold-0 model of SOURCE_WORK (see SOURCE_COMMANDS) and exports it.
 """
+
 from __future__ import annotations
 
 import filecmp
@@ -53,9 +54,13 @@ def run(command: list[str]) -> float:
 def record(step: str, data: dict) -> None:
     path = HERE / "results.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
-    results[step] = {**with_placeholders(data, {"DATA": DATA, "OUT": OUT}), "machine": machine_info(),
-                     "software": software_versions(),
-                     "load_average_after": load_average(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    results[step] = {
+        **with_placeholders(data, {"DATA": DATA, "OUT": OUT}),
+        "machine": machine_info(),
+        "software": software_versions(),
+        "load_average_after": load_average(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     path.write_text(json.dumps(results, indent=2) + "\n")
 
 
@@ -77,9 +82,16 @@ def prepare() -> None:
     SCRATCH.mkdir(parents=True, exist_ok=True)
     seconds = run(["autoseg", "export", str(SOURCE_WORK), "-o", str(MODEL), "-f", "0", "--overwrite"])
     summary = json.loads((SOURCE_WORK / "models/3d_fullres/fold_0/training_summary.json").read_text())
-    record("source_model", {"commands": SOURCE_COMMANDS + [f"autoseg export {SOURCE_WORK} -o {MODEL} -f 0"],
-                            "iterations": summary["iterations"], "training_seconds": summary["training_seconds"],
-                            "export_seconds": seconds, "zip_bytes": MODEL.stat().st_size})
+    record(
+        "source_model",
+        {
+            "commands": SOURCE_COMMANDS + [f"autoseg export {SOURCE_WORK} -o {MODEL} -f 0"],
+            "iterations": summary["iterations"],
+            "training_seconds": summary["training_seconds"],
+            "export_seconds": seconds,
+            "zip_bytes": MODEL.stat().st_size,
+        },
+    )
 
 
 def fold1(step: str, init_from: bool) -> None:
@@ -89,35 +101,78 @@ def fold1(step: str, init_from: bool) -> None:
     seconds = run(command)
     summary = json.loads((work / "models/3d_fullres/fold_1/training_summary.json").read_text())
     init = summary.get("init_from")
-    record(step, {"command": " ".join(command), "wall_seconds": seconds,
-                  "iterations": summary["iterations"], "training_seconds": summary["training_seconds"],
-                  "validation_cases": len(json.loads((work / "splits.json").read_text())[1]["val"]),
-                  "validation_dice": summary["validation_dice"],
-                  "validation_dice_per_class": summary["validation_dice_per_class"],
-                  "precision": summary["precision"], "plan_precision_set_to": PRECISION,
-                  "init_from": None if not init else {k: init[k] for k in ("source", "matched", "total")}})
+    record(
+        step,
+        {
+            "command": " ".join(command),
+            "wall_seconds": seconds,
+            "iterations": summary["iterations"],
+            "training_seconds": summary["training_seconds"],
+            "validation_cases": len(json.loads((work / "splits.json").read_text())[1]["val"]),
+            "validation_dice": summary["validation_dice"],
+            "validation_dice_per_class": summary["validation_dice_per_class"],
+            "precision": summary["precision"],
+            "plan_precision_set_to": PRECISION,
+            "init_from": None if not init else {k: init[k] for k in ("source", "matched", "total")},
+        },
+    )
 
 
 def transfer() -> None:
     work = SCRATCH / "brats_from_hippocampus"
     shutil.rmtree(work, ignore_errors=True)
-    plan = ["autoseg", "plan", str(DATA / "Dataset003_BraTSSample"), "-o", str(work), "--cv-folds", "2",
-            "--plans-from", str(SOURCE_WORK), "-c", "3d_fullres"]
+    plan = [
+        "autoseg",
+        "plan",
+        str(DATA / "Dataset003_BraTSSample"),
+        "-o",
+        str(work),
+        "--cv-folds",
+        "2",
+        "--plans-from",
+        str(SOURCE_WORK),
+        "-c",
+        "3d_fullres",
+    ]
     plan_seconds = run(plan)
-    train = ["autoseg", "train", str(work), "-c", "3d_fullres", "-f", "0", "--epochs", "1", "--no-validation",
-             "--init-from", str(MODEL)]
+    train = [
+        "autoseg",
+        "train",
+        str(work),
+        "-c",
+        "3d_fullres",
+        "-f",
+        "0",
+        "--epochs",
+        "1",
+        "--no-validation",
+        "--init-from",
+        str(MODEL),
+    ]
     train_seconds = run(train)
     summary = json.loads((work / "models/3d_fullres/fold_0/training_summary.json").read_text())
     plans = json.loads((work / "plans.json").read_text())["configurations"]["3d_fullres"]
     init = summary["init_from"]
-    record("transfer", {"commands": [" ".join(plan), " ".join(train)], "plan_seconds": plan_seconds,
-                        "train_seconds": train_seconds, "iterations": summary["iterations"],
-                        "network": {"in_channels": plans["network"]["in_channels"],
-                                    "num_classes": plans["network"]["num_classes"],
-                                    "patch_size": plans["patch_size"], "spacing": plans["spacing"]},
-                        "matched": init["matched"], "total": init["total"],
-                        "matched_values": init["matched_values"], "total_values": init["total_values"],
-                        "reinitialised": init["reinitialised"]})
+    record(
+        "transfer",
+        {
+            "commands": [" ".join(plan), " ".join(train)],
+            "plan_seconds": plan_seconds,
+            "train_seconds": train_seconds,
+            "iterations": summary["iterations"],
+            "network": {
+                "in_channels": plans["network"]["in_channels"],
+                "num_classes": plans["network"]["num_classes"],
+                "patch_size": plans["patch_size"],
+                "spacing": plans["spacing"],
+            },
+            "matched": init["matched"],
+            "total": init["total"],
+            "matched_values": init["matched_values"],
+            "total_values": init["total_values"],
+            "reinitialised": init["reinitialised"],
+        },
+    )
 
 
 def export_identity() -> None:
@@ -131,8 +186,10 @@ def export_identity() -> None:
         (images / path.name).symlink_to(path)
     work = fresh_work("identity/work")
     shutil.copytree(SOURCE_WORK / "models", work / "models")
-    commands = [["autoseg", "predict", str(work), "-i", str(images), "-o", str(root / "from_work")],
-                ["autoseg", "export", str(work), "-o", str(root / "model.zip")]]
+    commands = [
+        ["autoseg", "predict", str(work), "-i", str(images), "-o", str(root / "from_work")],
+        ["autoseg", "export", str(work), "-o", str(root / "model.zip")],
+    ]
     for command in commands:
         run(command)
     shutil.rmtree(work)
@@ -140,8 +197,15 @@ def export_identity() -> None:
     run(last)
     names = sorted(p.name for p in (root / "from_work").glob("*.nii.gz"))
     match, mismatch, errors = filecmp.cmpfiles(root / "from_work", root / "from_zip", names, shallow=False)
-    record("export_identity", {"commands": [" ".join(c) for c in commands] + [f"rm -r {work}", " ".join(last)],
-                               "cases": len(names), "byte_identical": len(match), "different": mismatch + errors})
+    record(
+        "export_identity",
+        {
+            "commands": [" ".join(c) for c in commands] + [f"rm -r {work}", " ".join(last)],
+            "cases": len(names),
+            "byte_identical": len(match),
+            "different": mismatch + errors,
+        },
+    )
 
 
 def predictor_vs_cli(count: int = 10) -> None:
@@ -151,6 +215,7 @@ def predictor_vs_cli(count: int = 10) -> None:
     import SimpleITK as sitk
 
     from autoseg import Predictor
+
     root = SCRATCH / "identity"
     started = time.monotonic()
     predictor = Predictor.load(root / "model.zip", device="cpu")
@@ -162,14 +227,26 @@ def predictor_vs_cli(count: int = 10) -> None:
         same_sitk += np.array_equal(sitk.GetArrayFromImage(predictor.predict(image)), cli)
         array = sitk.GetArrayFromImage(image)
         same_numpy += np.array_equal(predictor.predict(array, spacing=image.GetSpacing()[::-1]), cli)
-    record("predictor_vs_cli", {"code": "Predictor.load(model.zip).predict(sitk image) and "
-                                        ".predict(array, spacing=...) vs predict --model's label maps",
-                                "cases": len(images), "same_labels_sitk": same_sitk, "same_labels_numpy": same_numpy,
-                                "seconds": round(time.monotonic() - started, 1)})
+    record(
+        "predictor_vs_cli",
+        {
+            "code": "Predictor.load(model.zip).predict(sitk image) and "
+            ".predict(array, spacing=...) vs predict --model's label maps",
+            "cases": len(images),
+            "same_labels_sitk": same_sitk,
+            "same_labels_numpy": same_numpy,
+            "seconds": round(time.monotonic() - started, 1),
+        },
+    )
 
 
 if __name__ == "__main__":
-    steps = {"prepare": prepare, "finetune": lambda: fold1("finetune", True),
-             "scratch": lambda: fold1("scratch", False),
-             "transfer": transfer, "export-identity": export_identity, "predictor": predictor_vs_cli}
+    steps = {
+        "prepare": prepare,
+        "finetune": lambda: fold1("finetune", True),
+        "scratch": lambda: fold1("scratch", False),
+        "transfer": transfer,
+        "export-identity": export_identity,
+        "predictor": predictor_vs_cli,
+    }
     steps[sys.argv[1]]()

@@ -12,6 +12,7 @@ them it is emulated and ~25x slower, so it gets one timed step. Writes results.m
 results.json) next to this script.
 Timings are only meaningful on a quiet machine: the load average before and after is recorded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,11 +36,17 @@ from autoseg.schema.plans import plans_from_dict
 from autoseg.utils.files import atomic_write, read_json, write_json
 
 HERE = Path(__file__).resolve().parent
-MIB = 2 ** 20
+MIB = 2**20
 
-DEFAULT_SPEC = NetworkSpec(architecture="unet", spatial_dims=3, in_channels=1, num_classes=3,
-                           features=[16, 32, 64, 128], kernel_sizes=[[3, 3, 3]] * 4,
-                           strides=[[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2]])
+DEFAULT_SPEC = NetworkSpec(
+    architecture="unet",
+    spatial_dims=3,
+    in_channels=1,
+    num_classes=3,
+    features=[16, 32, 64, 128],
+    kernel_sizes=[[3, 3, 3]] * 4,
+    strides=[[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2]],
+)
 DEFAULT_PATCH = (40, 56, 40)
 DEFAULT_BATCH = 2
 
@@ -60,8 +67,9 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def benchmark(spec: NetworkSpec, patch, batch, architectures, iterations: int, bf16: bool, channels_last: bool,
-              timeout: float) -> list[dict]:
+def benchmark(
+    spec: NetworkSpec, patch, batch, architectures, iterations: int, bf16: bool, channels_last: bool, timeout: float
+) -> list[dict]:
     rows = []
     for name in architectures:
         options = dict(spec.options) if name == spec.architecture else {}  # others use their own defaults
@@ -69,8 +77,10 @@ def benchmark(spec: NetworkSpec, patch, batch, architectures, iterations: int, b
         started = time.perf_counter()
         cost = estimate_cost(arch_spec, patch, batch)
         row = {"architecture": name, **cost, "estimate_seconds": time.perf_counter() - started}
-        runs = {"memory": dict(iterations=1, warmup=0, exact_memory=True),
-                "fp32": dict(iterations=iterations, warmup=1)}
+        runs = {
+            "memory": dict(iterations=1, warmup=0, exact_memory=True),
+            "fp32": dict(iterations=iterations, warmup=1),
+        }
         if channels_last:
             runs["fp32_channels_last"] = dict(iterations=iterations, warmup=1, channels_last=True)
         if bf16 and cpu_has_fast_bf16():
@@ -95,12 +105,16 @@ COLUMNS = [  # header, cell
     ("peak, default malloc (MiB)", lambda r: f"{r['fp32']['peak_training_bytes'] / MIB:.0f}"),
     ("fp32 s/it", lambda r: f"{r['fp32']['seconds_per_iteration']:.2f}"),
     ("fp32 GFLOP/s", lambda r: f"{r['gflops_train'] / r['fp32']['seconds_per_iteration']:.1f}"),
-    ("fp32 channels-last s/it", lambda r: f"{r['fp32_channels_last']['seconds_per_iteration']:.2f}"
-     if "fp32_channels_last" in r else "-"),
+    (
+        "fp32 channels-last s/it",
+        lambda r: f"{r['fp32_channels_last']['seconds_per_iteration']:.2f}" if "fp32_channels_last" in r else "-",
+    ),
     ("bf16 s/it", lambda r: f"{r['bf16']['seconds_per_iteration']:.2f}" if "bf16" in r else "-"),
     ("bf16 GFLOP/s", lambda r: f"{r['gflops_train'] / r['bf16']['seconds_per_iteration']:.1f}" if "bf16" in r else "-"),
-    ("bf16 speed-up", lambda r: f"{_fastest_fp32(r) / r['bf16']['seconds_per_iteration']:.2f}x" if "bf16" in r
-     else "-"),
+    (
+        "bf16 speed-up",
+        lambda r: f"{_fastest_fp32(r) / r['bf16']['seconds_per_iteration']:.2f}x" if "bf16" in r else "-",
+    ),
     ("estimate call (s)", lambda r: f"{r['estimate_seconds']:.2f}"),
 ]
 
@@ -127,10 +141,13 @@ def markdown(rows, spec, patch, batch, command, load_before, load_after, source)
         "returning freed blocks at once (reproducible, the tensors' own need); default malloc = the same with "
         "glibc's default allocator as in training (freed blocks kept in the heap: higher and variable)",
         "- s/it: one SGD step (forward, cross-entropy on every deep-supervision output, backward, update), mean "
-        "over the timed steps after a warm-up; bf16 = torch.autocast('cpu', bfloat16)" + (
+        "over the timed steps after a warm-up; bf16 = torch.autocast('cpu', bfloat16)"
+        + (
             " with channels-last when asked, timed like fp32 (this CPU has bf16 matrix units); bf16 speed-up = "
-            "fastest fp32 / bf16" if cpu_has_fast_bf16() else
-            ", emulated on this CPU (no bf16 units), one timed step"),
+            "fastest fp32 / bf16"
+            if cpu_has_fast_bf16()
+            else ", emulated on this CPU (no bf16 units), one timed step"
+        ),
         "",
         "| " + " | ".join(h for h, _ in COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
@@ -159,8 +176,9 @@ def main(argv=None) -> None:
         source = "default Hippocampus 3d_fullres topology (no plans.json given)"
     architectures = args.architectures or registered_architectures()
     load_before = os.getloadavg()[0]
-    rows = benchmark(spec, patch, batch, architectures, args.iterations, not args.no_bf16, args.channels_last,
-                     args.timeout)
+    rows = benchmark(
+        spec, patch, batch, architectures, args.iterations, not args.no_bf16, args.channels_last, args.timeout
+    )
     load_after = os.getloadavg()[0]
     command = "python " + " ".join([os.path.relpath(__file__, Path.cwd())] + (argv or sys.argv[1:]))
     text = markdown(rows, spec, patch, batch, command, load_before, load_after, source)
@@ -169,8 +187,10 @@ def main(argv=None) -> None:
         Path(tmp).write_text(text)
 
     atomic_write(args.out, write, suffix=".md")
-    write_json(args.out.with_suffix(".json"), {"configuration": source, "patch_size": list(patch),
-                                               "batch_size": batch, "rows": rows})
+    write_json(
+        args.out.with_suffix(".json"),
+        {"configuration": source, "patch_size": list(patch), "batch_size": batch, "rows": rows},
+    )
     print(text)
 
 

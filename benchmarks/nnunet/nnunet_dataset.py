@@ -8,6 +8,7 @@
 - held-out inputs: the cases autoseg scored, linked as <case>_0000<ending> (nnU-Net's naming) for
   nnUNetv2_predict; autoseg's own reference folder is reused for scoring, so both tools meet identical files.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,7 @@ def nnunet_name(info: DatasetInfo, dataset_id: int | None = None) -> tuple[int, 
     folder = info.root.resolve().name
     match = V2_NAME.match(folder) or MSD_NAME.match(folder)
     if dataset_id is None and not match:
-        raise AutosegError("cannot tell the nnU-Net dataset id from the folder name", info.root,
-                           "pass --dataset-id N")
+        raise AutosegError("cannot tell the nnU-Net dataset id from the folder name", info.root, "pass --dataset-id N")
     number = dataset_id if dataset_id is not None else int(match.group(1))
     name = match.group(2) if match else folder
     return number, f"Dataset{number:03d}_{name}"
@@ -50,14 +50,22 @@ def make_raw_dataset(info: DatasetInfo, raw_root: Path, dataset_id: int | None =
         link(info.root, target)
         return number, name
     if info.num_channels != 1 or any(len(c.image_files) != 1 for c in info.training):
-        raise AutosegError("only single-channel MSD datasets are converted here", info.root,
-                           "convert it with nnU-Net's own nnUNetv2_convert_MSD_dataset")
+        raise AutosegError(
+            "only single-channel MSD datasets are converted here",
+            info.root,
+            "convert it with nnU-Net's own nnUNetv2_convert_MSD_dataset",
+        )
     for case in info.training:
         link(case.image_files[0], target / "imagesTr" / f"{case.case_id}_0000{info.file_ending}")
         link(case.label_file, target / "labelsTr" / f"{case.case_id}{info.file_ending}")
-    description = {"channel_names": {str(i): n for i, n in enumerate(info.channel_names)},
-                   "labels": info.labels, "numTraining": len(info.training), "file_ending": info.file_ending,
-                   "name": info.name, "converted_from": str(info.root.resolve())}
+    description = {
+        "channel_names": {str(i): n for i, n in enumerate(info.channel_names)},
+        "labels": info.labels,
+        "numTraining": len(info.training),
+        "file_ending": info.file_ending,
+        "name": info.name,
+        "converted_from": str(info.root.resolve()),
+    }
     (target / "dataset.json").write_text(json.dumps(description, indent=2))
     return number, name
 

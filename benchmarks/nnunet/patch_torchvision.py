@@ -8,6 +8,7 @@ those operators: registering them only when torchvision's compiled operators loa
 
     VENV/bin/python benchmarks/nnunet/patch_torchvision.py
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 MARKER = "# patched for autoseg benchmarks: skip fake kernels of operators that did not load"
-HELPER = f'''
+HELPER = f"""
 {MARKER}
 def _register_fake_if_loaded(name):
     def wrapper(fn):
@@ -23,7 +24,7 @@ def _register_fake_if_loaded(name):
             return torch.library.register_fake(name)(fn)
         return fn
     return wrapper
-'''
+"""
 
 
 def main() -> int:
@@ -39,11 +40,12 @@ def main() -> int:
     if '@torch.library.register_fake("torchvision::nms")' not in text:
         print(f"unexpected torchvision version: no fake nms registration in {path}", file=sys.stderr)
         return 1
-    anchor = "@register_meta(\"roi_align\")"
+    anchor = '@register_meta("roi_align")'
     text = text.replace(anchor, HELPER.strip() + "\n\n\n" + anchor, 1)
     for op in ("nms", "qnms"):
-        text = text.replace(f'@torch.library.register_fake("torchvision::{op}")',
-                            f'@_register_fake_if_loaded("torchvision::{op}")')
+        text = text.replace(
+            f'@torch.library.register_fake("torchvision::{op}")', f'@_register_fake_if_loaded("torchvision::{op}")'
+        )
     path.write_text(text)
     print(f"patched {path}")
     return 0

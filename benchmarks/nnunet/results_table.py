@@ -3,6 +3,7 @@ autoseg / nnU-Net written from it.
 
     python benchmarks/nnunet/results_table.py        rewrite results.md from results.json
 """
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SMOKE_SECONDS = 300   # shorter budgets only show that the chain runs: neither tool learns much in them
+SMOKE_SECONDS = 300  # shorter budgets only show that the chain runs: neither tool learns much in them
 
 # (key, label, digits, higher is better)
 ROWS = [
@@ -56,34 +57,46 @@ def _ratio(a, b) -> str:
 
 
 def render(runs: list[dict]) -> str:
-    lines = ["# autoseg vs nnU-Net v2 on this machine", "",
-             "Same machine, same data, same split (autoseg's splits.json written as nnU-Net's splits_final.json), "
-             "the same wall-clock training budget, one tool at a time; both tools' predictions scored by "
-             "`autoseg evaluate` against the same reference files. nnU-Net trains with "
-             "`trainers/nnUNetTrainer_TimeBudget.py` (its default trainer with short epochs, the poly learning "
-             "rate laid over the budget, stopping at the budget). Peak RAM: sampled summed PSS of each command's "
-             "process tree (augmentation workers included). Inference s/case: the predict command's wall time "
-             "(start-up and model loading included) divided by the cases. Ratios are autoseg / nnU-Net. Timings "
-             "are noisy when the load average nears the 2 cores.", ""]
+    lines = [
+        "# autoseg vs nnU-Net v2 on this machine",
+        "",
+        "Same machine, same data, same split (autoseg's splits.json written as nnU-Net's splits_final.json), "
+        "the same wall-clock training budget, one tool at a time; both tools' predictions scored by "
+        "`autoseg evaluate` against the same reference files. nnU-Net trains with "
+        "`trainers/nnUNetTrainer_TimeBudget.py` (its default trainer with short epochs, the poly learning "
+        "rate laid over the budget, stopping at the budget). Peak RAM: sampled summed PSS of each command's "
+        "process tree (augmentation workers included). Inference s/case: the predict command's wall time "
+        "(start-up and model loading included) divided by the cases. Ratios are autoseg / nnU-Net. Timings "
+        "are noisy when the load average nears the 2 cores.",
+        "",
+    ]
     if not runs:
         lines.append("No run recorded yet.")
     for run in runs:
         budget = run["budget_seconds"]
         smoke = budget < SMOKE_SECONDS
-        lines += [f"## {run['dataset']} {run['configuration']} fold {run['fold']}, budget {run['time_budget']}"
-                  + (" (smoke test: only shows the chain runs, not a comparison)" if smoke else ""), "",
-                  f"- date {run['date']}; scored on {run['scored_on']}",
-                  f"- load average before / between / after: {run['load_average'].get('before')} / "
-                  f"{run['load_average'].get('between')} / {run['load_average'].get('after')}",
-                  f"- autoseg {run['versions'].get('autoseg')} ({run['versions'].get('autoseg_commit')}), "
-                  f"nnU-Net {run['versions']['nnunet_venv'].get('nnunetv2')}, torch {run['versions'].get('torch')}",
-                  f"- autoseg: patch {run['autoseg']['patch_size']}, batch {run['autoseg']['batch_size']}"
-                  + (f" (first part of the budget: patch {run['autoseg']['progressive_patch_size']})"
-                     if run['autoseg'].get('progressive_patch_size') else "")
-                  + f"; nnU-Net: patch {run['nnunet']['patch_size']}, batch {run['nnunet']['batch_size']}, "
-                  f"{run['nnunet_trainer']['iterations_per_epoch']} iterations per epoch",
-                  f"- reproduce: `{run['command']}`", "",
-                  "| | autoseg | nnU-Net v2 | autoseg / nnU-Net |", "|---|---|---|---|"]
+        lines += [
+            f"## {run['dataset']} {run['configuration']} fold {run['fold']}, budget {run['time_budget']}"
+            + (" (smoke test: only shows the chain runs, not a comparison)" if smoke else ""),
+            "",
+            f"- date {run['date']}; scored on {run['scored_on']}",
+            f"- load average before / between / after: {run['load_average'].get('before')} / "
+            f"{run['load_average'].get('between')} / {run['load_average'].get('after')}",
+            f"- autoseg {run['versions'].get('autoseg')} ({run['versions'].get('autoseg_commit')}), "
+            f"nnU-Net {run['versions']['nnunet_venv'].get('nnunetv2')}, torch {run['versions'].get('torch')}",
+            f"- autoseg: patch {run['autoseg']['patch_size']}, batch {run['autoseg']['batch_size']}"
+            + (
+                f" (first part of the budget: patch {run['autoseg']['progressive_patch_size']})"
+                if run["autoseg"].get("progressive_patch_size")
+                else ""
+            )
+            + f"; nnU-Net: patch {run['nnunet']['patch_size']}, batch {run['nnunet']['batch_size']}, "
+            f"{run['nnunet_trainer']['iterations_per_epoch']} iterations per epoch",
+            f"- reproduce: `{run['command']}`",
+            "",
+            "| | autoseg | nnU-Net v2 | autoseg / nnU-Net |",
+            "|---|---|---|---|",
+        ]
         for key, label, digits, _ in ROWS:
             a, b = run["autoseg"].get(key), run["nnunet"].get(key)
             lines.append(f"| {label} | {_value(a, digits)} | {_value(b, digits)} | {_ratio(a, b)} |")

@@ -9,6 +9,7 @@ raw spacing 1.5 x 0.8 x 0.8 mm, the synthetic CT of autoseg.data.synthetic_ct):
 Run under `cpu-lock exclusive`:
     python benchmarks/resampling/bench_resampling.py --out benchmarks/resampling/results.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,6 +31,7 @@ SCENARIOS = {"3d": ((1.5, 1.0, 1.0), None), "separate_z": ((3.0, 1.0, 1.0), 0)}
 def run_one(implementation: str, scenario: str, shape: tuple[int, ...], compare_dir: Path | None) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     from autoseg.data.synthetic_ct import ct_case
+
     if implementation == "legacy":
         import legacy_resample as module
     else:
@@ -52,14 +54,25 @@ def run_one(implementation: str, scenario: str, shape: tuple[int, ...], compare_
     labels_back = module.resample_labels(labels_forward, list(shape), 3, 1, anisotropic_axis)
     times["labels_back_s"] = time.perf_counter() - start
     if compare_dir is not None:
-        for name, array in (("image", forward), ("labels", labels_forward), ("image_back", back),
-                            ("labels_back", labels_back)):
+        for name, array in (
+            ("image", forward),
+            ("labels", labels_forward),
+            ("image_back", back),
+            ("labels_back", labels_back),
+        ):
             np.save(compare_dir / f"{implementation}_{scenario}_{name}.npy", array)
-    return {"implementation": implementation, "scenario": scenario, "shape": list(shape),
-            "target_shape": new_shape, "target_spacing": list(target), "anisotropic_axis": anisotropic_axis,
-            **{k: round(v, 2) for k, v in times.items()}, "total_s": round(sum(times.values()), 2),
-            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-            "label_agreement_back": float(np.mean(labels_back == labels))}
+    return {
+        "implementation": implementation,
+        "scenario": scenario,
+        "shape": list(shape),
+        "target_shape": new_shape,
+        "target_spacing": list(target),
+        "anisotropic_axis": anisotropic_axis,
+        **{k: round(v, 2) for k, v in times.items()},
+        "total_s": round(sum(times.values()), 2),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "label_agreement_back": float(np.mean(labels_back == labels)),
+    }
 
 
 def compare(compare_dir: Path, scenario: str) -> dict:
@@ -91,28 +104,38 @@ def main() -> None:
     rows = []
     for scenario in args.scenarios:
         for implementation in args.implementations:
-            command = [sys.executable, __file__, "--one", f"{implementation}:{scenario}", "--shape",
-                       *map(str, args.shape)] + (["--compare-dir", str(args.compare_dir)] if args.compare_dir else [])
+            command = [
+                sys.executable,
+                __file__,
+                "--one",
+                f"{implementation}:{scenario}",
+                "--shape",
+                *map(str, args.shape),
+            ] + (["--compare-dir", str(args.compare_dir)] if args.compare_dir else [])
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
         if args.compare_dir and set(args.implementations) == {"autoseg", "legacy"}:
             rows.append({"scenario": scenario, "legacy_vs_autoseg": compare(args.compare_dir, scenario)})
             print(rows[-1], flush=True)
-    record = {"command": " ".join(sys.argv), "machine": {"cpu": _cpu(), "cores": _cores(),
-                                                        "python": platform.python_version()},
-              "rows": rows}
+    record = {
+        "command": " ".join(sys.argv),
+        "machine": {"cpu": _cpu(), "cores": _cores(), "python": platform.python_version()},
+        "rows": rows,
+    }
     if args.out:
         args.out.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def _cpu() -> str:
     from autoseg.planning.budget import cpu_name
+
     return cpu_name()
 
 
 def _cores() -> int:
     import os
+
     return len(os.sched_getaffinity(0))
 
 

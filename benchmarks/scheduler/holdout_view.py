@@ -4,6 +4,7 @@
 schedule trained ensembled, so the scheduler's fold ensembles and the simple policy's single model are scored on
 the same cases that neither trained on. Usage: python holdout_view.py DATASET OUT --last N
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,14 +34,14 @@ def make_view(dataset: Path, out: Path, last: int) -> None:
         for image in case.image_files:
             link(image, out / "imagesTr" / image.name)
         link(case.label_file, out / "labelsTr" / case.label_file.name)
-    if "training" in description:   # MSD: the training list names the cases
+    if "training" in description:  # MSD: the training list names the cases
         keep = {c.case_id for c in train}
-        description["training"] = [e for e in description["training"]
-                                   if Path(e["image"]).name.split(".")[0] in keep]
+        description["training"] = [e for e in description["training"] if Path(e["image"]).name.split(".")[0] in keep]
         description["test"] = []
     description["numTraining"] = len(train)
-    description["description"] = (f"{description.get('description', info.name)}; view: last {last} cases held out "
-                                  "as a labelled test set")
+    description["description"] = (
+        f"{description.get('description', info.name)}; view: last {last} cases held out as a labelled test set"
+    )
     (out / "dataset.json").write_text(json.dumps(description, indent=1))
     held = load_dataset(out)
     assert len(held.training) == len(train) and len(held.test) == last, "the view does not read back"

@@ -11,6 +11,7 @@ Several channels: one sub-folder per case, holding one sub-folder per channel na
 
 The case id is then the case folder's name. This layout works for one channel too.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -28,12 +29,12 @@ from autoseg.data.naming import is_visible_image_file
 from autoseg.errors import AutosegError
 from autoseg.utils.safe_names import check_name
 
-PREDICTION_ENDING = ".nii.gz"   # a DICOM case's label map is written as NIfTI (or DICOM-SEG: inference/dicom_seg.py)
+PREDICTION_ENDING = ".nii.gz"  # a DICOM case's label map is written as NIfTI (or DICOM-SEG: inference/dicom_seg.py)
 
 
 @dataclass
 class DicomCase(Case):
-    channels: list[DicomSeries] = field(default_factory=list)   # one series per channel, in channel order
+    channels: list[DicomSeries] = field(default_factory=list)  # one series per channel, in channel order
 
     @property
     def file_ending(self) -> str:
@@ -48,8 +49,7 @@ class DicomCase(Case):
 def is_dicom_input(path: Path) -> bool:
     """A folder with no image files of the supported endings at its top, and DICOM files under it."""
     path = Path(path)
-    return (path.is_dir() and not any(is_visible_image_file(f) for f in path.iterdir())
-            and holds_dicom(path))
+    return path.is_dir() and not any(is_visible_image_file(f) for f in path.iterdir()) and holds_dicom(path)
 
 
 def input_cases(source: str | Path | Sequence[str | Path], info: DatasetInfo) -> list[Case]:
@@ -79,14 +79,20 @@ def dicom_cases(folder: str | Path, channel_names: Sequence[str]) -> list[DicomC
     if _has_channel_folders(folder):
         return [_channel_folder_case(case_folder, channel_names) for case_folder in _subfolders(folder)]
     if len(channel_names) > 1:
-        raise AutosegError(f"the model takes {len(channel_names)} channels ({', '.join(channel_names)}) but the "
-                           "folder's DICOM series are not arranged per channel", folder,
-                           "put each case's series in FOLDER/<case>/<channel index>/ (0 = "
-                           f"{channel_names[0]}, 1 = {channel_names[1]} ...), one series per channel folder")
+        raise AutosegError(
+            f"the model takes {len(channel_names)} channels ({', '.join(channel_names)}) but the "
+            "folder's DICOM series are not arranged per channel",
+            folder,
+            "put each case's series in FOLDER/<case>/<channel index>/ (0 = "
+            f"{channel_names[0]}, 1 = {channel_names[1]} ...), one series per channel folder",
+        )
     series = image_series(folder)
     if not series:
-        raise AutosegError("no DICOM image series in the folder (only non-image objects such as SEG or RTSTRUCT)",
-                           folder, "export the image series themselves from the PACS")
+        raise AutosegError(
+            "no DICOM image series in the folder (only non-image objects such as SEG or RTSTRUCT)",
+            folder,
+            "export the image series themselves from the PACS",
+        )
     return [DicomCase(s.case_id, s.files, channels=[s]) for s in series]
 
 
@@ -95,18 +101,25 @@ def _channel_folder_case(case_folder: Path, channel_names: Sequence[str]) -> Dic
     expected = {str(c) for c in range(len(channel_names))} | {f"{c:04d}" for c in range(len(channel_names))}
     extra = [f for f in _subfolders(case_folder) if f.name not in expected]
     if extra:
-        raise AutosegError(f"unexpected channel folder: the model takes {len(channel_names)} channel(s) "
-                           f"({', '.join(channel_names)})", extra[0], "name channel folders 0, 1, ... and remove "
-                           "any other folder from the case folder")
+        raise AutosegError(
+            f"unexpected channel folder: the model takes {len(channel_names)} channel(s) ({', '.join(channel_names)})",
+            extra[0],
+            "name channel folders 0, 1, ... and remove any other folder from the case folder",
+        )
     channels = []
     for index, name in enumerate(channel_names):
-        channel_folder = next((case_folder / n for n in (str(index), f"{index:04d}")
-                               if (case_folder / n).is_dir()), case_folder / str(index))
+        channel_folder = next(
+            (case_folder / n for n in (str(index), f"{index:04d}") if (case_folder / n).is_dir()),
+            case_folder / str(index),
+        )
         series = image_series(channel_folder) if channel_folder.is_dir() else []
         if len(series) != 1:
             found = "no image series" if not series else f"{len(series)} image series"
-            raise AutosegError(f"case '{case_id}' channel {index} ({name}): {found} in the channel folder",
-                               channel_folder, "put exactly one DICOM image series in each channel folder")
+            raise AutosegError(
+                f"case '{case_id}' channel {index} ({name}): {found} in the channel folder",
+                channel_folder,
+                "put exactly one DICOM image series in each channel folder",
+            )
         channels.append(series[0])
     return DicomCase(case_id, [f for s in channels for f in s.files], channels=channels)
 
@@ -123,21 +136,30 @@ def _refuse_duplicate_ids(cases: list[Case]) -> None:
     seen: dict[str, Case] = {}
     for case in cases:
         if case.case_id in seen:
-            raise AutosegError(f"two inputs give the same case id '{case.case_id}' (also "
-                               f"{seen[case.case_id].image_files[0]})", case.image_files[0],
-                               "pass each series once: predictions are named after the case")
+            raise AutosegError(
+                f"two inputs give the same case id '{case.case_id}' (also {seen[case.case_id].image_files[0]})",
+                case.image_files[0],
+                "pass each series once: predictions are named after the case",
+            )
         seen[case.case_id] = case
 
 
 def series_folder_arrays(folder: Path, channel_names: Sequence[str]) -> tuple[np.ndarray, Geometry]:
     """float32 (C, Z, Y, X) and geometry of the one case a folder holds (autoseg.Predictor.predict(folder))."""
     if not holds_dicom(folder):
-        raise AutosegError("no DICOM files in the folder", folder, "pass a folder holding one DICOM series (one "
-                           "sub-folder per channel, named 0, 1, ... for a model with several channels)")
+        raise AutosegError(
+            "no DICOM files in the folder",
+            folder,
+            "pass a folder holding one DICOM series (one "
+            "sub-folder per channel, named 0, 1, ... for a model with several channels)",
+        )
     is_case_folder = (folder / "0").is_dir() or (folder / "0000").is_dir()
     cases = [_channel_folder_case(folder, channel_names)] if is_case_folder else dicom_cases(folder, channel_names)
     if len(cases) != 1:
-        raise AutosegError(f"the folder holds {len(cases)} cases ({', '.join(c.case_id for c in cases[:3])} ...); "
-                           "Predictor.predict segments one", folder, "pass the folder of one series, or use "
-                           "autoseg.predict / `autoseg predict -i FOLDER` for many")
+        raise AutosegError(
+            f"the folder holds {len(cases)} cases ({', '.join(c.case_id for c in cases[:3])} ...); "
+            "Predictor.predict segments one",
+            folder,
+            "pass the folder of one series, or use autoseg.predict / `autoseg predict -i FOLDER` for many",
+        )
     return read_channels(cases[0].channels)

@@ -6,6 +6,7 @@ even stack would put every voxel behind it in the wrong place.
 sorted_slices() orders slices along the slice normal (row x column direction), as ITK's series reader needs
 them, so the geometry SimpleITK computes from the first and last slice holds for every slice.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,10 @@ SPACING_TOLERANCE = 0.01
 DIRECTION_TOLERANCE = 1e-3
 
 _EXPORT_AGAIN = "export the complete series again from the PACS or scanner"
-_RESAMPLE = ("resample it to an even, orthogonal grid first (e.g. dcm2niix, or 3D Slicer's DICOM import with "
-             "acquisition geometry regularization) and predict the resulting NIfTI")
+_RESAMPLE = (
+    "resample it to an even, orthogonal grid first (e.g. dcm2niix, or 3D Slicer's DICOM import with "
+    "acquisition geometry regularization) and predict the resulting NIfTI"
+)
 
 
 def normal_of(orientation: tuple[float, ...] | None) -> np.ndarray:
@@ -53,8 +56,12 @@ def series_problems(series: DicomSeries) -> list[tuple[str, str]]:
     if not slices:
         return [("no image slices", _EXPORT_AGAIN)]
     if any(s.frames > 1 for s in slices):
-        return [("multi-frame (enhanced) DICOM is not supported",
-                 "export the series as classic single-frame images, or convert it to NIfTI (e.g. dcm2niix)")]
+        return [
+            (
+                "multi-frame (enhanced) DICOM is not supported",
+                "export the series as classic single-frame images, or convert it to NIfTI (e.g. dcm2niix)",
+            )
+        ]
     for check in (_size_problem, _voxel_limit_problem, _geometry_tags_problem, _orientation_problem):
         problem = check(slices)
         if problem:
@@ -67,11 +74,15 @@ def _size_problem(slices: list[DicomSlice]) -> tuple[str, str] | None:
     spacings = sorted({s.pixel_spacing for s in slices if s.pixel_spacing is not None})
     if len(sizes) > 1:
         shown = ", ".join(f"{r}x{c}" for r, c in sizes[:4])
-        return (f"mixed image sizes ({shown} rows x columns)",
-                "a series must hold slices of one size; export each acquisition as its own series")
+        return (
+            f"mixed image sizes ({shown} rows x columns)",
+            "a series must hold slices of one size; export each acquisition as its own series",
+        )
     if len(spacings) > 1:
-        return (f"mixed pixel spacings {spacings[:3]}",
-                "a series must hold slices of one pixel spacing; export each acquisition as its own series")
+        return (
+            f"mixed pixel spacings {spacings[:3]}",
+            "a series must hold slices of one pixel spacing; export each acquisition as its own series",
+        )
     return None
 
 
@@ -88,23 +99,34 @@ def _voxel_limit_problem(slices: list[DicomSlice]) -> tuple[str, str] | None:
 def _geometry_tags_problem(slices: list[DicomSlice]) -> tuple[str, str] | None:
     missing = [s for s in slices if s.position is None or s.orientation is None]
     if missing:
-        message = (f"{len(missing)} slice(s) lack ImagePositionPatient/ImageOrientationPatient (e.g. "
-                   f"{missing[0].path.name}): their place in space is unknown")
-        return message, ("export the series with its geometry (a cross-sectional image such as CT or MR), or "
-                         "convert it with a tool that knows where the slices lie")
+        message = (
+            f"{len(missing)} slice(s) lack ImagePositionPatient/ImageOrientationPatient (e.g. "
+            f"{missing[0].path.name}): their place in space is unknown"
+        )
+        return message, (
+            "export the series with its geometry (a cross-sectional image such as CT or MR), or "
+            "convert it with a tool that knows where the slices lie"
+        )
     return None
 
 
 def _orientation_problem(slices: list[DicomSlice]) -> tuple[str, str] | None:
     first = np.array(slices[0].orientation)
     if any(np.max(np.abs(np.array(s.orientation) - first)) > DIRECTION_TOLERANCE for s in slices):
-        return ("slices have different orientations (ImageOrientationPatient)",
-                "a series must be one stack; export each orientation (e.g. a localizer) as its own series")
+        return (
+            "slices have different orientations (ImageOrientationPatient)",
+            "a series must be one stack; export each orientation (e.g. a localizer) as its own series",
+        )
     row, column = first[:3], first[3:]
-    if (abs(np.linalg.norm(row) - 1) > DIRECTION_TOLERANCE or abs(np.linalg.norm(column) - 1) > DIRECTION_TOLERANCE
-            or abs(float(np.dot(row, column))) > DIRECTION_TOLERANCE):
-        message = ("row and column directions are not orthogonal unit vectors (ImageOrientationPatient "
-                   f"{tuple(round(v, 4) for v in first)})")
+    if (
+        abs(np.linalg.norm(row) - 1) > DIRECTION_TOLERANCE
+        or abs(np.linalg.norm(column) - 1) > DIRECTION_TOLERANCE
+        or abs(float(np.dot(row, column))) > DIRECTION_TOLERANCE
+    ):
+        message = (
+            "row and column directions are not orthogonal unit vectors (ImageOrientationPatient "
+            f"{tuple(round(v, 4) for v in first)})"
+        )
         return message, _RESAMPLE
     return None
 
@@ -122,8 +144,15 @@ def _stack_problems(ordered: list[DicomSlice]) -> list[tuple[str, str]]:
     if duplicate is not None:
         a, b = ordered[duplicate], ordered[duplicate + 1]
         message = f"duplicate slices at {along[duplicate]:.3f} mm along the slice normal ({a.path.name}, {b.path.name})"
-        return [(message, ("remove the duplicate files, or split the series (e.g. by echo, phase or acquisition) so "
-                           "that every position holds one slice"))]
+        return [
+            (
+                message,
+                (
+                    "remove the duplicate files, or split the series (e.g. by echo, phase or acquisition) so "
+                    "that every position holds one slice"
+                ),
+            )
+        ]
     sideways = positions[1:] - positions[:-1] - np.outer(steps, normal)
     shift = float(np.max(np.linalg.norm(sideways, axis=1)))
     if shift > tolerance:
@@ -139,9 +168,12 @@ def _spacing_problems(ordered, along, steps, spacing, tolerance) -> list[tuple[s
     first = int(np.argmax(uneven))
     ratio = steps[first] / spacing
     if steps[first] > spacing and abs(ratio - round(ratio)) * spacing <= tolerance:
-        message = (f"{round(ratio) - 1} missing slice(s): a gap of {steps[first]:.3f} mm after "
-                   f"{ordered[first].path.name} (at {along[first]:.3f} mm) where the spacing is {spacing:.3f} mm")
+        message = (
+            f"{round(ratio) - 1} missing slice(s): a gap of {steps[first]:.3f} mm after "
+            f"{ordered[first].path.name} (at {along[first]:.3f} mm) where the spacing is {spacing:.3f} mm"
+        )
         return [(message, _EXPORT_AGAIN)]
-    message = (f"uneven slice spacing: {steps.min():.3f} to {steps.max():.3f} mm (first after "
-               f"{ordered[first].path.name})")
+    message = (
+        f"uneven slice spacing: {steps.min():.3f} to {steps.max():.3f} mm (first after {ordered[first].path.name})"
+    )
     return [(message, _RESAMPLE)]

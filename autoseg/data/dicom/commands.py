@@ -1,5 +1,6 @@
 """The command-line side of DICOM (registered in autoseg/cli.py): `verify` on a folder of DICOM series and
 `convert dicom`."""
+
 from __future__ import annotations
 
 import sys
@@ -9,12 +10,14 @@ from pathlib import Path
 def is_dicom_folder(path: str | Path) -> bool:
     """A folder without dataset.json that holds DICOM series (what `verify` then reports per series)."""
     from autoseg.data.dicom.cases import is_dicom_input
+
     return not (Path(path) / "dataset.json").exists() and is_dicom_input(Path(path))
 
 
 def verify(folder: str | Path) -> int:
     """Print one line per series (modality, slices, grid) and each problem's line; 1 when any series has one."""
     from autoseg.data.dicom.report import verify_dicom_folder
+
     reports = verify_dicom_folder(folder)
     problems = [line for report in reports for line in report.problems]
     for report in reports:
@@ -37,8 +40,8 @@ def convert_args(p) -> None:
 
 def convert(a) -> int:
     from autoseg.data.dicom.convert import convert_dicom
+
     result = convert_dicom(a.source, a.output)
     labels = ", ".join(f"{name} {value}" for name, value in result["labels"].items())
-    print(f"{result['dataset']}: {result['training']} training case(s), {result['test']} test case(s); "
-          f"labels {labels}")
+    print(f"{result['dataset']}: {result['training']} training case(s), {result['test']} test case(s); labels {labels}")
     return 0

@@ -12,6 +12,7 @@ dataset that `autoseg verify` accepts and `autoseg plan` plans.
 RTSTRUCT annotations are not converted (no maintained RTSTRUCT library is a dependency): convert them to
 DICOM-SEG first (e.g. with 3D Slicer or dcmqi).
 """
+
 from __future__ import annotations
 
 import os
@@ -59,23 +60,32 @@ def convert_dicom(source: str | Path, output: str | Path) -> dict[str, Any]:
     return {"dataset": str(output), "training": len(pairs), "test": len(sources["test"]), "labels": values}
 
 
-def _pairs(annotations: list[SegAnnotation], images: dict[str, DicomSeries], all_series, source: Path
-           ) -> list[tuple[SegAnnotation, DicomSeries]]:
+def _pairs(
+    annotations: list[SegAnnotation], images: dict[str, DicomSeries], all_series, source: Path
+) -> list[tuple[SegAnnotation, DicomSeries]]:
     if not annotations:
         rtstruct = any(s.modality == "RTSTRUCT" for s in all_series)
-        raise AutosegError("no DICOM-SEG annotations in the folder" + (
-            " (RTSTRUCT found: it is not converted)" if rtstruct else ""), source,
-            "export the annotations as DICOM-SEG (3D Slicer, OHIF; RTSTRUCT converts to SEG with dcmqi or Slicer)")
+        raise AutosegError(
+            "no DICOM-SEG annotations in the folder" + (" (RTSTRUCT found: it is not converted)" if rtstruct else ""),
+            source,
+            "export the annotations as DICOM-SEG (3D Slicer, OHIF; RTSTRUCT converts to SEG with dcmqi or Slicer)",
+        )
     pairs: list[tuple[SegAnnotation, DicomSeries]] = []
     seen: dict[str, Path] = {}
     for annotation in annotations:
         series = images.get(annotation.source_series_uid)
         if series is None:
-            raise AutosegError(f"DICOM-SEG refers to series {annotation.source_series_uid}, which is not in "
-                               f"{source}", annotation.path, "export the source series with its segmentation")
+            raise AutosegError(
+                f"DICOM-SEG refers to series {annotation.source_series_uid}, which is not in {source}",
+                annotation.path,
+                "export the source series with its segmentation",
+            )
         if series.uid in seen:
-            raise AutosegError(f"two DICOM-SEGs annotate series {series.uid} (also {seen[series.uid]})",
-                               annotation.path, "keep one segmentation per series (merge them in a viewer)")
+            raise AutosegError(
+                f"two DICOM-SEGs annotate series {series.uid} (also {seen[series.uid]})",
+                annotation.path,
+                "keep one segmentation per series (merge them in a viewer)",
+            )
         seen[series.uid] = annotation.path
         pairs.append((annotation, series))
     return sorted(pairs, key=lambda pair: pair[1].uid)
@@ -85,8 +95,11 @@ def _modality(series: list[DicomSeries], source: Path) -> str:
     """The channel name: CT keeps nnU-Net's CT normalisation; anything else is normalised per image."""
     found = sorted({s.modality for s in series})
     if len(found) != 1:
-        raise AutosegError(f"annotated series of several modalities ({', '.join(found)}): one dataset, one channel "
-                           "kind", source, "convert each modality into its own dataset")
+        raise AutosegError(
+            f"annotated series of several modalities ({', '.join(found)}): one dataset, one channel kind",
+            source,
+            "convert each modality into its own dataset",
+        )
     return found[0] or "image"
 
 
@@ -97,8 +110,11 @@ def _write_cases(folder: Path, pairs, values: dict[str, int], images: dict[str, 
         image, geometry = read_series(series)
         write_image(image[None], geometry, folder / "imagesTr" / f"{series.case_id}_0000{ENDING}")
         write_label(label_map(annotation, series, values), geometry, folder / "labelsTr" / f"{series.case_id}{ENDING}")
-        sources["training"][series.case_id] = {"series": str(series.folder), "seg": str(annotation.path),
-                                               "seg_sop_instance_uid": annotation.sop_instance_uid}
+        sources["training"][series.case_id] = {
+            "series": str(series.folder),
+            "seg": str(annotation.path),
+            "seg_sop_instance_uid": annotation.sop_instance_uid,
+        }
     for uid, series in sorted(images.items()):
         if uid in annotated:
             continue
@@ -113,10 +129,16 @@ def _write_cases(folder: Path, pairs, values: dict[str, int], images: dict[str, 
     return sources
 
 
-def _write_description(folder: Path, name: str, modality: str, values: dict[str, int],
-                       sources: dict[str, Any]) -> None:
-    write_json(folder / "dataset.json", {
-        "name": name, "description": "converted from DICOM and DICOM-SEG by autoseg convert dicom",
-        "channel_names": {"0": modality}, "labels": {"background": 0, **values},
-        "numTraining": len(sources["training"]), "file_ending": ENDING})
+def _write_description(folder: Path, name: str, modality: str, values: dict[str, int], sources: dict[str, Any]) -> None:
+    write_json(
+        folder / "dataset.json",
+        {
+            "name": name,
+            "description": "converted from DICOM and DICOM-SEG by autoseg convert dicom",
+            "channel_names": {"0": modality},
+            "labels": {"background": 0, **values},
+            "numTraining": len(sources["training"]),
+            "file_ending": ENDING,
+        },
+    )
     write_json(folder / "dicom_sources.json", sources)

@@ -1,5 +1,6 @@
 """Pixels of a checked DICOM series through SimpleITK's ImageSeriesReader (GDCM), given the slices in order, so
 spacing, origin and direction are ITK's own and match what any ITK-based tool reads from the same files."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -25,8 +26,11 @@ def read_series_image(series: DicomSeries) -> sitk.Image:
             return reader.Execute()
     except RuntimeError as error:
         reason = str(error).split("sitk::ERROR:")[-1].strip().splitlines()[0]
-        raise AutosegError(f"{series.describe()}: cannot read its pixels ({reason})", series.folder,
-                           "export the series again (uncompressed or a transfer syntax GDCM reads)") from None
+        raise AutosegError(
+            f"{series.describe()}: cannot read its pixels ({reason})",
+            series.folder,
+            "export the series again (uncompressed or a transfer syntax GDCM reads)",
+        ) from None
 
 
 def read_series(series: DicomSeries) -> tuple[np.ndarray, Geometry]:
@@ -43,9 +47,12 @@ def read_channels(channels: Sequence[DicomSeries]) -> tuple[np.ndarray, Geometry
         if reference is None:
             reference = geometry
         elif (difference := reference.mismatch(geometry)) is not None:
-            raise AutosegError(f"{series.describe()} (channel {index}) does not match channel 0's grid: "
-                               f"{difference}", series.folder, "give every channel of a case one voxel grid "
-                               "(the same acquisition geometry), or resample it onto channel 0's")
+            raise AutosegError(
+                f"{series.describe()} (channel {index}) does not match channel 0's grid: {difference}",
+                series.folder,
+                "give every channel of a case one voxel grid "
+                "(the same acquisition geometry), or resample it onto channel 0's",
+            )
         arrays.append(array)
     if reference is None:
         raise ValueError("read_channels needs at least one series")

@@ -1,5 +1,6 @@
 """`autoseg verify FOLDER` on a folder of DICOM series: per series its modality, slices, spacing and problems
 (missing or duplicate slices, uneven spacing, gantry tilt, mixed sizes: checks.py), one line each."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,17 +15,18 @@ from autoseg.errors import AutosegError
 @dataclass
 class SeriesReport:
     series: DicomSeries
-    spacing: tuple[float, ...] | None = None              # numpy order (z, y, x), mm
-    shape: tuple[int, ...] | None = None                  # numpy order (z, y, x)
-    problems: list[str] = field(default_factory=list)     # one line each, naming the series and the fix
+    spacing: tuple[float, ...] | None = None  # numpy order (z, y, x), mm
+    shape: tuple[int, ...] | None = None  # numpy order (z, y, x)
+    problems: list[str] = field(default_factory=list)  # one line each, naming the series and the fix
 
     def line(self) -> str:
         s = self.series
         if not s.is_image:
             kind = s.modality or s.sop_class_uid
             return f"{s.uid} ({s.folder}): {kind}, {len(s.slices)} file(s), not an image series"
-        grid = (f", {self.shape[2]}x{self.shape[1]} pixels, spacing {_mm(self.spacing)} mm (z, y, x)"
-                if self.shape else "")
+        grid = (
+            f", {self.shape[2]}x{self.shape[1]} pixels, spacing {_mm(self.spacing)} mm (z, y, x)" if self.shape else ""
+        )
         status = "OK" if not self.problems else f"{len(self.problems)} problem(s)"
         named = f" '{s.description}'" if s.description else ""
         number = f" #{s.series_number}" if s.series_number is not None else ""
@@ -45,8 +47,10 @@ def _report(series: DicomSeries) -> SeriesReport:
     report = SeriesReport(series)
     if not series.is_image:
         return report
-    report.problems = [str(AutosegError(f"{series.describe()}: {problem}", series.folder, fix))
-                       for problem, fix in series_problems(series)]
+    report.problems = [
+        str(AutosegError(f"{series.describe()}: {problem}", series.folder, fix))
+        for problem, fix in series_problems(series)
+    ]
     if not report.problems:
         try:
             image = read_series_image(series)

@@ -4,6 +4,7 @@ with the preamble that cannot be parsed is an error naming it.
 
 Only headers are read here (pydicom, pixels skipped); pixels are read later by SimpleITK (reading.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,11 +28,11 @@ _PREAMBLE_END = 132
 class DicomSlice:
     path: Path
     sop_instance_uid: str
-    position: tuple[float, ...] | None               # ImagePositionPatient (mm), 3 values
-    orientation: tuple[float, ...] | None            # ImageOrientationPatient: row then column direction
+    position: tuple[float, ...] | None  # ImagePositionPatient (mm), 3 values
+    orientation: tuple[float, ...] | None  # ImageOrientationPatient: row then column direction
     rows: int
     columns: int
-    pixel_spacing: tuple[float, ...] | None          # 2 values
+    pixel_spacing: tuple[float, ...] | None  # 2 values
     frames: int = 1
     instance_number: int | None = None
 
@@ -129,8 +130,11 @@ def read_header(path: Path, pixels: bool = False):
     try:
         return pydicom.dcmread(str(path), stop_before_pixels=not pixels)
     except Exception as error:  # noqa: BLE001 (pydicom raises many types for damaged files)
-        raise AutosegError(f"cannot read DICOM file ({type(error).__name__}: {error})", path,
-                           "export the series again from its source, or remove the damaged file") from None
+        raise AutosegError(
+            f"cannot read DICOM file ({type(error).__name__}: {error})",
+            path,
+            "export the series again from its source, or remove the damaged file",
+        ) from None
 
 
 def require_dicom_library(name: str = "pydicom", purpose: str = "reading DICOM"):
@@ -143,24 +147,31 @@ def require_dicom_library(name: str = "pydicom", purpose: str = "reading DICOM")
 
 def _series_of(header, uid: str) -> DicomSeries:
     number = header.get("SeriesNumber")
-    return DicomSeries(uid=uid, modality=str(header.get("Modality", "") or ""),
-                       study_uid=str(header.get("StudyInstanceUID", "") or ""),
-                       frame_of_reference_uid=str(header.get("FrameOfReferenceUID", "") or "") or None,
-                       sop_class_uid=str(header.get("SOPClassUID", "") or ""),
-                       patient_id=str(header.get("PatientID", "") or ""),
-                       series_number=int(number) if number not in (None, "") else None,
-                       description=str(header.get("SeriesDescription", "") or ""))
+    return DicomSeries(
+        uid=uid,
+        modality=str(header.get("Modality", "") or ""),
+        study_uid=str(header.get("StudyInstanceUID", "") or ""),
+        frame_of_reference_uid=str(header.get("FrameOfReferenceUID", "") or "") or None,
+        sop_class_uid=str(header.get("SOPClassUID", "") or ""),
+        patient_id=str(header.get("PatientID", "") or ""),
+        series_number=int(number) if number not in (None, "") else None,
+        description=str(header.get("SeriesDescription", "") or ""),
+    )
 
 
 def _slice_of(header, path: Path) -> DicomSlice:
     number = header.get("InstanceNumber")
-    return DicomSlice(path=path, sop_instance_uid=str(header.get("SOPInstanceUID", "") or ""),
-                      position=_floats(header.get("ImagePositionPatient"), 3),
-                      orientation=_floats(header.get("ImageOrientationPatient"), 6),
-                      rows=int(header.get("Rows", 0) or 0), columns=int(header.get("Columns", 0) or 0),
-                      pixel_spacing=_floats(header.get("PixelSpacing"), 2),
-                      frames=int(header.get("NumberOfFrames", 1) or 1),
-                      instance_number=int(number) if number not in (None, "") else None)
+    return DicomSlice(
+        path=path,
+        sop_instance_uid=str(header.get("SOPInstanceUID", "") or ""),
+        position=_floats(header.get("ImagePositionPatient"), 3),
+        orientation=_floats(header.get("ImageOrientationPatient"), 6),
+        rows=int(header.get("Rows", 0) or 0),
+        columns=int(header.get("Columns", 0) or 0),
+        pixel_spacing=_floats(header.get("PixelSpacing"), 2),
+        frames=int(header.get("NumberOfFrames", 1) or 1),
+        instance_number=int(number) if number not in (None, "") else None,
+    )
 
 
 def _floats(value, count: int) -> tuple[float, ...] | None:

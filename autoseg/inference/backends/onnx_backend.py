@@ -6,6 +6,7 @@ so the sliding window sends its windows and mirror variants together, as the tor
 every core this process may run on for one convolution (intra-op threads) and no inter-op parallelism (a U-Net is
 a chain of operators: parallel branches are few).
 """
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,9 @@ class OnnxNetwork:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # noqa: BLE001 -- onnxruntime raises its own types for a bad file
-            raise AutosegError(f"onnxruntime cannot load this network ({str(error).splitlines()[0][:200]})", path,
-                               EXPORT_FIX) from None
+            raise AutosegError(
+                f"onnxruntime cannot load this network ({str(error).splitlines()[0][:200]})", path, EXPORT_FIX
+            ) from None
         self.input = self.session.get_inputs()[0]
         self.output_name = self.session.get_outputs()[0].name
         self.num_classes = int(self.session.get_outputs()[0].shape[1])
@@ -66,6 +68,7 @@ class OnnxNetwork:
 @dataclass
 class OnnxModel:
     """A fold's network for the onnxruntime backend (the torch backend's LoadedModel, without the torch module)."""
+
     fold: str
     network: OnnxNetwork
 
@@ -74,36 +77,53 @@ class OnnxModel:
         return self.network.num_classes
 
 
-def load_onnx_model(folder: str | Path, configuration: str, fold: int | str, device: Any = None,
-                    checkpoint: str = "") -> OnnxModel:
+def load_onnx_model(
+    folder: str | Path, configuration: str, fold: int | str, device: Any = None, checkpoint: str = ""
+) -> OnnxModel:
     """The ONNX network of a fold of an exported model (`device` and `checkpoint` as load_model takes them: the
     export holds one network per fold, made from the checkpoint it was exported with)."""
     from autoseg.layout.work import model_dir  # not inference.models, which imports torch
+
     path = model_dir(folder, configuration, fold) / ONNX_NETWORK
     if not path.is_file():
-        raise AutosegError(f"this model has no ONNX network for configuration '{configuration}' fold {fold}",
-                           path, EXPORT_FIX)
+        raise AutosegError(
+            f"this model has no ONNX network for configuration '{configuration}' fold {fold}", path, EXPORT_FIX
+        )
     return OnnxModel(str(fold), OnnxNetwork(path))
 
 
 def check_backend_options(device: str, precision: str) -> None:
     """onnxruntime runs on this CPU in float32 here: other requests are refused, not silently changed."""
     if device not in ("auto", "cpu"):
-        raise AutosegError(f"--backend onnxruntime runs on the CPU, not on device {device!r}",
-                           fix="pass --device cpu (or auto), or use --backend torch for a GPU")
+        raise AutosegError(
+            f"--backend onnxruntime runs on the CPU, not on device {device!r}",
+            fix="pass --device cpu (or auto), or use --backend torch for a GPU",
+        )
     if precision not in ("auto", "fp32"):
-        raise AutosegError(f"--backend onnxruntime runs the exported float32 networks, not {precision}",
-                           fix="pass --precision fp32 (or auto), or use --backend torch for bf16/fp16")
+        raise AutosegError(
+            f"--backend onnxruntime runs the exported float32 networks, not {precision}",
+            fix="pass --precision fp32 (or auto), or use --backend torch for bf16/fp16",
+        )
 
 
-def onnx_window_logits(network: OnnxNetwork, image, patch_size: list[int], num_classes: int, spatial_dims: int,
-                       *, step: float = 0.5, mirror_axes: tuple[int, ...] = (), batch_size: int = 1,
-                       max_batch_voxels: int | None = None) -> np.ndarray:
+def onnx_window_logits(
+    network: OnnxNetwork,
+    image,
+    patch_size: list[int],
+    num_classes: int,
+    spatial_dims: int,
+    *,
+    step: float = 0.5,
+    mirror_axes: tuple[int, ...] = (),
+    batch_size: int = 1,
+    max_batch_voxels: int | None = None,
+) -> np.ndarray:
     """Gaussian-weighted, mirror-averaged logits (K, Z, Y, X) of a preprocessed image (C, Z, Y, X): the torch
     sliding window's windows (window_splitter) and accumulation (window_merger), with onnxruntime between."""
     extra = {} if max_batch_voxels is None else {"max_batch_voxels": max_batch_voxels}
-    grid = WindowGrid.of(image.shape[1:], patch_size, spatial_dims, step, mirror_axes=mirror_axes,
-                         batch_size=batch_size, **extra)
+    grid = WindowGrid.of(
+        image.shape[1:], patch_size, spatial_dims, step, mirror_axes=mirror_axes, batch_size=batch_size, **extra
+    )
     merger = NumpyMerger(grid, num_classes, compact_results(num_classes, grid.padded))
     source = padded_source(image, grid)
 

@@ -1,4 +1,5 @@
 """One module per registered architecture; importing this package registers them all."""
+
 from autoseg.networks.architectures import (  # noqa: F401  (imported for their @register side effect)
     attention_unet,
     dense_unet,

@@ -3,6 +3,7 @@
 The gate of decoder stage i is driven by the coarser decoder signal (the bottleneck for the deepest skip, then
 each decoder stage's output) before it is upsampled. Options: none (the gate's inner width is half the skip's).
 """
+
 from __future__ import annotations
 
 from autoseg.networks.blocks.attention_gate import AttentionGate

@@ -7,6 +7,7 @@ Options:
 - "growth_rate" (int or null, default null): channels each dense layer adds; null means features[i] // 2
   per stage (at least 1), so deep stages grow proportionally.
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -30,8 +31,10 @@ def build_dense_unet(spec) -> EncoderDecoderUNet:
 
     def encoder_stage(i, in_ch, out_ch):
         k = spec.kernel_sizes[i]
-        return nn.Sequential(layers.conv_norm_act(in_ch, out_ch, k, spec.strides[i]),
-                             DenseBlock(layers, out_ch, out_ch, k, blocks[i], growth(i)))
+        return nn.Sequential(
+            layers.conv_norm_act(in_ch, out_ch, k, spec.strides[i]),
+            DenseBlock(layers, out_ch, out_ch, k, blocks[i], growth(i)),
+        )
 
     def decoder_stage(i, in_ch, out_ch):
         return DenseBlock(layers, in_ch, out_ch, spec.kernel_sizes[i], spec.decoder_blocks, growth(i))

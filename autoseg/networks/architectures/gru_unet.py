@@ -8,6 +8,7 @@ decoder stages 1..n-2] with the plain U-Net's output_scales.
 Options:
 - "gru_channels" (int or null, default null = features[0]): width of the GRU state.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,9 @@ class GRUUNet(EncoderDecoderUNet):
             return ConvStack(layers, in_ch, out_ch, spec.kernel_sizes[i], spec.decoder_blocks)
 
         super().__init__(spec, encoder_stage, decoder_stage, first_head_stage=1)
-        self.project = nn.ModuleList([layers.conv(spec.features[i], gru_channels, 1)
-                                      for i in range(spec.num_stages - 1)])
+        self.project = nn.ModuleList(
+            [layers.conv(spec.features[i], gru_channels, 1) for i in range(spec.num_stages - 1)]
+        )
         self.gru = ConvGRUCell(layers, gru_channels, gru_channels, spec.kernel_sizes[0])
         self.gru_head = layers.head(gru_channels, spec.num_classes)
 

@@ -5,6 +5,7 @@ decoder stage: transposed-conv upsampling, concatenation, decoder_blocks incepti
 Options:
 - "branch_ratio" (float, default 0.5): width of each of the three branches = max(1, round(features[i] * ratio)).
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -25,8 +26,10 @@ def build_inception_unet(spec) -> EncoderDecoderUNet:
 
     def stack(i, in_ch, out_ch, count):
         b = max(1, round(spec.features[i] * ratio))
-        return [InceptionResidualBlock(layers, in_ch if j == 0 else out_ch, out_ch, spec.kernel_sizes[i], b)
-                for j in range(count)]
+        return [
+            InceptionResidualBlock(layers, in_ch if j == 0 else out_ch, out_ch, spec.kernel_sizes[i], b)
+            for j in range(count)
+        ]
 
     def encoder_stage(i, in_ch, out_ch):
         pool = [layers.max_pool(spec.strides[i])] if i > 0 else []

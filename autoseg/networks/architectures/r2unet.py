@@ -6,6 +6,7 @@ concatenation, one recurrent residual block with decoder_blocks units.
 Options:
 - "recurrent_steps" (int >= 1, default 2): t, the extra applications of each recurrent conv (t + 1 in all).
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -23,8 +24,9 @@ def build_r2unet(spec) -> EncoderDecoderUNet:
     """R2U-Net (Alom 2018): recurrent residual conv units (t steps), max-pool down, transposed-conv up."""
     steps = int(read_options(spec, {"recurrent_steps": 2})["recurrent_steps"])
     if steps < 1:
-        raise AutosegError(f"r2unet recurrent_steps must be >= 1, got {steps}",
-                           fix="set network.options.recurrent_steps to 1 or more")
+        raise AutosegError(
+            f"r2unet recurrent_steps must be >= 1, got {steps}", fix="set network.options.recurrent_steps to 1 or more"
+        )
     layers = Layers.from_spec(spec)
     blocks = spec.encoder_blocks()
 

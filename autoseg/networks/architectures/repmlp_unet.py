@@ -16,6 +16,7 @@ Options:
 - "channels_per_group" (int, default 4): channels c per FC / conv group.
 - "reduction" (int, default 2): bottleneck width = features[i] / reduction (rounded up to a multiple of c).
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -33,13 +34,16 @@ from autoseg.networks.skeleton import EncoderDecoderUNet
 def build_repmlp_unet(spec) -> EncoderDecoderUNet:
     """RepMLP U-Net: conv + grouped partition-FC blocks at low resolution, re-parameterisable for inference."""
     n = spec.num_stages
-    options = read_options(spec, {"repmlp_stages": [n - 2, n - 1], "partition_size": 4,
-                                  "channels_per_group": 4, "reduction": 2})
+    options = read_options(
+        spec, {"repmlp_stages": [n - 2, n - 1], "partition_size": 4, "channels_per_group": 4, "reduction": 2}
+    )
     stages = {int(s) % n for s in options["repmlp_stages"]}
     c = int(options["channels_per_group"])
     if c < 1 or int(options["reduction"]) < 1:
-        raise AutosegError("repmlp_unet channels_per_group and reduction must be >= 1",
-                           fix="fix network.options.channels_per_group / reduction")
+        raise AutosegError(
+            "repmlp_unet channels_per_group and reduction must be >= 1",
+            fix="fix network.options.channels_per_group / reduction",
+        )
     partition_option = per_axis(options["partition_size"], spec.spatial_dims)
     layers = Layers.from_spec(spec)
     blocks = spec.encoder_blocks()
@@ -54,8 +58,10 @@ def build_repmlp_unet(spec) -> EncoderDecoderUNet:
     def encoder_stage(i, in_ch, out_ch):
         if i not in stages:
             return ConvStack(layers, in_ch, out_ch, spec.kernel_sizes[i], blocks[i], spec.strides[i])
-        return nn.Sequential(layers.conv_norm_act(in_ch, out_ch, spec.kernel_sizes[i], spec.strides[i]),
-                             *[repmlp_block(i, out_ch) for _ in range(max(1, blocks[i] - 1))])
+        return nn.Sequential(
+            layers.conv_norm_act(in_ch, out_ch, spec.kernel_sizes[i], spec.strides[i]),
+            *[repmlp_block(i, out_ch) for _ in range(max(1, blocks[i] - 1))],
+        )
 
     def decoder_stage(i, in_ch, out_ch):
         return ConvStack(layers, in_ch, out_ch, spec.kernel_sizes[i], spec.decoder_blocks)

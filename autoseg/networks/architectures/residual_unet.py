@@ -5,6 +5,7 @@ blocks_per_stage[i] residual blocks, the first strided by strides[i] (nnU-Net's 
 [1, 3, 4, 6, 6, 6]). The decoder is the plain U-Net's (decoder_blocks conv-norm-act per stage).
 Options: none.
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -25,8 +26,9 @@ def build_residual_unet(spec) -> EncoderDecoderUNet:
     blocks = spec.encoder_blocks()
 
     def encoder_stage(i, in_ch, out_ch):
-        stage = ResidualStage(layers, out_ch if i == 0 else in_ch, out_ch, spec.kernel_sizes[i], blocks[i],
-                              spec.strides[i])
+        stage = ResidualStage(
+            layers, out_ch if i == 0 else in_ch, out_ch, spec.kernel_sizes[i], blocks[i], spec.strides[i]
+        )
         if i == 0:
             return nn.Sequential(layers.conv_norm_act(in_ch, out_ch, spec.kernel_sizes[0]), stage)
         return stage

@@ -17,6 +17,7 @@ logits instead, which costs full-resolution memory per side). Eval: the fused ou
 Options:
 - "mid_ratio" (float, default 0.5): RSU inner width = max(1, round(features[i] * mid_ratio)).
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,7 +40,7 @@ class U2Net(SegmentationNetwork):
 
         def levels(i):
             if n - 1 - i >= 2:
-                return rsu_levels(spec.kernel_sizes[i:], spec.strides[i + 1:])
+                return rsu_levels(spec.kernel_sizes[i:], spec.strides[i + 1 :])
             return rsu_flat_levels(spec.kernel_sizes[i])
 
         def rsu(i, in_ch):

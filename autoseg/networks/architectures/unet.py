@@ -4,6 +4,7 @@ Encoder stage i: blocks_per_stage[i] x (conv -> norm -> activation) at features[
 strides[i] (no pooling). Decoder stage: transposed conv upsampling, concatenation with the skip, decoder_blocks
 convs. Deep supervision: a 1x1 head per decoder stage. Options: none.
 """
+
 from __future__ import annotations
 
 from autoseg.networks.blocks.conv_stack import ConvStack

@@ -10,6 +10,7 @@ Options:
 - "inference_depth" (int, 1..num_stages-1, default num_stages-1): the column used at inference;
   `model.prune(depth)` changes it after building (weights are kept, so unpruning is `model.prune(None)`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,8 +31,12 @@ class UNetPlusPlus(SegmentationNetwork):
         layers = Layers.from_spec(spec)
         f, k, blocks = spec.features, spec.kernel_sizes, spec.encoder_blocks()
         self.depth = depth
-        self.encoder = nn.ModuleList([ConvStack(layers, spec.in_channels if i == 0 else f[i - 1], f[i], k[i],
-                                                blocks[i], spec.strides[i]) for i in range(depth + 1)])
+        self.encoder = nn.ModuleList(
+            [
+                ConvStack(layers, spec.in_channels if i == 0 else f[i - 1], f[i], k[i], blocks[i], spec.strides[i])
+                for i in range(depth + 1)
+            ]
+        )
         # nested nodes keyed "i_j" for 1 <= j, i + j <= depth
         self.up = nn.ModuleDict()
         self.nodes = nn.ModuleDict()
@@ -47,8 +52,10 @@ class UNetPlusPlus(SegmentationNetwork):
         """Use column `depth` (1..num_stages-1) at inference; None restores the full depth."""
         depth = self.depth if depth is None else int(depth)
         if not 1 <= depth <= self.depth:
-            raise AutosegError(f"U-Net++ inference_depth must be between 1 and {self.depth}, got {depth}",
-                               fix="set network.options.inference_depth within that range")
+            raise AutosegError(
+                f"U-Net++ inference_depth must be between 1 and {self.depth}, got {depth}",
+                fix="set network.options.inference_depth within that range",
+            )
         self.inference_depth = depth
         return self
 

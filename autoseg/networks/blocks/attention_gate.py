@@ -1,5 +1,6 @@
 """Additive attention gate (Oktay et al. 2018, "Attention U-Net"): reweights a skip connection voxel-wise by
 how well it agrees with the coarser decoder signal."""
+
 from __future__ import annotations
 
 import torch

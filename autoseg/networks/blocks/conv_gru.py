@@ -1,4 +1,5 @@
 """Convolutional GRU cell (Ballas et al. 2016): a GRU whose gates are convolutions, so its state is a map."""
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ Three parallel branches on the input -- 1x1; 1x1 -> k; 1x1 -> k -> k (two stacke
 2k-1 conv) -- concatenated, merged by a 1x1 conv-norm and added to the (projected) input, then activated.
 k is the stage's per-axis kernel, so anisotropic stages stay anisotropic.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,12 +17,17 @@ class InceptionResidualBlock(nn.Module):
     def __init__(self, layers: Layers, in_ch: int, out_ch: int, kernel, branch_ch: int):
         super().__init__()
         b = branch_ch
-        self.branches = nn.ModuleList([
-            layers.conv_norm_act(in_ch, b, 1),
-            nn.Sequential(layers.conv_norm_act(in_ch, b, 1), layers.conv_norm_act(b, b, kernel)),
-            nn.Sequential(layers.conv_norm_act(in_ch, b, 1), layers.conv_norm_act(b, b, kernel),
-                          layers.conv_norm_act(b, b, kernel)),
-        ])
+        self.branches = nn.ModuleList(
+            [
+                layers.conv_norm_act(in_ch, b, 1),
+                nn.Sequential(layers.conv_norm_act(in_ch, b, 1), layers.conv_norm_act(b, b, kernel)),
+                nn.Sequential(
+                    layers.conv_norm_act(in_ch, b, 1),
+                    layers.conv_norm_act(b, b, kernel),
+                    layers.conv_norm_act(b, b, kernel),
+                ),
+            ]
+        )
         self.merge = layers.conv_norm(3 * b, out_ch, 1)
         self.shortcut = nn.Identity() if in_ch == out_ch else layers.conv_norm(in_ch, out_ch, 1)
         self.act = layers.act()

@@ -4,6 +4,7 @@ A recurrent conv layer (RCL) applies one shared conv-norm-act t + 1 times, each 
 its previous state: h0 = f(x), h_k = f(x + h_{k-1}); a recurrent residual block (RRCNN) is a 1x1 projection,
 a chain of RCLs, and a residual sum with the projection.
 """
+
 from __future__ import annotations
 
 import torch

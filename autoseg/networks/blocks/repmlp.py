@@ -12,6 +12,7 @@ statistics can be folded into a linear operator.
 The paper's global perceptron (a pooled, input-dependent per-partition scaling) is left out: it is not part of
 the re-parameterised operator and would keep a second branch alive at inference.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,14 @@ def from_partitions(parts: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
 
 
 class RepMLPUnit(nn.Module):
-    def __init__(self, layers: Layers, channels: int, partition: Sequence[int], groups: int,
-                 conv_kernels: Sequence[Sequence[int]]):
+    def __init__(
+        self,
+        layers: Layers,
+        channels: int,
+        partition: Sequence[int],
+        groups: int,
+        conv_kernels: Sequence[Sequence[int]],
+    ):
         super().__init__()
         if channels % groups:
             raise ValueError(f"RepMLP channels {channels} must be divisible by groups {groups}")
@@ -59,14 +66,19 @@ class RepMLPUnit(nn.Module):
         self.group_dim = channels // groups * math.prod(self.partition)
         self.fc_weight = nn.Parameter(torch.empty(groups, self.group_dim, self.group_dim))  # (group, out, in)
         self.fc_bias = nn.Parameter(torch.zeros(groups, self.group_dim))
-        self.branches = nn.ModuleList([
-            nn.Sequential(layers.conv(channels, channels, k, groups=groups, bias=False),
-                          batch_norm(layers.spatial_dims, channels))
-            for k in conv_kernels])
+        self.branches = nn.ModuleList(
+            [
+                nn.Sequential(
+                    layers.conv(channels, channels, k, groups=groups, bias=False),
+                    batch_norm(layers.spatial_dims, channels),
+                )
+                for k in conv_kernels
+            ]
+        )
         self.reset_special_parameters()
 
     def reset_special_parameters(self) -> None:
-        nn.init.normal_(self.fc_weight, std=self.group_dim ** -0.5)
+        nn.init.normal_(self.fc_weight, std=self.group_dim**-0.5)
         nn.init.zeros_(self.fc_bias)
 
     @property
@@ -98,8 +110,11 @@ class RepMLPUnit(nn.Module):
             kernel, conv_bias = fuse_conv_bn(conv.weight, bn)
             weight += self.conv_as_fc(kernel, conv.dilation)
             # a per-channel bias becomes the same value at every position of the channel's partition
-            bias += conv_bias.reshape(self.groups, per_group, 1).expand(-1, -1, math.prod(self.partition)) \
+            bias += (
+                conv_bias.reshape(self.groups, per_group, 1)
+                .expand(-1, -1, math.prod(self.partition))
                 .reshape(self.groups, self.group_dim)
+            )
         self.fc_weight.copy_(weight)
         self.fc_bias.copy_(bias)
         self.branches = nn.ModuleList()
@@ -112,7 +127,8 @@ class RepMLPUnit(nn.Module):
         basis = torch.eye(d, dtype=kernel.dtype, device=kernel.device).reshape(d, per_group, *self.partition)
         basis = basis.repeat(1, self.groups, *([1] * self.spatial_dims))
         response = functional_conv(self.spatial_dims)(
-            basis, kernel, padding=same_padding(kernel.shape[2:], dilation), dilation=dilation, groups=self.groups)
+            basis, kernel, padding=same_padding(kernel.shape[2:], dilation), dilation=dilation, groups=self.groups
+        )
         # response[i, g * per_group + c, pos] = output (c, pos) of group g for input basis vector i
         return response.reshape(d, self.groups, d).permute(1, 2, 0)
 
@@ -128,8 +144,15 @@ class RepMLPBlock(nn.Module):
     activation, 1x1 conv-norm back up, plus the input, then the activation. (The activation right after the
     unit matters: a per-channel offset followed only by linear maps and a norm would be removed by the norm.)"""
 
-    def __init__(self, layers: Layers, channels: int, inner: int, partition: Sequence[int], groups: int,
-                 conv_kernels: Sequence[Sequence[int]]):
+    def __init__(
+        self,
+        layers: Layers,
+        channels: int,
+        inner: int,
+        partition: Sequence[int],
+        groups: int,
+        conv_kernels: Sequence[Sequence[int]],
+    ):
         super().__init__()
         self.reduce = layers.conv_norm_act(channels, inner, 1)
         self.mlp = RepMLPUnit(layers, inner, partition, groups, conv_kernels)
@@ -139,4 +162,3 @@ class RepMLPBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(x + self.expand(self.mlp_act(self.mlp(self.reduce(x)))))
-

@@ -1,4 +1,5 @@
 """Residual basic block (ResNet / nnU-Net ResEnc): two convs plus a shortcut, activation after the sum."""
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,9 @@ class ResidualBlock(nn.Module):
     def __init__(self, layers: Layers, in_ch: int, out_ch: int, kernel, stride=1):
         super().__init__()
         stride = per_axis(stride, layers.spatial_dims)
-        self.body = nn.Sequential(layers.conv_norm_act(in_ch, out_ch, kernel, stride),
-                                  layers.conv_norm(out_ch, out_ch, kernel))
+        self.body = nn.Sequential(
+            layers.conv_norm_act(in_ch, out_ch, kernel, stride), layers.conv_norm(out_ch, out_ch, kernel)
+        )
         shortcut = []
         if any(s > 1 for s in stride):
             shortcut.append(layers.avg_pool(stride))
@@ -33,5 +35,9 @@ class ResidualStage(nn.Sequential):
     """num_blocks residual blocks, the first one strided (and widening)."""
 
     def __init__(self, layers: Layers, in_ch: int, out_ch: int, kernel, num_blocks: int, stride=1):
-        super().__init__(*[ResidualBlock(layers, in_ch if i == 0 else out_ch, out_ch, kernel, stride if i == 0 else 1)
-                           for i in range(num_blocks)])
+        super().__init__(
+            *[
+                ResidualBlock(layers, in_ch if i == 0 else out_ch, out_ch, kernel, stride if i == 0 else 1)
+                for i in range(num_blocks)
+            ]
+        )

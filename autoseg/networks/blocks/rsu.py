@@ -9,6 +9,7 @@ The levels are given explicitly so one class covers both of the paper's kinds an
   further would lose everything).
 Dilation is applied only along axes whose kernel is > 1, so a [1, 3, 3] level stays in-plane.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,14 +53,20 @@ class ResidualUBlock(nn.Module):
         self.levels = list(levels)
         self.stem = layers.conv_norm_act(in_ch, out_ch, self.levels[0].kernel)
         self.pools = nn.ModuleList([layers.max_pool(lv.pool) if lv.pool else nn.Identity() for lv in self.levels])
-        self.encoder = nn.ModuleList([
-            layers.conv_norm_act(out_ch if j == 0 else mid_ch, mid_ch, lv.kernel, dilation=_dilation(lv))
-            for j, lv in enumerate(self.levels)])
+        self.encoder = nn.ModuleList(
+            [
+                layers.conv_norm_act(out_ch if j == 0 else mid_ch, mid_ch, lv.kernel, dilation=_dilation(lv))
+                for j, lv in enumerate(self.levels)
+            ]
+        )
         # decoder level j merges the result from level j+1 with encoder level j
         last = len(self.levels) - 1
-        self.decoder = nn.ModuleList([
-            layers.conv_norm_act(2 * mid_ch, out_ch if j == 0 else mid_ch, lv.kernel, dilation=_dilation(lv))
-            for j, lv in enumerate(self.levels[:last])])
+        self.decoder = nn.ModuleList(
+            [
+                layers.conv_norm_act(2 * mid_ch, out_ch if j == 0 else mid_ch, lv.kernel, dilation=_dilation(lv))
+                for j, lv in enumerate(self.levels[:last])
+            ]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)

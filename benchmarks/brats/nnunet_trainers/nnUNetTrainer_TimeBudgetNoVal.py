@@ -3,6 +3,7 @@
 The BraTS side-by-side needs only a checkpoint to time nnUNetv2_predict with: nnU-Net's closing validation
 predicts every validation case with mirror TTA, which takes longer on 2 CPU cores than the whole training.
 """
+
 from __future__ import annotations
 
 import sys

@@ -11,6 +11,7 @@ nnU-Net's default trainer except what a time budget needs, chosen to mirror auto
   updated every iteration.
 At the end it writes time_budget_summary.json (iterations, seconds, throughput) into the fold folder.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,14 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 class nnUNetTrainer_TimeBudget(nnUNetTrainer):
     # The exact parameter list of nnUNetTrainer: it reads its own signature to store the init arguments.
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
+    def __init__(
+        self,
+        plans: dict,
+        configuration: str,
+        fold: int,
+        dataset_json: dict,
+        device: torch.device = torch.device("cuda"),
+    ):
         super().__init__(plans, configuration, fold, dataset_json, device)
         if "NNUNET_TIME_BUDGET_S" not in os.environ:
             raise RuntimeError("nnUNetTrainer_TimeBudget needs NNUNET_TIME_BUDGET_S (training seconds)")
@@ -65,8 +72,9 @@ class nnUNetTrainer_TimeBudget(nnUNetTrainer):
             self.on_train_epoch_end(train_outputs)
             with torch.no_grad():
                 self.on_validation_epoch_start()
-                val_outputs = [self.validation_step(next(self.dataloader_val))
-                               for _ in range(self.num_val_iterations_per_epoch)]
+                val_outputs = [
+                    self.validation_step(next(self.dataloader_val)) for _ in range(self.num_val_iterations_per_epoch)
+                ]
                 self.on_validation_epoch_end(val_outputs)
             self.on_epoch_end()
         training_seconds = self.elapsed()
@@ -78,15 +86,21 @@ class nnUNetTrainer_TimeBudget(nnUNetTrainer):
             return
         patch = list(self.configuration_manager.patch_size)
         samples = self.iterations_done * self.batch_size
-        summary = {"trainer": type(self).__name__, "budget_seconds": self.budget_seconds,
-                   "epochs": self.current_epoch, "iterations": self.iterations_done,
-                   "iterations_per_epoch": self.num_iterations_per_epoch,
-                   "val_iterations_per_epoch": self.num_val_iterations_per_epoch,
-                   "training_seconds": round(seconds, 1),
-                   "iterations_per_second": round(self.iterations_done / max(seconds, 1e-9), 3),
-                   "samples_per_second": round(samples / max(seconds, 1e-9), 3),
-                   "voxels_per_second": round(samples * math.prod(patch) / max(seconds, 1e-9), 1),
-                   "batch_size": self.batch_size, "patch_size": patch, "device": str(self.device),
-                   "torch_threads": torch.get_num_threads()}
+        summary = {
+            "trainer": type(self).__name__,
+            "budget_seconds": self.budget_seconds,
+            "epochs": self.current_epoch,
+            "iterations": self.iterations_done,
+            "iterations_per_epoch": self.num_iterations_per_epoch,
+            "val_iterations_per_epoch": self.num_val_iterations_per_epoch,
+            "training_seconds": round(seconds, 1),
+            "iterations_per_second": round(self.iterations_done / max(seconds, 1e-9), 3),
+            "samples_per_second": round(samples / max(seconds, 1e-9), 3),
+            "voxels_per_second": round(samples * math.prod(patch) / max(seconds, 1e-9), 1),
+            "batch_size": self.batch_size,
+            "patch_size": patch,
+            "device": str(self.device),
+            "torch_threads": torch.get_num_threads(),
+        }
         with open(join(self.output_folder, "time_budget_summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
