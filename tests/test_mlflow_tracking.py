@@ -1,5 +1,6 @@
 """MLflow tracking (issue 31): a training, a schedule and a search with --mlflow, read back from the SQLite store
 in WORK with MlflowClient: runs, params, per-epoch metrics (step = epoch), artifacts and nesting."""
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,15 @@ PARENT = "mlflow.parentRunId"
 
 
 def _work(planned: Path, folder: Path) -> Path:
-    shutil.copytree(planned, folder, ignore=shutil.ignore_patterns("models", "schedule.log", "inference.json",
-                                                                    "mlflow.db", "mlruns", "search"))
-    shrink_epochs(folder, iterations=3, val_iterations=1)   # what is tested is the record, not the learning
+    shutil.copytree(
+        planned,
+        folder,
+        ignore=shutil.ignore_patterns("models", "schedule.log", "inference.json", "mlflow.db", "mlruns", "search"),
+    )
+    shrink_epochs(folder, iterations=3, val_iterations=1)  # what is tested is the record, not the learning
     plans = json.loads((folder / "plans.json").read_text())
     for cfg in plans["configurations"].values():
-        cfg["training"]["precision"] = "fp32"   # no timing of bf16 at every start
+        cfg["training"]["precision"] = "fp32"  # no timing of bf16 at every start
     (folder / "plans.json").write_text(json.dumps(plans))
     return folder
 
@@ -50,8 +54,26 @@ def _steps(client: MlflowClient, run_id: str, metric: str) -> list[int]:
 @pytest.mark.slow
 def test_training_of_two_folds_is_two_runs_with_params_epochs_and_artifacts(planned_3d, tmp_path, capsys):
     work = _work(planned_3d, tmp_path / "W")
-    assert main(["train", str(work), "-c", "3d_fullres", "-f", "0", "1", "--epochs", "2", "--workers", "0",
-                 "--no-validation", "--mlflow"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(work),
+                "-c",
+                "3d_fullres",
+                "-f",
+                "0",
+                "1",
+                "--epochs",
+                "2",
+                "--workers",
+                "0",
+                "--no-validation",
+                "--mlflow",
+            ]
+        )
+        == 0
+    )
     client = _client(work)
     dataset = json.loads((work / "plans.json").read_text())["dataset_name"]
     runs = {r.info.run_name: r for r in _runs(client, dataset)}
@@ -71,7 +93,7 @@ def test_training_of_two_folds_is_two_runs_with_params_epochs_and_artifacts(plan
         assert run.data.metrics["epochs"] == 2
         assert {"curves.png", "training_summary.json", "train.log", "plan.log"} <= _artifacts(client, run.info.run_id)
         artifact_root = Path(run.info.artifact_uri.removeprefix("file://"))
-        assert artifact_root.is_relative_to(work / "mlruns")   # next to the store, not in the current folder
+        assert artifact_root.is_relative_to(work / "mlruns")  # next to the store, not in the current folder
 
 
 def test_bad_store_is_one_line_and_companions_need_mlflow(planned_3d, tmp_path, capsys):
@@ -86,12 +108,14 @@ def test_bad_store_is_one_line_and_companions_need_mlflow(planned_3d, tmp_path, 
 
 def test_without_mlflow_the_flag_says_how_to_install_it(planned_3d, tmp_path, capsys, monkeypatch):
     import builtins
+
     real_import = builtins.__import__
 
     def no_mlflow(name, *args, **kwargs):
         if name == "mlflow" or name.startswith("mlflow."):
             raise ImportError("No module named 'mlflow'")
         return real_import(name, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "__import__", no_mlflow)
     work = _work(planned_3d, tmp_path / "W")
     assert main(["train", str(work), "-c", "3d_fullres", "--epochs", "1", "--mlflow"]) == 2
@@ -100,23 +124,28 @@ def test_without_mlflow_the_flag_says_how_to_install_it(planned_3d, tmp_path, ca
 
 
 @pytest.mark.slow
-def test_a_store_that_fails_mid_training_warns_once_and_the_training_finishes(planned_3d, tmp_path, caplog,
-                                                                              monkeypatch):
+def test_a_store_that_fails_mid_training_warns_once_and_the_training_finishes(
+    planned_3d, tmp_path, caplog, monkeypatch
+):
     from autoseg.tracking.store import open_tracking
     from autoseg.tracking.training import tracked_training
     from autoseg.training.job import TrainingJob
-from autoseg.training.launch import run_job
+    from autoseg.training.launch import run_job
+
     work = _work(planned_3d, tmp_path / "W")
     context = open_tracking(None, work, "broken")
     job = TrainingJob(str(work), "3d_fullres", "0", epochs=2, validate=False, progress=False, workers=0)
 
     def unreachable(*args, **kwargs):
         raise ConnectionError("the tracking server went away")
+
     with caplog.at_level("WARNING", logger="autoseg.tracking"), tracked_training(context, job) as on_epoch:
+
         def then_the_store_fails(record):
             on_epoch(record)
-            monkeypatch.setattr(MlflowClient, "log_batch", unreachable)       # after epoch 0 is logged
+            monkeypatch.setattr(MlflowClient, "log_batch", unreachable)  # after epoch 0 is logged
             monkeypatch.setattr(MlflowClient, "log_artifact", unreachable)
+
         summary = run_job(job, on_epoch=then_the_store_fails)
     assert summary["epochs"] == 2
     assert len([r for r in caplog.records if "MLflow tracking stopped" in r.getMessage()]) == 1
@@ -124,22 +153,30 @@ from autoseg.training.launch import run_job
     client = _client(work)
     (run,) = _runs(client, "broken")
     assert _steps(client, run.info.run_id, "train_loss") == [0]
-    assert run.info.status == "FAILED"   # the record is incomplete, and says so
+    assert run.info.status == "FAILED"  # the record is incomplete, and says so
 
 
 @pytest.mark.slow
 def test_schedule_is_a_parent_run_with_its_trainings_nested(planned_3d, tmp_path):
     from autoseg.scheduling import schedule
     from autoseg.tracking.store import open_tracking
+
     work = _work(planned_3d, tmp_path / "W")
     plans = json.loads((work / "plans.json").read_text())
     for cfg in plans["configurations"].values():
-        cfg["training"]["epochs"] = 4   # one planned training: 4 epochs
+        cfg["training"]["epochs"] = 4  # one planned training: 4 epochs
     (work / "plans.json").write_text(json.dumps(plans))
     tracking = open_tracking(None, work, "schedules")
     # 8 epochs, half to explore: 2d and 3d_fullres train 2 epochs each, the winner's fold 0 then 4 more
-    state = schedule(work, total_epochs=8, explore_fraction=0.5, configurations=["2d", "3d_fullres"], workers=0,
-                     progress=False, tracking=tracking)
+    state = schedule(
+        work,
+        total_epochs=8,
+        explore_fraction=0.5,
+        configurations=["2d", "3d_fullres"],
+        workers=0,
+        progress=False,
+        tracking=tracking,
+    )
     client = _client(work)
     runs = _runs(client, "schedules")
     parents = [r for r in runs if PARENT not in r.data.tags]
@@ -154,7 +191,7 @@ def test_schedule_is_a_parent_run_with_its_trainings_nested(planned_3d, tmp_path
     for name, epochs in (("rung0:2d", [0, 1]), ("rung0:3d_fullres", [0, 1]), (f"final:{winner}:fold0", [2, 3, 4, 5])):
         run = children[name]
         assert run.info.status == "FINISHED" and run.data.params["schedule.step"] == name
-        assert _steps(client, run.info.run_id, "pseudo_dice") == epochs, name   # each logs the epochs it trained
+        assert _steps(client, run.info.run_id, "pseudo_dice") == epochs, name  # each logs the epochs it trained
         assert "curves.png" in _artifacts(client, run.info.run_id)
     assert children[f"final:{winner}:fold0"].data.params["job.extend"] == "True"
     assert "validation_dice" in children[f"final:{winner}:fold0"].data.metrics
@@ -165,12 +202,24 @@ def test_search_trials_are_runs_of_one_experiment_with_their_values(planned_3d, 
     from autoseg.search.run import search
     from autoseg.tracking.store import open_tracking
     from tests.test_search import TINY_SPACE
+
     work = _work(planned_3d, tmp_path / "W")
     tracking = open_tracking(None, work, "Synthetic tiny")
     # trial 0: the plan's values, trained 2 epochs; trial 1: 128 base features, over the budget and not trained
-    search(work, "3d_fullres", trials=2, trial_epochs=2, study="tiny", seed=0, workers=0, progress=False,
-           space={**TINY_SPACE, "base_features": {"choices": [8, 128]}}, export="",
-           enqueue=[{"base_features": 128}], tracking=tracking)
+    search(
+        work,
+        "3d_fullres",
+        trials=2,
+        trial_epochs=2,
+        study="tiny",
+        seed=0,
+        workers=0,
+        progress=False,
+        space={**TINY_SPACE, "base_features": {"choices": [8, 128]}},
+        export="",
+        enqueue=[{"base_features": 128}],
+        tracking=tracking,
+    )
     client = _client(work)
     runs = {r.info.run_name: r for r in _runs(client, "Synthetic tiny")}
     assert set(runs) == {"trial 0", "trial 1"}

@@ -5,19 +5,29 @@ The planner sizes the full patch so that at least the preset's minimum number of
 smaller patches and bigger batches, whose steps cost about their share of voxels; leaving it out told users ~864
 iterations for a run that made 1478-1884 (Hippocampus, 15 min, 2-core EPYC).
 """
+
 from __future__ import annotations
 
 import math
 
 
-def iterations_in_budget(usable_seconds: float, seconds_per_iteration: float, patch: list[int], batch: int,
-                         progressive_fraction: float = 0.0, progressive_patch: list[int] | None = None,
-                         progressive_batch: int | None = None) -> int:
+def iterations_in_budget(
+    usable_seconds: float,
+    seconds_per_iteration: float,
+    patch: list[int],
+    batch: int,
+    *,
+    progressive_fraction: float = 0.0,
+    progressive_patch: list[int] | None = None,
+    progressive_batch: int | None = None,
+) -> int:
     """Iterations in `usable_seconds` when a full-patch step takes `seconds_per_iteration`. A progressive step is
     costed by its voxels per batch, linearly: small steps use the cores a little less well, so this errs low."""
     if not progressive_patch or progressive_fraction <= 0:
         return int(usable_seconds / seconds_per_iteration)
     share = (math.prod(progressive_patch) * (progressive_batch or batch)) / (math.prod(patch) * batch)
     small_step = seconds_per_iteration * share
-    return int(usable_seconds * progressive_fraction / small_step
-               + usable_seconds * (1 - progressive_fraction) / seconds_per_iteration)
+    return int(
+        usable_seconds * progressive_fraction / small_step
+        + usable_seconds * (1 - progressive_fraction) / seconds_per_iteration
+    )

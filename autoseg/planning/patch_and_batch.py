@@ -4,6 +4,7 @@ Start from the median image (the whole object in view), then shrink the patch ax
 median image until one training step fits: into GPU memory, or into the time per iteration that leaves the CPU
 enough iterations within its time budget. Spare budget goes into the batch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,20 +32,42 @@ class Sizing:
     reasons: list[str]
 
 
-def make_network_spec(topology: Topology, spatial_dims: int, in_channels: int, num_classes: int,
-                      settings: dict[str, Any], architecture: str) -> NetworkSpec:
+def make_network_spec(
+    topology: Topology,
+    spatial_dims: int,
+    in_channels: int,
+    num_classes: int,
+    settings: dict[str, Any],
+    architecture: str,
+) -> NetworkSpec:
     cap = settings["max_features_3d"] if spatial_dims == 3 else settings["max_features_2d"]
-    return NetworkSpec(architecture=architecture, spatial_dims=spatial_dims, in_channels=in_channels,
-                       num_classes=num_classes,
-                       features=feature_widths(topology.num_stages, settings["base_features"], cap),
-                       kernel_sizes=topology.kernel_sizes, strides=topology.strides,
-                       blocks_per_stage=[settings["blocks_per_stage"]] * topology.num_stages,
-                       decoder_blocks=settings["decoder_blocks"])
+    return NetworkSpec(
+        architecture=architecture,
+        spatial_dims=spatial_dims,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        features=feature_widths(topology.num_stages, settings["base_features"], cap),
+        kernel_sizes=topology.kernel_sizes,
+        strides=topology.strides,
+        blocks_per_stage=[settings["blocks_per_stage"]] * topology.num_stages,
+        decoder_blocks=settings["decoder_blocks"],
+    )
 
 
-def size_to_budget(spacing: list[float], median_shape: list[float], in_channels: int, num_classes: int,
-                   budget: DeviceBudget, settings: dict[str, Any], architecture: str, min_edge: int,
-                   max_stages: int, dataset_voxels: float, flops_per_s: float | None = None) -> Sizing:
+def size_to_budget(
+    spacing: list[float],
+    median_shape: list[float],
+    *,
+    in_channels: int,
+    num_classes: int,
+    budget: DeviceBudget,
+    settings: dict[str, Any],
+    architecture: str,
+    min_edge: int,
+    max_stages: int,
+    dataset_voxels: float,
+    flops_per_s: float | None = None,
+) -> Sizing:
     dims = len(spacing)
     median = np.maximum(np.asarray(median_shape, dtype=float), 1)
     cap = settings["max_patch_voxels_3d"] if dims == 3 else settings["max_patch_pixels_2d"]
@@ -57,9 +80,46 @@ def size_to_budget(spacing: list[float], median_shape: list[float], in_channels:
         return fitted, topology, spec, estimate_cost(spec, fitted, batch)
 
     fits = _fits_function(budget, settings, dims, flops_per_s)
-    reasons = [f"start from the median image {np.round(median).astype(int).tolist()} voxels"
-               + (f", capped at {cap} voxels" if np.prod(median) > cap else "")]
-    fitted, topology, spec, cost = evaluate(patch, min_batch)
+    reasons = [
+        f"start from the median image {np.round(median).astype(int).tolist()} voxels"
+        + (f", capped at {cap} voxels" if np.prod(median) > cap else "")
+    ]
+    (fitted, topology, spec, cost), shrinks = _shrink_until_fits(
+        evaluate(patch, min_batch), median, min_edge, evaluate, fits, min_batch
+    )
+    if shrinks:
+        reasons.append(
+            f"shrunk the patch {shrinks} time(s) to fit the {budget.kind} budget ("
+            + _budget_words(budget, settings, dims)
+            + ")"
+        )
+    if not fits(cost, min_batch):
+        reasons.append(
+            f"the smallest patch {fitted} still misses the {budget.kind} budget ("
+            + _budget_words(budget, settings, dims)
+            + "): expect "
+            + ("more GPU memory than allowed" if budget.kind == "cuda" else "fewer iterations than planned")
+        )
+    max_batch = _max_batch(budget, settings, dims, fitted, dataset_voxels)
+    batch, cost = _grow_batch(spec, fitted, (min_batch, max_batch), fits, cost)
+    reasons.append(
+        f"patch {fitted}, batch {batch}: {cost['gflops_train']:.1f} GFLOP and "
+        f"~{cost['peak_bytes_estimate'] / 2**20:.0f} MiB per training step"
+    )
+    seconds = cost["flops_train"] / flops_per_s if flops_per_s else None
+    if seconds is not None and budget.time_budget_s:
+        reasons.append(
+            f"this CPU trains at ~{flops_per_s / 1e9:.0f} GFLOP/s: ~{seconds:.2f} s per "
+            f"iteration, ~{int(budget.time_budget_s * budget.usable_fraction / seconds)} full-patch "
+            f"iterations in {budget.time_budget_s / 60:.0f} min"
+        )
+    return Sizing(fitted, batch, topology, spec, cost, seconds, reasons)
+
+
+def _shrink_until_fits(start, median: np.ndarray, min_edge: int, evaluate, fits, min_batch: int):
+    """Shrink the patch axis that covers the most of the median image until a step fits; returns the last
+    (patch, topology, network, cost) and how many shrinks it took."""
+    fitted, topology, spec, cost = start
     shrinks, seen, frozen = 0, {tuple(fitted)}, set()
     while not fits(cost, min_batch) and not all(p <= 4 * min_edge for p in fitted):
         axis = _axis_to_shrink(fitted, median, min_edge, frozen)
@@ -76,29 +136,19 @@ def size_to_budget(spacing: list[float], median_shape: list[float], in_channels:
         fitted, topology, spec, cost = candidate
         seen.add(tuple(fitted))
         shrinks += 1
-    if shrinks:
-        reasons.append(f"shrunk the patch {shrinks} time(s) to fit the {budget.kind} budget ("
-                       + _budget_words(budget, settings, dims) + ")")
-    if not fits(cost, min_batch):
-        reasons.append(f"the smallest patch {fitted} still misses the {budget.kind} budget ("
-                       + _budget_words(budget, settings, dims) + "): expect "
-                       + ("more GPU memory than allowed" if budget.kind == "cuda" else "fewer iterations than planned"))
-    batch = min_batch
-    max_batch = _max_batch(budget, settings, dims, fitted, dataset_voxels)
+    return (fitted, topology, spec, cost), shrinks
+
+
+def _grow_batch(spec: NetworkSpec, patch: list[int], batch_range: tuple[int, int], fits, cost: dict[str, Any]):
+    """The largest batch in batch_range whose step still fits, and that step's cost."""
+    batch, max_batch = batch_range
     while batch < max_batch:
-        bigger = estimate_cost(spec, fitted, batch + 1)
+        bigger = estimate_cost(spec, patch, batch + 1)
         if not fits(bigger, batch + 1):
             break
         batch += 1
         cost = bigger
-    reasons.append(f"patch {fitted}, batch {batch}: {cost['gflops_train']:.1f} GFLOP and "
-                   f"~{cost['peak_bytes_estimate'] / 2**20:.0f} MiB per training step")
-    seconds = cost["flops_train"] / flops_per_s if flops_per_s else None
-    if seconds is not None and budget.time_budget_s:
-        reasons.append(f"this CPU trains at ~{flops_per_s / 1e9:.0f} GFLOP/s: ~{seconds:.2f} s per "
-                       f"iteration, ~{int(budget.time_budget_s * budget.usable_fraction / seconds)} full-patch "
-                       f"iterations in {budget.time_budget_s / 60:.0f} min")
-    return Sizing(fitted, batch, topology, spec, cost, seconds, reasons)
+    return batch, cost
 
 
 def _axis_to_shrink(fitted: list[int], median: np.ndarray, min_edge: int, frozen: set[int]) -> int | None:
@@ -120,16 +170,20 @@ def _initial_patch(median: np.ndarray, spacing: list[float], cap: float) -> list
 
 def _fits_function(budget: DeviceBudget, settings: dict[str, Any], dims: int, flops_per_s: float | None):
     if budget.kind == "cuda":
+
         def fits(cost, batch):
             memory = cost["parameter_bytes"] + MIXED_PRECISION_ACTIVATION_FACTOR * (
-                cost["peak_bytes_estimate"] - cost["parameter_bytes"])
+                cost["peak_bytes_estimate"] - cost["parameter_bytes"]
+            )
             return memory <= budget.memory_bytes
+
         return fits
     min_iterations = settings["min_iterations_3d"] if dims == 3 else settings["min_iterations_2d"]
     allowed = budget.time_budget_s * budget.usable_fraction / min_iterations
 
     def fits(cost, batch):
         return cost["flops_train"] / flops_per_s <= allowed
+
     return fits
 
 
@@ -140,8 +194,9 @@ def _budget_words(budget: DeviceBudget, settings: dict[str, Any], dims: int) -> 
     return f"at least {n} iterations in {budget.time_budget_s / 60:.0f} min"
 
 
-def _max_batch(budget: DeviceBudget, settings: dict[str, Any], dims: int, patch: list[int],
-               dataset_voxels: float) -> int:
+def _max_batch(
+    budget: DeviceBudget, settings: dict[str, Any], dims: int, patch: list[int], dataset_voxels: float
+) -> int:
     if budget.kind == "cuda":
         # nnU-Net's cap: one batch sees at most 5% of the dataset's voxels, so it does not overfit small datasets.
         limit = settings["max_batch_fraction_of_dataset"] * dataset_voxels / float(np.prod(patch))

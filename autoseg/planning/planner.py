@@ -6,6 +6,7 @@
   a coarser first stage sees the whole context and its prediction guides the full-resolution stage.
 Every decision is recorded with its reason in `Configuration.reasons` and logged.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,13 +51,14 @@ class PlanInputs:
     """What every configuration of one plan is decided from: the data (fingerprint, target spacing, transpose),
     the preset and the device budget, and the reasons all configurations share. One value instead of the dozen
     positional arguments each configuration's planning took."""
+
     fingerprint: dict[str, Any]
     preset: dict[str, Any]
     budget: DeviceBudget
-    spacing: list[float]                # target spacing, in the data's axis order
-    forward: list[int]                  # transpose: planned axis i is data axis forward[i]
+    spacing: list[float]  # target spacing, in the data's axis order
+    forward: list[int]  # transpose: planned axis i is data axis forward[i]
     normalization: Any
-    common: list[str]                   # reasons every configuration shares
+    common: list[str]  # reasons every configuration shares
     shifted_axes: dict[int, float] = field(default_factory=dict)
     seed: int = 0
     measure_rate: RateFunction | None = None
@@ -77,24 +79,35 @@ class PlanInputs:
         """Patch, batch and network for a configuration at `cfg_spacing`, sized to the budget (on a CPU
         calibrated against a measured speed when the plan measures). A CPU budget beyond the reference one is
         spent as budget_policy.py decides."""
+
         def size(budget: DeviceBudget, start: np.ndarray) -> Sizing:
             return self._size(budget, dims, cfg_spacing, start)
+
         if not is_long_budget(self.budget, self.settings):
             return size(self.budget, median)
+
         def iterations(sizing: Sizing, seconds: float) -> int:
             budget = dataclasses.replace(self.budget, time_budget_s=seconds)
             return _training_plan(self.preset, budget, self.settings, sizing).expected_iterations or 0
+
         context = context_patch(self.fingerprint.get("structure_extent_mm"), cfg_spacing, median)
         return size_long_budget(self.budget, self.settings, median, context, size, iterations)
 
     def _size(self, budget: DeviceBudget, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
         preset, fingerprint = self.preset, self.fingerprint
         max_stages = preset["max_stages_3d"] if dims == 3 else preset["max_stages_2d"]
-        args = dict(spacing=cfg_spacing, median_shape=median.tolist(), in_channels=fingerprint["num_channels"],
-                    num_classes=len(fingerprint["labels"]), budget=budget, settings=self.settings,
-                    architecture=preset["architecture"], min_edge=preset["min_feature_map_edge"],
-                    max_stages=max_stages,
-                    dataset_voxels=float(np.prod(self.median_t) * fingerprint["num_cases"]))
+        args = dict(
+            spacing=cfg_spacing,
+            median_shape=median.tolist(),
+            in_channels=fingerprint["num_channels"],
+            num_classes=len(fingerprint["labels"]),
+            budget=budget,
+            settings=self.settings,
+            architecture=preset["architecture"],
+            min_edge=preset["min_feature_map_edge"],
+            max_stages=max_stages,
+            dataset_voxels=float(np.prod(self.median_t) * fingerprint["num_cases"]),
+        )
         key = f"{dims}d"
         if budget.kind != "cpu":
             return size_to_budget(**args)
@@ -114,8 +127,13 @@ class PlanInputs:
         return sizing
 
 
-def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], budget: DeviceBudget,
-                        measure_rate: RateFunction | None = None, seed: int = 0) -> dict[str, Any]:
+def plan_configurations(
+    fingerprint: dict[str, Any],
+    preset: dict[str, Any],
+    budget: DeviceBudget,
+    measure_rate: RateFunction | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Returns the pieces of Plans decided from the data: transpose, and the configurations.
 
     `seed` is the plan's seed; every configuration trains with it, so `plan --seed` reaches training."""
@@ -127,15 +145,17 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
     if not fingerprint["is_2d"]:
         s3d = inputs.sized("3d_fullres", 3, spacing_t, median_t)
         anisotropic = is_anisotropic(spacing_t, preset["anisotropy_threshold"])
-        configs["3d_fullres"] = _configuration(inputs, "3d_fullres", 3, spacing_t, median_t, s3d,
-                                               anisotropic=anisotropic)
+        configs["3d_fullres"] = _configuration(
+            inputs, "3d_fullres", 3, spacing_t, median_t, s3d, anisotropic=anisotropic
+        )
         coverage = float(np.prod(s3d.patch_size) / np.prod(median_t))
         if coverage < preset["lowres_trigger"]:
             configs.update(_lowres_and_cascade(inputs, configs["3d_fullres"], coverage))
         else:
             configs["3d_fullres"].reasons.append(
                 f"the patch covers {coverage:.0%} of the median image (>= {preset['lowres_trigger']:.0%}): "
-                "no low-resolution cascade needed")
+                "no low-resolution cascade needed"
+            )
     for cfg in configs.values():
         for reason in cfg.reasons:
             log.info("%s: %s", cfg.name, reason)
@@ -143,24 +163,45 @@ def plan_configurations(fingerprint: dict[str, Any], preset: dict[str, Any], bud
     return {"transpose_forward": inputs.forward, "transpose_backward": backward, "configurations": configs}
 
 
-def _plan_inputs(fingerprint: dict[str, Any], preset: dict[str, Any], budget: DeviceBudget,
-                 measure_rate: RateFunction | None, seed: int) -> PlanInputs:
-    spacing, spacing_reason = target_spacing(fingerprint["median_spacing"], fingerprint["spacing_percentile_10"],
-                                             preset["anisotropy_threshold"])
+def _plan_inputs(
+    fingerprint: dict[str, Any],
+    preset: dict[str, Any],
+    budget: DeviceBudget,
+    measure_rate: RateFunction | None,
+    seed: int,
+) -> PlanInputs:
+    spacing, spacing_reason = target_spacing(
+        fingerprint["median_spacing"], fingerprint["spacing_percentile_10"], preset["anisotropy_threshold"]
+    )
     forward = [0, 1, 2] if fingerprint["is_2d"] else axis_transpose(spacing)[0]
     normalization, norm_reasons = choose_normalization(fingerprint)
-    common = [spacing_reason] + ([f"axes transposed {forward} so the coarsest axis comes first"]
-                                 if forward != [0, 1, 2] else []) + norm_reasons
-    return PlanInputs(fingerprint=fingerprint, preset=preset, budget=budget, spacing=spacing, forward=forward,
-                      normalization=normalization, common=common,
-                      shifted_axes=shifted_label_axes(fingerprint, forward), seed=seed, measure_rate=measure_rate)
+    common = (
+        [spacing_reason]
+        + ([f"axes transposed {forward} so the coarsest axis comes first"] if forward != [0, 1, 2] else [])
+        + norm_reasons
+    )
+    return PlanInputs(
+        fingerprint=fingerprint,
+        preset=preset,
+        budget=budget,
+        spacing=spacing,
+        forward=forward,
+        normalization=normalization,
+        common=common,
+        shifted_axes=shifted_label_axes(fingerprint, forward),
+        seed=seed,
+        measure_rate=measure_rate,
+    )
 
 
 def shifted_label_axes(fingerprint: dict[str, Any], forward: list[int]) -> dict[int, float]:
     """Transposed axes along which the labels sit shifted from the image edges (label_offsets.py), with the
     shift in voxels; mirroring along them would teach the network the shift both ways."""
-    return {forward.index(entry["axis"]): entry["shift"] for entry in fingerprint.get("label_edge_shift") or []
-            if entry.get("shifted_labels")}
+    return {
+        forward.index(entry["axis"]): entry["shift"]
+        for entry in fingerprint.get("label_edge_shift") or []
+        if entry.get("shifted_labels")
+    }
 
 
 def _median_shape_at(fingerprint: dict[str, Any], spacing: list[float]) -> np.ndarray:
@@ -172,8 +213,16 @@ def _median_shape_at(fingerprint: dict[str, Any], spacing: list[float]) -> np.nd
     return np.maximum(np.round(np.median(at_target, axis=0)), 1)
 
 
-def _configuration(inputs: PlanInputs, name: str, dims: int, spacing_t: list[float], median_t: np.ndarray,
-                   sizing: Sizing, *, anisotropic: bool) -> Configuration:
+def _configuration(
+    inputs: PlanInputs,
+    name: str,
+    dims: int,
+    spacing_t: list[float],
+    median_t: np.ndarray,
+    sizing: Sizing,
+    *,
+    anisotropic: bool,
+) -> Configuration:
     preset, budget, settings, shifted_axes = inputs.preset, inputs.budget, inputs.settings, inputs.shifted_axes
     training = _training_plan(preset, budget, settings, sizing, inputs.seed)
     # Transposed volume axis a is configuration axis a - (3 - dims) (2d drops axis 0).
@@ -183,35 +232,65 @@ def _configuration(inputs: PlanInputs, name: str, dims: int, spacing_t: list[flo
     reasons = list(inputs.common) + sizing.reasons
     median_cfg = [int(m) for m in median_t[-dims:]]
     if all(m < 2 * preset["min_feature_map_edge"] for m in median_cfg):
-        reasons.append(f"the images (median {median_cfg} voxels) are smaller than the smallest network (one "
-                       f"pooling needs {2 * preset['min_feature_map_edge']} voxels): patch {sizing.patch_size}, "
-                       "a 2-stage network; cases are padded to the patch")
+        reasons.append(
+            f"the images (median {median_cfg} voxels) are smaller than the smallest network (one "
+            f"pooling needs {2 * preset['min_feature_map_edge']} voxels): patch {sizing.patch_size}, "
+            "a 2-stage network; cases are padded to the patch"
+        )
     pooling = [int(np.log2(s)) for s in sizing.topology.total_stride]
-    reasons.append(f"{sizing.topology.num_stages} stages, poolings per axis {pooling}, "
-                   f"features {sizing.network.features}")
+    reasons.append(
+        f"{sizing.topology.num_stages} stages, poolings per axis {pooling}, features {sizing.network.features}"
+    )
     if training.progressive_patch_size:
-        reasons.append(f"first {training.progressive_fraction:.0%} of the budget on patch "
-                       f"{training.progressive_patch_size}, batch {training.progressive_batch_size}"
-                       + (f": ~{training.expected_iterations} iterations in all, at eager speed"
-                          if training.expected_iterations else ""))
-    if anisotropic and dims == 3:
+        reasons.append(
+            f"first {training.progressive_fraction:.0%} of the budget on patch "
+            f"{training.progressive_patch_size}, batch {training.progressive_batch_size}"
+            + (
+                f": ~{training.expected_iterations} iterations in all, at eager speed"
+                if training.expected_iterations
+                else ""
+            )
+        )
+    reasons += _resampling_and_augmentation_reasons(augmentation, shifted, anisotropic and dims == 3)
+    return Configuration(
+        name=name,
+        spatial_dims=dims,
+        data_identifier=name,
+        spacing=[float(s) for s in spacing_t],
+        median_shape=[int(m) for m in median_t],
+        patch_size=sizing.patch_size,
+        batch_size=sizing.batch_size,
+        normalization=copy.deepcopy(inputs.normalization),
+        network=sizing.network,
+        resampling=resampling,
+        training=training,
+        augmentation=augmentation,
+        reasons=reasons,
+    )
+
+
+def _resampling_and_augmentation_reasons(
+    augmentation: AugmentationPlan, shifted: dict[int, float], anisotropic_3d: bool
+) -> list[str]:
+    reasons: list[str] = []
+    if anisotropic_3d:
         reasons.append("anisotropic: axis 0 is resampled separately (nearest neighbour across slices)")
     if augmentation.dummy_2d:
         reasons.append("patch is flat along axis 0: rotation and scaling in-plane only (dummy 2D)")
     for axis, shift in sorted(shifted.items()):
-        rotation = (f", rotation within +-{augmentation.rotation_deg[1]:g} degrees"
-                    if augmentation.rotation_p > 0 else "")
-        reasons.append(f"no mirroring along axis {axis}{rotation}: the labels sit {abs(shift):.2f} voxels to one "
-                       "side of the image edges along it, and mirrored samples would teach the opposite shift")
-    return Configuration(name=name, spatial_dims=dims, data_identifier=name,
-                         spacing=[float(s) for s in spacing_t], median_shape=[int(m) for m in median_t],
-                         patch_size=sizing.patch_size, batch_size=sizing.batch_size,
-                         normalization=copy.deepcopy(inputs.normalization), network=sizing.network,
-                         resampling=resampling, training=training, augmentation=augmentation, reasons=reasons)
+        rotation = (
+            f", rotation within +-{augmentation.rotation_deg[1]:g} degrees" if augmentation.rotation_p > 0 else ""
+        )
+        reasons.append(
+            f"no mirroring along axis {axis}{rotation}: the labels sit {abs(shift):.2f} voxels to one "
+            "side of the image edges along it, and mirrored samples would teach the opposite shift"
+        )
+    return reasons
 
 
-def _training_plan(preset: dict[str, Any], budget: DeviceBudget, settings: dict[str, Any],
-                   sizing: Sizing, seed: int = 0) -> TrainingPlan:
+def _training_plan(
+    preset: dict[str, Any], budget: DeviceBudget, settings: dict[str, Any], sizing: Sizing, seed: int = 0
+) -> TrainingPlan:
     overrides = {**preset.get("training", {}), **settings.get("training", {})}
     plan = from_dict(TrainingPlan, overrides, "preset.training")
     plan.seed = seed
@@ -228,16 +307,23 @@ def _training_plan(preset: dict[str, Any], budget: DeviceBudget, settings: dict[
         plan.time_budget_s = budget.time_budget_s
         if sizing.seconds_per_iteration:
             plan.expected_iterations = iterations_in_budget(
-                budget.time_budget_s * budget.usable_fraction, sizing.seconds_per_iteration, sizing.patch_size,
-                sizing.batch_size, plan.progressive_fraction, plan.progressive_patch_size, plan.progressive_batch_size)
+                budget.time_budget_s * budget.usable_fraction,
+                sizing.seconds_per_iteration,
+                sizing.patch_size,
+                sizing.batch_size,
+                progressive_fraction=plan.progressive_fraction,
+                progressive_patch=plan.progressive_patch_size,
+                progressive_batch=plan.progressive_batch_size,
+            )
         plan.val_iterations = max(2, plan.iterations_per_epoch // 10)
     else:
         plan.epochs = settings["epochs"]
     return plan
 
 
-def _augmentation_plan(preset: dict[str, Any], settings: dict[str, Any], dims: int, patch: list[int],
-                       shifted_axes: dict[int, float]) -> AugmentationPlan:
+def _augmentation_plan(
+    preset: dict[str, Any], settings: dict[str, Any], dims: int, patch: list[int], shifted_axes: dict[int, float]
+) -> AugmentationPlan:
     """`shifted_axes`: configuration axes along which the labels sit shifted from the image edges."""
     overrides = {**preset.get("augmentation", {}), **settings.get("augmentation", {})}
     aug = from_dict(AugmentationPlan, overrides, "preset.augmentation")
@@ -268,11 +354,21 @@ def _lowres_and_cascade(inputs: PlanInputs, fullres: Configuration, coverage: fl
         sizing = inputs.sized("3d_lowres", 3, low_spacing.tolist(), median_low)
         if np.prod(sizing.patch_size) / np.prod(median_low) >= LOWRES_TARGET_COVERAGE:
             break
-    lowres = _configuration(inputs, "3d_lowres", 3, low_spacing.tolist(), median_low, sizing,
-                            anisotropic=is_anisotropic(low_spacing.tolist()))
-    lowres.reasons.insert(0, f"3d_fullres patch covers only {coverage:.0%} of the median image: a low-resolution "
-                             f"stage at spacing {np.round(low_spacing, 3).tolist()} sees "
-                             f"{min(1.0, np.prod(sizing.patch_size) / np.prod(median_low)):.0%} of it")
+    lowres = _configuration(
+        inputs,
+        "3d_lowres",
+        3,
+        low_spacing.tolist(),
+        median_low,
+        sizing,
+        anisotropic=is_anisotropic(low_spacing.tolist()),
+    )
+    lowres.reasons.insert(
+        0,
+        f"3d_fullres patch covers only {coverage:.0%} of the median image: a low-resolution "
+        f"stage at spacing {np.round(low_spacing, 3).tolist()} sees "
+        f"{min(1.0, np.prod(sizing.patch_size) / np.prod(median_low)):.0%} of it",
+    )
     lowres.next_stage = "3d_cascade_fullres"
     cascade = from_dict(Configuration, to_dict(fullres), "3d_fullres")
     cascade.name = "3d_cascade_fullres"

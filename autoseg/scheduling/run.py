@@ -12,6 +12,7 @@ In seconds the budget is the job's wall time, whatever the device (CPU, CUDA) or
 (torchrun: rank 0 decides and writes schedule.json, the other ranks join each training it starts). A share of
 RESERVE_FRACTION is kept for the full-image validations and find-best, which the trainings' budgets do not count.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,10 +41,20 @@ RESERVE_FRACTION = 0.10
 ETA = 2
 
 
-def schedule(work: str | Path, total_budget: str | float | None = None, *, total_epochs: int | None = None,
-             resume: bool = False, configurations: list[str] | None = None, device: str = "auto",
-             workers: str | int | None = None, progress: bool = True,
-             explore_fraction: float = EXPLORE_FRACTION, executor=None, tracking=None) -> dict[str, Any]:
+def schedule(
+    work: str | Path,
+    total_budget: str | float | None = None,
+    *,
+    total_epochs: int | None = None,
+    resume: bool = False,
+    configurations: list[str] | None = None,
+    device: str = "auto",
+    workers: str | int | None = None,
+    progress: bool = True,
+    explore_fraction: float = EXPLORE_FRACTION,
+    executor=None,
+    tracking=None,
+) -> dict[str, Any]:
     """Run (or with resume=True continue) a schedule in WORK; returns the schedule (also WORK/schedule.json).
 
     `executor` (autoseg.execution): where the trainings run; default this process, one after the other. On Ray
@@ -55,9 +66,9 @@ def schedule(work: str | Path, total_budget: str | float | None = None, *, total
     splits = read_splits(work / SPLITS)
     if not is_writer():
         from autoseg.scheduling.follow import follow
+
         return follow(work, device, workers)
-    fresh = {} if resume else _fresh_state(plans, splits, total_budget, total_epochs, configurations,
-                                           explore_fraction)
+    fresh = {} if resume else _fresh_state(plans, splits, total_budget, total_epochs, configurations, explore_fraction)
     file = ScheduleFile.open(work, resume, fresh)
     if resume:
         _check_same_total(file.state, total_budget, total_epochs)
@@ -65,7 +76,17 @@ def schedule(work: str | Path, total_budget: str | float | None = None, *, total
     try:
         file.save()
         with schedule_run(tracking, file.state, file.save) as nested:
-            return _Run(work, plans, splits, file, device, workers, progress, executor, nested).run()
+            return _Run(
+                work,
+                plans,
+                splits,
+                file,
+                device=device,
+                workers=workers,
+                progress=progress,
+                executor=executor,
+                tracking=nested,
+            ).run()
     finally:
         remove_handler(handler)
 
@@ -84,15 +105,24 @@ def _fresh_state(plans: Plans, splits, total_budget, total_epochs, configuration
             log.info("schedule: %s not considered: %s", name, why)
     r0 = units.round(r0)
     if len(admitted) > 1 and r0 < (1 if units.kind == EPOCHS else 10):
-        raise AutosegError(f"a total of {units.describe(total)} leaves {units.describe(r0)} for each of "
-                           f"{len(admitted)} candidates' first share", fix="give a larger total budget, or "
-                           "fewer candidates (plan with -c CONFIG, or train one with -c CONFIG -f 0)")
+        raise AutosegError(
+            f"a total of {units.describe(total)} leaves {units.describe(r0)} for each of "
+            f"{len(admitted)} candidates' first share",
+            fix="give a larger total budget, or "
+            "fewer candidates (plan with -c CONFIG, or train one with -c CONFIG -f 0)",
+        )
     costs = inference_costs(plans, [(c.name,) for c in admitted])
-    return {"total": {"units": units.kind, "amount": total, "described": units.describe(total)},
-            "usable": round(usable, 2), "reserve_fraction": RESERVE_FRACTION if units.kind == SECONDS else 0.0,
-            "explore": round(explore, 2), "eta": ETA, "first_share": r0,
-            "candidates": [c.to_dict() for c in admitted], "skipped": skipped,
-            "inference_cost": {n[0]: round(v, 3) for n, v in costs.items()}}
+    return {
+        "total": {"units": units.kind, "amount": total, "described": units.describe(total)},
+        "usable": round(usable, 2),
+        "reserve_fraction": RESERVE_FRACTION if units.kind == SECONDS else 0.0,
+        "explore": round(explore, 2),
+        "eta": ETA,
+        "first_share": r0,
+        "candidates": [c.to_dict() for c in admitted],
+        "skipped": skipped,
+        "inference_cost": {n[0]: round(v, 3) for n, v in costs.items()},
+    }
 
 
 def planned_training(plans: Plans, name: str, units: Units) -> float:
@@ -106,15 +136,30 @@ def _check_same_total(state, total_budget, total_epochs) -> None:
         return
     units, total = parse_total(total_budget, total_epochs)
     if units.kind != state["total"]["units"] or abs(total - state["total"]["amount"]) > 1e-6:
-        raise AutosegError(f"this schedule was started with a total of {state['total']['described']}",
-                           Path(SCHEDULE), "resume with the same --total-budget, or without one")
+        raise AutosegError(
+            f"this schedule was started with a total of {state['total']['described']}",
+            Path(SCHEDULE),
+            "resume with the same --total-budget, or without one",
+        )
 
 
 class _Run:
-    def __init__(self, work: Path, plans: Plans, splits, file: ScheduleFile, device, workers, progress,
-                 executor=None, tracking=None):
+    def __init__(
+        self,
+        work: Path,
+        plans: Plans,
+        splits,
+        file: ScheduleFile,
+        *,
+        device,
+        workers,
+        progress,
+        executor=None,
+        tracking=None,
+    ):
         from autoseg.execution.local import LocalExecutor
-        self.tracking = tracking   # where the trainings log their MLflow runs (None: not tracked)
+
+        self.tracking = tracking  # where the trainings log their MLflow runs (None: not tracked)
         self.work, self.plans, self.splits, self.file = work, plans, splits, file
         self.executor = executor or LocalExecutor()
         self.state = file.state
@@ -131,25 +176,50 @@ class _Run:
         self._find_best(winner)
         self.state.update({"status": "finished", "finished": now_iso(), "winner": winner})
         self.file.save()
-        log.info("schedule: finished in %s of wall time (%s budget)", time.strftime(
-            "%H:%M:%S", time.gmtime(self.file.wall_seconds())), self.state["total"]["described"])
+        log.info(
+            "schedule: finished in %s of wall time (%s budget)",
+            time.strftime("%H:%M:%S", time.gmtime(self.file.wall_seconds())),
+            self.state["total"]["described"],
+        )
         return self.state
 
     # -- steps ---------------------------------------------------------------------------------------------
     def _steps(self, specs: list[StepSpec]) -> dict[str, bool]:
         """Run steps the schedule's decisions do not separate, side by side where the executor can (a step
         already done in schedule.json is not run again); {step id: succeeded}."""
-        return run_steps(self.executor, self.work, self.file, self.units, specs,
-                         {"device": self.device, "workers": self.workers, "progress": self.progress,
-                          "tracking": self.tracking.to_dict() if self.tracking else None})
+        return run_steps(
+            self.executor,
+            self.work,
+            self.file,
+            self.units,
+            specs,
+            {
+                "device": self.device,
+                "workers": self.workers,
+                "progress": self.progress,
+                "tracking": self.tracking.to_dict() if self.tracking else None,
+            },
+        )
 
     def _enter_cascades(self, candidates: list[cand.Candidate]) -> list[str]:
         """Train every cascade's earlier stages (validated: the cascade learns from their predictions)."""
         alive = []
         r0 = self.state["first_share"] or self._unit(candidates[0].name)
-        entries = {c.name: [StepSpec(f"entry:{stage}:fold{f}", stage, f, r0, True,
-                                     f"{c.name} learns from {stage}'s out-of-fold predictions")
-                            for stage, folds in c.stage_folds.items() for f in folds] for c in candidates}
+        entries = {
+            c.name: [
+                StepSpec(
+                    f"entry:{stage}:fold{f}",
+                    stage,
+                    f,
+                    r0,
+                    True,
+                    f"{c.name} learns from {stage}'s out-of-fold predictions",
+                )
+                for stage, folds in c.stage_folds.items()
+                for f in folds
+            ]
+            for c in candidates
+        }
         ran = self._steps([spec for specs in entries.values() for spec in specs])
         for c in candidates:
             ok = all(ran[spec.id] for spec in entries[c.name])
@@ -167,27 +237,54 @@ class _Run:
     def _halve(self, alive: list[str]) -> str:
         r0, rung = self.state["first_share"], 0
         while len(alive) > 1:
-            target = r0 * ETA ** rung
+            target = r0 * ETA**rung
             recorded = next((r for r in self.state["rungs"] if r["rung"] == rung), None)
             if recorded is None:
-                ran = self._steps([StepSpec(f"rung{rung}:{n}", n, 0, target, False, f"rung {rung}: every "
-                                            f"candidate trains {self.units.describe(target)} on fold 0")
-                                   for n in alive])
+                ran = self._steps(
+                    [
+                        StepSpec(
+                            f"rung{rung}:{n}",
+                            n,
+                            0,
+                            target,
+                            False,
+                            f"rung {rung}: every candidate trains {self.units.describe(target)} on fold 0",
+                        )
+                        for n in alive
+                    ]
+                )
                 ran = {n: ran[f"rung{rung}:{n}"] for n in alive}
-                scores = {n: smoothed_pseudo_dice(history(self.work, n, 0), self.units.own_time) if ran[n] else None
-                          for n in alive}
+                scores = {
+                    n: smoothed_pseudo_dice(history(self.work, n, 0), self.units.own_time) if ran[n] else None
+                    for n in alive
+                }
                 survivors, stopped = cut(scores, ETA, self.state["inference_cost"], cand.DEFAULT_ORDER)
-                recorded = {"rung": rung, "share": target, "scores": scores, "survivors": survivors,
-                            "stopped": stopped, "decided": now_iso()}
+                recorded = {
+                    "rung": rung,
+                    "share": target,
+                    "scores": scores,
+                    "survivors": survivors,
+                    "stopped": stopped,
+                    "decided": now_iso(),
+                }
                 self.state["rungs"].append(recorded)
                 self.state["stopped"].update(stopped)
                 self.file.save()
-                log.info("schedule: rung %d at %s: scores %s; keeping %s; stopped %s", rung,
-                         self.units.describe(target), scores, survivors, stopped)
+                log.info(
+                    "schedule: rung %d at %s: scores %s; keeping %s; stopped %s",
+                    rung,
+                    self.units.describe(target),
+                    scores,
+                    survivors,
+                    stopped,
+                )
             alive, rung = recorded["survivors"], rung + 1
         if not alive:
-            raise AutosegError("every candidate configuration failed to train", self.file.path,
-                               "read schedule.log and the candidates' train.log for the error")
+            raise AutosegError(
+                "every candidate configuration failed to train",
+                self.file.path,
+                "read schedule.log and the candidates' train.log for the error",
+            )
         return alive[0]
 
     # -- the rest --------------------------------------------------------------------------------------------
@@ -226,37 +323,64 @@ class _Run:
             # Wall time is shared by the trainings running side by side; epochs count every training's own.
             workers = self.executor.workers() if self.units.kind == SECONDS else 1
             folds, reason = spend_rest(remaining - overhead, done, unit, len(self.splits), workers)
-            if len(folds) > 1:   # each training pays its start-up, the busiest worker once per fold it runs
-                folds, reason = spend_rest(remaining - overhead * waves(len(folds), workers), done, unit,
-                                           len(self.splits), workers)
+            if len(folds) > 1:  # each training pays its start-up, the busiest worker once per fold it runs
+                folds, reason = spend_rest(
+                    remaining - overhead * waves(len(folds), workers), done, unit, len(self.splits), workers
+                )
             for entry in folds:
                 entry["target"] = self.units.round(entry["target"])
-            policy = {"winner": winner, "remaining": round(remaining, 2), "winner_fold0_done": round(done, 2),
-                      "unit": unit, "overhead_per_training": round(overhead, 1), "workers": workers,
-                      "folds": folds, "reason": reason, "decided": now_iso()}
+            policy = {
+                "winner": winner,
+                "remaining": round(remaining, 2),
+                "winner_fold0_done": round(done, 2),
+                "unit": unit,
+                "overhead_per_training": round(overhead, 1),
+                "workers": workers,
+                "folds": folds,
+                "reason": reason,
+                "decided": now_iso(),
+            }
             self.state["policy"] = policy
             self.file.save()
             log.info("schedule: %s wins; %s", winner, reason)
         specs: dict[str, StepSpec] = {}
         for entry in policy["folds"]:
             fold = entry["fold"]
-            needs = self._fold_stages(winner, fold)   # the cascade waits for the low-resolution folds it needs
+            needs = self._fold_stages(winner, fold)  # the cascade waits for the low-resolution folds it needs
             specs.update({s.id: s for s in needs if s.id not in specs})
-            final = StepSpec(f"final:{winner}:fold{fold}", winner, fold, entry["target"], True, policy["reason"],
-                             must_succeed=fold == 0, after=[s.id for s in needs])
+            final = StepSpec(
+                f"final:{winner}:fold{fold}",
+                winner,
+                fold,
+                entry["target"],
+                True,
+                policy["reason"],
+                must_succeed=fold == 0,
+                after=[s.id for s in needs],
+            )
             specs[final.id] = final
         self._steps(list(specs.values()))
 
     def _fold_stages(self, name: str, fold: int) -> list[StepSpec]:
         """The earlier-stage steps a cascade's fold needs, earliest stage first."""
         from autoseg.training.dataset import previous_stage_folds
+
         previous, folds, specs = self.plans.configuration(name).previous_stage, [fold], []
         while previous:
             folds = previous_stage_folds(self.splits, folds)
-            earlier = [StepSpec(f"entry:{previous}:fold{f}", previous, f, self.state["first_share"] or
-                                self._unit(previous), True, f"{name} fold {fold} needs it", must_succeed=True)
-                       for f in folds]
-            for later in specs:   # a stage trains on the predictions of the stage before it
+            earlier = [
+                StepSpec(
+                    f"entry:{previous}:fold{f}",
+                    previous,
+                    f,
+                    self.state["first_share"] or self._unit(previous),
+                    True,
+                    f"{name} fold {fold} needs it",
+                    must_succeed=True,
+                )
+                for f in folds
+            ]
+            for later in specs:  # a stage trains on the predictions of the stage before it
                 later.after.extend(s.id for s in earlier)
             specs[:0] = earlier
             previous = self.plans.configuration(previous).previous_stage
@@ -264,9 +388,11 @@ class _Run:
 
     def _find_best(self, winner: str) -> None:
         from autoseg.inference.find_best import find_best
+
         if self.state.get("find_best"):
             return
         result = find_best(self.work, [winner], progress=self.progress)
-        self.state["find_best"] = {k: result.get(k) for k in ("configurations", "folds", "chosen_dice",
-                                                              "postprocessing", "choice")}
+        self.state["find_best"] = {
+            k: result.get(k) for k in ("configurations", "folds", "chosen_dice", "postprocessing", "choice")
+        }
         self.file.save()

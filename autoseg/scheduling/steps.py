@@ -6,6 +6,7 @@ the fold folder itself: nothing yet -> train; an unfinished run -> resume; a fin
 extend by the difference; a finished one at the target -> nothing (a kill came after the training). A fold
 whose validation is missing or older than its model is validated (validate_fold), so find-best sees it.
 """
+
 from __future__ import annotations
 
 import time
@@ -38,7 +39,7 @@ def train_call(work: Path, step: dict[str, Any], units: Units) -> dict[str, Any]
     out = model_dir(work, step["configuration"], step["fold"])
     final, latest = out / FINAL, out / LATEST
     if latest.exists() and (not final.exists() or latest.stat().st_mtime > final.stat().st_mtime):
-        return {"resume": True}   # killed in a training or an extension: continue it with its own budget
+        return {"resume": True}  # killed in a training or an extension: continue it with its own budget
     if not final.exists():
         return units.train_arguments(step["target"])
     missing = step["target"] - own_time(work, step["configuration"], step["fold"], units)
@@ -49,14 +50,16 @@ def train_call(work: Path, step: dict[str, Any], units: Units) -> dict[str, Any]
     return {"extend": True, **units.train_arguments(units.round(missing))}
 
 
-def execute(work: Path, step: dict[str, Any], units: Units, device: str, workers, progress: bool,
-            save, tracking=None) -> None:
+def execute(
+    work: Path, step: dict[str, Any], units: Units, *, device: str, workers, progress: bool, save, tracking=None
+) -> None:
     """Run the step (train/resume/extend, then validation when asked); records times and outcome in `step`
     and calls `save()` before and after, so schedule.json always says what is running. `tracking`: the
     TrackingContext (or its dict) the step's training logs an MLflow run into."""
     from autoseg.tracking.training import tracked_training
     from autoseg.training.job import TrainingJob
     from autoseg.training.loop import train
+
     name, fold = step["configuration"], step["fold"]
     started = time.monotonic()
     step.setdefault("own_before", own_time(work, name, fold, units))
@@ -65,14 +68,38 @@ def execute(work: Path, step: dict[str, Any], units: Units, device: str, workers
     step["call"] = call
     save()
     if call is not None:
-        log.info("schedule: %s %s fold %s (%s): %s", "resuming" if call.get("resume") else
-                 "extending" if call.get("extend") else "training", name, fold, step["why"], call)
-        job = TrainingJob(str(work), name, str(fold), device=device, workers=workers, validate=step["validate"],
-                          progress=progress, **call)
-        with tracked_training(tracking, job, run_name=step["id"], params={"schedule.step": step["id"],
-                                                                          "schedule.why": step["why"]}) as on_epoch:
-            train(work, name, fold, device=device, workers=workers, validate=step["validate"], progress=progress,
-                  on_epoch=on_epoch, **call)
+        log.info(
+            "schedule: %s %s fold %s (%s): %s",
+            "resuming" if call.get("resume") else "extending" if call.get("extend") else "training",
+            name,
+            fold,
+            step["why"],
+            call,
+        )
+        job = TrainingJob(
+            str(work),
+            name,
+            str(fold),
+            device=device,
+            workers=workers,
+            validate=step["validate"],
+            progress=progress,
+            **call,
+        )
+        with tracked_training(
+            tracking, job, run_name=step["id"], params={"schedule.step": step["id"], "schedule.why": step["why"]}
+        ) as on_epoch:
+            train(
+                work,
+                name,
+                fold,
+                device=device,
+                workers=workers,
+                validate=step["validate"],
+                progress=progress,
+                on_epoch=on_epoch,
+                **call,
+            )
     if step["validate"] and not validation_current(work, name, fold):
         validate_fold(work, name, fold, device, progress)
     step["own_after"] = own_time(work, name, fold, units)
@@ -87,8 +114,10 @@ def validation_current(work: Path, name: str, fold: int | str) -> bool:
     summary, final = out / TRAINING_SUMMARY, out / FINAL
     if not (summary.is_file() and final.is_file() and (out / VALIDATION).is_dir()):
         return False
-    return summary.stat().st_mtime >= final.stat().st_mtime and \
-        read_json(summary, "training summary").get("validation_dice") is not None
+    return (
+        summary.stat().st_mtime >= final.stat().st_mtime
+        and read_json(summary, "training summary").get("validation_dice") is not None
+    )
 
 
 def validate_fold(work: Path, name: str, fold: int | str, device: str, progress: bool) -> None:
@@ -110,8 +139,9 @@ def validate_fold(work: Path, name: str, fold: int | str, device: str, progress:
     cases = validation_cases(work, plans, config, str(fold))
     model = load_model(work, name, fold, torch_device)
     settings = InferenceSettings(device=torch_device, tta=True)
-    entries = validate_fold_images(work, plans, config, model, cases, settings, save_probabilities=True,
-                                   progress=progress)
+    entries = validate_fold_images(
+        work, plans, config, model, cases, settings, save_probabilities=True, progress=progress
+    )
     path = model_dir(work, name, fold) / TRAINING_SUMMARY
     summary = read_json(path, "training summary") if path.is_file() else {}
     summary.update(entries)

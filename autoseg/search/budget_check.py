@@ -6,6 +6,7 @@ The rule is the planner's own (autoseg.planning.patch_and_batch), read from plan
 - CPU: the time per iteration (estimated FLOPs / the measured FLOP/s) must leave at least the preset's minimum
   number of full-patch iterations in the plan's time budget, so the exported configuration trains enough in that budget.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,20 +48,26 @@ def check_budget(config: Configuration, base: Configuration, device: dict[str, A
 def _check_memory(config: Configuration, cost: dict[str, Any], device: dict[str, Any]) -> BudgetCheck:
     # estimate_cost counts one optimiser buffer (SGD momentum); AdamW keeps two.
     extra = cost["parameters"] * FP32_BYTES if config.training.optimizer == "adamw" else 0
-    memory = cost["parameter_bytes"] + extra + MIXED_PRECISION_ACTIVATION_FACTOR * (
-        cost["peak_bytes_estimate"] - cost["parameter_bytes"])
+    memory = (
+        cost["parameter_bytes"]
+        + extra
+        + MIXED_PRECISION_ACTIVATION_FACTOR * (cost["peak_bytes_estimate"] - cost["parameter_bytes"])
+    )
     limit = device.get("memory_bytes")
     words = f"~{memory / 2**30:.2f} GiB of GPU memory"
     if not limit:
-        return BudgetCheck(True, f"{words}; plans.json names no GPU memory budget, not checked", cost,
-                           memory_bytes=memory)
+        return BudgetCheck(
+            True, f"{words}; plans.json names no GPU memory budget, not checked", cost, memory_bytes=memory
+        )
     fits = memory <= limit
-    return BudgetCheck(fits, f"{words} {'within' if fits else 'exceeds'} the {limit / 2**30:.2f} GiB budget", cost,
-                       memory_bytes=memory)
+    return BudgetCheck(
+        fits, f"{words} {'within' if fits else 'exceeds'} the {limit / 2**30:.2f} GiB budget", cost, memory_bytes=memory
+    )
 
 
-def _check_time(config: Configuration, base: Configuration, cost: dict[str, Any], device: dict[str, Any],
-                preset: str) -> BudgetCheck:
+def _check_time(
+    config: Configuration, base: Configuration, cost: dict[str, Any], device: dict[str, Any], preset: str
+) -> BudgetCheck:
     rate = (device.get("flops_per_s") or {}).get(f"{config.spatial_dims}d")
     budget = device.get("time_budget_s")
     if not rate or not budget:
@@ -75,12 +82,21 @@ def _check_time(config: Configuration, base: Configuration, cost: dict[str, Any]
         minimum = int(usable / reference)
     fits = iterations >= minimum
     t = config.training
-    in_all = iterations_in_budget(usable, seconds, config.patch_size, config.batch_size, t.progressive_fraction,
-                                  t.progressive_patch_size, t.progressive_batch_size)
-    words = (f"~{seconds:.2f} s per iteration ({cost['gflops_train']:.1f} GFLOP at {rate / 1e9:.0f} GFLOP/s): "
-             f"{iterations} full-patch iterations in {format_duration(budget)}, "
-             f"{'at least' if fits else 'fewer than'} the {minimum} the plan needs"
-             + (f" (~{in_all} counting the smaller patches first)" if in_all != iterations else ""))
+    in_all = iterations_in_budget(
+        usable,
+        seconds,
+        config.patch_size,
+        config.batch_size,
+        progressive_fraction=t.progressive_fraction,
+        progressive_patch=t.progressive_patch_size,
+        progressive_batch=t.progressive_batch_size,
+    )
+    words = (
+        f"~{seconds:.2f} s per iteration ({cost['gflops_train']:.1f} GFLOP at {rate / 1e9:.0f} GFLOP/s): "
+        f"{iterations} full-patch iterations in {format_duration(budget)}, "
+        f"{'at least' if fits else 'fewer than'} the {minimum} the plan needs"
+        + (f" (~{in_all} counting the smaller patches first)" if in_all != iterations else "")
+    )
     return BudgetCheck(fits, words, cost, seconds_per_iteration=seconds, expected_iterations=in_all)
 
 
