@@ -158,6 +158,9 @@ def test_benchmark_runs_datasets_and_their_stages_side_by_side(cluster, tmp_path
     assert all(r["status"] == "ok" for r in report["datasets"]), [r["error"] for r in report["datasets"]]
     a, b = (r["ran_on"] for r in report["datasets"])  # the drivers, side by side
     assert a["started"] <= b["ended"] and b["started"] <= a["ended"]
+    # Drivers stay on the node of the process that started the job (here the head), never on a worker that
+    # may die alone: a retried driver would start its dataset over.
+    assert a["node_id"] == b["node_id"] == cluster.head_node.node_id
     worker_nodes = {n.node_id for n in cluster.worker_nodes}
     spread = []
     for record in report["datasets"]:

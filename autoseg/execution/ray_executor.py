@@ -88,7 +88,7 @@ class RayExecutor(Executor):
         options = (
             {"num_cpus": 1}
             if task.kind == LIGHT
-            else {"num_cpus": 0}
+            else self._driver_options()
             if task.kind == DRIVER
             else dict(self.training_resources)
         )
@@ -98,6 +98,15 @@ class RayExecutor(Executor):
         ).remote(task.function, task.payload, task.record, *after)
         self._refs[task.name] = ref
         self._pending[ref] = task
+
+    def _driver_options(self) -> dict[str, Any]:
+        """A driver task (one dataset of benchmark --ray) holds no CPU and stays on this process's node: a
+        driver only waits on its stages, and a retried driver would start its dataset over, so it goes where a
+        lost node would end the whole job anyway (then --resume), never on a worker that may die alone."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = self.ray.get_runtime_context().get_node_id()
+        return {"num_cpus": 0, "scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=False)}
 
     def as_completed(self) -> Iterator[Outcome]:
         while self._pending:
