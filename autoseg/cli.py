@@ -449,33 +449,7 @@ def _predict(a):
 def _predict_with(work, a):
     from autoseg.inference.run import predict
 
-    if a.ray:
-        from autoseg.execution.options import executor_from_arguments
-        from autoseg.execution.predict_shards import predict_on_cluster
-
-        with executor_from_arguments(a) as executor:
-            report = predict_on_cluster(
-                executor,
-                work,
-                a.input,
-                a.output,
-                configurations=a.configurations,
-                folds=a.folds,
-                tta=not a.no_tta,
-                save_probabilities=a.save_probabilities,
-                device=a.device,
-                overwrite=a.overwrite,
-                checkpoint=a.checkpoint,
-                postprocessing=not a.no_postprocessing,
-                output_format=getattr(a, "output_format", "nifti"),
-                **_speed_options(a),
-            )
-        print(f"{len(report['cases'])} case(s) segmented into {a.output} in {len(report['shards'])} shard(s)")
-        return 0
-    report = predict(
-        work,
-        a.input,
-        a.output,
+    options = dict(
         configurations=a.configurations,
         folds=a.folds,
         tta=not a.no_tta,
@@ -487,6 +461,15 @@ def _predict_with(work, a):
         output_format=getattr(a, "output_format", "nifti"),
         **_speed_options(a),
     )
+    if a.ray:
+        from autoseg.execution.options import executor_from_arguments
+        from autoseg.execution.predict_shards import predict_on_cluster
+
+        with executor_from_arguments(a) as executor:
+            report = predict_on_cluster(executor, work, a.input, a.output, **options)
+        print(f"{len(report['cases'])} case(s) segmented into {a.output} in {len(report['shards'])} shard(s)")
+        return 0
+    report = predict(work, a.input, a.output, **options)
     print(f"{len(report['cases'])} case(s) segmented into {a.output} ({report['seconds_per_case']:.2f} s per case)")
     return 0
 
