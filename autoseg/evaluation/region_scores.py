@@ -18,11 +18,11 @@ import numpy as np
 from autoseg.errors import AutosegError
 from autoseg.evaluation.metrics import DEFAULT_TOLERANCE_MM, binary_metrics, exclude_ignored, overlap_metrics
 from autoseg.evaluation.pairing import CasePair, pair_cases
-from autoseg.evaluation.summary import SUMMARY_VERSION, _map_with_progress, read_pair, summarise
+from autoseg.evaluation.summary import _map_with_progress, folder_summary, read_pair, summarise
 from autoseg.layout.work import PLANS
 from autoseg.schema.load import validate_data
 from autoseg.schema.plans_file import PlansFile
-from autoseg.utils.files import read_json, write_json
+from autoseg.utils.files import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -106,17 +106,7 @@ def evaluate_region_folders(
             "%d prediction file(s) have no reference and are not scored: %s", len(unmatched), ", ".join(unmatched[:5])
         )
     summary = evaluate_region_pairs(pairs, regions, workers, tolerance_mm, ref_dir, ignore_label)
-    summary = {
-        "version": SUMMARY_VERSION,
-        "prediction_folder": str(pred_dir),
-        "reference_folder": str(ref_dir),
-        "file_ending": ending,
-        **summary,
-        "predictions_without_reference": unmatched,
-    }
-    if out_json is not None:
-        write_json(out_json, summary)
-    return summary
+    return folder_summary(summary, pred_dir, ref_dir, ending, unmatched, out_json)
 
 
 def regions_for_evaluation(

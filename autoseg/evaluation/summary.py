@@ -186,6 +186,12 @@ def evaluate_folders(
     summary = evaluate_pairs(
         pairs, labels, workers=workers, tolerance_mm=tolerance_mm, reference_folder=ref_dir, ignore_label=ignore_label
     )
+    return folder_summary(summary, pred_dir, ref_dir, ending, unmatched, out_json)
+
+
+def folder_summary(summary: dict, pred_dir, ref_dir, ending: str, unmatched: list[str], out_json) -> dict:
+    """A folder evaluation's summary.json: which folders were compared, the scores, the unmatched predictions;
+    written to `out_json` when given."""
     summary = {
         "version": SUMMARY_VERSION,
         "prediction_folder": str(pred_dir),
