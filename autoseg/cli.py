@@ -833,6 +833,12 @@ def _benchmark_args(p):
         "--total-budget): it chooses configurations and folds; --time-budget then sizes the plan "
         "(default: none, train every configuration and fold)",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a killed benchmark in its -o folder, with the first run's options: finished trainings are "
+        "kept, a killed one continues from its last epoch, the stages after training run again",
+    )
     from autoseg.execution.options import add_ray_arguments
 
     add_ray_arguments(p)  # --ray: the datasets and their stages side by side (benchmark/side_by_side.py)
@@ -869,6 +875,7 @@ def _benchmark_on(a, executor):
         total_budget=a.total_budget,
         mlflow=a.mlflow,
         mlflow_experiment=a.mlflow_experiment,
+        resume=a.resume,
     )
     for record in report["datasets"]:
         scores = (record.get("evaluation") or {}).get("tta")

@@ -25,6 +25,7 @@ import numpy as np
 
 from autoseg.benchmark.heldout import HeldOutSet, choose_overlay_cases, heldout_set
 from autoseg.benchmark.machine import load_average
+from autoseg.benchmark.resume import resumed_jobs, schedule_started, training_state
 from autoseg.benchmark.stage import StageResult, autoseg_command, log_tail, run_stage
 from autoseg.benchmark.stage_dispatch import run_stage_on, train_side_by_side, training_jobs, training_stage_tasks
 from autoseg.benchmark.throughput import training_throughput
@@ -60,6 +61,7 @@ class Settings:
     regions_file: str | None = None  # plan --regions FILE: train and score regions
     total_budget: str | None = None  # one budget for the whole training (the scheduler); time_budget sizes the plan
     tracking: TrackingContext | None = None  # MLflow: the training stages log runs nested in the benchmark's
+    resume: bool = False  # continue a killed benchmark in its REPORT folder (resume.py)
 
 
 class Stages:
@@ -104,6 +106,13 @@ class Stages:
             )
         return result
 
+    def keep(self, name: str, log_path: Path) -> None:
+        """Records a stage that finished before `benchmark --resume` and is not run again."""
+        if self.progress:
+            log.info("[%s] %s: finished before --resume, kept", self.dataset, name)
+        kept = StageResult(name, [], 0.0, 0.0, 0.0, 0, str(log_path))
+        self.records.append(kept.to_dict() | {"kept": True, "log": str(log_path.relative_to(self.report_dir))})
+
 
 def benchmark_dataset(dataset: Path, key: str, report_dir: Path, settings: Settings, executor=None) -> dict[str, Any]:
     """The dataset's record for report.json; failures are recorded (status 'failed', error), not raised.
@@ -145,7 +154,10 @@ def _run(dataset: Path, key: str, report_dir: Path, settings: Settings, record: 
     work = report_dir / "work" / key
     pictures = report_dir / key
     stages.run("verify", autoseg_command("verify", dataset))
-    stages.run("plan", autoseg_command("plan", dataset, "-o", work, *_plan_options(settings)))
+    if settings.resume and (work / PLANS).is_file():  # the plan's preprocessing continues where it stopped
+        stages.run("preprocess (resumed)", autoseg_command("preprocess", work))
+    else:
+        stages.run("plan", autoseg_command("plan", dataset, "-o", work, *_plan_options(settings)))
     plans = load_plans(work)
     if settings.total_budget:
         settings = _run_schedule(work, plans, settings, stages, record, pictures, report_dir)
@@ -180,20 +192,30 @@ def _train_each(
     folds = training_folds(plans, names, splits, settings.folds)
     if stages.executor is not None:  # every training at once, a cascade fold after its inputs
         jobs = training_jobs(work, folds, settings.time_budget, settings.epochs, settings.device)
+        jobs = resumed_jobs(jobs, work) if settings.resume else jobs
         previous = {n: plans.configurations[n].previous_stage for n in names}
         train_side_by_side(
             stages.executor, training_stage_tasks(jobs, previous, splits, settings.tracking), stages.records, report_dir
         )
     for name in names:
         for fold in folds[name] if stages.executor is None else []:
-            stages.run(
-                f"train {name} fold {fold}",
-                autoseg_command("train", work, "-c", name, "-f", fold, *_train_options(settings)),
-            )
+            _train_fold(work, name, fold, settings, stages)
         record["configurations"][name] = _configuration_record(
             work, plans, name, settings, folds[name], pictures, report_dir
         )
     stages.run("find-best", autoseg_command("find-best", work, "-c", *names))
+
+
+def _train_fold(work: Path, name: str, fold: int, settings: Settings, stages: Stages) -> None:
+    stage, state = f"train {name} fold {fold}", training_state(work, name, fold) if settings.resume else "new"
+    if state == "done":
+        stages.keep(stage, stages.logs / f"train_{name}_fold_{fold}.log")
+        return
+    resume = ["--resume"] if state == "killed" else []
+    stages.run(
+        stage + (" (resumed)" if resume else ""),
+        autoseg_command("train", work, "-c", name, "-f", fold, *_train_options(settings), *resume),
+    )
 
 
 def _run_schedule(
@@ -212,6 +234,7 @@ def _run_schedule(
             settings.device,
             *_tracking_options(settings),
             *(stages.executor.cluster_arguments() if stages.executor else []),
+            *(["--resume"] if settings.resume and schedule_started(work) else []),
         ),
     )
     record["schedule"] = load_validated_data(work / SCHEDULE, ScheduleFile, SCHEDULE)
@@ -402,7 +425,15 @@ def _evaluate_held_out(
         stages.run(
             f"evaluate ({'TTA' if tta else 'no TTA'})",
             autoseg_command(
-                "evaluate", out, held_out.labels_dir, "-o", summary_path, "--dataset", dataset, *evaluate_options
+                "evaluate",
+                out,
+                held_out.labels_dir,
+                "-o",
+                summary_path,
+                "--dataset",
+                dataset,
+                *evaluate_options,
+                *(["--overwrite"] if settings.resume else []),  # a summary is derived: written again
             ),
         )
         result[tag] = _scores(summary_path, case_seconds, predict_seconds)

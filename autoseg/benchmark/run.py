@@ -23,6 +23,7 @@ from autoseg.benchmark.machine import machine_info, software_versions
 from autoseg.benchmark.report_content import report_blocks
 from autoseg.benchmark.report_html import render_html
 from autoseg.benchmark.report_markdown import render_markdown
+from autoseg.benchmark.resume import check_resumable, settings_record, write_settings
 from autoseg.benchmark.side_by_side import dataset_records
 from autoseg.errors import AutosegError
 from autoseg.tracking.benchmark import log_dataset, log_report
@@ -56,6 +57,7 @@ def benchmark(
     executor=None,
     mlflow: str | None = None,
     mlflow_experiment: str | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Benchmark every dataset into report_dir; returns the report (also REPORT/report.json).
 
@@ -68,11 +70,12 @@ def benchmark(
     only sizes the plan (one model's training), and configs/folds are the scheduler's choice. executor
     (autoseg.execution), when given, runs the datasets side by side (side_by_side.py). mlflow, when given,
     is a tracking URI ("" for an SQLite store REPORT/mlflow.db): the benchmark is an MLflow run of experiment
-    mlflow_experiment (default "autoseg benchmark") with every training nested in it.
+    mlflow_experiment (default "autoseg benchmark") with every training nested in it. resume continues a killed
+    benchmark in report_dir, started with the same datasets and settings (resume.py).
     """
     report_dir = Path(report_dir)
     datasets = [Path(d) for d in datasets]
-    _check_arguments(datasets, report_dir, time_budget, folds, cv_folds)
+    _check_arguments(datasets, report_dir, time_budget, folds, cv_folds, resume)
     parse_duration(total_budget)
     settings = Settings(
         time_budget=time_budget,
@@ -86,6 +89,7 @@ def benchmark(
         cv_folds=cv_folds,
         regions_file=str(regions) if regions else None,
         total_budget=str(total_budget) if total_budget else None,
+        resume=resume,
     )
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
@@ -107,6 +111,12 @@ def benchmark(
         "versions": software_versions(),
         "datasets": [],
     }
+    first_run = settings_record(datasets, report["settings"], report["command"])
+    if resume:
+        check_resumable(report_dir, first_run)
+    else:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        write_settings(report_dir, first_run)
     tracking = None if mlflow is None else open_tracking(mlflow, report_dir, mlflow_experiment or EXPERIMENT)
     with parent_run(tracking, report_dir.name, "benchmark", flatten(report["settings"])) as run:
         settings = dataclasses.replace(settings, tracking=run.child_context() if run else None)
@@ -161,7 +171,7 @@ def equivalent_command(datasets: Sequence[Path], report_dir: Path, settings: Set
     return shlex.join(parts)
 
 
-def _check_arguments(datasets: list[Path], report_dir: Path, time_budget, folds, cv_folds=None) -> None:
+def _check_arguments(datasets: list[Path], report_dir: Path, time_budget, folds, cv_folds=None, resume=False) -> None:
     if not datasets:
         raise AutosegError("no dataset to benchmark", fix="pass one or more dataset folders")
     for dataset in datasets:
@@ -169,11 +179,11 @@ def _check_arguments(datasets: list[Path], report_dir: Path, time_budget, folds,
             raise AutosegError(
                 "not a dataset folder (no dataset.json)", dataset, "pass folders in the nnU-Net v2 or MSD layout"
             )
-    if report_dir.exists() and any(report_dir.iterdir()):
+    if report_dir.exists() and any(report_dir.iterdir()) and not resume:
         raise AutosegError(
             "the report folder is not empty",
             report_dir,
-            "choose a new -o folder: a benchmark never overwrites an earlier one",
+            "choose a new -o folder: a benchmark never overwrites an earlier one (--resume continues a killed one)",
         )
     parse_duration(time_budget)
     if not folds or any(not str(f).isdigit() for f in folds):

@@ -1,0 +1,78 @@
+"""`autoseg benchmark --resume`: continue a killed benchmark in its own REPORT folder.
+
+A long budget can outlive the machine it started on (a 4-hour training on a machine reclaimed after 3). A resume
+keeps what finished and continues what did not, each stage the way its own verb resumes: the plan's
+preprocessing continues where it stopped (autoseg preprocess), a fold with its final checkpoint is kept, a killed
+fold continues from its last epoch (train --resume), a schedule continues (train --total-budget --resume). The
+stages after training are cheap and run again: find-best, predict (which reuses the predictions its ledger says
+are current) and evaluate (its summary is derived, so it is written again).
+
+The first run's datasets and settings are kept in REPORT/benchmark_settings.json before its first stage; a resume
+with others is refused, since its numbers would mix two benchmarks."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+from autoseg.errors import AutosegError
+from autoseg.layout.work import CHECKPOINT_FINAL, CHECKPOINT_LATEST, SCHEDULE, model_dir
+from autoseg.schema.benchmark_settings_file import BenchmarkSettingsFile
+from autoseg.schema.load import load_validated_data
+from autoseg.training.fold_folder import interrupted_extension
+from autoseg.training.job import TrainingJob
+from autoseg.utils.files import write_json
+
+SETTINGS_FILE = "benchmark_settings.json"
+
+
+def settings_record(datasets: Sequence[Path], settings: dict[str, Any], command: str) -> dict[str, Any]:
+    return {"datasets": [str(d.resolve()) for d in datasets], "settings": settings, "command": command}
+
+
+def write_settings(report_dir: Path, record: dict[str, Any]) -> None:
+    write_json(report_dir / SETTINGS_FILE, record)
+
+
+def check_resumable(report_dir: Path, record: dict[str, Any]) -> None:
+    """Refuses a resume of a folder that holds no benchmark, or one started with other datasets or settings."""
+    path = report_dir / SETTINGS_FILE
+    if not path.is_file():
+        raise AutosegError(
+            f"nothing to resume: no {SETTINGS_FILE} (a benchmark writes it before its first stage)",
+            report_dir,
+            "start the benchmark without --resume, into a new -o folder",
+        )
+    first = load_validated_data(path, BenchmarkSettingsFile, SETTINGS_FILE, BenchmarkSettingsFile.FIX)
+    changed = []
+    if first["datasets"] != record["datasets"]:
+        changed.append(f"datasets {first['datasets']} then, {record['datasets']} now")
+    for key in sorted({*first["settings"], *record["settings"]}):
+        then, now = first["settings"].get(key), record["settings"].get(key)
+        if then != now:
+            changed.append(f"{key} {then!r} then, {now!r} now")
+    if changed:
+        raise AutosegError(
+            "--resume needs the first run's datasets and settings (" + "; ".join(changed) + ")",
+            path,
+            f"repeat the first run's command: {first['command']} --resume",
+        )
+
+
+def training_state(work: Path, configuration: str, fold: int | str) -> str:
+    """'done' (the fold's final checkpoint exists), 'killed' (only its latest epoch's) or 'new'."""
+    folder = model_dir(work, configuration, fold)
+    if (folder / CHECKPOINT_FINAL).is_file() and not interrupted_extension(folder):
+        return "done"
+    return "killed" if (folder / CHECKPOINT_LATEST).is_file() else "new"
+
+
+def schedule_started(work: Path) -> bool:
+    return (work / SCHEDULE).is_file()
+
+
+def resumed_jobs(jobs: list[TrainingJob], work: Path) -> list[TrainingJob]:
+    """The trainings still to run on a cluster: finished folds dropped, killed ones continued."""
+    states = [training_state(work, job.configuration, job.fold) for job in jobs]
+    return [dataclasses.replace(job, resume=state == "killed") for job, state in zip(jobs, states) if state != "done"]

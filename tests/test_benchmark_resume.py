@@ -1,0 +1,99 @@
+"""`autoseg benchmark --resume`: a benchmark killed with SIGKILL during its training continues in its own folder,
+keeps what finished, and refuses to mix in other settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autoseg.benchmark.resume import SETTINGS_FILE
+from autoseg.benchmark.run import benchmark
+from autoseg.data.synthetic import make_synthetic_dataset
+from autoseg.errors import AutosegError
+
+SETTINGS = {"configs": ["2d"], "preset": "cpu-fast", "cpu_gflops": 40.0, "cv_folds": 2}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("data") / "Resume2D", num_cases=6, num_test=2, shape=(48, 48), seed=5
+    )
+
+
+def epochs_done(fold: Path) -> int:
+    try:
+        return len(json.loads((fold / "history.json").read_text()))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def kill_during_training(dataset: Path, report: Path, epochs: int) -> Path:
+    """Starts the benchmark as a process of its own group and SIGKILLs the group (the benchmark and its stage)
+    once the training has finished an epoch and before it ends; returns the fold folder."""
+    fold = report / "work" / dataset.name / "models" / "2d" / "fold_0"
+    command = [sys.executable, "-m", "autoseg.cli", "benchmark", str(dataset), "-o", str(report)]
+    command += ["--epochs", str(epochs), "-c", "2d", "--preset", "cpu-fast", "--cpu-gflops", "40", "--cv-folds", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 300
+    while epochs_done(fold) < 1 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert process.poll() is None, "the benchmark ended before it was killed: " + process.stderr.read().decode()[-2000:]
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    return fold
+
+
+@pytest.mark.slow
+def test_benchmark_killed_in_training_resumes_and_keeps_finished_stages(dataset, tmp_path):
+    report_dir, epochs = tmp_path / "R", 12
+    fold = kill_during_training(dataset, report_dir, epochs)
+    killed_at = epochs_done(fold)
+    assert 1 <= killed_at < epochs and not (fold / "checkpoint_final.pt").exists(), "killed mid-training"
+    assert (report_dir / SETTINGS_FILE).is_file() and not (report_dir / "report.json").exists()
+    with pytest.raises(AutosegError, match="(?s)not empty.*--resume"):  # without --resume the folder is refused
+        benchmark([dataset], report_dir, epochs=epochs, progress=False, **SETTINGS)
+
+    report = benchmark([dataset], report_dir, epochs=epochs, progress=False, resume=True, **SETTINGS)
+    record = report["datasets"][0]
+    assert record["status"] == "ok", record["error"]
+    names = [s["name"] for s in record["stages"]]
+    assert names[:3] == ["verify", "preprocess (resumed)", "train 2d fold 0 (resumed)"]
+    history = json.loads((fold / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(epochs)), "the killed epochs are not trained twice"
+    assert record["configurations"]["2d"]["folds"]["0"]["epochs"] == epochs
+    first = record["evaluation"]["tta"]["foreground_mean"]["Dice"]
+    weights = (fold / "checkpoint_final.pt").stat().st_mtime_ns
+
+    # A second resume of the finished benchmark trains nothing and scores the same model the same way.
+    again = benchmark([dataset], report_dir, epochs=epochs, progress=False, resume=True, **SETTINGS)["datasets"][0]
+    assert again["status"] == "ok", again["error"]
+    train = next(s for s in again["stages"] if s["name"].startswith("train"))
+    assert train["name"] == "train 2d fold 0" and train["kept"] and train["seconds"] == 0
+    assert (fold / "checkpoint_final.pt").stat().st_mtime_ns == weights
+    assert again["evaluation"]["tta"]["foreground_mean"]["Dice"] == first
+    assert json.loads((report_dir / "report.json").read_text())["datasets"][0]["status"] == "ok"
+
+
+def test_resume_refuses_other_settings_and_a_folder_without_a_benchmark(dataset, tmp_path):
+    report_dir = tmp_path / "R"
+    with pytest.raises(AutosegError, match="nothing to resume"):
+        benchmark([dataset], report_dir, epochs=3, progress=False, resume=True, **SETTINGS)
+    report_dir.mkdir()
+    first = {"time_budget": "15m", "epochs": 3, "configs": ["2d"], "folds": [0], "preset": "cpu-fast"}
+    (report_dir / SETTINGS_FILE).write_text(
+        json.dumps({"datasets": [str(dataset.resolve())], "settings": first, "command": "autoseg benchmark X -o R"})
+    )
+    with pytest.raises(AutosegError, match=r"(?s)epochs 3 then, 5 now.*autoseg benchmark X -o R --resume"):
+        benchmark([dataset], report_dir, epochs=5, progress=False, resume=True, **SETTINGS)
+    (report_dir / SETTINGS_FILE).write_text(json.dumps({"datasets": "x", "settings": {}, "command": ""}))
+    with pytest.raises(AutosegError, match=SETTINGS_FILE):  # a damaged file is named, not a traceback
+        benchmark([dataset], report_dir, epochs=3, progress=False, resume=True, **SETTINGS)
