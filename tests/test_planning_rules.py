@@ -281,3 +281,27 @@ def test_planning_on_a_busy_cpu_warns_that_plans_come_out_small():
     assert busy_cpu_warning(2, load=1.2) is None  # the plan's own measuring keeps ~1 core busy
     warning = busy_cpu_warning(2, load=8.0)
     assert "load average 8.0 on 2 core(s)" in warning and "--cpu-gflops" in warning
+
+
+def test_budget_alternative_presets_plan_what_they_say():
+    """benchmarks/budget/*.json: the ways of spending a longer budget that issue 32 compares, planned at 1 h."""
+    from pathlib import Path
+
+    from autoseg.planning.patch_and_batch import stage_blocks
+
+    assert stage_blocks(2, 3) == [2, 2, 2] and stage_blocks([1, 3, 4, 6], 6) == [1, 3, 4, 6, 6, 6]
+    assert stage_blocks([1, 3, 4, 6, 6, 6], 4) == [1, 3, 4, 6]
+    folder = Path(__file__).resolve().parents[1] / "benchmarks" / "budget"
+    fp = fingerprint((36, 51, 35), (1.0, 1.0, 1.0))
+    planned = {
+        name: plan_configurations(fp, load_preset(folder / f"{name}.json"), cpu(minutes=60))["configurations"][
+            "3d_fullres"
+        ]
+        for name in ("wide", "resenc", "batch")
+    }
+    base = plan_configurations(fp, load_preset("default"), cpu(minutes=60))["configurations"]["3d_fullres"]
+    assert planned["wide"].network.features[0] == 2 * base.network.features[0]
+    resenc = planned["resenc"].network
+    assert resenc.architecture == "residual_unet" and resenc.decoder_blocks == 1
+    assert resenc.blocks_per_stage == [1, 3, 4, 6, 6, 6][: resenc.num_stages]
+    assert planned["batch"].batch_size == 8

@@ -49,9 +49,18 @@ def make_network_spec(
         features=feature_widths(topology.num_stages, settings["base_features"], cap),
         kernel_sizes=topology.kernel_sizes,
         strides=topology.strides,
-        blocks_per_stage=[settings["blocks_per_stage"]] * topology.num_stages,
+        blocks_per_stage=stage_blocks(settings["blocks_per_stage"], topology.num_stages),
         decoder_blocks=settings["decoder_blocks"],
     )
+
+
+def stage_blocks(setting: int | list[int], num_stages: int) -> list[int]:
+    """A preset's blocks_per_stage for each encoder stage: one count for all, or a list per stage as nnU-Net's
+    residual-encoder presets give ([1, 3, 4, 6, 6, 6]); a shorter list repeats its last count."""
+    if isinstance(setting, int):
+        return [setting] * num_stages
+    blocks = [int(b) for b in setting][:num_stages]
+    return blocks + [blocks[-1]] * (num_stages - len(blocks))
 
 
 def size_to_budget(

@@ -3,7 +3,10 @@
 # (old_policy.json: no reference budget, so a longer budget grows the patch as before). One model each: fold 0 of
 # the configuration nnU-Net users train first (2d for ISBI, 3d_fullres for Hippocampus), scored on the held-out
 # cases of a view (benchmarks/scheduler/holdout_view.py: Hippocampus's last 40 cases, ISBI's slices 24-29), which
-# no model trains on. Each run holds the machine alone (cpu-lock exclusive); a finished run is skipped.
+# no model trains on. Each run holds the machine alone (cpu-lock exclusive); a finished run is skipped, and a
+# killed one (a 4-hour run outlives a session) continues with `autoseg benchmark --resume`.
+# POLICIES: new (default preset), old (old_policy.json), or an alternative way to spend the budget, each a preset
+# here sized to the whole budget as before the policy: wide (2x features), resenc (residual encoder), batch (4x).
 #
 # Usage: bash benchmarks/budget/run.sh OUT [BUDGETS (default "15m 1h")] [POLICIES (default "new old")]
 #        DATASETS="isbi" bash benchmarks/budget/run.sh OUT "15m 1h 4h" new
@@ -30,12 +33,14 @@ for budget in $BUDGETS; do
     for policy in $POLICIES; do
       name="${ds}_${policy}_${budget}"
       preset=default; [ "$policy" = old ] && preset="$HERE/old_policy.json"
-      if [ "$policy" = old ] && [ "$budget" = 15m ]; then continue; fi
+      case "$policy" in new|old) ;; *) preset="$HERE/$policy.json" ;; esac   # wide, resenc, batch: alternatives
+      if [ "$policy" != new ] && [ "$budget" = 15m ]; then continue; fi
       if [ -f "$OUT/$name/work/$ds/heldout/summary_tta.json" ]; then echo "skip $name (done)"; continue; fi
-      rm -rf "${OUT:?}/$name"
-      echo "$(date -u +%FT%TZ) $name"
+      resume=(); [ -f "$OUT/$name/benchmark_settings.json" ] && resume=(--resume)   # killed (a session ended)
+      echo "$(date -u +%FT%TZ) $name ${resume[*]}"
       $LOCK autoseg benchmark "$OUT/views/$ds" --time-budget "$budget" -c "${CONFIG[$ds]}" -f 0 \
-        --preset "$preset" "${RATE[@]}" -o "$OUT/$name" > "$OUT/$name.log" 2>&1 || echo "$name FAILED (see $OUT/$name.log)"
+        --preset "$preset" "${RATE[@]}" "${resume[@]}" -o "$OUT/$name" >> "$OUT/$name.log" 2>&1 \
+        || echo "$name FAILED (see $OUT/$name.log)"
     done
   done
 done

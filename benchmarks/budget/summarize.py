@@ -16,6 +16,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 NOTES = "<!-- notes: kept by summarize.py -->"  # what follows it in results.md is written by hand
 MINUTES = {"15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240}
+# every way of spending a budget beyond 15 minutes, drawn from the shared 15-minute point
+STYLES = {"new": "o-", "old": "s--", "wide": "^:", "resenc": "v:", "batch": "D:"}
+LABELS = {
+    "new": "new policy (iterations)",
+    "old": "old rule (patch)",
+    "wide": "2x width",
+    "resenc": "residual encoder",
+    "batch": "4x batch",
+}
 
 
 def case_dice(summary: dict) -> dict[str, float]:
@@ -39,6 +48,7 @@ def read_run(folder: Path) -> dict | None:
     report_file = folder / "report.json"
     report = json.loads(report_file.read_text()) if report_file.is_file() else {}
     return {
+        "network": network_words(folder / "work" / dataset / "plans.json", training.get("configuration")),
         "run": folder.name,
         "dataset": dataset,
         "policy": policy,
@@ -58,6 +68,16 @@ def read_run(folder: Path) -> dict | None:
     }
 
 
+def network_words(plans_file: Path, configuration: str | None) -> str:
+    """'unet 16-128' (architecture, first and last stage's features), '+blocks 1-6' when the stages differ."""
+    if not plans_file.is_file() or not configuration:
+        return "?"
+    network = json.loads(plans_file.read_text())["configurations"][configuration]["network"]
+    words = f"{network['architecture']} {network['features'][0]}-{network['features'][-1]}"
+    blocks = network.get("blocks_per_stage") or []
+    return words + (f" blocks {min(blocks)}-{max(blocks)}" if len(set(blocks)) > 1 else "")
+
+
 def paired(run: dict[str, float], reference: dict[str, float]) -> dict | None:
     """Run minus reference over the cases both scored: mean difference and standard error. It does not count
     how two trainings of one plan differ (seeds), so |mean| under ~2 SE is noise, and a bit more is not yet proof."""
@@ -74,16 +94,16 @@ def paired(run: dict[str, float], reference: dict[str, float]) -> dict | None:
 
 def table(rows: list[dict]) -> list[str]:
     lines = [
-        "| dataset | policy | budget | patch | batch | iterations | held-out Dice | vs 15 min (paired, SE) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dataset | policy | budget | network | patch | batch | iterations | held-out Dice | vs 15 min (paired, SE) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         versus = r.get("versus_15m")
         words = f"{versus['mean_difference']:+.4f} ({versus['standard_error']:.4f})" if versus else "-"
         patch = "x".join(str(p) for p in r["patch_size"]) if r["patch_size"] else "?"
         lines.append(
-            f"| {r['dataset']} | {r['policy']} | {r['budget']} | {patch} | {r['batch_size']} | "
-            f"{r['iterations']} | {r['heldout_dice']:.4f} | {words} |"
+            f"| {r['dataset']} | {r['policy']} | {r['budget']} | {r.get('network', '?')} | {patch} | "
+            f"{r['batch_size']} | {r['iterations']} | {r['heldout_dice']:.4f} | {words} |"
         )
     return lines
 
@@ -97,14 +117,14 @@ def plot(rows: list[dict], path: Path) -> None:
     datasets = sorted({r["dataset"] for r in rows})
     figure, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.6), squeeze=False)
     for axis, dataset in zip(axes[0], datasets):
-        for policy, style in (("new", "o-"), ("old", "s--")):
+        for policy, style in STYLES.items():
             points = sorted(
                 (r["minutes"], r["heldout_dice"])
                 for r in rows
                 if r["dataset"] == dataset and (r["policy"] == policy or (r["minutes"] <= 15 and r["policy"] == "new"))
             )
-            if points:
-                axis.plot(*zip(*points), style, label=f"{policy} policy")
+            if len(points) > 1 or (points and policy == "new"):
+                axis.plot(*zip(*points), style, label=LABELS.get(policy, policy))
         axis.set_xscale("log")
         axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.set_xlim(12, 300)
