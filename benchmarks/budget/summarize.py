@@ -119,12 +119,13 @@ def plot(rows: list[dict], path: Path) -> None:
     for axis, dataset in zip(axes[0], datasets):
         for policy, style in STYLES.items():
             points = sorted(
-                (r["minutes"], r["heldout_dice"])
+                (r["minutes"], r["heldout_dice"], (r.get("versus_15m") or {}).get("standard_error", 0.0))
                 for r in rows
                 if r["dataset"] == dataset and (r["policy"] == policy or (r["minutes"] <= 15 and r["policy"] == "new"))
             )
-            if len(points) > 1 or (points and policy == "new"):
-                axis.plot(*zip(*points), style, label=LABELS.get(policy, policy))
+            if len(points) > 1 or (points and policy == "new"):  # bars: the paired SE against 15 minutes
+                minutes, dice, error = zip(*points)
+                axis.errorbar(minutes, dice, yerr=error, fmt=style, capsize=3, label=LABELS.get(policy, policy))
         axis.set_xscale("log")
         axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.set_xlim(12, 300)
