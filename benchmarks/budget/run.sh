@@ -32,8 +32,9 @@ for budget in $BUDGETS; do
   for ds in $DATASETS; do
     for policy in $POLICIES; do
       name="${ds}_${policy}_${budget}"
-      preset=default; [ "$policy" = old ] && preset="$HERE/old_policy.json"
-      case "$policy" in new|old) ;; *) preset="$HERE/$policy.json" ;; esac   # wide, resenc, batch: alternatives
+      case "$policy" in   # new: the default preset; old and the alternatives (wide, resenc, batch): a preset here
+        new) preset=default ;; old) preset="$HERE/old_policy.json" ;; *) preset="$HERE/$policy.json" ;;
+      esac
       if [ "$policy" != new ] && [ "$budget" = 15m ]; then continue; fi
       if [ -f "$OUT/$name/work/$ds/heldout/summary_tta.json" ]; then echo "skip $name (done)"; continue; fi
       resume=(); [ -f "$OUT/$name/benchmark_settings.json" ] && resume=(--resume)   # killed (a session ended)
