@@ -110,8 +110,8 @@ class Stages:
         """Records a stage that finished before `benchmark --resume` and is not run again."""
         if self.progress:
             log.info("[%s] %s: finished before --resume, kept", self.dataset, name)
-        kept = StageResult(name, [], 0.0, 0.0, 0.0, 0, str(log_path))
-        self.records.append(kept.to_dict() | {"kept": True, "log": str(log_path.relative_to(self.report_dir))})
+        kept = StageResult(name, [], 0.0, 0.0, 0.0, 0, str(log_path.relative_to(self.report_dir)))
+        self.records.append(kept.to_dict() | {"kept": True})
 
 
 def benchmark_dataset(dataset: Path, key: str, report_dir: Path, settings: Settings, executor=None) -> dict[str, Any]:
