@@ -270,9 +270,37 @@ def test_preset_extends_cycle_and_missing_keys_name_the_file(tmp_path):
     with pytest.raises(AutosegError, match="cycle"):
         load_preset(str(tmp_path / "a.json"))
     (tmp_path / "bare.json").write_text(json.dumps({"cpu": {}}))
-    with pytest.raises(AutosegError, match="lacks") as error:
+    with pytest.raises(AutosegError, match="is missing") as error:
         load_preset(str(tmp_path / "bare.json"))
-    assert str(tmp_path / "bare.json") in str(error.value)
+    assert str(tmp_path / "bare.json") in str(error.value) and '"extends": "default"' in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "cpu, fragments",
+    [
+        ({"max_patch_voxels_3D": 100}, ["cpu.max_patch_voxels_3D", "not a known field"]),  # misspelt: not ignored
+        ({"blocks_per_stage": [1, 0, 2]}, ["cpu.blocks_per_stage", "1..64"]),
+        ({"max_batch_2d": 10**9}, ["cpu.max_batch_2d", "4096"]),
+        ({"time_budget_s": -5}, ["cpu.time_budget_s", "greater than 0"]),
+        ({"training": {"learning_rat": 0.1}}, ["cpu.training.learning_rat"]),
+        ({"progressive": {"patch_scale": 3}}, ["cpu.progressive.patch_scale"]),
+    ],
+)
+def test_a_wrong_preset_is_one_line_naming_the_field(tmp_path, cpu, fragments):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"extends": "default", "cpu": cpu}))
+    with pytest.raises(AutosegError) as error:
+        load_preset(str(path))
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message
+    assert all(fragment in message for fragment in fragments), message
+
+
+def test_preset_comments_are_skipped_and_every_shipped_preset_validates():
+    assert {"default", "cpu-fast", "large-gpu"} <= set(available_presets())
+    for name in available_presets():
+        assert load_preset(name)["name"] == name
+    assert "_why" in load_preset("default")["cpu"]  # a comment: kept in the data, skipped by the schema
 
 
 def test_planning_on_a_busy_cpu_warns_that_plans_come_out_small():

@@ -17,6 +17,7 @@ from autoseg.data.synthetic import make_synthetic_dataset
 from autoseg.errors import AutosegError
 from autoseg.labels.region_sets import load_regions_file
 from autoseg.layout.model_folder import check_model_folder
+from autoseg.planning.presets import PRESET_DIR, load_preset
 from autoseg.schema.inference_file import InferenceFile
 from autoseg.schema.load import load_validated
 from autoseg.schema.plans import load_plans
@@ -131,6 +132,7 @@ def test_generated_json_for_every_file(real_files, value):
         ("schedule.json", lambda p: load_validated(p, ScheduleFile, "schedule.json")),
         ("regions.json", lambda p: load_regions_file(p, {1, 2})),
         ("model.json", lambda p: check_model_folder(p.parent)),
+        ("preset.json", load_preset),
     ]:
         path = root / name
         path.write_text(text)
@@ -146,6 +148,19 @@ def test_raw_bytes_as_plans(real_files, data):
     folder.mkdir(exist_ok=True)
     (folder / "plans.json").write_bytes(data)
     load_or_one_line(lambda: load_plans(folder), folder / "plans.json")
+
+
+@FUZZ
+@given(seed=st.integers(0, 2**32 - 1), value=json_values)
+def test_mutated_preset(real_files, seed, value):
+    folder: Path = real_files["root"] / "mutated_preset"
+    folder.mkdir(exist_ok=True)
+    default = json.loads((PRESET_DIR / "default.json").read_text())
+    path = folder / "preset.json"
+    path.write_text(json.dumps(mutate(default, random.Random(seed), value)))
+    preset = load_or_one_line(lambda: load_preset(path), path)
+    if preset is not None:  # what loads gives the planner what it reads, with sizes in bounds
+        assert 1 <= preset["cpu"]["max_batch_2d"] <= 4096 and preset["gpu"]["memory_gb"] > 0
 
 
 @FUZZ

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.errors import AutosegError
+from autoseg.schema.load import validate_data
+from autoseg.schema.preset_file import PresetFile
 from autoseg.utils.files import read_json
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
@@ -16,30 +18,12 @@ def available_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
 
 
-# What the planner reads from a preset; a preset (after merging what it extends) must give each of these.
-REQUIRED_KEYS = (
-    "anisotropy_threshold",
-    "min_feature_map_edge",
-    "max_stages_3d",
-    "max_stages_2d",
-    "lowres_trigger",
-    "architecture",
-    "gpu",
-    "cpu",
-)
-
-
 def load_preset(name_or_path: str | Path) -> dict[str, Any]:
-    """The merged preset, named after its "name" (or its file name), with every required key checked."""
+    """The merged preset, named after its "name" (or its file name), checked against the preset schema
+    (autoseg/schema/preset_file.py) once the presets it extends are merged in."""
     path = _preset_path(name_or_path, extended_by=None)
     data = _load_chain(path, [])
-    missing = [key for key in REQUIRED_KEYS if key not in data]
-    if missing:
-        raise AutosegError(
-            f"preset lacks {missing}",
-            path,
-            'add them, or add "extends": "default" to inherit them from the default preset',
-        )
+    validate_data(data, PresetFile, "preset", path)
     return data
 
 
