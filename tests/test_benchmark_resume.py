@@ -65,8 +65,15 @@ def test_benchmark_killed_in_training_resumes_and_keeps_finished_stages(dataset,
     report = benchmark([dataset], report_dir, epochs=epochs, progress=False, resume=True, **SETTINGS)
     record = report["datasets"][0]
     assert record["status"] == "ok", record["error"]
-    names = [s["name"] for s in record["stages"]]
+    earlier = [s for s in record["stages"] if s.get("earlier_run")]
+    names = [s["name"] for s in record["stages"] if not s.get("earlier_run")]
     assert names[:3] == ["verify", "preprocess (resumed)", "train 2d fold 0 (resumed)"]
+    # The report shows the first run too: what it finished, and the training it was killed in, timed to its log.
+    assert [s["name"] for s in earlier] == ["verify", "plan", "train 2d fold 0"] and record["stages"][:3] == earlier
+    assert earlier[-1]["status"] == "killed" and earlier[-1]["seconds"] > 0 and earlier[-1]["returncode"] is None
+    logs = {s["log"] for s in record["stages"]}
+    assert len(logs) == len(record["stages"]) and all((report_dir / log).is_file() for log in logs), "no log lost"
+    assert "train 2d fold 0 (before --resume)" in (report_dir / "report.md").read_text()
     history = json.loads((fold / "history.json").read_text())
     assert [h["epoch"] for h in history] == list(range(epochs)), "the killed epochs are not trained twice"
     assert record["configurations"]["2d"]["folds"]["0"]["epochs"] == epochs
@@ -76,7 +83,7 @@ def test_benchmark_killed_in_training_resumes_and_keeps_finished_stages(dataset,
     # A second resume of the finished benchmark trains nothing and scores the same model the same way.
     again = benchmark([dataset], report_dir, epochs=epochs, progress=False, resume=True, **SETTINGS)["datasets"][0]
     assert again["status"] == "ok", again["error"]
-    train = next(s for s in again["stages"] if s["name"].startswith("train"))
+    train = next(s for s in again["stages"] if s["name"].startswith("train") and not s.get("earlier_run"))
     assert train["name"] == "train 2d fold 0" and train["kept"] and train["seconds"] == 0
     assert (fold / "checkpoint_final.pt").stat().st_mtime_ns == weights
     assert again["evaluation"]["tta"]["foreground_mean"]["Dice"] == first
@@ -97,3 +104,21 @@ def test_resume_refuses_other_settings_and_a_folder_without_a_benchmark(dataset,
     (report_dir / SETTINGS_FILE).write_text(json.dumps({"datasets": "x", "settings": {}, "command": ""}))
     with pytest.raises(AutosegError, match=SETTINGS_FILE):  # a damaged file is named, not a traceback
         benchmark([dataset], report_dir, epochs=3, progress=False, resume=True, **SETTINGS)
+
+
+def test_earlier_stages_are_read_from_the_ledger_only_as_far_as_it_can_be_trusted(tmp_path):
+    from autoseg.benchmark.stage_ledger import LEDGER, earlier_stages, running_record, save_stages
+
+    logs = tmp_path / "logs" / "D"
+    assert earlier_stages(logs) == []  # killed before its first stage was recorded
+    running = running_record("train 2d fold 0", ["autoseg", "train"], "logs/D/train_2d_fold_0.log")
+    running["started_at"] -= 100
+    hostile = running_record("predict", ["autoseg", "predict"], "../../../etc/passwd")  # a path from a file
+    save_stages(logs, [running, hostile])
+    (logs / "train_2d_fold_0.log").write_text("epoch 1\n")
+    first, second = earlier_stages(logs)
+    assert first["status"] == "killed" and first["earlier_run"] and 99 <= first["seconds"] <= 200
+    assert second["status"] == "killed" and second["seconds"] == 0.0  # never looked up outside the logs folder
+    (logs / LEDGER).write_text(json.dumps([{"name": "x", "seconds": -1}]))
+    with pytest.raises(AutosegError, match=LEDGER):
+        earlier_stages(logs)

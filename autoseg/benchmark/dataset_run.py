@@ -28,6 +28,7 @@ from autoseg.benchmark.machine import load_average
 from autoseg.benchmark.resume import resumed_jobs, schedule_started, training_state
 from autoseg.benchmark.stage import StageResult, autoseg_command, log_tail, run_stage
 from autoseg.benchmark.stage_dispatch import run_stage_on, train_side_by_side, training_jobs, training_stage_tasks
+from autoseg.benchmark.stage_ledger import earlier_stages, running_record, save_stages
 from autoseg.benchmark.throughput import training_throughput
 from autoseg.data.dataset import DatasetInfo, load_dataset
 from autoseg.errors import AutosegError
@@ -78,17 +79,21 @@ class Stages:
         self.executor = executor  # None: each stage here, in turn; else on the cluster (stage_dispatch.py)
 
     def run(self, name: str, command: list[str]) -> StageResult:
-        log_path = self.logs / (name.replace(" ", "_").replace("(", "").replace(")", "") + ".log")
+        log_path = self._new_log(name)
         if self.progress:
             log.info("[%s] %s ... (log: %s)", self.dataset, name, log_path)
         ran_on = None
         if self.executor is None:
+            self.records.append(running_record(name, command, str(log_path.relative_to(self.report_dir))))
+            self.save()
             result = run_stage(name, command, log_path)
+            self.records.pop()  # the running record, replaced by the measured one
         else:
             result, ran_on = run_stage_on(self.executor, name, command, log_path)
         record = result.to_dict() | ({"ran_on": ran_on} if ran_on else {})
         record["log"] = str(Path(result.log).relative_to(self.report_dir))
         self.records.append(record)
+        self.save()
         if self.progress:
             log.info(
                 "[%s] %s: %s, peak RAM %.0f MB%s",
@@ -112,6 +117,18 @@ class Stages:
             log.info("[%s] %s: finished before --resume, kept", self.dataset, name)
         kept = StageResult(name, [], 0.0, 0.0, 0.0, 0, str(log_path.relative_to(self.report_dir)))
         self.records.append(kept.to_dict() | {"kept": True})
+        self.save()
+
+    def save(self) -> None:
+        save_stages(self.logs, self.records)
+
+    def _new_log(self, name: str) -> Path:
+        """The stage's log file; a resumed benchmark runs some stages again, and keeps the first run's logs."""
+        stem = name.replace(" ", "_").replace("(", "").replace(")", "")
+        path, copy = self.logs / f"{stem}.log", 2
+        while path.exists():
+            path, copy = self.logs / f"{stem}_{copy}.log", copy + 1
+        return path
 
 
 def benchmark_dataset(dataset: Path, key: str, report_dir: Path, settings: Settings, executor=None) -> dict[str, Any]:
@@ -128,7 +145,10 @@ def benchmark_dataset(dataset: Path, key: str, report_dir: Path, settings: Setti
         "skipped_configurations": {},
         "load_average_before": load_average(),
     }
-    stages = Stages(report_dir / "logs" / key, record["stages"], key, report_dir, settings.progress, executor)
+    logs = report_dir / "logs" / key
+    if settings.resume:  # the report shows the first run's stages before this run's
+        record["stages"].extend(earlier_stages(logs))
+    stages = Stages(logs, record["stages"], key, report_dir, settings.progress, executor)
     try:
         _run(dataset, key, report_dir, settings, record, stages)
         record["status"] = "ok"
@@ -194,9 +214,15 @@ def _train_each(
         jobs = training_jobs(work, folds, settings.time_budget, settings.epochs, settings.device)
         jobs = resumed_jobs(jobs, work) if settings.resume else jobs
         previous = {n: plans.configurations[n].previous_stage for n in names}
-        train_side_by_side(
-            stages.executor, training_stage_tasks(jobs, previous, splits, settings.tracking), stages.records, report_dir
-        )
+        try:
+            train_side_by_side(
+                stages.executor,
+                training_stage_tasks(jobs, previous, splits, settings.tracking),
+                stages.records,
+                report_dir,
+            )
+        finally:
+            stages.save()
     for name in names:
         for fold in folds[name] if stages.executor is None else []:
             _train_fold(work, name, fold, settings, stages)

@@ -286,13 +286,21 @@ def _training_blocks(record: dict[str, Any]) -> list[Block]:
     return blocks
 
 
+def _stage_result(stage: dict[str, Any]) -> str:
+    if stage.get("status") == "killed":
+        return "killed (time up to its log's last line)"
+    if stage.get("kept"):
+        return "kept (finished before --resume)"
+    return "ok" if stage["returncode"] == 0 else f"exit {stage['returncode']}"
+
+
 def _stage_blocks(record: dict[str, Any]) -> list[Block]:
     rows = [
         [
-            stage["name"],
+            stage["name"] + (" (before --resume)" if stage.get("earlier_run") else ""),
             format_duration(stage["seconds"]),
             megabytes(stage["peak_ram_mb"]),
-            "ok" if stage["returncode"] == 0 else f"exit {stage['returncode']}",
+            _stage_result(stage),
             stage["log"],
         ]
         for stage in record["stages"]
