@@ -912,8 +912,10 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from autoseg.tracking.options import bare_mlflow_flags
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(bare_mlflow_flags(sys.argv[1:] if argv is None else argv))
     if not args.verb:
         parser.print_help()
         return 2

@@ -106,6 +106,21 @@ def test_bad_store_is_one_line_and_companions_need_mlflow(planned_3d, tmp_path, 
     assert not (work / "models").exists()
 
 
+def test_mlflow_without_uri_may_stand_before_the_positional_arguments():
+    from autoseg.cli import build_parser
+    from autoseg.tracking.options import bare_mlflow_flags
+
+    def parse(*argv: str):
+        return build_parser().parse_args(bare_mlflow_flags(list(argv)))
+
+    bare = parse("train", "--mlflow", "work", "-c", "2d")
+    assert bare.mlflow == "" and bare.work == "work"  # the default store in WORK, and WORK is the positional
+    assert parse("train", "work", "--mlflow").mlflow == ""
+    assert parse("train", "work", "--mlflow", "-c", "2d").mlflow == ""
+    for store in ("http://host:5000", "postgresql://u@h/db", "sqlite:///x/mlflow.db", "runs/mlflow.db"):
+        assert parse("train", "--mlflow", store, "work").mlflow == store
+
+
 def test_without_mlflow_the_flag_says_how_to_install_it(planned_3d, tmp_path, capsys, monkeypatch):
     import builtins
 

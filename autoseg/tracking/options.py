@@ -27,6 +27,22 @@ def add_arguments(p: argparse.ArgumentParser, parent: bool = True) -> None:
         )
 
 
+def looks_like_store(value: str) -> bool:
+    """What --mlflow takes as its URI: a URI with a scheme (http://, postgresql://, sqlite:///) or a .db file."""
+    return "://" in value or value.endswith(".db")
+
+
+def bare_mlflow_flags(argv: list[str]) -> list[str]:
+    """`--mlflow` followed by a word that is no tracking store (`train --mlflow work -c 2d`) is the flag without a
+    URI: argparse would take the word as the URI and then miss its own argument."""
+    out = list(argv)
+    for i, token in enumerate(out[:-1]):
+        following = out[i + 1]
+        if token == "--mlflow" and not following.startswith("-") and not looks_like_store(following):
+            out[i] = "--mlflow="
+    return out
+
+
 def requested(a: argparse.Namespace) -> bool:
     """Whether --mlflow was given; its companions alone are a mistake, said in one line."""
     if getattr(a, "mlflow", None) is not None:
