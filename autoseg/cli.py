@@ -936,6 +936,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"autoseg {args.verb}: interrupted", file=sys.stderr)
         return 130
+    except ImportError as error:  # a dependency missing from this environment (e.g. torch, inference-only)
+        from autoseg.utils.missing_module import missing_dependency_message
+
+        message = missing_dependency_message(error)
+        if message is None:
+            raise
+        print(f"autoseg {args.verb}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
