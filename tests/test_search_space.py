@@ -173,6 +173,18 @@ def test_budget_check_refuses_a_network_too_slow_for_the_cpu_budget(plans, base)
     assert not check.fits and "fewer than" in check.reason
 
 
+def test_budget_check_never_reads_a_preset_path_named_by_plans(plans, base, tmp_path, monkeypatch):
+    import autoseg.search.budget_check as budget_check
+
+    planted = tmp_path / "planted.json"  # a plans.json from elsewhere naming a file as its preset
+    planted.write_text(json.dumps({"extends": "default", "cpu": {"min_iterations_3d": 1}}))
+    read = []
+    monkeypatch.setattr(budget_check, "load_preset", lambda name: read.append(name))
+    assert budget_check._min_iterations(str(planted), 3) is None and read == []
+    check_budget(base, base, plans.device, str(planted))  # the planner's own network is the yardstick instead
+    assert read == []
+
+
 def test_budget_check_on_a_gpu_compares_memory(plans, base):
     gpu = {"kind": "cuda", "memory_bytes": 64 * 2**20}
     big = trial_configuration(base, _values(base, base_features=64, batch_size=8), "big")

@@ -16,7 +16,7 @@ from autoseg.errors import AutosegError
 from autoseg.networks.cost import estimate_cost
 from autoseg.planning.iterations import iterations_in_budget
 from autoseg.planning.patch_and_batch import MIXED_PRECISION_ACTIVATION_FACTOR
-from autoseg.planning.presets import load_preset
+from autoseg.planning.presets import available_presets, load_preset
 from autoseg.schema.plans import Configuration
 from autoseg.utils.durations import format_duration
 
@@ -101,6 +101,9 @@ def _check_time(
 
 
 def _min_iterations(preset: str, dims: int) -> int | None:
+    # plans.json's preset is a name from a file: only a built-in preset is looked up, never a path it names
+    if preset not in available_presets():
+        return None
     try:
         return int(load_preset(preset)["cpu"][f"min_iterations_{dims}d"])
     except (AutosegError, KeyError, TypeError, ValueError):
