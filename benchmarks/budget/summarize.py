@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -63,9 +64,18 @@ def read_run(folder: Path) -> dict | None:
         "iterations": training.get("iterations"),
         "training_seconds": training.get("training_seconds"),
         "precision": training.get("precision"),
-        "command": report.get("command"),
+        "command": portable_command(report.get("command"), folder.parent),
         "cpu": (report.get("machine") or {}).get("cpu"),
     }
+
+
+def portable_command(command: str | None, out: Path) -> str | None:
+    """The run's command with this machine's folders taken out: OUT's runs relative to OUT, a preset of this folder
+    as benchmarks/budget/NAME.json (wherever the copy of the code that ran it lay)."""
+    if not command:
+        return command
+    command = command.replace(f"{out.resolve()}/", "")
+    return re.sub(r"--preset \S*/benchmarks/budget/", "--preset benchmarks/budget/", command)
 
 
 def network_words(plans_file: Path, configuration: str | None) -> str:
