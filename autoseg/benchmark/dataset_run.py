@@ -84,10 +84,14 @@ class Stages:
             log.info("[%s] %s ... (log: %s)", self.dataset, name, log_path)
         ran_on = None
         if self.executor is None:
+            # The ledger keeps this record if the benchmark is killed now; here it gives way to the measured one,
+            # or to none if the stage could not start.
             self.records.append(running_record(name, command, str(log_path.relative_to(self.report_dir))))
             self.save()
-            result = run_stage(name, command, log_path)
-            self.records.pop()  # the running record, replaced by the measured one
+            try:
+                result = run_stage(name, command, log_path)
+            finally:
+                self.records.pop()
         else:
             result, ran_on = run_stage_on(self.executor, name, command, log_path)
         record = result.to_dict() | ({"ran_on": ran_on} if ran_on else {})
