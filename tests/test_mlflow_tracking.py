@@ -117,7 +117,7 @@ def test_mlflow_without_uri_may_stand_before_the_positional_arguments():
     assert bare.mlflow == "" and bare.work == "work"  # the default store in WORK, and WORK is the positional
     assert parse("train", "work", "--mlflow").mlflow == ""
     assert parse("train", "work", "--mlflow", "-c", "2d").mlflow == ""
-    for store in ("http://host:5000", "postgresql://u@h/db", "sqlite:///x/mlflow.db", "runs/mlflow.db"):
+    for store in ("http://host:5000", "postgresql://u@h/db", "sqlite:///x/mlflow.db", "runs/mlflow.db", "databricks"):
         assert parse("train", "--mlflow", store, "work").mlflow == store
 
 

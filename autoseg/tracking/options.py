@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,8 +29,9 @@ def add_arguments(p: argparse.ArgumentParser, parent: bool = True) -> None:
 
 
 def looks_like_store(value: str) -> bool:
-    """What --mlflow takes as its URI: a URI with a scheme (http://, postgresql://, sqlite:///) or a .db file."""
-    return "://" in value or value.endswith(".db")
+    """What --mlflow takes as its URI: a URI with a scheme (http://, postgresql://, sqlite:///, file:/path),
+    MLflow's 'databricks', or a .db file."""
+    return value == "databricks" or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value) is not None or value.endswith(".db")
 
 
 def bare_mlflow_flags(argv: list[str]) -> list[str]:
