@@ -108,3 +108,74 @@ def test_the_old_policy_preset_grows_the_patch_as_before_for_side_by_side_benchm
     hour_new = _plan(make(), 60)["2d"]
     assert np.prod(hour_old.patch_size) > np.prod(hour_new.patch_size)
     assert not any("reference" in r for r in hour_old.reasons)
+
+
+def test_where_the_patch_grows_the_reference_plan_goes_along_as_a_variant_for_a_rung_to_judge():
+    from autoseg.planning.planner import VARIANT_SUFFIX
+    from autoseg.scheduling.candidates import Candidate, narrow_to_comparable
+
+    make, _ = FINGERPRINTS["ct_like_large_organs"]
+    reference, hour = _plan(make(), 15)["3d_fullres"], _plan(make(), 60)
+    grown, variant = hour["3d_fullres"], hour["3d_fullres" + VARIANT_SUFFIX]
+    assert np.prod(grown.patch_size) > np.prod(variant.patch_size)
+    assert variant.patch_size == reference.patch_size and variant.batch_size == reference.batch_size
+    assert variant.network == reference.network and variant.spacing == grown.spacing
+    assert variant.variant_of == "3d_fullres" and variant.data_identifier == grown.data_identifier
+    assert variant.training.time_budget_s == grown.training.time_budget_s == 3600
+    assert variant.training.expected_iterations >= 3.9 * reference.training.expected_iterations
+    assert any("lets a rung of its halving decide" in r for r in variant.reasons), variant.reasons
+    assert grown.variant_of is None
+    # Last in plans order: a schedule too short to compare everything drops the variant first.
+    assert list(hour)[-1] == variant.name
+    kept, skipped, _ = narrow_to_comparable([Candidate(n) for n in hour], explore=1500.0, eta=2, unit=3600.0)
+    assert variant.name in skipped and "3d_fullres" in [c.name for c in kept]
+
+
+def test_no_variant_where_the_evidence_decides_or_the_budget_is_the_reference():
+    for name in ("isbi_like_small_cells", "hippocampus_like", "isbi_like_no_extent"):
+        make, _ = FINGERPRINTS[name]
+        for minutes in (15, 60, 240):
+            configs = _plan(make(), minutes)
+            assert not [c for c in configs.values() if c.variant_of], (name, minutes, list(configs))
+    assert not [c for c in _plan(FINGERPRINTS["ct_like_large_organs"][0](), 15).values() if c.variant_of]
+
+
+def test_a_planned_variant_is_in_plans_json_shares_the_preprocessed_data_and_trains_only_when_asked(
+    synthetic_3d, tmp_path
+):
+    import json
+
+    from autoseg.benchmark.dataset_run import choose_configurations
+    from autoseg.plan_command import plan
+    from autoseg.scheduling.candidates import all_candidates
+    from autoseg.schema.plans import load_plans
+    from autoseg.schema.splits_file import read_splits
+    from autoseg.sharing.export import exported_plans
+
+    # A reference budget of half a second makes the reference patch far smaller than the synthetic blobs' context,
+    # so the 2-minute plan grows it, as a long budget does on data with large structures.
+    preset = tmp_path / "short_reference.json"
+    short = {"name": "short_reference", "extends": "cpu-fast", "cpu": {"reference_budget_s": 0.5}}
+    preset.write_text(json.dumps(short))
+    work = tmp_path / "work"
+    plan(synthetic_3d, work, preset=str(preset), cpu_gflops=40, time_budget="2m", progress=False, workers=1)
+    plans = load_plans(work)
+    variants = {n: c.variant_of for n, c in plans.configurations.items() if c.variant_of}
+    assert variants.get("3d_fullres_reference_patch") == "3d_fullres", list(plans.configurations)
+    folders = sorted(p.name for p in (work / "preprocessed").iterdir() if p.is_dir())
+    assert folders == sorted({c.data_identifier for c in plans.configurations.values()})
+    assert "3d_fullres_reference_patch" not in folders
+    default, _ = choose_configurations(plans, None)
+    assert not set(variants) & set(default) and "3d_fullres" in default
+    asked, _ = choose_configurations(plans, ["3d_fullres_reference_patch"])
+    assert asked == ["3d_fullres_reference_patch"]
+    log = (work / "plan.log").read_text()
+    assert "3d_fullres_reference_patch: " in log and "lets a rung of its halving decide" in log
+    # ... and a schedule (train --total-budget) has it among the configurations its halving compares.
+    candidates = all_candidates(plans, read_splits(work / "splits.json"))
+    assert [c.name for c in candidates][-len(variants) :] == list(variants)
+    # A model exported from the variant alone (a schedule's winner) is a valid plans.json without its base.
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "plans.json").write_text(json.dumps(exported_plans(plans, ["3d_fullres_reference_patch"])))
+    assert load_plans(model).configuration("3d_fullres_reference_patch").variant_of is None

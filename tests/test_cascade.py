@@ -131,7 +131,7 @@ def test_a_cascade_within_case_noise_of_fullres_loses_to_it_and_a_clear_gain_win
 
 def test_benchmark_trains_a_planned_cascade_after_every_lowres_fold_it_needs():
     def config(previous=None):
-        return SimpleNamespace(previous_stage=previous, next_stage=None)
+        return SimpleNamespace(previous_stage=previous, next_stage=None, variant_of=None)
 
     configs = {"3d_fullres": config(), "3d_cascade_fullres": config("3d_lowres"), "3d_lowres": config()}
     plans = SimpleNamespace(configurations=configs)

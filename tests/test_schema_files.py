@@ -117,7 +117,11 @@ def test_a_real_plan_loads(plans_dict, tmp_path):
         ),
         (
             lambda p: p["configurations"][first_config(p)].update(previous_stage="nonexistent"),
-            ["refers to the stage 'nonexistent'"],
+            ["refers to 'nonexistent'"],
+        ),
+        (
+            lambda p: p["configurations"][first_config(p)].update(variant_of="gone"),
+            ["refers to 'gone'"],
         ),
         (
             lambda p: p["configurations"][first_config(p)].update(data_identifier="../../elsewhere"),

@@ -275,12 +275,12 @@ def _run_schedule(
 
 
 def choose_configurations(plans: Plans, requested: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
-    """Configurations to train (default: every planned one, a cascade included), each after the stage its cascade
-    needs; requested ones the plan lacks are skipped (one benchmark may list 2d and 3d_fullres for a 2D and a 3D
-    dataset)."""
+    """Configurations to train (default: every planned one, a cascade included, but not a long budget's variants,
+    which only a schedule or a request trains), each after the stage its cascade needs; requested ones the plan
+    lacks are skipped (one benchmark may list 2d and 3d_fullres for a 2D and a 3D dataset)."""
     available = list(plans.configurations)
     skipped = {}
-    wanted = set(requested or available)
+    wanted = set(requested or [n for n in available if not plans.configurations[n].variant_of])
     if requested:
         skipped = {
             n: f"not in this dataset's plans (it has {', '.join(available)})"

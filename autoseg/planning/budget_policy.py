@@ -8,7 +8,8 @@ Hippocampus level at 0.876). So beyond the reference budget:
 - the patch may grow past the reference patch only where the reference patch does not yet cover the structures'
   context (structure_extent.py, times CONTEXT_MARGIN), never past it; then the extra time is split evenly (in log
   terms) between a bigger step and more iterations, and the plan must still promise at least the reference plan's
-  iterations.
+  iterations. The reference plan goes along as a variant (Sizing.alternative): no measurement yet says
+  which of the two is better there, so the scheduler lets a rung decide.
 GPU plans are sized to memory, not time, and are not touched here.
 """
 
@@ -102,6 +103,15 @@ def size_long_budget(
         f"time is split: the patch grows toward it as for a {split_s / 60:.0f}-min budget "
         f"({grown.patch_size}, capped there) and iterations grow ~{np.sqrt(ratio):.1f}x"
     )
+    # No dataset measured so far had a reference patch short of its context, so which plan is better here is
+    # not known: the reference plan goes along as a variant, for a scheduler's rung to decide.
+    reference.reasons.append(
+        words + f": a variant that keeps the reference patch {reference.patch_size}, which does not cover "
+        f"{covers}, and spends the extra time on iterations; the measurements behind the budget policy "
+        "(benchmarks/budget) do not tell whether growing the patch pays here, so `autoseg train WORK "
+        "--total-budget` lets a rung of its halving decide between this plan and the grown one"
+    )
+    grown.alternative = reference
     return grown
 
 

@@ -30,6 +30,9 @@ class Sizing:
     cost: dict[str, Any]
     seconds_per_iteration: float | None
     reasons: list[str]
+    # A second plan for the same budget where the budget policy has no evidence to choose (budget_policy.py);
+    # the planner writes it as a variant configuration, and the scheduler's halving decides between the two.
+    alternative: Sizing | None = None
 
 
 def make_network_spec(

@@ -35,6 +35,8 @@ LOWRES_TARGET_COVERAGE = 0.5
 LOWRES_MAX_FACTOR = 8.0
 # A 3D patch this much flatter along axis 0 than in-plane gets 2D (in-plane) rotation and scaling.
 DUMMY_2D_RATIO = 3.0
+# The name of a long budget's variant that keeps the reference patch: 3d_fullres -> 3d_fullres_reference_patch.
+VARIANT_SUFFIX = "_reference_patch"
 # Rotation limit (degrees) for data whose labels sit shifted from the image edges along an axis.
 SHIFTED_LABELS_MAX_ROTATION = 15.0
 
@@ -142,8 +144,9 @@ def plan_configurations(
     configs: dict[str, Configuration] = {}
     s2d = inputs.sized("2d", 2, spacing_t[1:], median_t[1:])
     configs["2d"] = _configuration(inputs, "2d", 2, spacing_t, median_t, s2d, anisotropic=False)
+    sizings = {"2d": s2d}
     if not fingerprint["is_2d"]:
-        s3d = inputs.sized("3d_fullres", 3, spacing_t, median_t)
+        s3d = sizings["3d_fullres"] = inputs.sized("3d_fullres", 3, spacing_t, median_t)
         anisotropic = is_anisotropic(spacing_t, preset["anisotropy_threshold"])
         configs["3d_fullres"] = _configuration(
             inputs, "3d_fullres", 3, spacing_t, median_t, s3d, anisotropic=anisotropic
@@ -156,11 +159,38 @@ def plan_configurations(
                 f"the patch covers {coverage:.0%} of the median image (>= {preset['lowres_trigger']:.0%}): "
                 "no low-resolution cascade needed"
             )
+    configs.update(_variants(inputs, configs, sizings))
     for cfg in configs.values():
         for reason in cfg.reasons:
             log.info("%s: %s", cfg.name, reason)
     backward = [int(i) for i in np.argsort(inputs.forward)]
     return {"transpose_forward": inputs.forward, "transpose_backward": backward, "configurations": configs}
+
+
+def _variants(
+    inputs: PlanInputs, configs: dict[str, Configuration], sizings: dict[str, Sizing]
+) -> dict[str, Configuration]:
+    """The variant configurations of a long CPU budget (budget_policy.py): where the policy grew the patch without
+    evidence that it pays, the reference plan as `<name>_reference_patch`, on the same preprocessed data. They come
+    last in plans order, so a schedule too short to compare every configuration drops them first."""
+    variants = {}
+    for name, sizing in sizings.items():
+        if sizing.alternative is None:
+            continue
+        base = configs[name]
+        variant = _configuration(
+            inputs,
+            f"{name}{VARIANT_SUFFIX}",
+            base.spatial_dims,
+            inputs.spacing_t,
+            inputs.median_t,
+            sizing.alternative,
+            anisotropic=base.resampling.anisotropic_axis is not None,
+        )
+        variant.data_identifier = base.data_identifier
+        variant.variant_of = name
+        variants[variant.name] = variant
+    return variants
 
 
 def _plan_inputs(

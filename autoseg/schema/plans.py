@@ -103,6 +103,9 @@ class Configuration:
     previous_stage: str | None = None  # cascade: the configuration whose prediction is an extra input
     next_stage: str | None = None
     reasons: list[str] = field(default_factory=list)  # why the planner decided what it did, for people
+    # A long CPU budget's second plan for the same data (planning/budget_policy.py): the configuration this one is
+    # a variant of. Trained only when asked for, or when the scheduler's halving compares it with that one.
+    variant_of: str | None = None
 
 
 @dataclass

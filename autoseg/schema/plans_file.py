@@ -115,6 +115,7 @@ class ConfigurationFile(BaseModel):
     previous_stage: SafeName | None = None
     next_stage: SafeName | None = None
     reasons: list[Annotated[str, Field(max_length=100_000)]] = []
+    variant_of: SafeName | None = None
 
     @model_validator(mode="after")
     def _patch_has_one_entry_per_axis(self) -> ConfigurationFile:
@@ -164,9 +165,7 @@ class PlansFile(BaseModel):
         for key, config in self.configurations.items():
             if config.name != key:
                 raise ValueError(f"configuration '{key}' is named '{config.name}' inside; the two must agree")
-            for stage in (config.previous_stage, config.next_stage):
+            for stage in (config.previous_stage, config.next_stage, config.variant_of):
                 if stage is not None and stage not in self.configurations:
-                    raise ValueError(
-                        f"configuration '{key}' refers to the stage '{stage}', which is not in configurations"
-                    )
+                    raise ValueError(f"configuration '{key}' refers to '{stage}', which is not in configurations")
         return self

@@ -26,6 +26,7 @@ def trial_configuration(base: Configuration, values: dict[str, Any], name: str) 
     """`base` with `values` (see space.py; "learning_rate" is the chosen optimiser's) applied, named `name`."""
     config = from_dict(Configuration, to_dict(base), "configuration")
     config.name = name
+    config.variant_of = None  # a search result is a configuration of its own, trained by default like any other
     _apply_network(config, base, values)
     _apply_patch_and_batch(config, base, float(values["patch_scale"]), int(values["batch_size"]))
     training = config.training

@@ -177,6 +177,7 @@ def exported_plans(plans: Plans, names: list[str]) -> dict[str, Any]:
     data["dataset_path"] = NO_DATASET
     data["configurations"] = {n: c for n, c in data["configurations"].items() if n in names}
     for config in data["configurations"].values():
-        if config.get("next_stage") not in names:
-            config["next_stage"] = None
+        for link in ("next_stage", "variant_of"):  # what points outside the model is dropped, as plans.json
+            if config.get(link) not in names:  # refuses a reference to a configuration it lacks
+                config[link] = None
     return data
