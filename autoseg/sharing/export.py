@@ -176,8 +176,9 @@ def exported_plans(plans: Plans, names: list[str]) -> dict[str, Any]:
     data = plans_to_dict(plans)
     data["dataset_path"] = NO_DATASET
     data["configurations"] = {n: c for n, c in data["configurations"].items() if n in names}
+    # plans.json refuses a reference to a configuration it lacks, so links out of the model are dropped.
     for config in data["configurations"].values():
-        for link in ("next_stage", "variant_of"):  # what points outside the model is dropped, as plans.json
-            if config.get(link) not in names:  # refuses a reference to a configuration it lacks
+        for link in ("next_stage", "variant_of"):
+            if config.get(link) not in names:
                 config[link] = None
     return data
