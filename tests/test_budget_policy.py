@@ -1,12 +1,13 @@
 """Issue 32's guard: a budget beyond the 15-minute reference never grows the patch past the structures' context
-(measured from the fingerprint) and never plans fewer iterations than the reference plan."""
+(measured from the fingerprint), never trains past MAX_PASSES passes over the training images, and never plans
+fewer iterations than the reference plan."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from autoseg.planning.budget_policy import CONTEXT_MARGIN, REFERENCE_BUDGET_S
+from autoseg.planning.budget_policy import CONTEXT_MARGIN, MAX_PASSES, REFERENCE_BUDGET_S
 from autoseg.planning.planner import plan_configurations
 from autoseg.planning.presets import load_preset
 from autoseg.planning.structure_extent import case_structure_extent, dataset_structure_extent
@@ -70,9 +71,63 @@ def test_a_longer_budget_never_grows_the_patch_past_context_nor_plans_fewer_iter
         # The network's strides may round the patch up by less than one stride multiple.
         stride = int(np.prod([s[axis] for s in longer.network.strides]))
         assert patch <= allowed + stride, (name, minutes, longer.patch_size, reference.patch_size)
-    assert longer.training.expected_iterations >= reference.training.expected_iterations
-    assert longer.training.time_budget_s == minutes * 60
+    training = longer.training
+    assert training.expected_iterations >= reference.training.expected_iterations
+    per_iteration = _passes_per_iteration(make(), longer)
+    if training.max_epochs is None:
+        assert training.time_budget_s == minutes * 60
+        assert training.expected_iterations * per_iteration <= MAX_PASSES * 1.05
+    else:  # capped: the epochs end it within the passes (one epoch's rounding), or at the reference's iterations
+        assert training.time_budget_s < minutes * 60
+        capped = training.max_epochs * training.iterations_per_epoch
+        assert capped >= training.expected_iterations
+        if training.expected_iterations > reference.training.expected_iterations:
+            assert (capped - training.iterations_per_epoch) * per_iteration <= MAX_PASSES
+        assert any("passes over the training images" in r for r in longer.reasons), longer.reasons
     assert any("reference" in r for r in longer.reasons), longer.reasons
+
+
+def _passes_per_iteration(fp, config):
+    """Sampled voxels of an average iteration (the progressive share of epochs on the smaller patches) over the
+    training images' voxels, counted here independently of the planner."""
+    t, dims = config.training, config.spatial_dims
+    full = np.prod(config.patch_size) * config.batch_size
+    small = np.prod(t.progressive_patch_size or config.patch_size) * (t.progressive_batch_size or config.batch_size)
+    mean = t.progressive_fraction * small + (1 - t.progressive_fraction) * full
+    voxels = np.prod(config.median_shape[-dims:]) * fp["num_cases"] * (config.median_shape[0] if dims == 2 else 1)
+    return mean / voxels
+
+
+def test_a_long_budget_stops_where_iterations_overfit_and_leaves_the_rest_for_more_folds():
+    # ISBI's numbers: 24 slices of 512x512; at 4 h the uncapped plan would make ~600 passes (benchmarks/budget).
+    make, _ = FINGERPRINTS["isbi_like_small_cells"]
+    fp = make()
+    fp["num_cases"], fp["cases"] = 24, fp["cases"][:24]
+    hour, four = _plan(fp, 60)["2d"], _plan(fp, 240)["2d"]
+    assert four.patch_size == hour.patch_size and four.batch_size == hour.batch_size
+    assert four.training.max_epochs is not None
+    passes = four.training.expected_iterations * _passes_per_iteration(fp, four)
+    assert MAX_PASSES * 0.95 <= passes <= MAX_PASSES
+    assert four.training.expected_iterations > hour.training.expected_iterations
+    assert hour.training.time_budget_s < four.training.time_budget_s < 240 * 60
+    assert any("overfits" in r and "more folds" in r for r in four.reasons), four.reasons
+
+
+def test_a_time_budget_keeps_the_plans_epoch_cap_and_explicit_epochs_or_an_extension_do_not():
+    from types import SimpleNamespace
+
+    from autoseg.training.budget import Budget, extended_budget, planned_budget
+
+    tplan = SimpleNamespace(time_budget_s=3600.0, max_epochs=10, epochs=1000)
+    budget = planned_budget(tplan, "4h", None)
+    assert (budget.seconds, budget.epochs) == (14400.0, 10)
+    assert budget.progress(elapsed=1440.0, epoch_float=5.0) == 0.5  # the epochs lead: the schedule follows them
+    assert budget.progress(elapsed=10800.0, epoch_float=5.0) == 0.75  # a slow machine: the time leads
+    assert budget.done(100.0, 10) and budget.done(14400.0, 3) and not budget.done(100.0, 9)
+    assert "or 10 epochs, whichever ends first" in budget.describe()
+    assert planned_budget(tplan, None, None) == Budget(3600.0, 10)
+    assert planned_budget(tplan, None, 3) == Budget(None, 3)
+    assert extended_budget(budget, 10, 1500.0, "1h", None) == Budget(1500.0 + 3600.0, None)
 
 
 def test_isbi_like_data_spends_a_longer_budget_on_iterations_with_the_reference_patch():

@@ -92,3 +92,24 @@ def test_deterministic_mode_trains_in_fp32_without_timing(work, monkeypatch):
     assert precision.choose_precision("auto", __import__("torch").device("cpu"), None, lambda: None) == "bf16"
     summary = train(work, "3d_fullres", 1, epochs=1, deterministic=True, progress=False, validate=False)
     assert summary["precision"] == "fp32"
+
+
+def test_a_plans_epoch_cap_ends_a_time_budgeted_run_and_a_schedule_does_not_extend_it(work):
+    """Issue 32's cap: a long budget's plan stops at max_epochs even with time left (the trainer says so, and the
+    summary records it); a schedule leaves such a fold alone; an explicit --extend trains past the cap."""
+    from autoseg.scheduling.steps import train_call
+    from autoseg.scheduling.units import SECONDS, Units
+
+    plans = json.loads((work / "plans.json").read_text())
+    plans["configurations"]["3d_fullres"]["training"]["max_epochs"] = 2
+    (work / "plans.json").write_text(json.dumps(plans))
+    summary = train(work, "3d_fullres", 0, time_budget="10m", progress=False, validate=False)
+    assert summary["epochs"] == 2 and summary["ended_by"] == "epoch cap"
+    assert summary["training_seconds"] < 600 and "or 2 epochs" in summary["budget"]
+    assert "stopped at the plan's cap of 2 epochs" in (_fold(work, 0) / "train.log").read_text()
+    step = {"configuration": "3d_fullres", "fold": 0, "target": 600.0}
+    assert train_call(work, step, Units(SECONDS)) is None
+    extended = train(work, "3d_fullres", 0, epochs=1, extend=True, progress=False, validate=False)
+    assert extended["epochs"] == 3 and extended["ended_by"] == "budget"
+    # Explicit epochs are what the user asked for, cap or not.
+    assert train(work, "3d_fullres", 1, epochs=3, progress=False, validate=False)["epochs"] == 3

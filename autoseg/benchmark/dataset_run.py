@@ -381,6 +381,7 @@ def _configuration_record(
                 "epochs",
                 "iterations",
                 "training_seconds",
+                "ended_by",
                 "iterations_per_second",
                 "peak_ram_mb",
                 "precision",

@@ -29,6 +29,8 @@ def training_throughput(
         iterations = record["iterations"] - done_iterations
         if budget_seconds:
             progress = (start_elapsed + record["elapsed_s"]) / 2 / budget_seconds
+            if tplan.max_epochs:  # the trainer's progress: time or the plan's epoch cap, whichever leads
+                progress = max(progress, (index + 0.5) / tplan.max_epochs)
         else:
             progress = (index + 0.5) / max(epochs or len(history), 1)
         small = progress < small_until

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable
@@ -92,8 +93,15 @@ class PlanInputs:
             budget = dataclasses.replace(self.budget, time_budget_s=seconds)
             return _training_plan(self.preset, budget, self.settings, sizing).expected_iterations or 0
 
+        training_voxels = float(np.prod(median)) * self.fingerprint["num_cases"]
+        if dims == 2:  # a 2d configuration samples every slice of a volume
+            training_voxels *= float(self.median_t[0])
+
+        def per_iteration(sizing: Sizing) -> tuple[float, float]:
+            return _sampled_per_iteration(self.preset, self.budget, self.settings, sizing, training_voxels)
+
         context = context_patch(self.fingerprint.get("structure_extent_mm"), cfg_spacing, median)
-        return size_long_budget(self.budget, self.settings, median, context, size, iterations)
+        return size_long_budget(self.budget, self.settings, median, context, size, iterations, per_iteration)
 
     def _size(self, budget: DeviceBudget, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
         preset, fingerprint = self.preset, self.fingerprint
@@ -346,9 +354,29 @@ def _training_plan(
                 progressive_batch=plan.progressive_batch_size,
             )
         plan.val_iterations = max(2, plan.iterations_per_epoch // 10)
+        if sizing.max_iterations:
+            plan.max_epochs = math.ceil(sizing.max_iterations / plan.iterations_per_epoch)
+            plan.time_budget_s = sizing.training_seconds or plan.time_budget_s
+            plan.expected_iterations = min(plan.expected_iterations or sizing.max_iterations, sizing.max_iterations)
     else:
         plan.epochs = settings["epochs"]
     return plan
+
+
+def _sampled_per_iteration(
+    preset: dict[str, Any], budget: DeviceBudget, settings: dict[str, Any], sizing: Sizing, training_voxels: float
+) -> tuple[float, float]:
+    """(passes over the training images, seconds of budget) of one iteration on average, for a training whose
+    epochs end it: its first `progressive_fraction` of epochs sample the smaller patches, whose steps cost about
+    their share of voxels (iterations.py)."""
+    plan = _training_plan(preset, budget, settings, sizing)
+    full = float(np.prod(sizing.patch_size)) * sizing.batch_size
+    mean = full
+    if plan.progressive_patch_size and plan.progressive_fraction > 0:
+        small = float(np.prod(plan.progressive_patch_size)) * (plan.progressive_batch_size or sizing.batch_size)
+        mean = plan.progressive_fraction * small + (1 - plan.progressive_fraction) * full
+    seconds = (sizing.seconds_per_iteration or 0.0) * mean / full / budget.usable_fraction
+    return mean / max(training_voxels, 1.0), seconds
 
 
 def _augmentation_plan(

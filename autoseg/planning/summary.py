@@ -34,6 +34,12 @@ def describe_plans(plans: Plans) -> str:
                 if cfg.training.expected_iterations
                 else ""
             )
+            + (
+                f" (stops after {cfg.training.max_epochs} epochs, ~{cfg.training.time_budget_s / 60:.0f} min: "
+                "more would overfit)"
+                if cfg.training.max_epochs and cfg.training.time_budget_s
+                else ""
+            )
             + (f", after {cfg.previous_stage}" if cfg.previous_stage else "")
         )
     return "\n".join(lines)

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from autoseg.layout.work import TRAINING_SUMMARY, VALIDATION, model_dir
-from autoseg.scheduling.units import EPOCHS, Units
+from autoseg.scheduling.units import EPOCHS, SECONDS, Units
 from autoseg.training.checkpoint import FINAL, LATEST
+from autoseg.training.finish import EPOCH_CAP
 from autoseg.utils.files import read_json, write_json
 from autoseg.utils.logs import get_logger
 
@@ -42,12 +43,21 @@ def train_call(work: Path, step: dict[str, Any], units: Units) -> dict[str, Any]
         return {"resume": True}  # killed in a training or an extension: continue it with its own budget
     if not final.exists():
         return units.train_arguments(step["target"])
+    if units.kind == SECONDS and _ended_at_epoch_cap(out):
+        return None  # more time would train past the passes where its plan says it overfits (budget_policy.py)
     missing = step["target"] - own_time(work, step["configuration"], step["fold"], units)
     # Seconds: an extension shorter than a tenth of the target, or 5 s, is not worth restarting the loaders for.
     enough = 1 if units.kind == EPOCHS else max(5.0, 0.1 * step["target"])
     if missing < enough:
         return None
     return {"extend": True, **units.train_arguments(units.round(missing))}
+
+
+def _ended_at_epoch_cap(out: Path) -> bool:
+    try:
+        return read_json(out / TRAINING_SUMMARY, "training summary").get("ended_by") == EPOCH_CAP
+    except Exception:  # no summary (killed before it was written): judged by its time, as before
+        return False
 
 
 def execute(

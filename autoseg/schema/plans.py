@@ -56,6 +56,8 @@ class TrainingPlan:
     val_iterations: int = 50  # patch-based pseudo-Dice batches per epoch
     time_budget_s: float | None = None  # the budget the plan was sized for (train --time-budget overrides)
     expected_iterations: int | None = None  # what the planner predicted for that budget, for the log
+    max_epochs: int | None = None  # with a time budget: stop here even if time is left (a long budget's cap on
+    #                                passes over the training images, planning/budget_policy.py)
     oversample_foreground: float = 0.33  # share of each batch centred on a foreground voxel
     deep_supervision_levels: int = 0  # 0 = every output the network gives
     ema_pseudo_dice: float = 0.9  # smoothing of the per-epoch pseudo-Dice that picks the best checkpoint

@@ -69,6 +69,7 @@ class TrainingPlanFile(BaseModel):
     val_iterations: Iterations = 50
     time_budget_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     expected_iterations: Iterations | None = None
+    max_epochs: Annotated[int, Field(ge=1, le=MAX_ITERATIONS)] | None = None
     oversample_foreground: Fraction = 0.33
     deep_supervision_levels: Annotated[int, Field(ge=0, le=64)] = 0
     ema_pseudo_dice: Fraction = 0.9

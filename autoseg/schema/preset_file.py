@@ -89,6 +89,8 @@ class CpuSettingsFile(_DeviceSettings):
     max_batch_2d: Batch
     # budgets above this one spend the extra time by the budget policy (planning/budget_policy.py)
     reference_budget_s: Seconds | None = None
+    # a long budget's training stops after this many passes over the training images; 0: no cap
+    max_passes: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] | None = None
 
 
 class GpuSettingsFile(_DeviceSettings):

@@ -30,6 +30,8 @@ def trial_configuration(base: Configuration, values: dict[str, Any], name: str) 
     _apply_network(config, base, values)
     _apply_patch_and_batch(config, base, float(values["patch_scale"]), int(values["batch_size"]))
     training = config.training
+    # The base plan's epoch cap counts its own patch and batch; a trial is judged within its own budget.
+    training.max_epochs = None
     if values["optimizer"] != base.training.optimizer:
         training.weight_decay = WEIGHT_DECAY[values["optimizer"]]
     training.optimizer = values["optimizer"]

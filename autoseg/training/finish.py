@@ -26,6 +26,11 @@ from autoseg.utils.logs import get_logger
 log = get_logger("train")
 
 
+# training_summary.json "ended_by" of a time-budgeted run its plan's max_epochs ended first: a schedule does not
+# extend it (scheduling/steps.py).
+EPOCH_CAP = "epoch cap"
+
+
 def finish(run: TrainingRun, parts: TrainingParts, state: TrainingState, started: float) -> dict[str, Any]:
     """Write the final model and the run's summary (rank 0; other ranks return {} once the ranks agree)."""
     agree = distributed.ranks_agree(parts.core)
@@ -41,6 +46,13 @@ def finish(run: TrainingRun, parts: TrainingParts, state: TrainingState, started
         format_duration(state.elapsed),
         summary["iterations_per_second"],
     )
+    if summary["ended_by"] == EPOCH_CAP:
+        log.info(
+            "stopped at the plan's cap of %d epochs with %s of the time budget left: more passes over the "
+            "training images would overfit (plans.json training.max_epochs; --extend trains past it)",
+            state.epoch,
+            format_duration(max(0.0, (parts.budget.seconds or 0.0) - state.elapsed)),
+        )
     if run.job.validate and parts.val_cases:
         # The precision `predict --precision auto` will run this model in, so cross-validation scores (and
         # find-best's choices) are those of the predictions users get.
@@ -85,8 +97,16 @@ def _summary(run: TrainingRun, parts: TrainingParts, state: TrainingState, agree
         "batch_size": config.batch_size,
         "peak_ram_mb": round(_peak_ram_mb(), 1),
         "budget": parts.budget.describe(),
+        "ended_by": _ended_by(parts, state),
         "ranks_agree": agree,
     }
+
+
+def _ended_by(parts: TrainingParts, state: TrainingState) -> str:
+    budget = parts.budget
+    if budget.seconds and budget.epochs and state.epoch >= budget.epochs and state.elapsed < budget.seconds:
+        return EPOCH_CAP
+    return "budget"
 
 
 def _peak_ram_mb() -> float:

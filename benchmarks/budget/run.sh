@@ -5,8 +5,10 @@
 # cases of a view (benchmarks/scheduler/holdout_view.py: Hippocampus's last 40 cases, ISBI's slices 24-29), which
 # no model trains on. Each run holds the machine alone (cpu-lock exclusive); a finished run is skipped, and a
 # killed one (a 4-hour run outlives a session) continues with `autoseg benchmark --resume`.
-# POLICIES: new (default preset), old (old_policy.json), or an alternative way to spend the budget, each a preset
-# here sized to the whole budget as before the policy: wide (2x features), resenc (residual encoder), batch (4x).
+# POLICIES: new (default preset), old (old_policy.json), uncapped (uncapped.json: the policy without its cap on
+# passes over the training images, as the runs that set the cap trained), or an alternative way to spend the
+# budget, each a preset here sized to the whole budget as before the policy: wide (2x features), resenc (residual
+# encoder), batch (4x).
 #
 # Usage: bash benchmarks/budget/run.sh OUT [BUDGETS (default "15m 1h")] [POLICIES (default "new old")]
 #        DATASETS="isbi" bash benchmarks/budget/run.sh OUT "15m 1h 4h" new
@@ -32,7 +34,7 @@ for budget in $BUDGETS; do
   for ds in $DATASETS; do
     for policy in $POLICIES; do
       name="${ds}_${policy}_${budget}"
-      case "$policy" in   # new: the default preset; old and the alternatives (wide, resenc, batch): a preset here
+      case "$policy" in   # new: the default preset; old, uncapped and the alternatives (wide, resenc, batch): a preset here
         new) preset=default ;; old) preset="$HERE/old_policy.json" ;; *) preset="$HERE/$policy.json" ;;
       esac
       if [ "$policy" != new ] && [ "$budget" = 15m ]; then continue; fi

@@ -18,9 +18,10 @@ HERE = Path(__file__).resolve().parent
 NOTES = "<!-- notes: kept by summarize.py -->"  # what follows it in results.md is written by hand
 MINUTES = {"15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240}
 # every way of spending a budget beyond 15 minutes, drawn from the shared 15-minute point
-STYLES = {"new": "o-", "old": "s--", "wide": "^:", "resenc": "v:", "batch": "D:"}
+STYLES = {"new": "o-", "uncapped": "x-.", "old": "s--", "wide": "^:", "resenc": "v:", "batch": "D:"}
 LABELS = {
-    "new": "new policy (iterations)",
+    "new": "new policy (iterations, capped at 150 passes)",
+    "uncapped": "new policy without the cap",
     "old": "old rule (patch)",
     "wide": "2x width",
     "resenc": "residual encoder",
@@ -62,11 +63,37 @@ def read_run(folder: Path) -> dict | None:
         "patch_size": training.get("patch_size"),
         "batch_size": training.get("batch_size"),
         "iterations": training.get("iterations"),
+        "passes": passes(folder / "work" / dataset, training.get("configuration")),
         "training_seconds": training.get("training_seconds"),
         "precision": training.get("precision"),
         "command": portable_command(report.get("command"), folder.parent),
         "cpu": (report.get("machine") or {}).get("cpu"),
     }
+
+
+def passes(work: Path, configuration: str | None) -> float | None:
+    """Sampled patch voxels over the training images' voxels (the budget policy's cap counts these): each epoch
+    on the progressive phase's smaller patches while the trainer's progress (time, or the plan's epoch cap,
+    whichever leads) was within it, on the full patches after."""
+    try:
+        config = json.loads((work / "plans.json").read_text())["configurations"][configuration]
+        history = json.loads((work / "models" / configuration / "fold_0" / "history.json").read_text())
+        cases = json.loads((work / "fingerprint.json").read_text())["cases"]
+    except (OSError, KeyError, TypeError):
+        return None
+    t = config["training"]
+    full = math.prod(config["patch_size"]) * config["batch_size"]
+    small = math.prod(t.get("progressive_patch_size") or config["patch_size"]) * (
+        t.get("progressive_batch_size") or config["batch_size"]
+    )
+    seconds, cap = t.get("time_budget_s"), t.get("max_epochs")
+    sampled, before = 0.0, (0, 0.0)
+    for index, epoch in enumerate(history):
+        progress = max(before[1] / seconds if seconds else 0.0, index / cap if cap else 0.0)
+        step = small if progress < (t.get("progressive_fraction") or 0.0) else full
+        sampled += (epoch["iterations"] - before[0]) * step
+        before = (epoch["iterations"], epoch["elapsed_s"])
+    return round(sampled / sum(math.prod(c["cropped_shape"]) for c in cases), 1)
 
 
 def portable_command(command: str | None, out: Path) -> str | None:
@@ -104,8 +131,9 @@ def paired(run: dict[str, float], reference: dict[str, float]) -> dict | None:
 
 def table(rows: list[dict]) -> list[str]:
     lines = [
-        "| dataset | policy | budget | network | patch | batch | iterations | held-out Dice | vs 15 min (paired, SE) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| dataset | policy | budget | network | patch | batch | iterations | passes | held-out Dice "
+        "| vs 15 min (paired, SE) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         versus = r.get("versus_15m")
@@ -113,7 +141,8 @@ def table(rows: list[dict]) -> list[str]:
         patch = "x".join(str(p) for p in r["patch_size"]) if r["patch_size"] else "?"
         lines.append(
             f"| {r['dataset']} | {r['policy']} | {r['budget']} | {r.get('network', '?')} | {patch} | "
-            f"{r['batch_size']} | {r['iterations']} | {r['heldout_dice']:.4f} | {words} |"
+            f"{r['batch_size']} | {r['iterations']} | {r['passes'] if r.get('passes') is not None else '?'} | "
+            f"{r['heldout_dice']:.4f} | {words} |"
         )
     return lines
 
