@@ -72,6 +72,7 @@ def size_long_budget(
     settings: dict,
     median: np.ndarray,
     context: np.ndarray | None,
+    *,
     size: SizeFunction,
     iterations: IterationsFunction,
     per_iteration: PerIterationFunction,
@@ -81,7 +82,7 @@ def size_long_budget(
     reference_s = reference_budget_s(settings)
     reference = size(dataclasses.replace(budget, time_budget_s=reference_s), median)
     floor = iterations(reference, reference_s)
-    chosen = _patch_and_batch(budget, reference_s, reference, median, context, size, iterations)
+    chosen = _patch_and_batch(budget, reference_s, reference, median, context, size=size, iterations=iterations)
     max_passes = float(settings.get("max_passes") if settings.get("max_passes") is not None else MAX_PASSES)
     for sizing in (chosen, chosen.alternative):
         if sizing is not None and max_passes > 0:
@@ -96,6 +97,7 @@ def _patch_and_batch(
     reference: Sizing,
     median: np.ndarray,
     context: np.ndarray | None,
+    *,
     size: SizeFunction,
     iterations: IterationsFunction,
 ) -> Sizing:

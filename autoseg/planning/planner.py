@@ -101,7 +101,9 @@ class PlanInputs:
             return _sampled_per_iteration(self.preset, self.budget, self.settings, sizing, training_voxels)
 
         context = context_patch(self.fingerprint.get("structure_extent_mm"), cfg_spacing, median)
-        return size_long_budget(self.budget, self.settings, median, context, size, iterations, per_iteration)
+        return size_long_budget(
+            self.budget, self.settings, median, context, size=size, iterations=iterations, per_iteration=per_iteration
+        )
 
     def _size(self, budget: DeviceBudget, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
         preset, fingerprint = self.preset, self.fingerprint

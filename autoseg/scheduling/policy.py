@@ -3,8 +3,9 @@
 The rule: models of at least one *unit* each, as many folds as fit, the time shared equally.
 
 - The unit is the training the plan was sized for (plans.json training.time_budget_s: the planner chose the
-  patch so that this budget holds enough iterations), or, for a plan without one, its epochs at the winner's
-  measured speed; in epochs mode it is the plan's training.epochs.
+  patch so that this budget holds enough iterations; for a long budget whose plan caps its epochs, about the
+  time those take, so the rest goes to more folds, and a fold its cap ended is not extended), or, for a plan
+  without one, its epochs at the winner's measured speed; in epochs mode it is the plan's training.epochs.
 - With M = what is left (less the start-up each training costs beyond its budget, measured on the exploration's
   steps) plus what the winner's fold 0 has already trained, k = min(folds, floor(M / unit)).
   k <= 1: all of it extends fold 0 (one longer model). k >= 2: folds 0..k-1 get M / k each (fold 0 is extended

@@ -65,6 +65,7 @@ def read_run(folder: Path) -> dict | None:
         "iterations": training.get("iterations"),
         "passes": passes(folder / "work" / dataset, training.get("configuration")),
         "training_seconds": training.get("training_seconds"),
+        "ended_by": training.get("ended_by", "budget"),
         "precision": training.get("precision"),
         "command": portable_command(report.get("command"), folder.parent),
         "cpu": (report.get("machine") or {}).get("cpu"),
@@ -147,6 +148,14 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def shares_new_point(row: dict, policy: str) -> bool:
+    """Every curve starts from the 15-minute run; without the cap, the policy trains as `new` wherever the cap did
+    not end the run (training_summary.json's ended_by)."""
+    if row["policy"] != "new":
+        return False
+    return row["minutes"] <= 15 or (policy == "uncapped" and row.get("ended_by") != "epoch cap")
+
+
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -160,9 +169,10 @@ def plot(rows: list[dict], path: Path) -> None:
             points = sorted(
                 (r["minutes"], r["heldout_dice"], (r.get("versus_15m") or {}).get("standard_error", 0.0))
                 for r in rows
-                if r["dataset"] == dataset and (r["policy"] == policy or (r["minutes"] <= 15 and r["policy"] == "new"))
+                if r["dataset"] == dataset and (r["policy"] == policy or shares_new_point(r, policy))
             )
-            if len(points) > 1 or (points and policy == "new"):  # bars: the paired SE against 15 minutes
+            own = any(r["dataset"] == dataset and r["policy"] == policy for r in rows)
+            if own and (len(points) > 1 or policy == "new"):  # bars: the paired SE against 15 minutes
                 minutes, dice, error = zip(*points)
                 axis.errorbar(minutes, dice, yerr=error, fmt=style, capsize=3, label=LABELS.get(policy, policy))
         axis.set_xscale("log")
