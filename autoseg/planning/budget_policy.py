@@ -53,6 +53,11 @@ def reference_budget_s(settings: dict) -> float:
     return float(settings.get("reference_budget_s", REFERENCE_BUDGET_S))
 
 
+def max_passes(settings: dict) -> float:
+    value = settings.get("max_passes")
+    return float(MAX_PASSES if value is None else value)
+
+
 def is_long_budget(budget: DeviceBudget, settings: dict) -> bool:
     return budget.kind == "cpu" and bool(budget.time_budget_s) and budget.time_budget_s > reference_budget_s(settings)
 
@@ -83,11 +88,11 @@ def size_long_budget(
     reference = size(dataclasses.replace(budget, time_budget_s=reference_s), median)
     floor = iterations(reference, reference_s)
     chosen = _patch_and_batch(budget, reference_s, reference, median, context, size=size, iterations=iterations)
-    max_passes = float(settings.get("max_passes") if settings.get("max_passes") is not None else MAX_PASSES)
-    for sizing in (chosen, chosen.alternative):
-        if sizing is not None and max_passes > 0:
+    cap = max_passes(settings)
+    for sizing in (chosen, chosen.alternative) if cap > 0 else ():
+        if sizing is not None:
             planned = iterations(sizing, budget.time_budget_s)
-            _cap_iterations(sizing, planned, floor, per_iteration(sizing), budget, max_passes)
+            _cap_iterations(sizing, planned, floor, per_iteration(sizing), budget, cap)
     return chosen
 
 

@@ -11,6 +11,13 @@ from __future__ import annotations
 import math
 
 
+def progressive_share(
+    patch: list[int], batch: int, progressive_patch: list[int], progressive_batch: int | None
+) -> float:
+    """Voxels of a progressive step over a full step's (what it costs and samples, relative to a full step)."""
+    return (math.prod(progressive_patch) * (progressive_batch or batch)) / (math.prod(patch) * batch)
+
+
 def iterations_in_budget(
     usable_seconds: float,
     seconds_per_iteration: float,
@@ -25,8 +32,7 @@ def iterations_in_budget(
     costed by its voxels per batch, linearly: small steps use the cores a little less well, so this errs low."""
     if not progressive_patch or progressive_fraction <= 0:
         return int(usable_seconds / seconds_per_iteration)
-    share = (math.prod(progressive_patch) * (progressive_batch or batch)) / (math.prod(patch) * batch)
-    small_step = seconds_per_iteration * share
+    small_step = seconds_per_iteration * progressive_share(patch, batch, progressive_patch, progressive_batch)
     return int(
         usable_seconds * progressive_fraction / small_step
         + usable_seconds * (1 - progressive_fraction) / seconds_per_iteration

@@ -21,7 +21,7 @@ import numpy as np
 
 from autoseg.planning.budget import DeviceBudget
 from autoseg.planning.budget_policy import context_patch, is_long_budget, size_long_budget
-from autoseg.planning.iterations import iterations_in_budget
+from autoseg.planning.iterations import iterations_in_budget, progressive_share
 from autoseg.planning.normalization import choose_normalization
 from autoseg.planning.patch_and_batch import Sizing, size_to_budget
 from autoseg.planning.spacing import axis_transpose, is_anisotropic, target_spacing
@@ -372,13 +372,15 @@ def _sampled_per_iteration(
     epochs end it: its first `progressive_fraction` of epochs sample the smaller patches, whose steps cost about
     their share of voxels (iterations.py)."""
     plan = _training_plan(preset, budget, settings, sizing)
-    full = float(np.prod(sizing.patch_size)) * sizing.batch_size
-    mean = full
+    relative = 1.0  # an average step's voxels over a full step's
     if plan.progressive_patch_size and plan.progressive_fraction > 0:
-        small = float(np.prod(plan.progressive_patch_size)) * (plan.progressive_batch_size or sizing.batch_size)
-        mean = plan.progressive_fraction * small + (1 - plan.progressive_fraction) * full
-    seconds = (sizing.seconds_per_iteration or 0.0) * mean / full / budget.usable_fraction
-    return mean / max(training_voxels, 1.0), seconds
+        share = progressive_share(
+            sizing.patch_size, sizing.batch_size, plan.progressive_patch_size, plan.progressive_batch_size
+        )
+        relative = plan.progressive_fraction * share + (1 - plan.progressive_fraction)
+    full = float(np.prod(sizing.patch_size)) * sizing.batch_size
+    seconds = (sizing.seconds_per_iteration or 0.0) * relative / budget.usable_fraction
+    return full * relative / max(training_voxels, 1.0), seconds
 
 
 def _augmentation_plan(

@@ -27,6 +27,10 @@ class Budget:
     def done(self, elapsed: float, epoch: int) -> bool:
         return bool(self.seconds and elapsed >= self.seconds) or bool(self.epochs and epoch >= self.epochs)
 
+    def ended_by_epoch_cap(self, elapsed: float, epoch: int) -> bool:
+        """A time budget whose epoch cap (the plan's max_epochs) ended the run with time left."""
+        return bool(self.seconds and self.epochs and epoch >= self.epochs and elapsed < self.seconds)
+
     def describe(self) -> str:
         if self.seconds and self.epochs:
             return f"time budget {format_duration(self.seconds)} or {self.epochs} epochs, whichever ends first"
@@ -60,5 +64,5 @@ def extended_budget(old: Budget, epoch: int, elapsed: float, time_budget, epochs
             fix="e.g. --extend --time-budget 10m",
         )
     # A run its epochs ended (a plan's cap) stopped with time left: the extension counts from where it stopped.
-    stopped = elapsed if old.epochs and epoch >= old.epochs else max(old.seconds or 0.0, elapsed)
+    stopped = elapsed if old.ended_by_epoch_cap(elapsed, epoch) else max(old.seconds or 0.0, elapsed)
     return Budget(seconds=stopped + extra, epochs=None)

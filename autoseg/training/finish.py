@@ -97,16 +97,9 @@ def _summary(run: TrainingRun, parts: TrainingParts, state: TrainingState, agree
         "batch_size": config.batch_size,
         "peak_ram_mb": round(_peak_ram_mb(), 1),
         "budget": parts.budget.describe(),
-        "ended_by": _ended_by(parts, state),
+        "ended_by": EPOCH_CAP if parts.budget.ended_by_epoch_cap(state.elapsed, state.epoch) else "budget",
         "ranks_agree": agree,
     }
-
-
-def _ended_by(parts: TrainingParts, state: TrainingState) -> str:
-    budget = parts.budget
-    if budget.seconds and budget.epochs and state.epoch >= budget.epochs and state.elapsed < budget.seconds:
-        return EPOCH_CAP
-    return "budget"
 
 
 def _peak_ram_mb() -> float:
