@@ -122,3 +122,21 @@ def test_earlier_stages_are_read_from_the_ledger_only_as_far_as_it_can_be_truste
     (logs / LEDGER).write_text(json.dumps([{"name": "x", "seconds": -1}]))
     with pytest.raises(AutosegError, match=LEDGER):
         earlier_stages(logs)
+
+
+def test_resume_accepts_the_same_preset_file_at_another_path(tmp_path):
+    """A benchmark started from one checkout resumes from another: its preset file is compared by content."""
+    from autoseg.benchmark.resume import check_resumable, settings_record, write_settings
+
+    first_copy, second_copy = tmp_path / "a" / "wide.json", tmp_path / "b" / "wide.json"
+    for copy in (first_copy, second_copy):
+        copy.parent.mkdir()
+        copy.write_text('{"name": "wide", "extends": "default"}')
+    report_dir = tmp_path / "R"
+    report_dir.mkdir()
+    datasets = [tmp_path]
+    write_settings(report_dir, settings_record(datasets, {"preset": str(first_copy)}, "autoseg benchmark X"))
+    check_resumable(report_dir, settings_record(datasets, {"preset": str(second_copy)}, "autoseg benchmark X"))
+    second_copy.write_text('{"name": "wide", "extends": "cpu-fast"}')  # another preset under the same name
+    with pytest.raises(AutosegError, match="preset .*a/wide.json.* then"):
+        check_resumable(report_dir, settings_record(datasets, {"preset": str(second_copy)}, "autoseg benchmark X"))

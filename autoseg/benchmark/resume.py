@@ -13,6 +13,7 @@ with others is refused, since its numbers would mix two benchmarks."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,10 +26,20 @@ from autoseg.training.job import TrainingJob
 from autoseg.utils.files import write_json
 
 SETTINGS_FILE = "benchmark_settings.json"
+PRESET_DIGEST = "preset_sha256"
 
 
 def settings_record(datasets: Sequence[Path], settings: dict[str, Any], command: str) -> dict[str, Any]:
-    return {"datasets": [str(d.resolve()) for d in datasets], "settings": settings, "command": command}
+    """A preset given as a file is also recorded by its content, so a resume from another checkout (the same
+    preset file at another path) is the same benchmark."""
+    digest = _file_digest(settings.get("preset"))
+    recorded = {**settings, PRESET_DIGEST: digest} if digest else settings
+    return {"datasets": [str(d.resolve()) for d in datasets], "settings": recorded, "command": command}
+
+
+def _file_digest(value: Any) -> str | None:
+    path = Path(value) if isinstance(value, str) and value.endswith(".json") else None
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else None
 
 
 def write_settings(report_dir: Path, record: dict[str, Any]) -> None:
@@ -48,9 +59,11 @@ def check_resumable(report_dir: Path, record: dict[str, Any]) -> None:
     changed = []
     if first["datasets"] != record["datasets"]:
         changed.append(f"datasets {first['datasets']} then, {record['datasets']} now")
+    digest = first["settings"].get(PRESET_DIGEST)
+    same_preset_file = digest is not None and digest == record["settings"].get(PRESET_DIGEST)
     for key in sorted({*first["settings"], *record["settings"]}):
         then, now = first["settings"].get(key), record["settings"].get(key)
-        if then != now:
+        if then != now and not (key == "preset" and same_preset_file):
             changed.append(f"{key} {then!r} then, {now!r} now")
     if changed:
         raise AutosegError(
