@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
 from autoseg.errors import AutosegError
 from autoseg.layout.work import CHECKPOINT_FINAL, CHECKPOINT_LATEST, SCHEDULE, model_dir
+from autoseg.planning.presets import load_preset
 from autoseg.schema.benchmark_settings_file import BenchmarkSettingsFile
 from autoseg.schema.load import load_validated_data
 from autoseg.training.fold_folder import interrupted_extension
@@ -30,16 +32,19 @@ PRESET_DIGEST = "preset_sha256"
 
 
 def settings_record(datasets: Sequence[Path], settings: dict[str, Any], command: str) -> dict[str, Any]:
-    """A preset given as a file is also recorded by its content, so a resume from another checkout (the same
-    preset file at another path) is the same benchmark."""
-    digest = _file_digest(settings.get("preset"))
+    """The preset is also recorded by its merged content (what the planner reads, "extends" included), so a resume
+    from another checkout, the same preset file at another path, is the same benchmark."""
+    digest = _preset_digest(settings.get("preset"))
     recorded = {**settings, PRESET_DIGEST: digest} if digest else settings
     return {"datasets": [str(d.resolve()) for d in datasets], "settings": recorded, "command": command}
 
 
-def _file_digest(value: Any) -> str | None:
-    path = Path(value) if isinstance(value, str) and value.endswith(".json") else None
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else None
+def _preset_digest(preset: Any) -> str | None:
+    try:  # a preset that does not load fails the plan stage, with its own message
+        merged = load_preset(preset) if preset else None
+    except AutosegError:
+        return None
+    return hashlib.sha256(json.dumps(merged, sort_keys=True).encode()).hexdigest() if merged else None
 
 
 def write_settings(report_dir: Path, record: dict[str, Any]) -> None:
@@ -60,10 +65,10 @@ def check_resumable(report_dir: Path, record: dict[str, Any]) -> None:
     if first["datasets"] != record["datasets"]:
         changed.append(f"datasets {first['datasets']} then, {record['datasets']} now")
     digest = first["settings"].get(PRESET_DIGEST)
-    same_preset_file = digest is not None and digest == record["settings"].get(PRESET_DIGEST)
-    for key in sorted({*first["settings"], *record["settings"]}):
+    same_preset = digest is not None and digest == record["settings"].get(PRESET_DIGEST)
+    for key in sorted({*first["settings"], *record["settings"]} - {PRESET_DIGEST}):
         then, now = first["settings"].get(key), record["settings"].get(key)
-        if then != now and not (key == "preset" and same_preset_file):
+        if then != now and not (key == "preset" and same_preset):
             changed.append(f"{key} {then!r} then, {now!r} now")
     if changed:
         raise AutosegError(
