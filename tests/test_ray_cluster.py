@@ -172,7 +172,9 @@ def test_benchmark_runs_datasets_and_their_stages_side_by_side(cluster, tmp_path
         assert stages["find-best"]["ran_on"]["started"] >= max(t["ended"] for t in trainings)
         assert (tmp_path / "R" / stages["train 3d_fullres fold 0"]["log"]).is_file()
         spread.append({s["ran_on"]["node_id"] for s in stages.values()})
-    assert any(nodes == worker_nodes for nodes in spread), "no dataset's stages ran on both nodes"
+    # Which node a stage lands on is Ray's choice: one dataset's stages may all share a node while the other
+    # dataset's run on the second one. What must hold is that the stages, as jobs of their own, used both.
+    assert set().union(*spread) == worker_nodes, "the stages of both datasets ran on one node"
     markdown = (tmp_path / "R" / "report.md").read_text()
     assert all(node[:12] in markdown for node in set().union(*spread))  # the stage table names the nodes
 
