@@ -61,9 +61,16 @@ FINGERPRINTS = {
 @pytest.mark.parametrize("name", sorted(FINGERPRINTS))
 @pytest.mark.parametrize("minutes", [30, 60, 240, 720])
 def test_a_longer_budget_never_grows_the_patch_past_context_nor_plans_fewer_iterations(name, minutes):
+    """The plan and its variants alike: a rung may pick a variant."""
     make, cfg = FINGERPRINTS[name]
     reference = _plan(make(), REFERENCE_BUDGET_S / 60)[cfg]
-    longer = _plan(make(), minutes)[cfg]
+    configs = _plan(make(), minutes)
+    for longer in [c for c in configs.values() if c.name == cfg or c.variant_of == cfg]:
+        _check_guard(make, minutes, reference, longer)
+
+
+def _check_guard(make, minutes, reference, longer):
+    name = longer.name
     extent = make().get("structure_extent_mm")
     spacing = np.asarray(longer.spacing[-len(longer.patch_size) :])
     for axis, (patch, ref) in enumerate(zip(longer.patch_size, reference.patch_size)):
@@ -78,7 +85,8 @@ def test_a_longer_budget_never_grows_the_patch_past_context_nor_plans_fewer_iter
         assert training.time_budget_s == minutes * 60
         assert training.expected_iterations * per_iteration <= MAX_PASSES * 1.05
     else:  # capped: the epochs end it within the passes (one epoch's rounding), or at the reference's iterations
-        assert training.time_budget_s < minutes * 60
+        # (a variant's costlier steps may need the whole budget for the reference plan's iterations)
+        assert training.time_budget_s <= minutes * 60
         capped = training.max_epochs * training.iterations_per_epoch
         assert capped >= training.expected_iterations
         if training.expected_iterations > reference.training.expected_iterations:
@@ -180,19 +188,63 @@ def test_where_the_patch_grows_the_reference_plan_goes_along_as_a_variant_for_a_
     assert variant.training.expected_iterations >= 3.9 * reference.training.expected_iterations
     assert any("lets a rung of its halving decide" in r for r in variant.reasons), variant.reasons
     assert grown.variant_of is None
-    # Last in plans order: a schedule too short to compare everything drops the variant first.
-    assert list(hour)[-1] == variant.name
+    # After every configuration in plans order: a schedule too short to compare everything drops variants first.
+    assert list(hour).index(variant.name) > max(list(hour).index(n) for n, c in hour.items() if not c.variant_of)
     kept, skipped, _ = narrow_to_comparable([Candidate(n) for n in hour], explore=1500.0, eta=2, unit=3600.0)
     assert variant.name in skipped and "3d_fullres" in [c.name for c in kept]
 
 
-def test_no_variant_where_the_evidence_decides_or_the_budget_is_the_reference():
+def test_no_reference_patch_variant_where_the_evidence_decides_and_no_variant_at_the_reference_budget():
+    from autoseg.planning.planner import VARIANT_SUFFIX
+
     for name in ("isbi_like_small_cells", "hippocampus_like", "isbi_like_no_extent"):
         make, _ = FINGERPRINTS[name]
         for minutes in (15, 60, 240):
             configs = _plan(make(), minutes)
-            assert not [c for c in configs.values() if c.variant_of], (name, minutes, list(configs))
-    assert not [c for c in _plan(FINGERPRINTS["ct_like_large_organs"][0](), 15).values() if c.variant_of]
+            assert not [c for c in configs if c.endswith(VARIANT_SUFFIX)], (name, minutes, list(configs))
+    for name in FINGERPRINTS:
+        assert not [c for c in _plan(FINGERPRINTS[name][0](), 15).values() if c.variant_of], name
+
+
+@pytest.mark.parametrize("name", ["hippocampus_like", "isbi_like_small_cells"])
+def test_a_long_budget_carries_the_reference_plan_with_a_residual_encoder_for_a_rung_to_judge(name):
+    from autoseg.planning.capacity_variant import CAPACITY_SUFFIX
+    from autoseg.scheduling.candidates import Candidate, narrow_to_comparable
+
+    make, cfg = FINGERPRINTS[name]
+    reference = _plan(make(), 15)[cfg]
+    hour = _plan(make(), 60)
+    plain, resenc = hour[cfg], hour[cfg + CAPACITY_SUFFIX]
+    assert resenc.variant_of == cfg and resenc.data_identifier == plain.data_identifier
+    assert resenc.patch_size == reference.patch_size and resenc.batch_size == reference.batch_size
+    network = resenc.network
+    assert network.architecture == "residual_unet" and network.decoder_blocks == 1
+    assert network.blocks_per_stage == [1, 3, 4, 6, 6, 6, 6][: len(network.features)]
+    assert network.features == plain.network.features and network.strides == plain.network.strides
+    # More work per step, so no more iterations than the plain plan (as many where both stop at the pass cap), but
+    # never fewer than the reference plan's.
+    iterations = resenc.training.expected_iterations
+    assert reference.training.expected_iterations <= iterations <= plain.training.expected_iterations
+    assert any("GFLOP per training step against the plain network's" in r for r in resenc.reasons)
+    assert resenc.training.time_budget_s <= 3600
+    assert any("lets a rung of its halving decide" in r for r in resenc.reasons), resenc.reasons
+    # Last in plans order with the other variants: a short schedule drops it before any configuration.
+    kinds = [c.variant_of is not None for c in hour.values()]
+    assert kinds == sorted(kinds) and kinds[-1]
+    kept, skipped, _ = narrow_to_comparable([Candidate(n) for n in hour], explore=300.0, eta=2, unit=3600.0)
+    assert resenc.name in skipped and cfg in [c.name for c in kept]
+
+
+def test_no_capacity_variant_when_it_would_make_fewer_iterations_than_the_reference_plan_or_the_preset_says_none():
+    make, cfg = FINGERPRINTS["hippocampus_like"]
+    # 20 minutes: the residual encoder's steps cost ~1.5x, so it would make fewer iterations than 15 minutes do.
+    near = _plan(make(), 20)
+    assert [c for c in near if c.startswith(cfg)] == [cfg]
+    assert any("no capacity variant" in r for r in near[cfg].reasons), near[cfg].reasons
+    preset = load_preset("default")
+    preset["cpu"]["capacity_variant"] = None
+    plain_only = plan_configurations(make(), preset, cpu(minutes=60))["configurations"]
+    assert not [c for c in plain_only.values() if c.variant_of]
 
 
 def test_a_planned_variant_is_in_plans_json_shares_the_preprocessed_data_and_trains_only_when_asked(
@@ -217,6 +269,7 @@ def test_a_planned_variant_is_in_plans_json_shares_the_preprocessed_data_and_tra
     plans = load_plans(work)
     variants = {n: c.variant_of for n, c in plans.configurations.items() if c.variant_of}
     assert variants.get("3d_fullres_reference_patch") == "3d_fullres", list(plans.configurations)
+    assert variants.get("3d_fullres_resenc") == "3d_fullres", list(plans.configurations)
     folders = sorted(p.name for p in (work / "preprocessed").iterdir() if p.is_dir())
     assert folders == sorted({c.data_identifier for c in plans.configurations.values()})
     assert "3d_fullres_reference_patch" not in folders
@@ -229,6 +282,11 @@ def test_a_planned_variant_is_in_plans_json_shares_the_preprocessed_data_and_tra
     # ... and a schedule (train --total-budget) has it among the configurations its halving compares.
     candidates = all_candidates(plans, read_splits(work / "splits.json"))
     assert [c.name for c in candidates][-len(variants) :] == list(variants)
+    # The capacity variant trains on the base's preprocessed data, with its own network.
+    from autoseg.training.loop import train
+
+    summary = train(work, "3d_fullres_resenc", 0, epochs=1, workers=0, validate=False, progress=False)
+    assert summary["iterations"] >= 1 and (work / "models" / "3d_fullres_resenc" / "fold_0").is_dir()
     # A model exported from the variant alone (a schedule's winner) is a valid plans.json without its base.
     model = tmp_path / "model"
     model.mkdir()

@@ -12,7 +12,9 @@ Hippocampus level at 0.876). So beyond the reference budget:
   which of the two is better there, so the scheduler lets a rung decide;
 - iterations stop at MAX_PASSES passes over the training images (never below the reference plan's): past that
   the extra time overfits (ISBI's 4-hour plan, ~600 passes, lost to its 1-hour one, ~140). The rest of the
-  budget is the scheduler's, for more folds (`autoseg train WORK --total-budget`).
+  budget is the scheduler's, for more folds (`autoseg train WORK --total-budget`);
+- the reference plan with a residual encoder goes along as a capacity variant (capacity_variant.py), trained to
+  the same cap, unless it would make fewer iterations than the reference plan.
 GPU plans are sized to memory, not time, and are not touched here.
 """
 
@@ -43,6 +45,8 @@ MAX_PASSES = 150.0
 CAP_TIME_MARGIN = 1.15
 
 SizeFunction = Callable[[DeviceBudget, np.ndarray], Sizing]
+# The reference plan's capacity variant (capacity_variant.py), or None where the preset asks for none.
+CapacityFunction = Callable[[Sizing], Sizing | None]
 IterationsFunction = Callable[[Sizing, float], int]  # planned iterations of a sizing within a budget (s)
 # Per training iteration of a sizing, on average over the progressive phase: (passes over the training
 # images, seconds of budget); the planner knows the dataset's size and the phases.
@@ -81,15 +85,20 @@ def size_long_budget(
     size: SizeFunction,
     iterations: IterationsFunction,
     per_iteration: PerIterationFunction,
+    capacity: CapacityFunction | None = None,
 ) -> Sizing:
     """The plan for a budget beyond the reference one. `size(budget, median)` sizes a plan for a budget with the
-    patch starting from (at most) `median`; `iterations(sizing, seconds)` is what the plan would promise."""
+    patch starting from (at most) `median`; `iterations(sizing, seconds)` is what the plan would promise;
+    `capacity(reference)` is the reference plan with more capacity, which goes along as a variant."""
     reference_s = reference_budget_s(settings)
     reference = size(dataclasses.replace(budget, time_budget_s=reference_s), median)
     floor = iterations(reference, reference_s)
+    stronger = capacity(reference) if capacity is not None else None  # before the policy's reasons are added
     chosen = _patch_and_batch(budget, reference_s, reference, median, context, size=size, iterations=iterations)
+    if stronger is not None:
+        chosen.capacity = _with_floor(stronger, iterations(stronger, budget.time_budget_s), floor, chosen)
     cap = max_passes(settings)
-    for sizing in (chosen, chosen.alternative) if cap > 0 else ():
+    for sizing in (chosen, chosen.alternative, chosen.capacity) if cap > 0 else ():
         if sizing is not None:
             planned = iterations(sizing, budget.time_budget_s)
             _cap_iterations(sizing, planned, floor, per_iteration(sizing), budget, cap)
@@ -154,6 +163,17 @@ def _patch_and_batch(
     )
     grown.alternative = reference
     return grown
+
+
+def _with_floor(variant: Sizing, planned: int, floor: int, chosen: Sizing) -> Sizing | None:
+    """The capacity variant, unless it would make fewer iterations than the reference plan (the guard)."""
+    if planned >= floor:
+        return variant
+    chosen.reasons.append(
+        f"no capacity variant: its larger network would make ~{planned} iterations in this budget, fewer than the "
+        f"reference plan's ~{floor}"
+    )
+    return None
 
 
 def _cap_iterations(

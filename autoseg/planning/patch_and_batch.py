@@ -33,6 +33,8 @@ class Sizing:
     # A second plan for the same budget where the budget policy has no evidence to choose (budget_policy.py);
     # the planner writes it as a variant configuration, and the scheduler's halving decides between the two.
     alternative: Sizing | None = None
+    # A long budget's capacity variant (capacity_variant.py): the reference patch and batch with a residual encoder.
+    capacity: Sizing | None = None
     # Where a long budget would overfit (budget_policy.py): training stops after this many iterations, which take
     # about `training_seconds` of the budget.
     max_iterations: int | None = None

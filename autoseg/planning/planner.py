@@ -21,6 +21,7 @@ import numpy as np
 
 from autoseg.planning.budget import DeviceBudget
 from autoseg.planning.budget_policy import context_patch, is_long_budget, size_long_budget
+from autoseg.planning.capacity_variant import CAPACITY_SUFFIX, capacity_sizing
 from autoseg.planning.iterations import iterations_in_budget, progressive_share
 from autoseg.planning.normalization import choose_normalization
 from autoseg.planning.patch_and_batch import Sizing, size_to_budget
@@ -78,10 +79,12 @@ class PlanInputs:
     def median_t(self) -> np.ndarray:
         return _median_shape_at(self.fingerprint, self.spacing)[self.forward]
 
-    def sized(self, name: str, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
+    def sized(
+        self, name: str, dims: int, cfg_spacing: list[float], median: np.ndarray, *, variants: bool = True
+    ) -> Sizing:
         """Patch, batch and network for a configuration at `cfg_spacing`, sized to the budget (on a CPU
         calibrated against a measured speed when the plan measures). A CPU budget beyond the reference one is
-        spent as budget_policy.py decides."""
+        spent as budget_policy.py decides; `variants=False` skips sizing a capacity variant nobody will plan."""
 
         def size(budget: DeviceBudget, start: np.ndarray) -> Sizing:
             return self._size(budget, dims, cfg_spacing, start)
@@ -100,9 +103,21 @@ class PlanInputs:
         def per_iteration(sizing: Sizing) -> tuple[float, float]:
             return _sampled_per_iteration(self.preset, self.budget, self.settings, sizing, training_voxels)
 
+        def capacity(reference: Sizing) -> Sizing | None:
+            channels = (self.fingerprint["num_channels"], len(self.fingerprint["labels"]))
+            rate = self.budget.flops_per_s.get(f"{dims}d") or DEFAULT_CPU_FLOPS
+            return capacity_sizing(reference, self.settings, channels, rate)
+
         context = context_patch(self.fingerprint.get("structure_extent_mm"), cfg_spacing, median)
         return size_long_budget(
-            self.budget, self.settings, median, context, size=size, iterations=iterations, per_iteration=per_iteration
+            self.budget,
+            self.settings,
+            median,
+            context,
+            size=size,
+            iterations=iterations,
+            per_iteration=per_iteration,
+            capacity=capacity if variants else None,
         )
 
     def _size(self, budget: DeviceBudget, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
@@ -180,27 +195,32 @@ def plan_configurations(
 def _variants(
     inputs: PlanInputs, configs: dict[str, Configuration], sizings: dict[str, Sizing]
 ) -> dict[str, Configuration]:
-    """The variant configurations of a long CPU budget (budget_policy.py): where the policy grew the patch without
-    evidence that it pays, the reference plan as `<name>_reference_patch`, on the same preprocessed data. They come
-    last in plans order, so a schedule too short to compare every configuration drops them first."""
+    """The variant configurations of a long CPU budget (budget_policy.py), on the same preprocessed data: where the
+    policy grew the patch without evidence that it pays, the reference plan as `<name>_reference_patch`; and the
+    reference plan with more capacity as `<name>_resenc` (capacity_variant.py). They come last in plans order, so
+    a schedule too short to compare every configuration drops them first."""
     variants = {}
     for name, sizing in sizings.items():
-        if sizing.alternative is None:
-            continue
-        base = configs[name]
-        variant = _configuration(
-            inputs,
-            f"{name}{VARIANT_SUFFIX}",
-            base.spatial_dims,
-            inputs.spacing_t,
-            inputs.median_t,
-            sizing.alternative,
-            anisotropic=base.resampling.anisotropic_axis is not None,
-        )
-        variant.data_identifier = base.data_identifier
-        variant.variant_of = name
-        variants[variant.name] = variant
+        for suffix, other in ((VARIANT_SUFFIX, sizing.alternative), (CAPACITY_SUFFIX, sizing.capacity)):
+            if other is not None:
+                variant = _variant(inputs, configs[name], suffix, other)
+                variants[variant.name] = variant
     return variants
+
+
+def _variant(inputs: PlanInputs, base: Configuration, suffix: str, sizing: Sizing) -> Configuration:
+    variant = _configuration(
+        inputs,
+        f"{base.name}{suffix}",
+        base.spatial_dims,
+        inputs.spacing_t,
+        inputs.median_t,
+        sizing,
+        anisotropic=base.resampling.anisotropic_axis is not None,
+    )
+    variant.data_identifier = base.data_identifier
+    variant.variant_of = base.name
+    return variant
 
 
 def _plan_inputs(
@@ -413,7 +433,7 @@ def _lowres_and_cascade(inputs: PlanInputs, fullres: Configuration, coverage: fl
         fine = low_spacing < low_spacing.max() * 0.999
         low_spacing = low_spacing * np.where(fine | ~fine.any(), LOWRES_STEP, 1.0)
         median_low = np.maximum(np.round(median_mm / low_spacing), 1)
-        sizing = inputs.sized("3d_lowres", 3, low_spacing.tolist(), median_low)
+        sizing = inputs.sized("3d_lowres", 3, low_spacing.tolist(), median_low, variants=False)
         if np.prod(sizing.patch_size) / np.prod(median_low) >= LOWRES_TARGET_COVERAGE:
             break
     lowres = _configuration(

@@ -51,6 +51,27 @@ class ProgressiveFile(_Commented):
     batch_factor: Annotated[float, Field(gt=0, le=64, allow_inf_nan=False)] = 2
 
 
+BlocksPerStage = int | Annotated[list[int], Field(min_length=1, max_length=MAX_STAGES)]
+
+
+def _check_blocks(value: int | list[int]) -> int | list[int]:
+    # checked here rather than by a union of two types, whose error would name the member it tried first
+    if not all(1 <= n <= MAX_BLOCKS for n in (value if isinstance(value, list) else [value])):
+        raise ValueError(f"every number of blocks must lie in 1..{MAX_BLOCKS}")
+    return value
+
+
+class CapacityVariantFile(_Commented):
+    """The network of a long budget's capacity variant (planning/capacity_variant.py), on the reference plan's
+    patch and batch."""
+
+    architecture: SafeName
+    blocks_per_stage: BlocksPerStage
+    decoder_blocks: Blocks
+
+    _blocks_in_range = field_validator("blocks_per_stage")(_check_blocks)
+
+
 class _DeviceSettings(_Commented):
     """What the planner reads for either device: network size, patch and batch limits, epoch length."""
 
@@ -58,7 +79,7 @@ class _DeviceSettings(_Commented):
     max_features_3d: Features
     max_features_2d: Features
     # one number for every stage, or one per encoder stage (nnU-Net ResEnc's 1, 3, 4, 6, 6, 6)
-    blocks_per_stage: int | Annotated[list[int], Field(min_length=1, max_length=MAX_STAGES)]
+    blocks_per_stage: BlocksPerStage
     decoder_blocks: Blocks
     min_batch_3d: Batch
     min_batch_2d: Batch
@@ -69,13 +90,7 @@ class _DeviceSettings(_Commented):
     training: TrainingPlanFile = TrainingPlanFile()
     augmentation: AugmentationPlanFile = AugmentationPlanFile()
 
-    @field_validator("blocks_per_stage")
-    @classmethod
-    def _blocks_in_range(cls, value: int | list[int]) -> int | list[int]:
-        # checked here rather than by a union of two types, whose error would name the member it tried first
-        if not all(1 <= n <= MAX_BLOCKS for n in (value if isinstance(value, list) else [value])):
-            raise ValueError(f"every number of blocks must lie in 1..{MAX_BLOCKS}")
-        return value
+    _blocks_in_range = field_validator("blocks_per_stage")(_check_blocks)
 
 
 class CpuSettingsFile(_DeviceSettings):
@@ -91,6 +106,8 @@ class CpuSettingsFile(_DeviceSettings):
     reference_budget_s: Seconds | None = None
     # a long budget's training stops after this many passes over the training images; 0: no cap
     max_passes: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] | None = None
+    # a long budget's plan also carries the reference plan with this network, for a rung to judge; null: none
+    capacity_variant: CapacityVariantFile | None = None
 
 
 class GpuSettingsFile(_DeviceSettings):
