@@ -80,11 +80,12 @@ class PlanInputs:
         return _median_shape_at(self.fingerprint, self.spacing)[self.forward]
 
     def sized(
-        self, name: str, dims: int, cfg_spacing: list[float], median: np.ndarray, *, variants: bool = True
+        self, name: str, dims: int, cfg_spacing: list[float], median: np.ndarray, *, with_capacity: bool = True
     ) -> Sizing:
         """Patch, batch and network for a configuration at `cfg_spacing`, sized to the budget (on a CPU
         calibrated against a measured speed when the plan measures). A CPU budget beyond the reference one is
-        spent as budget_policy.py decides; `variants=False` skips sizing a capacity variant nobody will plan."""
+        spent as budget_policy.py decides; `with_capacity=False` skips sizing a capacity variant nobody will plan
+        (the low-resolution stage has no variants)."""
 
         def size(budget: DeviceBudget, start: np.ndarray) -> Sizing:
             return self._size(budget, dims, cfg_spacing, start)
@@ -117,7 +118,7 @@ class PlanInputs:
             size=size,
             iterations=iterations,
             per_iteration=per_iteration,
-            capacity=capacity if variants else None,
+            capacity=capacity if with_capacity else None,
         )
 
     def _size(self, budget: DeviceBudget, dims: int, cfg_spacing: list[float], median: np.ndarray) -> Sizing:
@@ -433,7 +434,7 @@ def _lowres_and_cascade(inputs: PlanInputs, fullres: Configuration, coverage: fl
         fine = low_spacing < low_spacing.max() * 0.999
         low_spacing = low_spacing * np.where(fine | ~fine.any(), LOWRES_STEP, 1.0)
         median_low = np.maximum(np.round(median_mm / low_spacing), 1)
-        sizing = inputs.sized("3d_lowres", 3, low_spacing.tolist(), median_low, variants=False)
+        sizing = inputs.sized("3d_lowres", 3, low_spacing.tolist(), median_low, with_capacity=False)
         if np.prod(sizing.patch_size) / np.prod(median_low) >= LOWRES_TARGET_COVERAGE:
             break
     lowres = _configuration(
