@@ -5,7 +5,7 @@
 # The best budget was the hour (results.md: 1 h 0.8762, 4 h at the cap 0.8755, on the Zen 3 these ran on). A
 # time budget trains for its time, so on a faster CPU the "hour" would train more; each fold therefore trains a
 # fixed number of epochs, EPOCHS (default 196: 9,800 iterations, what the hour's plan trained on the Zen 3), on the
-# 15-minute reference plan that the hour's plan keeps (GFLOPS=100 pins its CPU rate, as run.sh does). Each fold is
+# 15-minute reference plan that the hour's plan keeps (--cpu-gflops 100, as run.sh with GFLOPS=100). Each fold is
 # its own benchmark run (OUT/hippocampus_cv_eEPOCHS/fold_K), so folds may run in different sessions: a finished
 # one is kept in cv/fold_K.json here (commit it) and skipped after; one killed by a session's end continues with
 # --resume.
