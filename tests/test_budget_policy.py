@@ -121,6 +121,21 @@ def test_a_long_budget_stops_where_iterations_overfit_and_leaves_the_rest_for_mo
     assert any("overfits" in r and "more folds" in r for r in four.reasons), four.reasons
 
 
+def test_a_plan_its_time_ends_before_the_cap_still_carries_the_cap_for_a_faster_machine():
+    # 20 ISBI-like slices at 30 minutes: the time budget ends training well within the passes, at the assumed rate
+    make, _ = FINGERPRINTS["isbi_like_small_cells"]
+    fp = make()
+    fp["num_cases"], fp["cases"] = 20, fp["cases"][:20]
+    plan = _plan(fp, 30)["2d"]
+    training = plan.training
+    assert training.time_budget_s == 30 * 60  # the time is not shortened
+    assert training.expected_iterations * _passes_per_iteration(fp, plan) < MAX_PASSES * 0.9
+    capped = training.max_epochs * training.iterations_per_epoch
+    assert capped > training.expected_iterations
+    assert (capped - training.iterations_per_epoch) * _passes_per_iteration(fp, plan) <= MAX_PASSES
+    assert any("faster than measured" in r for r in plan.reasons), plan.reasons
+
+
 def test_a_time_budget_keeps_the_plans_epoch_cap_and_explicit_epochs_or_an_extension_do_not():
     from types import SimpleNamespace
 

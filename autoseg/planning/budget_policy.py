@@ -186,10 +186,11 @@ def _cap_iterations(
 ) -> None:
     """Stop at `max_passes` passes over the training images, but never below the reference plan's iterations."""
     passes, seconds = per_iteration
-    if passes <= 0 or planned * passes <= max_passes:
+    if passes <= 0:
         return
     limit = max(floor, int(max_passes / passes))
     if limit >= planned:
+        _cap_for_a_faster_machine(sizing, planned, limit, passes, max_passes)
         return
     assert budget.time_budget_s
     estimate = limit * seconds if seconds > 0 else budget.time_budget_s * limit / planned
@@ -202,6 +203,18 @@ def _cap_iterations(
         f"~{limit} iterations (~{limit * passes:.0f} passes, ~{estimate / 60:.0f} min here"
         + (", the reference plan's iterations" if limit == floor and floor * passes > max_passes else "")
         + "); `autoseg train WORK --total-budget` spends the rest of a budget on more folds"
+    )
+
+
+def _cap_for_a_faster_machine(sizing: Sizing, planned: int, limit: int, passes: float, max_passes: float) -> None:
+    """The time budget ends this plan before the cap, at the CPU rate it assumed; the cap still holds should the
+    machine train faster than that: a pinned --cpu-gflops, a machine busy while measuring, or plans.json moved to
+    another CPU (a plan pinned at 100 GFLOP/s trains ~2x as fast as it assumed on a Zen 4 with bf16)."""
+    sizing.max_iterations = limit
+    sizing.reasons.append(
+        f"~{planned} iterations sample ~{planned * passes:.0f} passes over the training images, within the "
+        f"~{max_passes:g} where more overfits; should this machine train faster than measured, training still "
+        f"stops after ~{limit} iterations"
     )
 
 

@@ -35,8 +35,8 @@ def describe_plans(plans: Plans) -> str:
                 else ""
             )
             + (
-                f" (stops after {cfg.training.max_epochs} epochs, at most {cfg.training.time_budget_s / 60:.0f} "
-                "min: more would overfit)"
+                f" (at most {cfg.training.max_epochs} epochs or {cfg.training.time_budget_s / 60:.0f} min, "
+                "whichever ends first: more epochs would overfit)"
                 if cfg.training.max_epochs and cfg.training.time_budget_s
                 else ""
             )
