@@ -50,10 +50,10 @@ def cpu_name() -> str:
     does not tell a Zen 3 (AVX2 only, fp32) from a Zen 4 (AVX512-BF16), which train at very different speeds."""
     try:
         with open("/proc/cpuinfo") as f:
-            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+            first_cpu = f.read().split("\n\n")[0].splitlines()
     except OSError:
         return "cpu"
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    fields = {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in first_cpu if ":" in line)}
     name = fields.get("model name", "cpu")
     if "cpu family" in fields and "model" in fields:
         return f"{name}, family {fields['cpu family']} model {fields['model']}"

@@ -33,7 +33,7 @@ def fold_record(run: Path) -> dict | None:
         return None
     report = json.loads((run / "report.json").read_text())
     training = json.loads(training_file.read_text())
-    keep = ("configuration", "fold", "precision", "compiled", "epochs", "iterations", "training_seconds")
+    keep = ("configuration", "precision", "compiled", "epochs", "iterations", "training_seconds")
     return {
         **{key: training.get(key) for key in keep},
         "fold": int(training["fold"]),
@@ -87,7 +87,8 @@ def markdown(folds: list[dict], cv: dict) -> str:
         "| fold | cases | " + " | ".join(labels) + " | mean | iterations | precision | training | CPU | commit |",
         "|---" * (len(labels) + 8) + "|",
     ]
-    for fold in sorted(folds, key=lambda f: f["fold"]):
+    folds = sorted(folds, key=lambda f: f["fold"])
+    for fold in folds:
         dice = [statistics.fmean(c[label] for c in fold["cases"].values()) for label in labels]
         lines.append(
             f"| {fold['fold']} | {len(fold['cases'])} | "
@@ -106,7 +107,7 @@ def markdown(folds: list[dict], cv: dict) -> str:
         words = " | ".join(f"{t:.4f}" for t in theirs)
         lines.append(f"| nnU-Net 3d_fullres | 260 | {words} | {statistics.fmean(theirs):.4f} | | | | | |")
     lines += ["", "Command of each fold (OUT's folders taken out):", ""]
-    lines += [f"- fold {f['fold']}: `{f['command']}`" for f in sorted(folds, key=lambda f: f["fold"])]
+    lines += [f"- fold {f['fold']}: `{f['command']}`" for f in folds]
     return "\n".join(lines) + "\n"
 
 
@@ -124,8 +125,9 @@ def main(runs: Path | None) -> None:
     (HERE / "results.json").write_text(json.dumps(cv, indent=1) + "\n")
     results = HERE / "results.md"
     kept = results.read_text().split(NOTES, 1)[1] if results.is_file() and NOTES in results.read_text() else "\n"
-    results.write_text(markdown(folds, cv) + "\n" + NOTES + kept)
-    print(markdown(folds, cv))
+    table = markdown(folds, cv)
+    results.write_text(table + "\n" + NOTES + kept)
+    print(table)
 
 
 if __name__ == "__main__":
