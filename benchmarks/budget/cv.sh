@@ -18,7 +18,7 @@ DATA="${DATA:-$HERE/../../../shared/data}"
 OUT="${1:?usage: cv.sh OUT [EPOCHS] [FOLDS]}"
 EPOCHS="${2:-196}"
 FOLDS="${3:-0 1 2 3 4}"
-LOCK="${LOCK:-cpu-lock exclusive}"   # LOCK= runs without the lock (a machine of your own)
+LOCK="${LOCK-cpu-lock exclusive}"   # LOCK= (empty) runs without the lock (a machine of your own)
 runs="$OUT/hippocampus_cv_e$EPOCHS"
 mkdir -p "$runs"
 for k in $FOLDS; do

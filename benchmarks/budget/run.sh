@@ -21,7 +21,7 @@ OUT="${1:?usage: run.sh OUT [BUDGETS] [POLICIES]}"
 BUDGETS="${2:-15m 1h}"
 POLICIES="${3:-new old}"
 DATASETS="${DATASETS:-isbi hippocampus}"
-LOCK="${LOCK:-cpu-lock exclusive}"   # LOCK= runs without the lock (a machine of your own)
+LOCK="${LOCK-cpu-lock exclusive}"   # LOCK= (empty) runs without the lock (a machine of your own)
 # GFLOPS=100: every plan uses this CPU rate instead of measuring it, so the 15-minute plan and the reference plan
 # inside a longer budget's plan come out the same (two measurements differ by 10-20% and can change the patch).
 RATE=(); [ -n "${GFLOPS:-}" ] && RATE=(--cpu-gflops "$GFLOPS")

@@ -19,7 +19,7 @@ mkdir -p "$OUT/views"
 [ -d "$OUT/views/hippocampus" ] || python "$HERE/holdout_view.py" "$DATA/Task04_Hippocampus" "$OUT/views/hippocampus" --last 40
 [ -d "$OUT/views/isbi" ] || python "$HERE/holdout_view.py" "$DATA/Dataset002_ISBIMembranes" "$OUT/views/isbi" --last 6
 DATASETS="${DATASETS:-hippocampus isbi}"
-LOCK="${LOCK:-cpu-lock exclusive}"   # LOCK= runs without the lock (a machine of your own)
+LOCK="${LOCK-cpu-lock exclusive}"   # LOCK= (empty) runs without the lock (a machine of your own)
 
 run() {  # name, then the benchmark arguments; a finished run (report.json with every dataset ok) is skipped
   local name="$1"; shift
