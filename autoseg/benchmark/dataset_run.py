@@ -382,6 +382,8 @@ def _configuration_record(
                 "iterations",
                 "training_seconds",
                 "ended_by",
+                "planned_iterations",  # what the plan expected in the time budget (training/pace.py)
+                "planned_fraction",
                 "iterations_per_second",
                 "peak_ram_mb",
                 "precision",

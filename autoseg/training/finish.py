@@ -10,6 +10,7 @@ from autoseg.inference.models import LoadedModel
 from autoseg.inference.precision import inference_precision
 from autoseg.inference.predictor import InferenceSettings
 from autoseg.layout.work import TRAINING_SUMMARY
+from autoseg.planning.budget import cpu_name
 from autoseg.training import distributed
 from autoseg.training.checkpoint import FINAL
 from autoseg.training.context import TrainingRun
@@ -17,6 +18,7 @@ from autoseg.training.epoch_end import save_run_checkpoint
 from autoseg.training.fold_validation import validate_fold_images
 from autoseg.training.history import plot_curves
 from autoseg.training.init_from import init_from_record
+from autoseg.training.pace import planned_pace, short_run_warning
 from autoseg.training.setup import TrainingParts
 from autoseg.training.state import TrainingState
 from autoseg.utils.durations import format_duration
@@ -53,6 +55,7 @@ def finish(run: TrainingRun, parts: TrainingParts, state: TrainingState, started
             state.epoch,
             format_duration(max(0.0, (parts.budget.seconds or 0.0) - state.elapsed)),
         )
+    _compare_with_plan(run, parts, state, summary)
     if run.job.validate and parts.val_cases:
         # The precision `predict --precision auto` will run this model in, so cross-validation scores (and
         # find-best's choices) are those of the predictions users get.
@@ -100,6 +103,20 @@ def _summary(run: TrainingRun, parts: TrainingParts, state: TrainingState, agree
         "ended_by": EPOCH_CAP if parts.budget.ended_by_epoch_cap(state.elapsed, state.epoch) else "budget",
         "ranks_agree": agree,
     }
+
+
+def _compare_with_plan(run: TrainingRun, parts: TrainingParts, state: TrainingState, summary: dict[str, Any]) -> None:
+    """Record how much of the plan's expected training the run made, and warn when a slower machine made a
+    lot less (training/pace.py)."""
+    capped = summary["ended_by"] == EPOCH_CAP
+    pace = planned_pace(run.tplan, parts.budget, state.iteration, capped)
+    if pace is None:
+        return
+    summary.update(pace.record())
+    if pace.short:
+        planned_on = run.plans.device.get("name") if run.plans.device.get("kind") == "cpu" else None
+        here = cpu_name() if run.kind == "cpu" else run.kind
+        log.warning(short_run_warning(pace, state.epoch, state.iteration, planned_on, here))
 
 
 def _peak_ram_mb() -> float:
