@@ -43,8 +43,8 @@ def test_the_warning_names_both_machines_and_the_epochs_that_train_the_planned_a
     words = short_run_warning(pace, 80, 4_000, "AMD EPYC, family 25 model 17", "AMD EPYC, family 25 model 1")
     assert "~10,000" in words and "(40%)" in words and "--epochs 200" in words
     assert "'AMD EPYC, family 25 model 17'" in words and "'AMD EPYC, family 25 model 1'" in words
-    same = short_run_warning(pace, 80, 4_000, "Intel Xeon", "Intel Xeon")
-    assert "trains slower than the plan assumed" in same
+    same = short_run_warning(pace, 80, 4_000, "Intel Xeon", "Intel Xeon", planned_gflops=500.0)
+    assert "trains slower than the plan assumed at ~500 GFLOP/s" in same
 
 
 @pytest.mark.slow

@@ -114,9 +114,13 @@ def _compare_with_plan(run: TrainingRun, parts: TrainingParts, state: TrainingSt
         return
     summary.update(pace.record())
     if pace.short:
-        planned_on = run.plans.device.get("name") if run.plans.device.get("kind") == "cpu" else None
+        device = run.plans.device
+        planned_on = device.get("name") if device.get("kind") == "cpu" else None
+        rate = (device.get("flops_per_s") or {}).get("3d" if len(run.config.patch_size) == 3 else "2d")
         here = cpu_name() if run.kind == "cpu" else run.kind
-        log.warning(short_run_warning(pace, state.epoch, state.iteration, planned_on, here))
+        log.warning(
+            short_run_warning(pace, state.epoch, state.iteration, planned_on, here, rate / 1e9 if rate else None)
+        )
 
 
 def _peak_ram_mb() -> float:

@@ -43,12 +43,16 @@ def planned_pace(tplan, budget: Budget, iterations: int, ended_by_epoch_cap: boo
     return Pace(expected_iterations=round(expected), trained_fraction=iterations / max(expected, 1.0))
 
 
-def short_run_warning(pace: Pace, epochs: int, iterations: int, planned_on: str | None, here: str) -> str:
-    """What train.log says when a run trained well short of its plan, naming both machines and the fixes."""
+def short_run_warning(
+    pace: Pace, epochs: int, iterations: int, planned_on: str | None, here: str, planned_gflops: float | None = None
+) -> str:
+    """What train.log says when a run trained well short of its plan, naming both machines, the speed the plan
+    assumed (measured there, or given with --cpu-gflops) and the fixes."""
+    assumed = f" at ~{planned_gflops:.0f} GFLOP/s" if planned_gflops else ""
     machines = (
-        f"the plan was sized on '{planned_on}' and this machine is '{here}'"
+        f"the plan was sized on '{planned_on}'{assumed} and this machine is '{here}'"
         if planned_on and planned_on != here
-        else f"this machine ('{here}') trains slower than the plan assumed"
+        else f"this machine ('{here}') trains slower than the plan assumed{assumed}"
     )
     planned_epochs = max(epochs + 1, round(epochs / max(pace.trained_fraction, 1e-9)))
     return (
