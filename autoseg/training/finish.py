@@ -116,7 +116,7 @@ def _compare_with_plan(run: TrainingRun, parts: TrainingParts, state: TrainingSt
     if pace.short:
         device = run.plans.device
         planned_on = device.get("name") if device.get("kind") == "cpu" else None
-        rate = (device.get("flops_per_s") or {}).get("3d" if len(run.config.patch_size) == 3 else "2d")
+        rate = (device.get("flops_per_s") or {}).get(f"{run.config.spatial_dims}d")
         here = cpu_name() if run.kind == "cpu" else run.kind
         log.warning(
             short_run_warning(pace, state.epoch, state.iteration, planned_on, here, rate / 1e9 if rate else None)

@@ -124,7 +124,8 @@ def main(runs: Path | None) -> None:
     cv = cross_validation(folds)
     (HERE / "results.json").write_text(json.dumps(cv, indent=1) + "\n")
     results = HERE / "results.md"
-    kept = results.read_text().split(NOTES, 1)[1] if results.is_file() and NOTES in results.read_text() else "\n"
+    old = results.read_text() if results.is_file() else ""
+    kept = old.split(NOTES, 1)[1] if NOTES in old else "\n"
     table = markdown(folds, cv)
     results.write_text(table + "\n" + NOTES + kept)
     print(table)
